@@ -1,0 +1,9 @@
+import type { FlushData } from '../aggregate/flush-data'
+
+/** Where each flush's results go. A backend must never throw: it logs and counts its own failures. */
+export interface Backend {
+  readonly name: string
+  flush(data: FlushData): Promise<void>
+  /** Finish or abandon work in progress and release resources. */
+  close(): Promise<void>
+}

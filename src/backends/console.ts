@@ -1,0 +1,28 @@
+import type { FlushData } from '../aggregate/flush-data'
+import type { ConsoleBackendConfig } from '../config/schema'
+import type { Backend } from './backend'
+
+/** Prints each flush as one JSON document on stdout (Etsy's console backend, minus raw timer values). */
+export class ConsoleBackend implements Backend {
+  readonly name = 'console'
+
+  constructor(
+    private readonly cfg: ConsoleBackendConfig,
+    private readonly write: (text: string) => void = (text) => process.stdout.write(text),
+  ) {}
+
+  async flush(data: FlushData): Promise<void> {
+    const doc = {
+      timestamp: data.timestamp,
+      counters: Object.fromEntries(data.counters.map((c) => [c.name, c.value])),
+      counter_rates: Object.fromEntries(data.counters.map((c) => [c.name, c.rate])),
+      timer_data: Object.fromEntries(data.timers.map((t) => [t.name, Object.fromEntries(t.stats)])),
+      gauges: Object.fromEntries(data.gauges.map((g) => [g.name, g.value])),
+      sets: Object.fromEntries(data.sets.map((s) => [s.name, s.count])),
+      processing_time: data.processingTime,
+    }
+    this.write(JSON.stringify(doc, null, this.cfg.prettyprint ? 2 : undefined) + '\n')
+  }
+
+  async close(): Promise<void> {}
+}
