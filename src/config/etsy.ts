@@ -1,0 +1,265 @@
+import { z } from 'zod'
+import { ConfigError, formatPath, issuesToError } from './errors'
+import { configSchema, type ConfigInput } from './schema'
+
+/*
+ * Translates an Etsy statsd 0.9 config (the object its config.js evaluates to)
+ * into the native shape. Keys that mean the same thing in both formats reuse
+ * the native field schemas, so they are validated identically; Etsy-only keys
+ * are checked here, where the error can name the key the operator wrote.
+ */
+
+type ListenerInput = NonNullable<ConfigInput['listeners']>[number]
+type BackendInput = NonNullable<ConfigInput['backends']>[number]
+type EtsyConfig = z.output<typeof etsySchema>
+type EtsyServer = z.output<typeof etsyServer>
+
+export interface EtsyTranslation {
+  config: ConfigInput
+  /** Settings that were accepted but have no effect here, one sentence each. */
+  warnings: string[]
+}
+
+const native = configSchema.shape
+const port = z.number().int().min(0).max(65535)
+
+// fs.chmod() in Etsy's tcp server takes a number, or a string it reads as octal.
+const fileMode = z.union([
+  z.number().int().min(0).max(0o7777),
+  z.string().regex(/^[0-7]{1,4}$/, 'must be an octal file mode such as "660"'),
+])
+
+const etsyServer = z.strictObject({
+  server: z.string().optional(),
+  address: z.string().min(1).optional(),
+  address_ipv6: z.boolean().optional(),
+  port: port.optional(),
+  socket: z.string().min(1).optional(),
+  socket_mod: fileMode.optional(),
+})
+
+const etsySchema = z.strictObject({
+  port: port.optional(),
+  address: z.string().min(1).optional(),
+  address_ipv6: z.boolean().optional(),
+  servers: z.array(etsyServer).min(1, 'at least one server is required').optional(),
+
+  backends: z.array(z.string()).optional(),
+  // Etsy treats an empty graphiteHost like an absent one: nothing is sent.
+  graphiteHost: z.string().optional(),
+  graphitePort: port.optional(),
+  graphitePicklePort: port.optional(),
+  graphiteProtocol: z.enum(['text', 'pickle']).optional(),
+  graphite: z
+    .strictObject({
+      legacyNamespace: z.boolean().optional(),
+      globalPrefix: z.string().optional(),
+      prefixCounter: z.string().optional(),
+      prefixTimer: z.string().optional(),
+      prefixGauge: z.string().optional(),
+      prefixSet: z.string().optional(),
+      globalSuffix: z.string().optional(),
+    })
+    .optional(),
+  console: z.strictObject({ prettyprint: z.boolean().optional() }).optional(),
+
+  flushInterval: native.flushInterval,
+  percentThreshold: native.percentThreshold,
+  histogram: native.histogram,
+  deleteIdleStats: native.deleteIdleStats,
+  deleteCounters: native.deleteCounters,
+  deleteTimers: native.deleteTimers,
+  deleteSets: native.deleteSets,
+  deleteGauges: native.deleteGauges,
+  // Etsy quietly forces anything but an integer > 1 to 1; only the type is an error.
+  gaugesMaxTTL: z
+    .number()
+    .transform((n) => (Number.isInteger(n) && n > 1 ? n : 1))
+    .optional(),
+  prefixStats: native.prefixStats,
+  keyNameSanitize: native.keyNameSanitize,
+  calculatedTimerMetrics: native.calculatedTimerMetrics,
+  flush_counts: z.boolean().optional(),
+  dumpMessages: z.boolean().optional(),
+  debug: z.boolean().optional(),
+  log: z
+    .strictObject({
+      backend: z.enum(['stdout', 'syslog']).optional(),
+      application: z.string().optional(),
+      // A syslog priority in Etsy (LOG_INFO...), not a filter: it has no equivalent here.
+      level: z.string().optional(),
+    })
+    .optional(),
+
+  // Accepted so existing files keep working; UNSUPPORTED says what is logged about them.
+  mgmt_address: z.string().optional(),
+  mgmt_port: z.number().optional(),
+  title: z.union([z.string(), z.boolean()]).optional(),
+  healthStatus: z.string().optional(),
+  automaticConfigReload: z.boolean().optional(),
+  keyFlush: z.looseObject({}).optional(),
+  repeater: z.array(z.looseObject({})).optional(),
+  repeaterProtocol: z.string().optional(),
+  debugInterval: z.number().optional(),
+})
+
+/** Etsy features we do not implement: what to tell the operator, unless the value turns the feature off. */
+const UNSUPPORTED: Record<string, { warning: string; off?: (value: unknown) => boolean }> = {
+  mgmt_address: { warning: 'the management interface is not implemented; setting ignored' },
+  mgmt_port: { warning: 'the management interface is not implemented; setting ignored' },
+  title: { warning: 'setting the process title is not supported; setting ignored', off: (v) => v === false },
+  healthStatus: { warning: 'health status (management interface) is not implemented; setting ignored' },
+  automaticConfigReload: {
+    warning: 'automatic config reload is not implemented; restart to apply config changes',
+    off: (v) => v === false,
+  },
+  keyFlush: { warning: 'key frequency logging is not implemented; setting ignored' },
+  repeater: {
+    warning: 'the repeater is not implemented; packets will not be forwarded',
+    off: (v) => Array.isArray(v) && v.length === 0,
+  },
+  repeaterProtocol: { warning: 'the repeater is not implemented; setting ignored' },
+  debugInterval: { warning: 'periodic debug dumps are not implemented; setting ignored' },
+}
+
+const SERVER_MODULE = /^(?:\.\/servers\/|\/(?:.*\/)?servers\/)?(udp|tcp)(?:\.js)?$/
+const BACKEND_MODULE = /^(?:\.\/backends\/|\/(?:.*\/)?backends\/)?(graphite|console)(?:\.js)?$/
+const SUPPORTED_BACKENDS = '"./backends/graphite" and "./backends/console"'
+
+/** Validates an Etsy statsd config and maps it onto the native config input. */
+export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation {
+  const parsed = etsySchema.safeParse(raw, { reportInput: true })
+  if (!parsed.success) throw issuesToError(fileName, etsySchema, parsed.error.issues)
+  const etsy = parsed.data
+
+  const problems: string[] = []
+  const warnings: string[] = []
+  const listeners = mapListeners(etsy, problems, warnings)
+  const backends = mapBackends(etsy, problems)
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${fileName}: ${p}`).join('\n'))
+
+  for (const [key, { warning, off }] of Object.entries(UNSUPPORTED)) {
+    const value: unknown = (etsy as Record<string, unknown>)[key]
+    if (value !== undefined && off?.(value) !== true) warnings.push(`${key}: ${warning}`)
+  }
+  if (etsy.log?.backend === 'syslog') warnings.push('log.backend: syslog is not supported; logging to stderr instead')
+
+  const config: ConfigInput = {
+    listeners,
+    backends,
+    flushInterval: etsy.flushInterval,
+    percentThreshold: etsy.percentThreshold,
+    histogram: etsy.histogram,
+    deleteIdleStats: etsy.deleteIdleStats,
+    deleteCounters: etsy.deleteCounters,
+    deleteTimers: etsy.deleteTimers,
+    deleteSets: etsy.deleteSets,
+    deleteGauges: etsy.deleteGauges,
+    gaugesMaxTTL: etsy.gaugesMaxTTL,
+    prefixStats: etsy.prefixStats,
+    keyNameSanitize: etsy.keyNameSanitize,
+    calculatedTimerMetrics: etsy.calculatedTimerMetrics,
+    flushCounts: etsy.flush_counts,
+    log: { level: etsy.debug === true ? 'debug' : 'info', dumpMessages: etsy.dumpMessages },
+  }
+  return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }
+}
+
+function mapListeners(etsy: EtsyConfig, problems: string[], warnings: string[]): ListenerInput[] {
+  if (etsy.servers === undefined) {
+    return [{ type: 'udp', address: etsy.address ?? defaultAddress(etsy.address_ipv6), port: etsy.port ?? 8125 }]
+  }
+  // Etsy reads the top-level listening keys only when there is no servers list.
+  for (const key of ['port', 'address', 'address_ipv6'] as const) {
+    if (etsy[key] !== undefined) warnings.push(`${key}: ignored because "servers" is set (as in Etsy statsd)`)
+  }
+  const listeners: ListenerInput[] = []
+  etsy.servers.forEach((server, i) => {
+    const listener = mapServer(server, [`servers`, i], problems, warnings)
+    if (listener !== undefined) listeners.push(listener)
+  })
+  return listeners
+}
+
+function mapServer(
+  server: EtsyServer,
+  path: PropertyKey[],
+  problems: string[],
+  warnings: string[],
+): ListenerInput | undefined {
+  const module = server.server ?? './servers/udp'
+  const kind = SERVER_MODULE.exec(module)?.[1]
+  if (kind === undefined) {
+    problems.push(
+      `${formatPath([...path, 'server'])}: the server "${module}" is not supported; use "./servers/udp" or "./servers/tcp"`,
+    )
+    return undefined
+  }
+  const address = server.address ?? defaultAddress(server.address_ipv6)
+  const port = server.port ?? 8125
+  if (kind === 'udp') {
+    for (const key of ['socket', 'socket_mod'] as const) {
+      if (server[key] !== undefined) {
+        warnings.push(`${formatPath([...path, key])}: ignored for a UDP server (as in Etsy statsd)`)
+      }
+    }
+    return { type: 'udp', address, port }
+  }
+  if (server.socket !== undefined) {
+    const mode = server.socket_mod === undefined ? undefined : octalMode(server.socket_mod)
+    return mode === undefined ? { type: 'unix', path: server.socket } : { type: 'unix', path: server.socket, mode }
+  }
+  return { type: 'tcp', address, port }
+}
+
+/** 432 or 0o660 or "0660" -> "660": the native schema wants octal digits. */
+function octalMode(mode: number | string): string {
+  const value = typeof mode === 'number' ? mode : parseInt(mode, 8)
+  return value.toString(8).padStart(3, '0')
+}
+
+/** Etsy binds to all interfaces unless told otherwise (native configs default to loopback). */
+function defaultAddress(ipv6: boolean | undefined): string {
+  return ipv6 === true ? '::' : '0.0.0.0'
+}
+
+function mapBackends(etsy: EtsyConfig, problems: string[]): BackendInput[] {
+  if (etsy.graphiteProtocol === 'pickle') {
+    problems.push('graphiteProtocol: the "pickle" protocol is not supported; remove it or set it to "text"')
+  }
+  const backends: BackendInput[] = []
+  // Etsy loads the graphite backend when no backends are listed.
+  const names = etsy.backends ?? ['./backends/graphite']
+  names.forEach((name, i) => {
+    const kind = BACKEND_MODULE.exec(name)?.[1]
+    if (kind === 'console') {
+      backends.push({ type: 'console', prettyprint: etsy.console?.prettyprint ?? true })
+    } else if (kind === 'graphite') {
+      // Etsy's graphite backend without graphiteHost loads but sends nothing,
+      // which is the same as not having it; no warning, as Etsy gives none.
+      const host = etsy.graphiteHost
+      if (host !== undefined && host !== '') {
+        backends.push({ type: 'graphite', host, port: etsy.graphitePort ?? 2003, ...etsy.graphite })
+      }
+    } else {
+      problems.push(
+        `${formatPath(['backends', i])}: the backend "${name}" is not supported; supported backends are ${SUPPORTED_BACKENDS}`,
+      )
+    }
+  })
+  return backends
+}
+
+/** Drops keys whose value is undefined so the native schema's defaults apply to them. */
+function withoutUndefined<T extends object>(value: T): T {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue
+    out[key] = isPlainRecord(v) ? withoutUndefined(v) : v
+  }
+  return out as T
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -1,0 +1,33 @@
+import type { ListenerConfig } from '../config/schema'
+import type { Logger } from '../log'
+import type { IngestCounters } from './counters'
+import type { PacketQueue } from './queue'
+import { startTcpListener, startUnixListener } from './stream'
+import { startUdpListener } from './udp'
+
+/** A running socket listener that feeds raw client bytes into the queue. */
+export interface Listener {
+  /** e.g. "udp 127.0.0.1:8125", "tcp [::1]:8125", "unix /run/statsd.sock" */
+  readonly description: string
+  /** The bound port (for port 0) or the socket path. */
+  readonly boundAddress: { address: string; port: number } | { path: string }
+  /** Stop accepting; push any pending partial lines; resolve when fully closed. */
+  close(): Promise<void>
+}
+
+/** Starts the listener described by `cfg`; rejects if it cannot bind. */
+export function startListener(
+  cfg: ListenerConfig,
+  queue: PacketQueue,
+  counters: IngestCounters,
+  log: Logger,
+): Promise<Listener> {
+  switch (cfg.type) {
+    case 'udp':
+      return startUdpListener(cfg, queue, log)
+    case 'tcp':
+      return startTcpListener(cfg, queue, counters, log)
+    case 'unix':
+      return startUnixListener(cfg, queue, counters, log)
+  }
+}

@@ -1,0 +1,73 @@
+import { Aggregator } from './aggregate/aggregator'
+import { AggregatorLoop } from './aggregate/loop'
+import type { Backend } from './backends/backend'
+import { ConsoleBackend } from './backends/console'
+import { GraphiteBackend } from './backends/graphite'
+import type { Config } from './config/schema'
+import { IngestCounters } from './ingest/counters'
+import { type Listener, startListener } from './ingest/listener'
+import { PacketQueue } from './ingest/queue'
+import type { Logger } from './log'
+
+/** A running StatsD server: listeners -> queue -> aggregator loop -> backends. */
+export class StatsdServer {
+  private stopping: Promise<void> | null = null
+
+  private constructor(
+    readonly listeners: readonly Listener[],
+    private readonly loop: AggregatorLoop,
+    private readonly backends: readonly Backend[],
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: Config, log: Logger): Promise<StatsdServer> {
+    const startedAt = Date.now()
+    const counters = new IngestCounters()
+    const queue = new PacketQueue(config.queue, counters)
+    const aggregator = new Aggregator({ ...config, dumpMessages: config.log.dumpMessages }, log)
+    const backends = createBackends(config, Math.round(startedAt / 1000), log)
+    const loop = new AggregatorLoop(queue, aggregator, backends, counters, config.flushInterval, log)
+
+    const listeners: Listener[] = []
+    try {
+      for (const cfg of config.listeners) listeners.push(await startListener(cfg, queue, counters, log))
+    } catch (err) {
+      // Do not leave the ones that did start bound (or a socket file behind).
+      await Promise.all(listeners.map((l) => l.close()))
+      throw err
+    }
+    loop.start(startedAt)
+    log.info(
+      { listeners: listeners.map((l) => l.description), backends: backends.map((b) => b.name), flushInterval: config.flushInterval },
+      'statsd server is up',
+    )
+    return new StatsdServer(listeners, loop, backends, log)
+  }
+
+  /** Stops accepting, processes everything already received, flushes once more to every backend. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all(this.listeners.map((l) => l.close()))
+      await this.loop.stop()
+      await Promise.all(this.backends.map((b) => b.close()))
+      this.log.info('statsd server stopped')
+    })()
+    return this.stopping
+  }
+}
+
+function createBackends(config: Config, startupTime: number, log: Logger): Backend[] {
+  return config.backends.map((cfg): Backend => {
+    switch (cfg.type) {
+      case 'graphite':
+        return new GraphiteBackend(
+          cfg,
+          { prefixStats: config.prefixStats, flushCounts: config.flushCounts, sanitizeNames: !config.keyNameSanitize },
+          startupTime,
+          log.child({ backend: 'graphite' }),
+        )
+      case 'console':
+        return new ConsoleBackend(cfg)
+    }
+  })
+}

@@ -1,0 +1,132 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import dgram from 'node:dgram'
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+
+const MAIN = path.resolve(__dirname, '../../src/main.js')
+
+export interface Endpoints {
+  udp: { host: string; port: number }[]
+  tcp: { host: string; port: number }[]
+  unix: string[]
+}
+
+/** The real server as a child process, started from a config file; endpoints read from its start-up log. */
+export class ServerProcess {
+  readonly logs: Record<string, unknown>[] = []
+  stdout = ''
+  private readonly exit: Promise<number | null>
+  private readonly up: Promise<Endpoints>
+  endpoints: Endpoints = { udp: [], tcp: [], unix: [] }
+
+  private constructor(private readonly child: ChildProcess) {
+    this.exit = once(child, 'exit').then(([code]) => code as number | null)
+    child.stdout!.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()))
+    this.up = new Promise<Endpoints>((resolve, reject) => {
+      let pending = ''
+      child.stderr!.on('data', (chunk: Buffer) => {
+        pending += chunk.toString()
+        let nl: number
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const entry = parseLogLine(pending.slice(0, nl))
+          pending = pending.slice(nl + 1)
+          this.logs.push(entry)
+          if (entry.msg === 'statsd server is up') resolve(parseEndpoints(entry.listeners as string[]))
+        }
+      })
+      void this.exit.then((code) => reject(new Error(`server exited (${code}) before it was up: ${JSON.stringify(this.logs)}`)))
+    })
+  }
+
+  static async start(dir: string, config: object | string, fileName = 'config.json'): Promise<ServerProcess> {
+    const file = path.join(dir, fileName)
+    writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config))
+    const server = new ServerProcess(spawn(process.execPath, [MAIN, file], { stdio: ['ignore', 'pipe', 'pipe'] }))
+    try {
+      server.endpoints = await withTimeout(server.up, 10_000, 'server start')
+    } catch (err) {
+      server.kill()
+      throw err
+    }
+    return server
+  }
+
+  /** SIGTERM, then the exit code (the server drains and flushes before exiting). */
+  async stop(): Promise<number | null> {
+    this.child.kill('SIGTERM')
+    return withTimeout(this.exit, 15_000, 'server stop')
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL')
+  }
+
+  /** Log entries with this message. */
+  logged(msg: string): Record<string, unknown>[] {
+    return this.logs.filter((entry) => entry.msg === msg)
+  }
+}
+
+function parseLogLine(line: string): Record<string, unknown> {
+  try {
+    return JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return { msg: line }
+  }
+}
+
+function parseEndpoints(descriptions: string[]): Endpoints {
+  const endpoints: Endpoints = { udp: [], tcp: [], unix: [] }
+  for (const d of descriptions) {
+    const [type, where] = [d.slice(0, d.indexOf(' ')), d.slice(d.indexOf(' ') + 1)]
+    if (type === 'unix') {
+      endpoints.unix.push(where)
+      continue
+    }
+    const colon = where.lastIndexOf(':')
+    const host = where.slice(0, colon).replace(/^\[|\]$/g, '')
+    const port = Number(where.slice(colon + 1))
+    ;(type === 'udp' ? endpoints.udp : endpoints.tcp).push({ host, port })
+  }
+  return endpoints
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Sends each payload as one datagram and waits until the kernel has taken them all. */
+export async function sendUdp(target: { host: string; port: number }, payloads: (string | Buffer)[]): Promise<void> {
+  const socket = dgram.createSocket(net.isIPv6(target.host) ? 'udp6' : 'udp4')
+  try {
+    for (const payload of payloads) {
+      await new Promise<void>((resolve, reject) =>
+        socket.send(payload, target.port, target.host, (err) => (err ? reject(err) : resolve())),
+      )
+    }
+  } finally {
+    socket.close()
+  }
+}
+
+/** Writes the chunks on one stream connection, ends it, and waits until the server has closed its side. */
+export async function sendStream(target: { host: string; port: number } | string, chunks: (string | Buffer)[]): Promise<void> {
+  const socket = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, target.host)
+  await once(socket, 'connect')
+  for (const chunk of chunks) {
+    if (!socket.write(chunk)) await once(socket, 'drain')
+  }
+  socket.end()
+  socket.resume()
+  await once(socket, 'close')
+}
