@@ -134,6 +134,7 @@ t.test('legacy namespace: every metric type over UDP, TCP and a Unix socket', as
   t.match(graphite.flushes[0], /^stats\.statsd\.graphiteStats\.calculationtime \d+ \d+$/m)
   t.match(graphite.flushes[0], /^stats\.statsd\.processing_time \d+ \d+$/m)
   t.match(graphite.flushes[0], /^stats\.statsd\.graphiteStats\.last_flush \d+ \d+$/m)
+  t.match(graphite.flushes[0], /^stats\.statsd\.graphiteStats\.last_exception 0 \d+$/m, 'no failure yet: 0, as in Etsy')
   t.match(graphite.flushes[0], /^stats\.statsd\.graphiteStats\.flush_length \d+ \d+$/m)
 })
 

@@ -101,10 +101,10 @@ t.test('type field is trimmed as in Etsy', async (t) => {
 t.test('DogStatsD tags become Graphite tags', async (t) => {
   t.same(parse('req:1|c|#env:prod,region:eu').events, [['counter', 'req;env=prod;region=eu', 1, 1]])
   t.same(parse('req:1|c|@0.5|#env:prod').events, [['counter', 'req;env=prod', 1, 0.5]])
-  t.same(parse('req:1|c|#a;b:c:d,,solo,').events, [['counter', 'req;a_b=c=d;solo', 1, 1]])
+  t.same(parse('req:1|c|#a;b;c:d,,solo,').events, [['counter', 'req;a_b_c=d;solo', 1, 1]], 'every ";" in a tag, empty tags skipped')
   t.same(parse('req:1|c|#a:b|#ignored:x').events, [['counter', 'req;a=b', 1, 1]], 'only the first tag block counts (Etsy split)')
   t.same(parse('req;env=prod:1|c').events, [['counter', 'req;env=prod', 1, 1]], 'Graphite-style tags are kept')
-  t.same(parse('t:5|ms|#k:v:w').events, [['timer', 't;k=v=w', 5, 1]], 'colons in tags do not split values')
+  t.same(parse('t:5|ms|#url:http://x').events, [['timer', 't;url=http--x', 5, 1]], 'only the first colon of a tag becomes "="')
 })
 
 t.test('key sanitising matches Etsy', async (t) => {

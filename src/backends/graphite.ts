@@ -32,7 +32,8 @@ export class GraphiteBackend implements Backend {
     private readonly log: Logger,
   ) {
     this.formatter = new GraphiteFormatter({ ...cfg, ...naming })
-    this.health = { lastException: startupTime, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
+    // As Etsy 0.9: last_exception stays 0 until a flush fails.
+    this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
   }
 
   flush(data: FlushData): Promise<void> {

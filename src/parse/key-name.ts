@@ -18,14 +18,17 @@ export function sanitizeKeyName(key: string): string {
 
 /**
  * DogStatsD tags (`|#k:v,k2:v2`) become Graphite tags (`;k=v;k2=v2`) as in
- * Etsy 0.9: inside a tag ";" becomes "_" and ":" becomes "=". Empty tags
- * (from ",," or a trailing ",") are skipped rather than emitted as ";".
+ * Etsy 0.9: the first ":" of a tag (name from value) becomes "="; later ones
+ * stay, for sanitising to drop. Two deliberate differences, both because
+ * Etsy's output would make carbon reject the line: every ";" in a tag
+ * becomes "_" (Etsy replaces only the first, so the rest split the tag), and
+ * empty tags (from ",," or a trailing ",") are skipped rather than sent as ";".
  */
 export function appendDogStatsdTags(key: string, rawTags: string): string {
   let result = key
   for (const tag of rawTags.split(',')) {
     if (tag.length === 0) continue
-    result += ';' + tag.replace(/;/g, '_').replace(/:/g, '=')
+    result += ';' + tag.replace(/;/g, '_').replace(':', '=')
   }
   return result
 }

@@ -12,11 +12,16 @@ export function graphiteValues(text: string): Map<string, string> {
 
 /** Drops the lines whose value depends on timing (calculation and processing times, health). */
 export function stableValues(text: string): Map<string, string> {
-  const values = graphiteValues(text)
-  for (const name of [...values.keys()]) {
+  return withoutTimings(graphiteValues(text))
+}
+
+/** The same, for values already read. */
+export function withoutTimings(values: Map<string, string>): Map<string, string> {
+  const kept = new Map(values)
+  for (const name of kept.keys()) {
     if (/(calculationtime|processing_time|graphiteStats\.(last_exception|last_flush|flush_time|flush_length))(\.[^.;]+)?$/.test(name)) {
-      values.delete(name)
+      kept.delete(name)
     }
   }
-  return values
+  return kept
 }
