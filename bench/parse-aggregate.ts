@@ -1,6 +1,7 @@
 import { Aggregator } from '../src/aggregate/aggregator'
 import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
+import { seededRandom } from '../test/helpers/random'
 
 /*
  * Parser + aggregator throughput on a generated workload: multi-metric
@@ -14,16 +15,8 @@ import { silentLogger } from '../src/log'
 const PACKETS = 20_000
 const ROUNDS = 7
 
-function lcg(seed: number): () => number {
-  let s = seed
-  return () => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff
-    return s / 0x7fffffff
-  }
-}
-
 function generate(): { packets: Buffer[]; metrics: number } {
-  const random = lcg(7)
+  const random = seededRandom(7)
   const pick = (n: number): number => Math.floor(random() * n)
   const lineFor = (): string => {
     const r = random()

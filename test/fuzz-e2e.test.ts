@@ -5,6 +5,7 @@ import path from 'node:path'
 import t from 'tap'
 import { FakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
+import { seededRandom } from './helpers/random'
 import { sendStream, sendUdp, ServerProcess } from './helpers/server-process'
 
 /*
@@ -12,14 +13,6 @@ import { sendStream, sendUdp, ServerProcess } from './helpers/server-process'
  * it must keep running, count the bad lines, and still count every good
  * line that travelled in the same packets.
  */
-
-function lcg(seed: number): () => number {
-  let s = seed
-  return () => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff
-    return s / 0x7fffffff
-  }
-}
 
 const MALFORMED = [
   ':', '::::', 'a:', 'a:1', 'a:1|', 'a:1|x', 'a:x|c', 'a:1|c|@', 'a:1|c|@0', 'a:1|c|@2', 'a:1|c|0.5', 'a:-1|ms',
@@ -70,7 +63,7 @@ t.test('garbage at every listener: the server survives and good lines still coun
   })
   t.teardown(() => server.kill())
   const { udp, tcp, unix } = server.endpoints
-  const random = lcg(1234)
+  const random = seededRandom(1234)
 
   // UDP: small enough in total to fit the socket buffer even before the server reads it.
   let udpGood = 0

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { type BadLineReason, MetricType, PacketParser, type ParseSink } from '../src/parse/packet-parser'
 import { buildKeyName, sanitizeKeyName } from '../src/parse/key-name'
+import { seededRandom } from './helpers/random'
 
 type Event =
   | ['counter' | 'timer', string, number, number]
@@ -114,11 +115,7 @@ t.test('key sanitising matches Etsy', async (t) => {
 })
 
 t.test('binary garbage never throws', async (t) => {
-  let seed = 42
-  const random = (): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff
-    return seed / 0x7fffffff
-  }
+  const random = seededRandom(42)
   let lostGoodLines = 0
   for (let i = 0; i < 2000; i++) {
     const bytes = Buffer.alloc(Math.floor(random() * 300))

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { hostPort } from '../ingest/host-port'
 import { ConfigError, formatPath, issuesToError } from './errors'
 import { fromEtsyConfig } from './etsy'
 import { evaluateLiteral } from './literal'
@@ -127,7 +128,7 @@ function rejectDuplicateListeners(listeners: readonly ListenerConfig[], path: st
     const endpoint =
       listener.type === 'unix'
         ? `unix socket ${listener.path}`
-        : `${listener.type} ${listener.address.includes(':') ? `[${listener.address}]` : listener.address}:${listener.port}`
+        : `${listener.type} ${hostPort(listener.address, listener.port)}`
     const first = seen.get(endpoint)
     if (first === undefined) seen.set(endpoint, i)
     else problems.push(`${path}: ${formatPath([label, i])}: same ${endpoint} as ${formatPath([label, first])}`)

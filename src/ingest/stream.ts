@@ -3,6 +3,7 @@ import net from 'node:net'
 import type { TcpListenerConfig, UnixListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
+import { hostPort } from './host-port'
 import type { Listener } from './listener'
 import type { PacketQueue } from './queue'
 
@@ -376,8 +377,4 @@ function probe(path: string): Promise<ProbeAnswer> {
       else done({ state: 'unknown', detail: err.message })
     })
   })
-}
-
-function hostPort(address: string, port: number): string {
-  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`
 }

@@ -3,6 +3,7 @@ import net from 'node:net'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { UdpListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
+import { hostPort } from './host-port'
 import type { Listener } from './listener'
 import type { PacketQueue } from './queue'
 
@@ -86,8 +87,4 @@ function applyRecvBufferSize(socket: dgram.Socket, size: number, log: Logger): v
   } catch (err) {
     log.warn({ err, requested: size }, 'cannot set udp receive buffer size')
   }
-}
-
-function hostPort(address: string, port: number): string {
-  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`
 }
