@@ -1,23 +1,18 @@
 import t from 'tap'
 import { Aggregator, type AggregatorConfig } from '../src/aggregate/aggregator'
 import { GraphiteFormatter, type GraphiteNaming } from '../src/backends/graphite-format'
-import { configSchema } from '../src/config/schema'
+import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { stableValues } from './helpers/graphite-lines'
 
 const NOW = 1_700_000_000_000
 
 function setup(overrides: Partial<AggregatorConfig> = {}, naming: Partial<GraphiteNaming> = {}) {
-  const defaults = configSchema.parse({ flushInterval: 10_000 })
+  const defaults = configSchema.parse({ flushInterval: 10_000, backends: [{ type: 'graphite', host: '127.0.0.1' }] })
   const cfg: AggregatorConfig = { ...defaults, dumpMessages: false, ...overrides }
   const aggregator = new Aggregator(cfg, silentLogger())
   const formatter = new GraphiteFormatter({
-    legacyNamespace: true,
-    globalPrefix: 'stats',
-    prefixCounter: 'counters',
-    prefixTimer: 'timers',
-    prefixGauge: 'gauges',
-    prefixSet: 'sets',
+    ...(defaults.backends[0] as GraphiteBackendConfig),
     prefixStats: cfg.prefixStats,
     flushCounts: true,
     sanitizeNames: !cfg.keyNameSanitize,
