@@ -1,11 +1,9 @@
-import dgram from 'node:dgram'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { FakeGraphite } from './helpers/fake-graphite'
+import { startFakeGraphite } from './helpers/fake-graphite'
 import { stableValues } from './helpers/graphite-lines'
-import { sendStream, sendUdp, ServerProcess } from './helpers/server-process'
+import { ipv6Unavailable, sendStream, sendUdp, shortTempDir } from './helpers/net'
+import { ServerProcess } from './helpers/server-process'
 
 /*
  * The real server process on loopback ports, real packets over UDP (v4 and
@@ -13,32 +11,10 @@ import { sendStream, sendUdp, ServerProcess } from './helpers/server-process'
  * local TCP listener.
  */
 
-async function ipv6Available(): Promise<boolean> {
-  const socket = dgram.createSocket('udp6')
-  return new Promise((resolve) => {
-    socket.once('error', () => resolve(false))
-    socket.bind(0, '::1', () => socket.close(() => resolve(true)))
-  })
-}
-
-async function fakeGraphite(t: Test): Promise<{ graphite: FakeGraphite; port: number }> {
-  const graphite = new FakeGraphite()
-  const port = await graphite.listen()
-  t.teardown(() => graphite.close())
-  return { graphite, port }
-}
-
 async function startServer(t: Test, config: object | string, fileName?: string): Promise<ServerProcess> {
   const server = await ServerProcess.start(t.testdir(), config, fileName)
   t.teardown(() => server.kill())
   return server
-}
-
-/** Unix socket paths must fit in 108 bytes: tap's fixture directories are too deep. */
-function shortTempDir(t: Test): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'statsd-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /** Everything a flush should contain, as [name, value] pairs, excluding timing lines. */
@@ -50,8 +26,8 @@ function withoutPacketCounts(values: Map<string, string>): Map<string, string> {
 }
 
 t.test('legacy namespace: every metric type over UDP, TCP and a Unix socket', async (t) => {
-  const { graphite, port } = await fakeGraphite(t)
-  const v6 = await ipv6Available()
+  const { graphite, port } = await startFakeGraphite(t)
+  const v6 = (await ipv6Unavailable()) === false
   const dir = shortTempDir(t)
   const server = await startServer(t, {
     listeners: [
@@ -139,7 +115,7 @@ t.test('legacy namespace: every metric type over UDP, TCP and a Unix socket', as
 })
 
 t.test('new namespace with prefixes, suffix and prefixStats', async (t) => {
-  const { graphite, port } = await fakeGraphite(t)
+  const { graphite, port } = await startFakeGraphite(t)
   const server = await startServer(t, {
     listeners: [{ type: 'udp', address: '127.0.0.1', port: 0 }],
     backends: [
@@ -192,7 +168,7 @@ t.test('new namespace with prefixes, suffix and prefixStats', async (t) => {
 })
 
 t.test('idle flushes: counters report 0, timers only count, sets 0, gauges persist', async (t) => {
-  const { graphite, port } = await fakeGraphite(t)
+  const { graphite, port } = await startFakeGraphite(t)
   const server = await startServer(t, {
     listeners: [{ type: 'udp', address: '127.0.0.1', port: 0 }],
     backends: [{ type: 'graphite', host: '127.0.0.1', port }],
@@ -214,7 +190,7 @@ t.test('idle flushes: counters report 0, timers only count, sets 0, gauges persi
 })
 
 t.test('deleteIdleStats from an Etsy config file: idle metrics are not sent', async (t) => {
-  const { graphite, port } = await fakeGraphite(t)
+  const { graphite, port } = await startFakeGraphite(t)
   const etsyConfig = `/* an Etsy statsd config, as it is */
 {
   port: 0

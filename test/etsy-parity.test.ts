@@ -5,9 +5,10 @@ import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { FakeGraphite } from './helpers/fake-graphite'
+import { type FakeGraphite, startFakeGraphite } from './helpers/fake-graphite'
 import { withoutTimings } from './helpers/graphite-lines'
-import { sendUdp, ServerProcess } from './helpers/server-process'
+import { sendUdp } from './helpers/net'
+import { ServerProcess } from './helpers/server-process'
 
 /*
  * Etsy statsd 0.9 itself (the npm package, a devDependency) and our server
@@ -119,25 +120,22 @@ async function trafficAndIdleFlushes(
 /** `receivedRate` names the metrics_received rate line in this config's namespace. */
 async function compare(t: Test, config: EtsyConfig, receivedRate: string): Promise<void> {
   const dir = t.testdir()
-  const etsyGraphite = new FakeGraphite()
-  const ourGraphite = new FakeGraphite()
-  t.teardown(() => Promise.all([etsyGraphite.close(), ourGraphite.close()]))
-  const [etsyGraphitePort, ourGraphitePort, udp, mgmt] = await Promise.all([
-    etsyGraphite.listen(),
-    ourGraphite.listen(),
+  const [etsyGraphite, ourGraphite, udp, mgmt] = await Promise.all([
+    startFakeGraphite(t),
+    startFakeGraphite(t),
     freePort('udp'),
     freePort('tcp'),
   ])
 
   const etsyFile = path.join(dir, 'etsy.js')
-  writeFileSync(etsyFile, config({ udp, graphite: etsyGraphitePort, mgmt }))
+  writeFileSync(etsyFile, config({ udp, graphite: etsyGraphite.port, mgmt }))
   await startEtsy(t, etsyFile)
-  const ours = await ServerProcess.start(dir, config({ udp: 0, graphite: ourGraphitePort, mgmt }), 'ours.js')
+  const ours = await ServerProcess.start(dir, config({ udp: 0, graphite: ourGraphite.port, mgmt }), 'ours.js')
   t.teardown(() => ours.kill())
 
   const [etsy, own] = await Promise.all([
-    trafficAndIdleFlushes(etsyGraphite, receivedRate, () => sendUdp({ host: '127.0.0.1', port: udp }, TRAFFIC)),
-    trafficAndIdleFlushes(ourGraphite, receivedRate, () => sendUdp(ours.endpoints.udp[0]!, TRAFFIC)),
+    trafficAndIdleFlushes(etsyGraphite.graphite, receivedRate, () => sendUdp({ host: '127.0.0.1', port: udp }, TRAFFIC)),
+    trafficAndIdleFlushes(ourGraphite.graphite, receivedRate, () => sendUdp(ours.endpoints.udp[0]!, TRAFFIC)),
   ])
   t.equal(etsy[0]!.get(receivedRate), String(LINES / (FLUSH_MS / 1000)), 'all the traffic landed in one Etsy flush')
   t.same(Object.fromEntries(own[0]!), Object.fromEntries(etsy[0]!), 'the flush with traffic is the same')

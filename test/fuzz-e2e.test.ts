@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { FakeGraphite } from './helpers/fake-graphite'
+import { startFakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
 import { seededRandom } from './helpers/random'
-import { sendStream, sendUdp, ServerProcess } from './helpers/server-process'
+import { sendStream, sendUdp, shortTempDir } from './helpers/net'
+import { ServerProcess } from './helpers/server-process'
 
 /*
  * Random bytes and malformed lines at every listener of the real server:
@@ -47,11 +46,8 @@ function noisyPacket(random: () => number, good: string, maxGarbage: number): { 
 }
 
 t.test('garbage at every listener: the server survives and good lines still count', async (t) => {
-  const graphite = new FakeGraphite()
-  const port = await graphite.listen()
-  t.teardown(() => graphite.close())
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'statsd-fuzz-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { graphite, port } = await startFakeGraphite(t)
+  const dir = shortTempDir(t)
   const server = await ServerProcess.start(t.testdir(), {
     listeners: [
       { type: 'udp', address: '127.0.0.1', port: 0, recvBufferSize: 4 * 1024 * 1024 },

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events'
 import net from 'node:net'
+import type { Test } from 'tap'
 import { graphiteValues } from './graphite-lines'
 
 /**
@@ -63,4 +64,12 @@ export class FakeGraphite extends EventEmitter {
       for (const socket of this.sockets) socket.destroy()
     })
   }
+}
+
+/** A listening FakeGraphite, closed at the end of the test. */
+export async function startFakeGraphite(t: Test): Promise<{ graphite: FakeGraphite; port: number }> {
+  const graphite = new FakeGraphite()
+  const port = await graphite.listen()
+  t.teardown(() => graphite.close())
+  return { graphite, port }
 }

@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import dgram from 'node:dgram'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
+import { withTimeout } from './net'
 
 const MAIN = path.resolve(__dirname, '../../src/main.js')
 
@@ -91,42 +90,4 @@ function parseEndpoints(descriptions: string[]): Endpoints {
     ;(type === 'udp' ? endpoints.udp : endpoints.tcp).push({ host, port })
   }
   return endpoints
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/** Sends each payload as one datagram and waits until the kernel has taken them all. */
-export async function sendUdp(target: { host: string; port: number }, payloads: (string | Buffer)[]): Promise<void> {
-  const socket = dgram.createSocket(net.isIPv6(target.host) ? 'udp6' : 'udp4')
-  try {
-    for (const payload of payloads) {
-      await new Promise<void>((resolve, reject) =>
-        socket.send(payload, target.port, target.host, (err) => (err ? reject(err) : resolve())),
-      )
-    }
-  } finally {
-    socket.close()
-  }
-}
-
-/** Writes the chunks on one stream connection, ends it, and waits until the server has closed its side. */
-export async function sendStream(target: { host: string; port: number } | string, chunks: (string | Buffer)[]): Promise<void> {
-  const socket = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, target.host)
-  await once(socket, 'connect')
-  for (const chunk of chunks) {
-    if (!socket.write(chunk)) await once(socket, 'drain')
-  }
-  socket.end()
-  socket.resume()
-  await once(socket, 'close')
 }
