@@ -200,6 +200,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
       gauges: [],
       sets: [],
       processingTime: 0,
+      selfMetrics: [],
     }
     for (const slot of this.counters.values()) {
       data.counters.push({ name: slot.name, value: slot.value, rate: slot.value / (intervalMs / 1000) })

@@ -20,6 +20,7 @@ export class ConsoleBackend implements Backend {
       gauges: Object.fromEntries(data.gauges.map((g) => [g.name, g.value])),
       sets: Object.fromEntries(data.sets.map((s) => [s.name, s.count])),
       processing_time: data.processingTime,
+      self_metrics: Object.fromEntries(data.selfMetrics.map((m) => [m.name, m.value])),
     }
     this.write(JSON.stringify(doc, null, this.cfg.prettyprint ? 2 : undefined) + '\n')
   }

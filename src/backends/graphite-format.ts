@@ -101,6 +101,7 @@ export class GraphiteFormatter {
     out += this.numStatsName + this.suffix + ' ' + numStats + ts
     out += this.statsPrefix + 'graphiteStats.calculationtime' + this.suffix + ' ' + (Date.now() - calculationStarted) + ts
     out += this.statsPrefix + 'processing_time' + this.suffix + ' ' + data.processingTime + ts
+    for (const m of data.selfMetrics) out += this.statsPrefix + m.name + this.suffix + ' ' + m.value + ts
     return out
   }
 
