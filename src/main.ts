@@ -37,28 +37,33 @@ async function main(argv: string[]): Promise<number> {
   log.info({ config: loaded.source }, 'configuration loaded')
   for (const warning of loaded.warnings) log.warn(warning)
 
-  let server: StatsdServer
-  try {
-    server = await StatsdServer.start(loaded.config, log)
-  } catch (err) {
-    log.fatal({ err }, 'could not start')
-    return 1
-  }
-
-  return new Promise<number>((resolve) => {
+  const starting = StatsdServer.start(loaded.config, log)
+  // Handled from now on, before the server says it is up: a SIGTERM right
+  // after "up" would otherwise kill the process without its final flush.
+  const stopped = new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'shutting down: draining and flushing')
-      server.stop().then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error({ err }, 'error while shutting down')
-          resolve(1)
-        },
-      )
+      starting
+        .then((server) => server.stop())
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            log.error({ err }, 'error while shutting down')
+            resolve(1)
+          },
+        )
     }
     process.once('SIGTERM', shutdown)
     process.once('SIGINT', shutdown)
   })
+
+  try {
+    await starting
+  } catch (err) {
+    log.fatal({ err }, 'could not start')
+    return 1
+  }
+  return stopped
 }
 
 // An exception nobody caught is a bug and leaves state unknown: say so loudly and exit

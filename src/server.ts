@@ -4,6 +4,7 @@ import type { Backend } from './backends/backend'
 import { ConsoleBackend } from './backends/console'
 import { GraphiteBackend } from './backends/graphite'
 import type { Config } from './config/schema'
+import { withDefaultMaxConnections } from './ingest/connection-limit'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
 import { PacketQueue } from './ingest/queue'
@@ -18,6 +19,7 @@ export class StatsdServer {
     private readonly loop: AggregatorLoop,
     private readonly backends: readonly Backend[],
     private readonly log: Logger,
+    private readonly shutdownTimeoutMs: number,
   ) {}
 
   static async start(config: Config, log: Logger): Promise<StatsdServer> {
@@ -30,7 +32,9 @@ export class StatsdServer {
 
     const listeners: Listener[] = []
     try {
-      for (const cfg of config.listeners) listeners.push(await startListener(cfg, queue, counters, log))
+      for (const cfg of withDefaultMaxConnections(config.listeners)) {
+        listeners.push(await startListener(cfg, queue, counters, log))
+      }
     } catch (err) {
       // Do not leave the ones that did start bound (or a socket file behind).
       await Promise.all(listeners.map((l) => l.close()))
@@ -41,13 +45,17 @@ export class StatsdServer {
       { listeners: listeners.map((l) => l.description), backends: backends.map((b) => b.name), flushInterval: config.flushInterval },
       'statsd server is up',
     )
-    return new StatsdServer(listeners, loop, backends, log)
+    return new StatsdServer(listeners, loop, backends, log, config.shutdownTimeoutMs)
   }
 
-  /** Stops accepting, processes everything already received, flushes once more to every backend. */
+  /**
+   * Stops accepting and reads what clients have already sent (within
+   * shutdownTimeoutMs) while the aggregator loop keeps consuming it; then
+   * processes everything queued and flushes once more to every backend.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all(this.listeners.map((l) => l.close()))
+      await Promise.all(this.listeners.map((l) => l.close(this.shutdownTimeoutMs)))
       await this.loop.stop()
       await Promise.all(this.backends.map((b) => b.close()))
       this.log.info('statsd server stopped')

@@ -14,6 +14,8 @@ const streamLimits = {
   maxLineBytes: positiveInt.default(64 * 1024),
   /** A client that sends nothing for this long is disconnected. */
   idleTimeoutMs: positiveInt.default(60_000),
+  /** Clients served at once; more are closed at once and counted. Unset: derived from RLIMIT_NOFILE. */
+  maxConnections: positiveInt.optional(),
 }
 
 const udpListener = z.strictObject({
@@ -100,6 +102,8 @@ export const configSchema = z.strictObject({
   keyNameSanitize: z.boolean().default(true),
   /** Timer statistics to emit (Etsy's calculatedTimerMetrics); unset = all. */
   calculatedTimerMetrics: z.array(z.string()).optional(),
+  /** After SIGTERM, how long listeners keep reading what clients already sent. */
+  shutdownTimeoutMs: positiveInt.default(10_000),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */
