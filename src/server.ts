@@ -7,6 +7,7 @@ import type { Config } from './config/schema'
 import { withDefaultMaxConnections } from './ingest/connection-limit'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
+import { openFileLimit } from './ingest/proc-net'
 import { PacketQueue } from './ingest/queue'
 import type { Logger } from './log'
 
@@ -32,7 +33,7 @@ export class StatsdServer {
 
     const listeners: Listener[] = []
     try {
-      for (const cfg of withDefaultMaxConnections(config.listeners)) {
+      for (const cfg of withDefaultMaxConnections(config.listeners, openFileLimit())) {
         listeners.push(await startListener(cfg, queue, counters, log))
       }
     } catch (err) {

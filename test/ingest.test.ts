@@ -195,6 +195,47 @@ t.test('queue: onReadable fires on the push that makes it non-empty', async (t) 
   t.equal(calls, 2)
 })
 
+t.test('queue: streams pause above the high-water mark, resume below the low-water mark, and are never dropped', async (t) => {
+  const { queue, counters } = setup({ maxBytes: 10_000, maxPackets: 8 })
+  const events: string[] = []
+  const stream = { pause: () => events.push('pause'), resume: () => events.push('resume') }
+  queue.addPausable(stream)
+  for (let i = 0; i < 4; i++) queue.pushStream(Buffer.from('x'))
+  t.same(events, [], 'at half of maxPackets: not yet')
+  queue.pushStream(Buffer.from('x'))
+  t.same(events, ['pause'], 'past half: paused')
+  t.equal(queue.paused, true)
+  for (let i = 0; i < 10; i++) queue.pushStream(Buffer.alloc(100))
+  t.equal(queue.length, 15, 'stream data past the bounds is still queued')
+  t.equal(counters.queueDroppedPackets, 0)
+  t.equal(queue.push(Buffer.from('udp')), false, 'a datagram is dropped at the bound')
+  const late = { pause: () => events.push('late pause'), resume: () => events.push('late resume') }
+  queue.addPausable(late)
+  t.same(events, ['pause', 'late pause'], 'a stream added while above the mark starts paused')
+  while (queue.length > 3) queue.shift()
+  t.same(events, ['pause', 'late pause'], 'above a quarter: still paused')
+  queue.shift()
+  t.same(events, ['pause', 'late pause', 'resume', 'late resume'], 'at a quarter: resumed')
+  queue.removePausable(late)
+  for (let i = 0; i < 5; i++) queue.pushStream(Buffer.from('x'))
+  t.same(events.slice(4), ['pause'], 'a removed stream is left alone')
+  t.equal(counters.streamPauses, 2, 'each pause is counted')
+  queue.pushStream(Buffer.alloc(0))
+  t.equal(queue.length, 7, 'an empty chunk is not queued')
+})
+
+t.test('queue: the byte bound has its own water marks', async (t) => {
+  const { queue } = setup({ maxBytes: 100, maxPackets: 1_000 })
+  let paused = false
+  queue.addPausable({ pause: () => (paused = true), resume: () => (paused = false) })
+  queue.pushStream(Buffer.alloc(50))
+  t.equal(paused, false)
+  queue.pushStream(Buffer.alloc(1))
+  t.equal(paused, true, 'past half of maxBytes')
+  queue.shift()
+  t.equal(paused, false, 'a quarter or less left')
+})
+
 // ---------------------------------------------------------------- line assembly
 
 /** Runs `chunks` through an assembler and returns what it emitted. */

@@ -1,5 +1,4 @@
 import type { ListenerConfig } from '../config/schema'
-import { openFileLimit } from './proc-net'
 
 /**
  * Descriptors kept out of the stream listeners' reach: Node's own (about 20),
@@ -11,11 +10,12 @@ const RESERVED_FDS = 128
 /**
  * The listeners with `maxConnections` filled in where unset: what the
  * descriptor limit leaves after the reserve, shared between the stream
- * listeners. Unchanged when the limit is unknown or unlimited.
+ * listeners (`fdLimit`: see openFileLimit()). Unchanged when the limit is
+ * unknown or unlimited.
  */
 export function withDefaultMaxConnections(
   listeners: readonly ListenerConfig[],
-  fdLimit = openFileLimit(),
+  fdLimit: number | undefined,
 ): ListenerConfig[] {
   const streams = listeners.filter((l) => l.type !== 'udp').length
   if (fdLimit === undefined || streams === 0) return [...listeners]
