@@ -31,11 +31,10 @@ export class StatsdServer {
     const backends = createBackends(config, Math.round(startedAt / 1000), log)
     const loop = new AggregatorLoop(queue, aggregator, backends, counters, config.flushInterval, log)
 
+    const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit())
     const listeners: Listener[] = []
     try {
-      for (const cfg of withDefaultMaxConnections(config.listeners, openFileLimit())) {
-        listeners.push(await startListener(cfg, queue, counters, log))
-      }
+      for (const cfg of listenerConfigs) listeners.push(await startListener(cfg, queue, counters, log))
     } catch (err) {
       // Do not leave the ones that did start bound (or a socket file behind).
       await Promise.all(listeners.map((l) => l.close()))
@@ -43,7 +42,12 @@ export class StatsdServer {
     }
     loop.start(startedAt)
     log.info(
-      { listeners: listeners.map((l) => l.description), backends: backends.map((b) => b.name), flushInterval: config.flushInterval },
+      {
+        listeners: listeners.map((l) => l.description),
+        maxConnections: listenerConfigs.map((l) => (l.type === 'udp' ? null : l.maxConnections ?? 'unlimited')),
+        backends: backends.map((b) => b.name),
+        flushInterval: config.flushInterval,
+      },
       'statsd server is up',
     )
     return new StatsdServer(listeners, loop, backends, log, config.shutdownTimeoutMs)

@@ -1,15 +1,13 @@
 import type { Backend } from '../backends/backend'
 import type { IngestCounters } from '../ingest/counters'
 import type { PacketQueue } from '../ingest/queue'
-import { ingestSelfMetrics } from '../ingest/self-metrics'
+import { ingestSelfMetrics, inputLost } from '../ingest/self-metrics'
 import type { Logger } from '../log'
 import type { Aggregator } from './aggregator'
 
 /** How long one drain turn may hold the event loop before letting sockets be read again. */
 const DRAIN_SLICE_MS = 5
 const PACKETS_BETWEEN_CLOCK_CHECKS = 64
-/** Self-metrics that mean data was lost (the rest are about clients). */
-const LOSSES = /^(queue\.dropped_|stream\.(lines_too_long|refused_connections|accept_errors|shutdown_disconnects)|udp\.)/
 
 /**
  * The aggregator loop: drains the packet queue in short slices (so listeners
@@ -54,11 +52,11 @@ export class AggregatorLoop {
     const drops = this.ingestCounters.takeSnapshot()
     this.aggregator.addBadLines(drops.oversizedLines)
     const selfMetrics = ingestSelfMetrics(drops)
-    const lost = selfMetrics.filter((m) => m.value > 0 && LOSSES.test(m.name))
-    if (lost.length > 0) {
-      this.log.warn(Object.fromEntries(lost.map((m) => [m.name, m.value])), 'input lost during the last flush interval')
+    const nonZero = Object.fromEntries(selfMetrics.filter((m) => m.value > 0).map((m) => [m.name, m.value]))
+    if (inputLost(drops)) {
+      this.log.warn(nonZero, 'input lost during the last flush interval')
     } else if (drops.idleTimeouts > 0 || drops.connectionErrors > 0) {
-      this.log.info(drops, 'stream clients dropped during the last flush interval')
+      this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
     const data = this.aggregator.flush(Date.now())
     data.selfMetrics.push(...selfMetrics)

@@ -23,6 +23,15 @@ export function ingestSelfMetrics(s: IngestSnapshot): SelfMetric[] {
   return metrics
 }
 
+/** Whether anything a client sent was lost (the rest of the snapshot is about clients, not data). */
+export function inputLost(s: IngestSnapshot): boolean {
+  let kernelDrops = 0
+  for (const drops of s.udpKernelDrops.values()) kernelDrops += drops
+  return (
+    s.queueDroppedPackets + s.oversizedLines + s.refusedConnections + s.acceptErrors + s.shutdownDisconnects + kernelDrops > 0
+  )
+}
+
 /** "127.0.0.1", 8125 -> "127_0_0_1_8125": one Graphite path component per listener. */
 export function listenerMetricName(address: string, port: number): string {
   return `${address.replace(/[^A-Za-z0-9]/g, '_')}_${port}`

@@ -273,7 +273,8 @@ function serveStream(
   const refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
   server.on('drop', (client?: { remoteAddress?: string; remotePort?: number }) => {
     counters.refusedConnections++
-    refusals.event({ maxConnections: server.maxConnections, peer: client?.remoteAddress !== undefined ? hostPort(client.remoteAddress, client.remotePort ?? 0) : 'local' })
+    const peer = client?.remoteAddress !== undefined ? hostPort(client.remoteAddress, client.remotePort ?? 0) : 'local'
+    refusals.event({ maxConnections: server.maxConnections, peer })
   })
   // After listen, server errors are about accepting one client (EMFILE...); keep serving.
   const acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
@@ -319,7 +320,10 @@ async function closeWhenQuiet(
     if (connections.size === 0) return
     if (now >= deadline) {
       counters.shutdownDisconnects += connections.size
-      log.warn({ clients: connections.size, shutdownTimeoutMs: timeoutMs }, 'shutdown time ran out: clients still sending were disconnected')
+      log.warn(
+        { clients: connections.size, shutdownTimeoutMs: timeoutMs },
+        'shutdown time ran out: clients still sending were disconnected',
+      )
       for (const conn of connections) conn.close()
       connections.clear()
       return

@@ -5,7 +5,7 @@ import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
 import type { Listener } from './listener'
-import { findUdpSocketInode, udpSocketStats } from './proc-net'
+import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
 import type { PacketQueue } from './queue'
 import { listenerMetricName } from './self-metrics'
 import { afterPoll, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
@@ -40,7 +40,7 @@ export async function startUdpListener(
 
   // The kernel's figures for this socket (Linux): its receive queue and its drops.
   const inode = findUdpSocketInode(bound.address, bound.port)
-  const kernelStats = () => (inode === undefined ? undefined : udpSocketStats(bound.address, inode))
+  const kernelStats = (): UdpSocketStats | undefined => (inode === undefined ? undefined : udpSocketStats(bound.address, inode))
   const metricName = listenerMetricName(bound.address, bound.port)
   let dropsSeen = kernelStats()?.drops ?? 0
   counters.udpKernelDrops.set(metricName, 0)
@@ -65,7 +65,10 @@ export async function startUdpListener(
       const left = kernelStats()?.rxQueue
       if (left === 0) return
       if (Date.now() >= deadline) {
-        llog.warn({ bytesLeft: left, shutdownTimeoutMs: timeoutMs }, 'shutdown time ran out: datagrams still queued in the kernel are lost')
+        llog.warn(
+          { bytesLeft: left, shutdownTimeoutMs: timeoutMs },
+          'shutdown time ran out: datagrams still queued in the kernel are lost',
+        )
         return
       }
       await afterPoll()
