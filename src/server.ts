@@ -31,7 +31,7 @@ export class StatsdServer {
     const backends = createBackends(config, Math.round(startedAt / 1000), log)
     const loop = new AggregatorLoop(queue, aggregator, backends, counters, config.flushInterval, log)
 
-    const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit())
+    const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit(), log)
     const listeners: Listener[] = []
     try {
       for (const cfg of listenerConfigs) listeners.push(await startListener(cfg, queue, counters, log))

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import pino from 'pino'
 import t, { type Test } from 'tap'
 import type { ListenerConfig } from '../src/config/schema'
 import { withDefaultMaxConnections } from '../src/ingest/connection-limit'
@@ -42,15 +43,20 @@ async function client(target: { host: string; port: number }, line: string): Pro
 }
 
 t.test('maxConnections defaults to what RLIMIT_NOFILE leaves after a reserve, shared by the stream listeners', async (t) => {
+  const warnings: Record<string, unknown>[] = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) })
   const tcp: ListenerConfig = { type: 'tcp', address: '127.0.0.1', port: 0, maxLineBytes: 100, idleTimeoutMs: 100 }
   const unix: ListenerConfig = { type: 'unix', path: '/tmp/x.sock', maxLineBytes: 100, idleTimeoutMs: 100 }
   const udp: ListenerConfig = { type: 'udp', address: '127.0.0.1', port: 0 }
-  t.match(withDefaultMaxConnections([tcp], 256), [{ maxConnections: 128 }])
-  t.match(withDefaultMaxConnections([udp, tcp, unix], 1024), [{ type: 'udp' }, { maxConnections: 448 }, { maxConnections: 448 }])
-  t.notOk('maxConnections' in withDefaultMaxConnections([udp], 1024)[0]!, 'UDP has no connections')
-  t.match(withDefaultMaxConnections([{ ...tcp, maxConnections: 7 }], 1024), [{ maxConnections: 7 }], 'a configured value is kept')
-  t.match(withDefaultMaxConnections([tcp], 10), [{ maxConnections: 5 }], 'a tiny limit still leaves half for the rest')
-  t.same(withDefaultMaxConnections([tcp], undefined), [tcp], 'unknown or unlimited: no limit')
+  t.match(withDefaultMaxConnections([tcp], 256, log), [{ maxConnections: 128 }])
+  t.match(withDefaultMaxConnections([udp, tcp, unix], 1024, log), [{ type: 'udp' }, { maxConnections: 448 }, { maxConnections: 448 }])
+  t.notOk('maxConnections' in withDefaultMaxConnections([udp], 1024, log)[0]!, 'UDP has no connections')
+  t.match(withDefaultMaxConnections([{ ...tcp, maxConnections: 7 }], 1024, log), [{ maxConnections: 7 }], 'a configured value is kept')
+  t.match(withDefaultMaxConnections([tcp], 10, log), [{ maxConnections: 5 }], 'a tiny limit still leaves half for the rest')
+  t.same(withDefaultMaxConnections([tcp], undefined, log), [tcp], 'unknown or unlimited: no limit')
+  t.equal(warnings.length, 0, 'no warning for derived values')
+  withDefaultMaxConnections([{ ...tcp, maxConnections: 800 }, unix], 1024, log)
+  t.match(warnings, [{ maxConnections: 1248, fileDescriptorLimit: 1024, msg: /more than the file descriptor limit leaves/ }])
 })
 
 t.test('at the descriptor limit, refused clients are counted and logged, and Graphite still gets its flush (item 4)', async (t) => {
