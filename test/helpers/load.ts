@@ -12,21 +12,18 @@ export function lines(line: string, count: number): Buffer {
 /**
  * Connects, writes `block` `times` times as fast as the kernel takes it,
  * ends, and resolves once everything is handed to the kernel (not once the
- * server has read it). The socket is returned so its end can be watched.
+ * server has read it).
  */
-export async function blast(
-  target: { host: string; port: number } | string,
-  block: Buffer,
-  times: number,
-): Promise<net.Socket> {
+export async function blast(target: { host: string; port: number } | string, block: Buffer, times: number): Promise<void> {
   const socket = typeof target === 'string' ? net.createConnection(target) : net.createConnection(target.port, target.host)
   await once(socket, 'connect')
   for (let i = 0; i < times; i++) {
     if (!socket.write(block)) await once(socket, 'drain')
   }
   socket.end()
+  // Read the server's end of stream, so the socket closes once the server is done.
+  socket.resume()
   await once(socket, 'finish')
-  return socket
 }
 
 /** The kernel's view of the UDP socket bound to this address and port (Linux), seen from outside the server. */
