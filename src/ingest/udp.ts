@@ -4,6 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { UdpListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import { hostPort } from './host-port'
+import { ListenError } from './listen-error'
 import type { Listener } from './listener'
 import type { PacketQueue } from './queue'
 
@@ -63,7 +64,7 @@ function bind(socket: dgram.Socket, address: string, port: number): Promise<void
     const onError = (err: Error): void => {
       socket.removeListener('listening', onListening)
       socket.close()
-      reject(new Error(`cannot listen on udp ${hostPort(address, port)}: ${err.message}`, { cause: err }))
+      reject(new ListenError(`udp ${hostPort(address, port)}`, err))
     }
     const onListening = (): void => {
       socket.removeListener('error', onError)
