@@ -6,6 +6,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/e2e.sh
+. "$repo/scripts/lib/e2e.sh"
 work=$(mktemp -d /tmp/statsd-ts-image.XXXXXX)
 chmod 0755 "$work"
 pids=()
@@ -14,10 +16,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
 
 echo '== replay the Dockerfile'
 node "$repo/scripts/container/replay.js" "$repo" "$work" >"$work/image.json" 2>"$work/replay.log" || {
@@ -63,31 +61,9 @@ user=()
 "${user[@]}" node "$root/usr/lib/statsd-ts/build/src/main.js" "$work/config.json" >"$work/stdout" 2>"$work/stderr" &
 server=$!
 pids+=("$server")
-for _ in $(seq 200); do grep -q '"statsd server is up"' "$work/stderr" && break; sleep 0.1; done
-grep -q '"statsd server is up"' "$work/stderr" || {
-  cat "$work/stderr"
-  fail 'the server did not start'
-}
-node -e '
-  const dgram = require("dgram"), net = require("net")
-  const up = require("fs").readFileSync(process.argv[1], "utf8").split("\n").find((l) => l.includes("statsd server is up"))
-  const where = (type) => { const d = JSON.parse(up).listeners.find((l) => l.startsWith(type + " ")).slice(type.length + 1); const i = d.lastIndexOf(":"); return [d.slice(0, i), Number(d.slice(i + 1))] }
-  const [uh, upo] = where("udp"), [th, tp] = where("tcp")
-  const udp = dgram.createSocket("udp4")
-  udp.send("image.udp:4|c", upo, uh, (err) => {
-    udp.close()
-    if (err) throw err
-    const s = net.connect(tp, th, () => s.end("image.tcp:5|c\n"))
-    s.resume()
-  })
-' "$work/stderr"
-kill -TERM "$server"
-status=0
-wait "$server" || status=$?
-[ "$status" = 0 ] || {
-  cat "$work/stderr"
-  fail "exit status $status after SIGTERM"
-}
+wait_until_up "$work/stderr"
+send_metrics "$work/stderr" udp 'image.udp:4|c' tcp $'image.tcp:5|c\n'
+stop_server "$server" "$work/stderr"
 node -e '
   const assert = require("assert")
   const flushes = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l))

@@ -12,16 +12,14 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/e2e.sh
+. "$repo/scripts/lib/e2e.sh"
 work=$(mktemp -d /tmp/statsd-ts-deb.XXXXXX)
 chmod 0755 "$work"
 unit=/lib/systemd/system/statsd-ts.service
 pids=()
 
 step() { printf '== %s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   # Never leave a half-tested package installed.
@@ -107,43 +105,19 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 exec_start_pre=$(sed -n 's/^ExecStartPre=//p' "$unit")
 # shellcheck disable=SC2086 # the unit's command lines are split on spaces, as systemd splits them
 as_service ${exec_start_pre//'${CONFIG}'/$CONFIG} >/dev/null
+# Not through as_service: a function in the background is a subshell, and $! must be the server itself.
 # shellcheck disable=SC2086
-as_service ${exec_start//'${CONFIG}'/$CONFIG} 2>"$work/server.log" &
+setpriv --reuid=_statsd-ts --regid=_statsd-ts --init-groups -- ${exec_start//'${CONFIG}'/$CONFIG} 2>"$work/server.log" &
 server=$!
 pids+=("$server")
-for _ in $(seq 200); do grep -q '"statsd server is up"' "$work/server.log" && break; sleep 0.1; done
-grep '"statsd server is up"' "$work/server.log" || {
-  cat "$work/server.log"
-  fail 'the server did not start'
-}
+wait_until_up "$work/server.log"
 [ "$(stat -c '%U %A' /run/statsd-ts/statsd.sock)" = '_statsd-ts srw-rw-rw-' ] ||
   fail "socket: $(stat -c '%U %A' /run/statsd-ts/statsd.sock)"
-node -e '
-  const dgram = require("dgram"), net = require("net")
-  const up = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l.includes("statsd server is up"))[0]
-  const listeners = JSON.parse(up).listeners
-  const where = (type) => { const d = listeners.find((l) => l.startsWith(type + " ")).slice(type.length + 1); const i = d.lastIndexOf(":"); return [d.slice(0, i), Number(d.slice(i + 1))] }
-  const stream = (options, text) => new Promise((resolve, reject) => {
-    const s = net.connect(options, () => s.end(text)); s.on("error", reject); s.on("close", resolve); s.resume()
-  })
-  const [uh, up_] = where("udp"), [th, tp] = where("tcp")
-  const udp = dgram.createSocket("udp4")
-  udp.send("deb.udp:1|c\ndeb.timer:5|ms", up_, uh, async (err) => {
-    udp.close()
-    if (err) throw err
-    await stream({ host: th, port: tp }, "deb.tcp:2|c\n")
-    await stream({ path: "/run/statsd-ts/statsd.sock" }, "deb.unix:3|c\ndeb.gauge:7|g\n")
-  })
-' "$work/server.log"
+send_metrics "$work/server.log" udp $'deb.udp:1|c\ndeb.timer:5|ms' tcp $'deb.tcp:2|c\n' \
+  /run/statsd-ts/statsd.sock $'deb.unix:3|c\ndeb.gauge:7|g\n'
 
 step 'SIGTERM: the final flush reaches Graphite'
-kill -TERM "$server"
-status=0
-wait "$server" || status=$?
-[ "$status" = 0 ] || {
-  cat "$work/server.log"
-  fail "the server exited with $status after SIGTERM"
-}
+stop_server "$server" "$work/server.log"
 for line in 'stats_counts.deb.udp 1' 'stats_counts.deb.tcp 2' 'stats_counts.deb.unix 3' 'stats.gauges.deb.gauge 7' 'stats.timers.deb.timer.upper 5'; do
   grep -q "^$line " "$work/graphite.txt" || {
     cat "$work/graphite.txt"

@@ -184,9 +184,9 @@ function parseIgnoringUnknownKeys(raw: unknown, fileName: string, warnings: stri
 function withoutKeys(value: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
   const copy: unknown = structuredClone(value)
   for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue
     let target: unknown = copy
     for (const step of issue.path) target = (target as Record<PropertyKey, unknown>)[step]
-    if (issue.code !== 'unrecognized_keys') continue
     for (const key of issue.keys) delete (target as Record<string, unknown>)[key]
   }
   return copy
