@@ -408,7 +408,7 @@ t.test('udp: a port in use is a clear error', async (t) => {
   const port = holder.address().port
   const { queue } = setup()
   await t.rejects(startUdpListener({ ...udpConfig(), port }, queue, new IngestCounters(), log), {
-    message: new RegExp(`^cannot listen on udp 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+    message: new RegExp(`^cannot listen on udp 127\\.0\\.0\\.1:${port}: address already in use$`),
   })
 })
 
@@ -520,7 +520,7 @@ t.test('tcp: a port in use is a clear error', async (t) => {
   const port = (holder.address() as net.AddressInfo).port
   const { queue, counters } = setup()
   await t.rejects(startTcpListener(tcpConfig({ port }), queue, counters, log), {
-    message: new RegExp(`^cannot listen on tcp 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+    message: new RegExp(`^cannot listen on tcp 127\\.0\\.0\\.1:${port}: address already in use$`),
   })
 })
 

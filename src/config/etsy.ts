@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConfigError, formatPath, issuesToError } from './errors'
+import { ConfigError, describeIssues, formatPath, issuesToError } from './errors'
 import { configSchema, type ConfigInput } from './schema'
 
 /*
@@ -128,12 +128,10 @@ const SUPPORTED_BACKENDS = '"./backends/graphite" and "./backends/console"'
 
 /** Validates an Etsy statsd config and maps it onto the native config input. */
 export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation {
-  const parsed = etsySchema.safeParse(raw, { reportInput: true })
-  if (!parsed.success) throw issuesToError(fileName, etsySchema, parsed.error.issues)
-  const etsy = parsed.data
+  const warnings: string[] = []
+  const etsy = parseIgnoringUnknownKeys(raw, fileName, warnings)
 
   const problems: string[] = []
-  const warnings: string[] = []
   const listeners = mapListeners(etsy, problems, warnings)
   const backends = mapBackends(etsy, problems)
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${fileName}: ${p}`).join('\n'))
@@ -163,6 +161,35 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
     log: { level: etsy.debug === true ? 'debug' : 'info', dumpMessages: etsy.dumpMessages },
   }
   return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }
+}
+
+/**
+ * Etsy statsd ignores keys it does not know, and real configs collect stale
+ * ones (and keys read by third-party backends): each is a warning here, with
+ * the did-you-mean hint in case it is a typo. A known key with a wrong value
+ * is still an error.
+ */
+function parseIgnoringUnknownKeys(raw: unknown, fileName: string, warnings: string[]): EtsyConfig {
+  const parsed = etsySchema.safeParse(raw, { reportInput: true })
+  if (parsed.success) return parsed.data
+  const unknown = parsed.error.issues.filter((issue) => issue.code === 'unrecognized_keys')
+  const wrong = parsed.error.issues.filter((issue) => issue.code !== 'unrecognized_keys')
+  if (wrong.length > 0) throw issuesToError(fileName, etsySchema, wrong)
+  for (const line of describeIssues(etsySchema, unknown)) warnings.push(`${line}; ignored, as Etsy statsd does`)
+  // zod reports unknown keys at every level in one pass, so without them the config is valid.
+  return etsySchema.parse(withoutKeys(raw, unknown))
+}
+
+/** A copy of `value` without the keys the issues name, leaving the caller's object alone. */
+function withoutKeys(value: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
+  const copy: unknown = structuredClone(value)
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue
+    let target: unknown = copy
+    for (const step of issue.path) target = (target as Record<PropertyKey, unknown>)[step]
+    for (const key of issue.keys) delete (target as Record<string, unknown>)[key]
+  }
+  return copy
 }
 
 function mapListeners(etsy: EtsyConfig, problems: string[], warnings: string[]): ListenerInput[] {

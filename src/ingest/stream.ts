@@ -5,6 +5,7 @@ import type { TcpListenerConfig, UnixListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
+import { EX_CANTCREAT, ListenError } from './listen-error'
 import type { Listener } from './listener'
 import type { Pausable, PacketQueue } from './queue'
 import { RateLimitedLog } from './rate-limited-log'
@@ -336,7 +337,7 @@ function listen(server: net.Server, options: net.ListenOptions, what: string): P
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       server.removeListener('listening', onListening)
-      reject(new Error(`cannot listen on ${what}: ${err.message}`, { cause: err }))
+      reject(new ListenError(what, err))
     }
     const onListening = (): void => {
       server.removeListener('error', onError)
@@ -386,7 +387,7 @@ export async function startUnixListener(
     inode = fs.statSync(cfg.path).ino
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()))
-    throw new Error(`cannot set up ${description}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(description, err)
   }
 
   // Unlink only what is still ours: another process may have replaced it.
@@ -426,23 +427,23 @@ async function clearStaleSocket(path: string): Promise<void> {
     stat = fs.lstatSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new Error(`cannot listen on unix ${path}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(`unix ${path}`, err)
   }
   if (!stat.isSocket()) {
-    throw new Error(`cannot listen on unix ${path}: the path exists and is not a socket (refusing to remove it)`)
+    throw new ListenError(`unix ${path}`, 'the path exists and is not a socket (refusing to remove it)', EX_CANTCREAT)
   }
   const answer = await probe(path)
   if (answer.state === 'in use') {
-    throw new Error(`cannot listen on unix ${path}: already in use by a running process (${answer.detail})`)
+    throw new ListenError(`unix ${path}`, `already in use by a running process (${answer.detail})`)
   }
   if (answer.state === 'unknown') {
-    throw new Error(`cannot listen on unix ${path}: cannot tell whether the existing socket is in use (${answer.detail})`)
+    throw new ListenError(`unix ${path}`, `cannot tell whether the existing socket is in use (${answer.detail})`)
   }
   try {
     fs.unlinkSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`cannot remove stale unix socket ${path}: ${(err as Error).message}`, { cause: err })
+      throw new ListenError(`unix ${path}`, err)
     }
   }
 }

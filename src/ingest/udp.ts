@@ -4,6 +4,7 @@ import type { UdpListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
+import { ListenError } from './listen-error'
 import type { Listener } from './listener'
 import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
 import type { PacketQueue } from './queue'
@@ -96,7 +97,7 @@ function bind(socket: dgram.Socket, address: string, port: number): Promise<void
     const onError = (err: Error): void => {
       socket.removeListener('listening', onListening)
       socket.close()
-      reject(new Error(`cannot listen on udp ${hostPort(address, port)}: ${err.message}`, { cause: err }))
+      reject(new ListenError(`udp ${hostPort(address, port)}`, err))
     }
     const onListening = (): void => {
       socket.removeListener('error', onError)
