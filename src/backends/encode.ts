@@ -46,3 +46,15 @@ export class SerialQueue {
     return this.tail
   }
 }
+
+/** A chunk of whole lines as runs of at most `limit` bytes, each ending on a line (a longer line goes alone). */
+export function* lineRuns(chunk: Buffer, limit: number): Generator<Buffer> {
+  let start = 0
+  while (chunk.length - start > limit) {
+    const nl = chunk.lastIndexOf(0x0a, start + limit - 1)
+    const end = nl >= start ? nl + 1 : chunk.indexOf(0x0a, start) + 1 || chunk.length
+    yield chunk.subarray(start, end)
+    start = end
+  }
+  if (start < chunk.length) yield chunk.subarray(start)
+}

@@ -109,9 +109,11 @@ const influxdbBackend = z
   })
   .refine((c) => (c.database !== undefined) !== (c.bucket !== undefined || c.org !== undefined), {
     message: 'set either "database" (InfluxDB 1.x) or "org" and "bucket" (InfluxDB 2.x)',
+    path: ['database'],
   })
   .refine((c) => c.database !== undefined || (c.org !== undefined && c.bucket !== undefined && c.token !== undefined), {
     message: 'InfluxDB 2.x needs "org", "bucket" and "token"',
+    path: ['token'],
   })
 
 const prometheusBackend = z.strictObject({

@@ -2,7 +2,7 @@ import type { FlushData } from '../../aggregate/flush-data'
 import type { InfluxdbBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
-import { encodeInSlices, SerialQueue } from '../encode'
+import { encodeInSlices, lineRuns, SerialQueue } from '../encode'
 import { Outbox, outboxOptions, type Payload, Undeliverable } from '../outbox'
 import { influxLines } from './line-protocol'
 
@@ -74,12 +74,12 @@ export class InfluxdbBackend implements Backend {
   }
 }
 
-/** The payloads' chunks regrouped into request bodies of at most `limit` bytes (a larger chunk goes alone). */
+/** The payloads regrouped into request bodies of at most `limit` bytes, cut at line ends (a longer line goes alone). */
 function* batches(payloads: readonly Payload[], limit: number): Generator<Buffer> {
   let group: Buffer[] = []
   let size = 0
   for (const payload of payloads) {
-    for (const chunk of payload.chunks) {
+    for (const chunk of payload.chunks.flatMap((c) => [...lineRuns(c, limit)])) {
       if (size > 0 && size + chunk.length > limit) {
         yield Buffer.concat(group, size)
         group = []
@@ -91,3 +91,4 @@ function* batches(payloads: readonly Payload[], limit: number): Generator<Buffer
   }
   if (size > 0) yield Buffer.concat(group, size)
 }
+

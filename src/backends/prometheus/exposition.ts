@@ -78,7 +78,7 @@ export class PrometheusSeries {
           else if (stat === 'sum') s.sum += value / 1000
           else {
             const q = QUANTILE_STAT.exec(stat)
-            if (q !== null) s.quantiles.push([String(Number(`${q[1]}.${q[2] ?? '0'}`) / 100), value / 1000])
+            if (q !== null) s.quantiles.push([quantile(q[1]!, q[2]), value / 1000])
           }
         }
       }
@@ -151,6 +151,11 @@ export class PrometheusSeries {
     s.updated = now
     return s
   }
+}
+
+/** "99", "9" (from upper_99_9) -> "0.999", without the float noise of 99.9 / 100. */
+function quantile(whole: string, fraction: string | undefined): string {
+  return String(Number((Number(`${whole}.${fraction ?? '0'}`) / 100).toPrecision(12)))
 }
 
 const wrap = (labels: string): string => (labels === '' ? '' : `{${labels}}`)

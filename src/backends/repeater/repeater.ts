@@ -3,10 +3,12 @@ import net from 'node:net'
 import type { RepeaterBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
+import { lineRuns } from '../encode'
 import { Outbox, outboxOptions, type Payload, Undeliverable } from '../outbox'
 
 /** Stream reads can hold many lines; over UDP they go in datagrams of at most this, split at line ends. */
 const MAX_DATAGRAM = 8 * 1024
+const MAX_UDP_PAYLOAD = 65_507
 /** Packets gathered before they go to the outboxes as one batch (also flushed every event-loop turn). */
 const BATCH_BYTES = 64 * 1024
 /** A target's default bound: it holds raw traffic, not one compact flush. */
@@ -89,25 +91,15 @@ export class RepeaterBackend implements Backend {
 async function sendDatagrams(socket: dgram.Socket, target: Target, payloads: readonly Payload[]): Promise<void> {
   for (const payload of payloads) {
     for (const packet of payload.chunks) {
-      for (const datagram of datagrams(packet)) {
+      // Whole as Etsy sends it when small enough; a run of stream lines is cut at line ends.
+      for (const datagram of lineRuns(packet, MAX_DATAGRAM)) {
+        if (datagram.length > MAX_UDP_PAYLOAD) continue // one line longer than any datagram: it cannot be sent
         await new Promise<void>((resolve, reject) =>
           socket.send(datagram, target.port, target.host, (err) => (err ? reject(err) : resolve())),
         )
       }
     }
   }
-}
-
-/** A packet as datagrams: whole when small enough (as Etsy sends it), else cut after newlines. */
-function* datagrams(packet: Buffer): Generator<Buffer> {
-  let start = 0
-  while (packet.length - start > MAX_DATAGRAM) {
-    const nl = packet.lastIndexOf(0x0a, start + MAX_DATAGRAM - 1)
-    const end = nl >= start ? nl + 1 : start + MAX_DATAGRAM
-    yield packet.subarray(start, end)
-    start = end
-  }
-  if (start < packet.length) yield packet.subarray(start)
 }
 
 const NEWLINE = Buffer.from('\n')
