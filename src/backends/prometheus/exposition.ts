@@ -71,7 +71,8 @@ export class PrometheusSeries {
     }
     for (const t of data.timers) {
       const s = this.series(t.name, 'summary', now)
-      if (s !== null) {
+      // A flush without samples keeps the last quantiles (an idle timer sends only its zero count).
+      if (s !== null && t.stats.some(([stat, value]) => stat === 'count' && value > 0)) {
         s.quantiles = []
         for (const [stat, value] of t.stats) {
           if (stat === 'count') s.count += value
