@@ -4,7 +4,7 @@ import type { Payload } from './outbox'
 /** Longest stretch of formatting before other work (sockets, the flush loop) gets a turn. */
 const SLICE_MS = 10
 /** Characters formatted per piece: small enough to encode fast, large enough to keep writes few. */
-export const CHUNK_CHARS = 256 * 1024
+export const CHUNK_CHARS = 64 * 1024
 
 /**
  * Runs a formatter's pieces into Buffers, yielding to the event loop between
@@ -42,8 +42,10 @@ export class SerialQueue {
   private tail: Promise<void> = Promise.resolve()
 
   run(job: () => Promise<void>): Promise<void> {
-    this.tail = this.tail.then(job)
-    return this.tail
+    const done = this.tail.then(job)
+    // A failed job is reported to its caller; the jobs after it still run.
+    this.tail = done.catch(() => {})
+    return done
   }
 }
 

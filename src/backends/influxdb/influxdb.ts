@@ -2,7 +2,7 @@ import type { FlushData } from '../../aggregate/flush-data'
 import type { InfluxdbBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
-import { encodeInSlices, lineRuns, SerialQueue } from '../encode'
+import { CHUNK_CHARS, encodeInSlices, lineRuns, SerialQueue } from '../encode'
 import { Outbox, outboxOptions, type Payload, Undeliverable } from '../outbox'
 import { influxLines } from './line-protocol'
 
@@ -45,7 +45,7 @@ export class InfluxdbBackend implements Backend {
 
   flush(data: FlushData): Promise<void> {
     return this.order.run(async () => {
-      const pieces = influxLines(data, this.prefixStats, Math.min(this.cfg.batchBytes, 256 * 1024))
+      const pieces = influxLines(data, this.prefixStats, Math.min(this.cfg.batchBytes, CHUNK_CHARS))
       this.outbox.push(await encodeInSlices(pieces, (text) => Buffer.from(text, 'utf8')))
     })
   }

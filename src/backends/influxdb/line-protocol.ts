@@ -25,48 +25,32 @@ function seriesKey(name: string): string {
   return key
 }
 
+/** Each metric of the flush as [name, fields]. */
+function* metricPoints(data: FlushData): Generator<[string, string]> {
+  for (const c of data.counters) yield [c.name, 'count=' + c.value + ',rate=' + c.rate]
+  for (const t of data.timers) yield [t.name, t.stats.map(([stat, value]) => escapeKey(stat) + '=' + value).join(',')]
+  for (const g of data.gauges) yield [g.name, 'value=' + g.value]
+  for (const s of data.sets) yield [s.name, 'count=' + s.count]
+}
+
 /** The flush's points, in pieces of about `chunkChars` characters ending on a line. */
 export function* influxLines(data: FlushData, prefixStats: string, chunkChars: number): Generator<string> {
   const ts = ' ' + data.timestamp + '\n'
   let out = ''
   let numStats = 0
-  const emit = (name: string, fields: string): void => {
+  for (const [name, fields] of metricPoints(data)) {
     out += seriesKey(name) + ' ' + fields + ts
-  }
-  for (const c of data.counters) {
-    emit(c.name, 'count=' + c.value + ',rate=' + c.rate)
     numStats++
     if (out.length >= chunkChars) {
       yield out
       out = ''
     }
   }
-  for (const t of data.timers) {
-    emit(t.name, t.stats.map(([stat, value]) => escapeKey(stat) + '=' + value).join(','))
-    numStats++
-    if (out.length >= chunkChars) {
-      yield out
-      out = ''
-    }
+  const own = (name: string, value: number): void => {
+    out += escapeMeasurement(prefixStats + '.' + name) + ' value=' + value + ts
   }
-  for (const g of data.gauges) {
-    emit(g.name, 'value=' + g.value)
-    numStats++
-    if (out.length >= chunkChars) {
-      yield out
-      out = ''
-    }
-  }
-  for (const s of data.sets) {
-    emit(s.name, 'count=' + s.count)
-    numStats++
-    if (out.length >= chunkChars) {
-      yield out
-      out = ''
-    }
-  }
-  emit(prefixStats + '.numStats', 'value=' + numStats)
-  emit(prefixStats + '.processing_time', 'value=' + data.processingTime)
-  for (const m of data.selfMetrics) emit(prefixStats + '.' + m.name, 'value=' + m.value)
+  own('numStats', numStats)
+  own('processing_time', data.processingTime)
+  for (const m of data.selfMetrics) own(m.name, m.value)
   yield out
 }

@@ -27,7 +27,7 @@ interface Family {
 }
 
 /** How many metrics are applied between checks of the clock (see runInSlices). */
-const STEP = 1000
+const STEP = 250
 const QUANTILE_STAT = /^upper_(\d+)(?:_(\d+))?$/
 
 export function promName(name: string): string {

@@ -5,10 +5,9 @@ import type { PrometheusBackendConfig } from '../../config/schema'
 import { hostPort } from '../../ingest/host-port'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
-import { runInSlices, SerialQueue } from '../encode'
+import { CHUNK_CHARS, runInSlices, SerialQueue } from '../encode'
 import { PrometheusSeries } from './exposition'
 
-const CHUNK_CHARS = 256 * 1024
 
 /**
  * Serves the latest values for Prometheus to scrape (statsd_exporter's

@@ -29,6 +29,7 @@ export class RepeaterBackend implements Backend {
   private pending: Buffer[] = []
   private pendingBytes = 0
   private scheduled = false
+  private readonly closeSocket: () => void
 
   constructor(cfg: RepeaterBackendConfig, log: Logger) {
     this.name = `repeater ${cfg.protocol}`
@@ -46,8 +47,6 @@ export class RepeaterBackend implements Backend {
     })
     this.closeSocket = () => udp?.close()
   }
-
-  private readonly closeSocket: () => void
 
   /** The ingest tap: runs inside a listener's read handler, so it only keeps a reference. */
   readonly tap = (packet: Buffer): void => {
