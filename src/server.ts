@@ -53,6 +53,7 @@ export class StatsdServer {
       await Promise.all(this.listeners.map((l) => l.close()))
       await this.loop.stop()
       await Promise.all(this.backends.map((b) => b.close()))
+      for (const b of this.backends) this.log.info({ backend: b.name, ...b.stats() }, 'backend totals')
       this.log.info('statsd server stopped')
     })()
     return this.stopping

@@ -1,15 +1,17 @@
 import t from 'tap'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
+import net from 'node:net'
 import type { FlushData } from '../src/aggregate/flush-data'
 import { InfluxdbBackend } from '../src/backends/influxdb/influxdb'
 import { influxLines } from '../src/backends/influxdb/line-protocol'
 import { PrometheusSeries, promName } from '../src/backends/prometheus/exposition'
 import { PrometheusBackend } from '../src/backends/prometheus/prometheus'
 import { issuesToError } from '../src/config/errors'
-import { configSchema, type InfluxdbBackendConfig, type PrometheusBackendConfig } from '../src/config/schema'
+import { RepeaterBackend } from '../src/backends/repeater/repeater'
+import { configSchema, type InfluxdbBackendConfig, type PrometheusBackendConfig, type RepeaterBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
-import { startRecordingHttp } from './helpers/backend-fakes'
+import { startRecordingHttp, startSlowReader } from './helpers/backend-fakes'
 import { sendUdp, shortTempDir } from './helpers/net'
 import { ServerProcess } from './helpers/server-process'
 import { startFakeGraphite } from './helpers/fake-graphite'
@@ -156,4 +158,46 @@ t.test('repeater: every packet forwarded raw over UDP, bad lines included, while
   t.strictSame(got, packets, 'raw and in order')
   await graphite.waitForFlush((v) => v.get('stats_counts.a') === '1')
   t.equal(await server.stop(), 0)
+})
+
+t.test('repeater over TCP: one connection, a newline added where a packet lacks one; a slow target drops, counted', async (t) => {
+  const chunks: Buffer[] = []
+  const receiver = net.createServer((socket) => socket.on('data', (c: Buffer) => chunks.push(c)))
+  receiver.listen(0, '127.0.0.1')
+  await once(receiver, 'listening')
+  t.teardown(() => receiver.close())
+  const cfg = backendCfg<RepeaterBackendConfig>({
+    type: 'repeater',
+    protocol: 'tcp',
+    targets: [{ host: '127.0.0.1', port: (receiver.address() as net.AddressInfo).port }],
+  })
+  const repeater = new RepeaterBackend(cfg, silentLogger())
+  repeater.tap(Buffer.from('a:1|c'))
+  repeater.tap(Buffer.from('b:2|c\nc:3|c\n'))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  repeater.tap(Buffer.from('d:4|g'))
+  await repeater.close()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(Buffer.concat(chunks).toString(), 'a:1|c\nb:2|c\nc:3|c\nd:4|g\n')
+  t.match(repeater.stats(), { delivered: 2, flushesDropped: 0 })
+
+  const slow = await startSlowReader(t, 1_000)
+  const stuck = new RepeaterBackend(
+    backendCfg<RepeaterBackendConfig>({
+      type: 'repeater',
+      protocol: 'tcp',
+      targets: [{ host: '127.0.0.1', port: slow.port }],
+      timeoutMs: 200,
+      maxQueueBytes: 512 * 1024,
+    }),
+    silentLogger(),
+  )
+  const line = Buffer.from('x'.repeat(1023) + '\n')
+  for (let i = 0; i < 40; i++) {
+    for (let j = 0; j < 256; j++) stuck.tap(line) // 256 KiB per turn, 10 MiB in all
+    await new Promise((resolve) => setImmediate(resolve))
+    t.ok(stuck.stats().bytesQueued <= 512 * 1024 + 256 * 1024, 'bounded')
+  }
+  await stuck.close()
+  t.ok(stuck.stats().flushesDropped > 0, `${stuck.stats().flushesDropped} batches dropped, counted`)
 })
