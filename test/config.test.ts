@@ -398,21 +398,34 @@ t.test('wrong types are reported with the key path', async (t) => {
   )
 })
 
-t.test('the pickle protocol is refused', async (t) => {
-  const file = writeConfig(t, 'c.js', '{ graphiteHost: "g", graphiteProtocol: "pickle", graphitePicklePort: 2004 }')
-  t.equal(
-    configErrorOf(() => loadConfig(file)),
-    `${file}: graphiteProtocol: the "pickle" protocol is not supported; remove it or set it to "text"`,
+t.test('Etsy pickle and repeater settings map to the graphite pickle protocol and the repeater', async (t) => {
+  const etsy = (extra: object): unknown =>
+    fromEtsyConfig({ graphiteHost: 'g', graphiteProtocol: 'pickle', ...extra }, 'c.js').config.backends
+  t.strictSame(etsy({}), [{ type: 'graphite', host: 'g', protocol: 'pickle', port: 2004 }])
+  t.strictSame(etsy({ graphitePicklePort: 2404, graphitePort: 2403 }), [{ type: 'graphite', host: 'g', protocol: 'pickle', port: 2404 }])
+  const targets = [{ host: '10.0.0.2', port: 8125 }]
+  t.strictSame(
+    fromEtsyConfig({ backends: ['./backends/repeater'], repeater: targets, repeaterProtocol: 'tcp' }, 'c.js').config.backends,
+    [{ type: 'repeater', targets, protocol: 'tcp' }],
   )
+  t.strictSame(fromEtsyConfig({ backends: ['./backends/repeater'], repeater: targets }, 'c.js').config.backends, [
+    { type: 'repeater', targets, protocol: 'udp4' },
+  ])
+  t.strictSame(fromEtsyConfig({ repeater: targets, repeaterProtocol: 'udp6' }, 'c.js').warnings, [
+    'c.js: repeater: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
+    'c.js: repeaterProtocol: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
+  ])
+  t.match(configErrorOf(() => fromEtsyConfig({ repeaterProtocol: 'sctp' }, 'c.js')), /^c\.js: repeaterProtocol: /)
 })
 
 t.test('unsupported backends and servers are named', async (t) => {
-  const file = writeConfig(t, 'c.js', '{ backends: ["./backends/graphite", "./backends/repeater", "statsd-influxdb-backend"] }')
+  const file = writeConfig(t, 'c.js', '{ backends: ["./backends/graphite", "./backends/librato", "statsd-influxdb-backend"] }')
+  const supported = '"./backends/graphite", "./backends/console" and "./backends/repeater"'
   t.equal(
     configErrorOf(() => loadConfig(file)),
     [
-      `${file}: backends[1]: the backend "./backends/repeater" is not supported; supported backends are "./backends/graphite" and "./backends/console"`,
-      `${file}: backends[2]: the backend "statsd-influxdb-backend" is not supported; supported backends are "./backends/graphite" and "./backends/console"`,
+      `${file}: backends[1]: the backend "./backends/librato" is not supported; supported backends are ${supported}`,
+      `${file}: backends[2]: the backend "statsd-influxdb-backend" is not supported; supported backends are ${supported}`,
     ].join('\n'),
   )
   t.equal(

@@ -36,6 +36,8 @@ export class PacketQueue {
    * handler: it must not throw, and should only schedule work.
    */
   onReadable: (() => void) | null = null
+  /** Sees every packet a listener pushes, before the bound is checked (the repeater's tap). Must only keep a reference. */
+  onPush: ((buf: Buffer) => void) | null = null
 
   /** Stream sources paused while the queue is above its high-water mark. */
   private readonly pausables = new Set<Pausable>()
@@ -98,6 +100,7 @@ export class PacketQueue {
   push(buf: Buffer): boolean {
     const size = buf.length
     if (size === 0) return true
+    if (this.onPush !== null) this.onPush(buf)
     if (this.count >= this.maxPackets || this.byteCount + size > this.maxBytes) {
       this.counters.queueDroppedPackets++
       this.counters.queueDroppedBytes += size
