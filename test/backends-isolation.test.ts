@@ -71,7 +71,7 @@ t.test('three broken backends cost the healthy one nothing', async (t) => {
   t.equal(total, sent, 'the healthy Graphite got every count exactly once')
   const gaps = arrivals.slice(1).map((at, i) => at - arrivals[i]!)
   t.ok(arrivals.length >= FLUSHES, `${arrivals.length} flushes arrived`)
-  t.ok(Math.max(...gaps.slice(0, -1)) < INTERVAL_MS + 250, `on time: the gaps between flushes were ${gaps.join(', ')} ms`)
+  t.ok(Math.max(...gaps.slice(0, -1)) < INTERVAL_MS * 1.8, `on time: the gaps between flushes were ${gaps.join(', ')} ms`)
   t.ok(stuck.held.size > 1, `the stuck Graphite was tried ${stuck.held.size} times`)
   t.ok(slow.bytes() > 0, 'the slow repeater target got some traffic')
   const peak = Math.max(...rss)
