@@ -45,7 +45,7 @@ function parseArgs(argv: readonly string[]): Command {
     if (second === undefined || rest.length > 0) return { kind: 'usage', problem: `${first} takes exactly one file` }
     return { kind: first === '--check-config' ? 'check' : 'print', file: second }
   }
-  if (first?.startsWith('-') === true && first !== '-') return { kind: 'usage', problem: `unknown option ${first}` }
+  if (first?.startsWith('-') === true) return { kind: 'usage', problem: `unknown option ${first}` }
   if (second !== undefined) return { kind: 'usage', problem: 'too many arguments' }
   return { kind: 'run', file: first }
 }
