@@ -1,3 +1,4 @@
+import { type Packet, packetCount } from '../parse/packets'
 import type { IngestCounters } from './counters'
 
 /** Slots a fresh (or shrunk) ring starts with; always a power of two. */
@@ -28,7 +29,7 @@ export class PacketQueue {
   private readonly maxBytes: number
   private readonly maxPackets: number
   private readonly counters: IngestCounters
-  private slots: (Buffer | undefined)[]
+  private slots: (Packet | undefined)[]
   private mask: number
   private head = 0
   private count = 0
@@ -38,7 +39,7 @@ export class PacketQueue {
     this.maxBytes = limits.maxBytes
     this.maxPackets = limits.maxPackets
     this.counters = counters
-    this.slots = new Array<Buffer | undefined>(INITIAL_CAPACITY).fill(undefined)
+    this.slots = new Array<Packet | undefined>(INITIAL_CAPACITY).fill(undefined)
     this.mask = INITIAL_CAPACITY - 1
   }
 
@@ -56,11 +57,11 @@ export class PacketQueue {
    * Queues `buf` without copying it (the caller must not reuse it). Returns
    * false, and counts the drop, when the queue has no room for it.
    */
-  push(buf: Buffer): boolean {
+  push(buf: Packet): boolean {
     const size = buf.length
     if (size === 0) return true
     if (this.count >= this.maxPackets || this.byteCount + size > this.maxBytes) {
-      this.counters.queueDroppedPackets++
+      this.counters.queueDroppedPackets += packetCount(buf)
       this.counters.queueDroppedBytes += size
       return false
     }
@@ -73,7 +74,7 @@ export class PacketQueue {
   }
 
   /** The oldest packet, or undefined when empty. */
-  shift(): Buffer | undefined {
+  shift(): Packet | undefined {
     if (this.count === 0) return undefined
     const buf = this.slots[this.head]
     // Release the slot so the packet can be collected once consumed.
@@ -90,7 +91,7 @@ export class PacketQueue {
 
   /** Re-lays the live packets from slot 0 of a ring of `capacity` slots. */
   private resize(capacity: number): void {
-    const next = new Array<Buffer | undefined>(capacity).fill(undefined)
+    const next = new Array<Packet | undefined>(capacity).fill(undefined)
     for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) & this.mask]
     this.slots = next
     this.mask = capacity - 1
