@@ -1,4 +1,4 @@
-import { FNV_OFFSET, FNV_PRIME, TAG_SEPARATOR, finishHash } from './key-hash'
+import { Fnv, finishHash } from './key-hash'
 import { EXACT_POW10, MAX_FAST_DIGITS, isAsciiSpace, parseDecimal } from './number'
 
 /*
@@ -100,13 +100,13 @@ export class PacketParser<K> {
   /** Reads the line starting at lineStart; returns where the next one starts. */
   private parseLine(buf: Buffer, lineStart: number, end: number): number {
     // ---- the key, hashed on the way, up to the first ":" (or the line's end, or "|#": no value)
-    let h = FNV_OFFSET
+    let h = Fnv.Offset
     let i = lineStart
     let c = -1
     while (i < end) {
       c = buf[i]!
       if (c === COLON || c === NEWLINE || (c === PIPE && i + 1 < end && buf[i + 1] === HASH)) break
-      h = Math.imul(h ^ c, FNV_PRIME)
+      h = Math.imul(h ^ c, Fnv.Prime)
       i++
     }
     if (i === end || c !== COLON) return this.lineWithoutValue(buf, lineStart, i, end)
@@ -132,7 +132,6 @@ export class PacketParser<K> {
       let mantissa = 0
       let digits = 0
       let dotAt = -1
-      c = -1
       while (i < end) {
         c = buf[i]!
         const d = c - 48
@@ -149,36 +148,24 @@ export class PacketParser<K> {
       if (i === end) c = -1
       const plain = c === PIPE && digits > 0 && digits <= MAX_FAST_DIGITS
       // Anything else in the field: find its end the plain way.
-      while (i < end) {
-        c = buf[i]!
-        if (c === PIPE || c === COLON || c === NEWLINE) break
-        i++
-      }
-      if (i === end) c = -1
+      i = separatorAt(buf, i, end)
+      c = i < end ? buf[i]! : -1
       if (c !== PIPE || (i + 1 < end && buf[i + 1] === HASH)) {
         this.addPending(NO_TYPE, 0, 0, 0)
       } else {
         const valueEnd = i
         i++
         const typeStart = i
-        while (i < end) {
-          c = buf[i]!
-          if (c === PIPE || c === COLON || c === NEWLINE) break
-          i++
-        }
-        if (i === end) c = -1
+        i = separatorAt(buf, i, end)
+        c = i < end ? buf[i]! : -1
         const typeEnd = i
         let outcome: number = -1
         let sampleRate = 1
         if (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
           i++
           const rateStart = i
-          while (i < end) {
-            c = buf[i]!
-            if (c === PIPE || c === COLON || c === NEWLINE) break
-            i++
-          }
-          if (i === end) c = -1
+          i = separatorAt(buf, i, end)
+          c = i < end ? buf[i]! : -1
           if (i - rateStart < 2 || buf[rateStart] !== AT) {
             outcome = BAD_SAMPLE_RATE
           } else {
@@ -190,12 +177,8 @@ export class PacketParser<K> {
           while (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
             i++
             c = -1
-            while (i < end) {
-              c = buf[i]!
-              if (c === PIPE || c === COLON || c === NEWLINE) break
-              i++
-            }
-            if (i === end) c = -1
+            i = separatorAt(buf, i, end)
+            c = i < end ? buf[i]! : -1
           }
         }
         if (outcome < 0) outcome = readType(buf, typeStart, typeEnd)
@@ -236,14 +219,14 @@ export class PacketParser<K> {
     let tagsEnd = i
     if (metricEnded) {
       tagsStart = i + 2
-      let th = Math.imul(h ^ TAG_SEPARATOR, FNV_PRIME)
+      let th = Math.imul(h ^ Fnv.TagSeparator, Fnv.Prime)
       i = tagsStart
       while (i < end) {
         c = buf[i]!
         if (c === NEWLINE) break
         if (c === PIPE && i + 1 < end && buf[i + 1] === HASH) break
         if (c === CARRIAGE_RETURN && (i + 1 === end || buf[i + 1] === NEWLINE)) break
-        th = Math.imul(th ^ c, FNV_PRIME)
+        th = Math.imul(th ^ c, Fnv.Prime)
         i++
       }
       tagsEnd = i
@@ -341,8 +324,18 @@ export class PacketParser<K> {
   }
 }
 
+/** Where the field starting at i ends: the first ":", "|" or newline, or end. */
+function separatorAt(buf: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = buf[i]!
+    if (c === PIPE || c === COLON || c === NEWLINE) break
+    i++
+  }
+  return i
+}
+
 /** Etsy trims the type field; "h" and "d" (DogStatsD histogram/distribution) are timers. */
-function readType(buf: Buffer, start: number, end: number): MetricType | -1 {
+export function readType(buf: Buffer, start: number, end: number): MetricType | -1 {
   while (start < end && isAsciiSpace(buf[start]!)) start++
   while (end > start && isAsciiSpace(buf[end - 1]!)) end--
   const length = end - start

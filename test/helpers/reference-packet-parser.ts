@@ -1,6 +1,6 @@
-import { isAsciiSpace, parseDecimal } from '../../src/parse/number'
+import { parseDecimal } from '../../src/parse/number'
 import { hashKeyBytes } from '../../src/parse/key-hash'
-import { type BadLineReason, MetricType, type ParseSink } from '../../src/parse/packet-parser'
+import { type BadLineReason, MetricType, type ParseSink, readType } from '../../src/parse/packet-parser'
 
 /*
  * The packet parser as it was before the single-pass rewrite: several simple
@@ -146,26 +146,3 @@ export class ReferencePacketParser<K> {
 }
 
 const EMPTY = Buffer.alloc(0)
-
-/** Etsy trims the type field; "h" and "d" (DogStatsD histogram/distribution) are timers. */
-function readType(buf: Buffer, start: number, end: number): MetricType | -1 {
-  while (start < end && isAsciiSpace(buf[start]!)) start++
-  while (end > start && isAsciiSpace(buf[end - 1]!)) end--
-  const length = end - start
-  if (length === 1) {
-    switch (buf[start]) {
-      case 99: // c
-        return MetricType.Counter
-      case 103: // g
-        return MetricType.Gauge
-      case 115: // s
-        return MetricType.Set
-      case 104: // h
-      case 100: // d
-        return MetricType.Timer
-    }
-  } else if (length === 2 && buf[start] === 109 && buf[start + 1] === 115) {
-    return MetricType.Timer // ms
-  }
-  return -1
-}
