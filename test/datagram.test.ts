@@ -52,9 +52,9 @@ function datagrams(queue: PacketQueue): string[] {
   return out
 }
 
+/** Datagrams waiting in the queue (which holds batches), leaving them there in order. */
 function queuedDatagrams(queue: PacketQueue): number {
   let n = 0
-  // Peek by draining into a copy would reorder; count through the public length of batches instead.
   const items: Packet[] = []
   for (let p = queue.shift(); p !== undefined; p = queue.shift()) items.push(p)
   for (const p of items) {
