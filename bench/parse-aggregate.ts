@@ -1,7 +1,7 @@
 import { Aggregator } from '../src/aggregate/aggregator'
 import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
-import { seededRandom } from '../test/helpers/random'
+import { generatePackets } from './workload'
 
 /*
  * Parser + aggregator throughput on a generated workload: multi-metric
@@ -14,30 +14,6 @@ import { seededRandom } from '../test/helpers/random'
 
 const PACKETS = 20_000
 const ROUNDS = 7
-
-function generate(): { packets: Buffer[]; metrics: number } {
-  const random = seededRandom(7)
-  const pick = (n: number): number => Math.floor(random() * n)
-  const lineFor = (): string => {
-    const r = random()
-    if (r < 0.45) return `app.web${pick(20)}.requests.status_${200 + pick(5)}:${1 + pick(3)}|c${random() < 0.2 ? '|@0.1' : ''}`
-    if (r < 0.75) return `app.web${pick(20)}.latency.endpoint_${pick(40)}:${(random() * 500).toFixed(3)}|ms`
-    if (r < 0.85) return `app.queue${pick(50)}.depth:${random() < 0.3 ? '+' : ''}${pick(1000)}|g`
-    if (r < 0.92) return `app.users.unique:user${pick(5000)}|s`
-    return `api.calls:1|c|#env:prod,region:eu${pick(3)},service:svc${pick(30)}`
-  }
-  const packets: Buffer[] = []
-  let metrics = 0
-  for (let i = 0; i < PACKETS; i++) {
-    let text = ''
-    while (text.length < 1400) {
-      text += lineFor() + '\n'
-      metrics++
-    }
-    packets.push(Buffer.from(text))
-  }
-  return { packets, metrics }
-}
 
 function bestOf(rounds: number, run: () => void): number {
   let best = Infinity
@@ -74,7 +50,7 @@ function stringParser(packets: Buffer[]): void {
 }
 
 function main(): void {
-  const { packets, metrics } = generate()
+  const { packets, metrics } = generatePackets(PACKETS, 1400)
   const cfg = configSchema.parse({})
   const aggregator = new Aggregator({ ...cfg, dumpMessages: false }, silentLogger())
   const ours = bestOf(ROUNDS, () => {

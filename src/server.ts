@@ -3,12 +3,13 @@ import { AggregatorLoop } from './aggregate/loop'
 import type { Backend } from './backends/backend'
 import { createBackends } from './backends/registry'
 import type { Config } from './config/schema'
-import { withDefaultMaxConnections } from './ingest/connection-limit'
+import { isStream, withDefaultMaxConnections } from './ingest/connection-limit'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
 import { openFileLimit } from './ingest/proc-net'
 import { PacketQueue } from './ingest/queue'
 import type { Logger } from './log'
+import { forEachDatagram } from './parse/packets'
 
 /** A running StatsD server: listeners -> queue -> aggregator loop -> backends. */
 export class StatsdServer {
@@ -30,7 +31,7 @@ export class StatsdServer {
     const aggregator = new Aggregator({ ...config, dumpMessages: config.log.dumpMessages }, log)
     const taps: ((packet: Buffer) => void)[] = []
     const backends = createBackends({ config, startupTime: Math.round(startedAt / 1000), log, tapPackets: (tap) => taps.push(tap) })
-    if (taps.length > 0) queue.onPush = (packet) => taps.forEach((tap) => tap(packet))
+    if (taps.length > 0) queue.onPush = (packet) => forEachDatagram(packet, (datagram) => taps.forEach((tap) => tap(datagram)))
     const loop = new AggregatorLoop(queue, aggregator, backends, counters, config.flushInterval, log)
 
     const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit(), log)
@@ -47,7 +48,7 @@ export class StatsdServer {
     log.info(
       {
         listeners: listeners.map((l) => l.description),
-        maxConnections: listenerConfigs.map((l) => (l.type === 'udp' ? null : l.maxConnections ?? 'unlimited')),
+        maxConnections: listenerConfigs.map((l) => (isStream(l) ? (l.maxConnections ?? 'unlimited') : null)),
         backends: backends.map((b) => b.name),
         flushInterval: config.flushInterval,
       },

@@ -391,8 +391,8 @@ t.test('wrong types are reported with the key path', async (t) => {
   t.equal(
     configErrorOf(() => loadConfig(native)),
     [
-      `${native}: listeners[0].type: must be one of "udp", "tcp", "unix" (found "udp2")`,
-      `${native}: listeners[1].type: is required (one of "udp", "tcp", "unix")`,
+      `${native}: listeners[0].type: must be one of "udp", "tcp", "unix", "unixgram" (found "udp2")`,
+      `${native}: listeners[1].type: is required (one of "udp", "tcp", "unix", "unixgram")`,
       `${native}: listeners[2].path: is required (expected string)`,
     ].join('\n'),
   )

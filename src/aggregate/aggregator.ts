@@ -2,6 +2,7 @@ import type { Config } from '../config/schema'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
 import { type BadLineReason, PacketParser, type ParseSink } from '../parse/packet-parser'
+import { DatagramBatch, type Packet } from '../parse/packets'
 import type { FlushData } from './flush-data'
 import { RawKeyCache } from './raw-key-cache'
 import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
@@ -90,8 +91,19 @@ export class Aggregator implements ParseSink<KeyEntry> {
     this.gaugesMaxTTL = Number.isInteger(cfg.gaugesMaxTTL) && cfg.gaugesMaxTTL > 1 ? cfg.gaugesMaxTTL : 1
   }
 
-  /** One packet: a UDP datagram or a run of complete lines from a stream. */
-  ingest(packet: Buffer): void {
+  /** One packet (a datagram or a run of complete lines from a stream), or a batch of datagrams. */
+  ingest(packet: Packet): void {
+    if (packet instanceof DatagramBatch) {
+      const { slab, ends } = packet
+      let start = 0
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i]!
+        this.packetsReceived.value++
+        this.parser.parse(slab, start, end)
+        start = end
+      }
+      return
+    }
     this.packetsReceived.value++
     this.parser.parse(packet)
   }
@@ -125,8 +137,15 @@ export class Aggregator implements ParseSink<KeyEntry> {
     }
   }
 
-  resolveKey(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): KeyEntry | null {
-    const cached = this.rawKeys.get(buf, keyStart, keyEnd, tagsStart, tagsEnd)
+  resolveKey(
+    buf: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    tagsStart: number,
+    tagsEnd: number,
+    hash: number,
+  ): KeyEntry | null {
+    const cached = this.rawKeys.get(buf, keyStart, keyEnd, tagsStart, tagsEnd, hash)
     if (cached !== undefined) return cached
     const name = buildKeyName(buf, keyStart, keyEnd, tagsStart, tagsEnd, this.cfg.keyNameSanitize)
     let entry: KeyEntry | null = null
@@ -138,7 +157,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
       }
     }
     if (this.rawKeys.size >= RAW_KEY_CACHE_LIMIT) this.rawKeys.clear()
-    this.rawKeys.set(buf, keyStart, keyEnd, tagsStart, tagsEnd, entry)
+    this.rawKeys.set(buf, keyStart, keyEnd, tagsStart, tagsEnd, entry, hash)
     return entry
   }
 

@@ -6,6 +6,8 @@
  * is always safe and costs one slow lookup per key afterwards.
  */
 
+import { hashKeyBytes } from '../parse/key-hash'
+
 const INITIAL_CAPACITY = 1024 // slots; always a power of two
 const MAX_LOAD = 0.5
 
@@ -26,8 +28,15 @@ export class RawKeyCache<T> {
     return this.count
   }
 
-  get(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): T | undefined {
-    const hash = hashBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd)
+  /** `hash` is hashKeyBytes() of the same bytes (the parser computes it while scanning). */
+  get(
+    buf: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    tagsStart: number,
+    tagsEnd: number,
+    hash = hashKeyBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd),
+  ): T | undefined {
     const mask = this.hashes.length - 1
     const keyLength = keyEnd - keyStart
     const tagLength = tagsEnd - tagsStart
@@ -47,14 +56,22 @@ export class RawKeyCache<T> {
   }
 
   /** Adds a key that get() just missed. */
-  set(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number, value: T): void {
+  set(
+    buf: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    tagsStart: number,
+    tagsEnd: number,
+    value: T,
+    hash = hashKeyBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd),
+  ): void {
     if (this.count + 1 > this.hashes.length * MAX_LOAD) this.grow()
     const keyLength = keyEnd - keyStart
     const tagLength = tagsEnd - tagsStart
     const start = this.reserveArena(keyLength + tagLength)
     buf.copy(this.arena, start, keyStart, keyEnd)
     buf.copy(this.arena, start + keyLength, tagsStart, tagsEnd)
-    this.insert(hashBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd), start, keyLength, tagLength, value)
+    this.insert(hash, start, keyLength, tagLength, value)
   }
 
   clear(): void {
@@ -120,17 +137,4 @@ export class RawKeyCache<T> {
     }
     return true
   }
-}
-
-/** FNV-1a over the key bytes, a separator, then the tag bytes; never 0. */
-function hashBytes(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): number {
-  let h = 0x811c9dc5 | 0
-  for (let i = keyStart; i < keyEnd; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)
-  if (tagsEnd > tagsStart) {
-    h = Math.imul(h ^ 0xff, 0x01000193)
-    for (let i = tagsStart; i < tagsEnd; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)
-  }
-  // Fold the high bits into the low ones (the table masks low bits), mark non-empty.
-  h ^= h >>> 16
-  return h | 1
 }

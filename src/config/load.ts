@@ -124,9 +124,9 @@ function rejectDuplicateListeners(listeners: readonly ListenerConfig[], path: st
   const problems: string[] = []
   listeners.forEach((listener, i) => {
     // Port 0 asks the OS for a fresh port each time, so those never collide.
-    if (listener.type !== 'unix' && listener.port === 0) return
+    if (!('path' in listener) && listener.port === 0) return
     const endpoint =
-      listener.type === 'unix'
+      'path' in listener
         ? `unix socket ${listener.path}`
         : `${listener.type} ${hostPort(listener.address, listener.port)}`
     const first = seen.get(endpoint)

@@ -44,7 +44,14 @@ const unixListener = z.strictObject({
   ...streamLimits,
 })
 
-const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener])
+const unixgramListener = z.strictObject({
+  type: z.literal('unixgram'),
+  path: z.string().min(1),
+  mode: unixListener.shape.mode,
+  recvBufferSize: udpListener.shape.recvBufferSize,
+})
+
+const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener, unixgramListener])
 
 /* Backends: every one has its own outbox (src/backends/outbox.ts), tuned by these keys. */
 const outboxKeys = {
@@ -199,6 +206,7 @@ export type ListenerConfig = Config['listeners'][number]
 export type UdpListenerConfig = z.output<typeof udpListener>
 export type TcpListenerConfig = z.output<typeof tcpListener>
 export type UnixListenerConfig = z.output<typeof unixListener>
+export type UnixgramListenerConfig = z.output<typeof unixgramListener>
 export type BackendConfig = Config['backends'][number]
 export type GraphiteBackendConfig = z.output<typeof graphiteBackend>
 export type ConsoleBackendConfig = z.output<typeof consoleBackend>

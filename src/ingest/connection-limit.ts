@@ -1,4 +1,4 @@
-import type { ListenerConfig } from '../config/schema'
+import type { ListenerConfig, TcpListenerConfig, UnixListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 
 /**
@@ -21,12 +21,12 @@ export function withDefaultMaxConnections(
   fdLimit: number | undefined,
   log: Logger,
 ): ListenerConfig[] {
-  const streams = listeners.filter((l) => l.type !== 'udp').length
+  const streams = listeners.filter(isStream).length
   if (fdLimit === undefined || streams === 0) return [...listeners]
   const reserve = Math.min(RESERVED_FDS, Math.floor(fdLimit / 2))
   const share = Math.max(1, Math.floor((fdLimit - reserve) / streams))
-  const result = listeners.map((l) => (l.type === 'udp' || l.maxConnections !== undefined ? l : { ...l, maxConnections: share }))
-  const total = result.reduce((sum, l) => sum + (l.type === 'udp' ? 0 : l.maxConnections!), 0)
+  const result = listeners.map((l) => (!isStream(l) || l.maxConnections !== undefined ? l : { ...l, maxConnections: share }))
+  const total = result.reduce((sum, l) => sum + (isStream(l) ? l.maxConnections! : 0), 0)
   if (total > fdLimit - reserve) {
     log.warn(
       { maxConnections: total, fileDescriptorLimit: fdLimit, reserved: reserve },
@@ -34,4 +34,9 @@ export function withDefaultMaxConnections(
     )
   }
   return result
+}
+
+/** TCP and Unix stream listeners: the ones that hold a descriptor per client. */
+export function isStream(l: ListenerConfig): l is TcpListenerConfig | UnixListenerConfig {
+  return l.type === 'tcp' || l.type === 'unix'
 }

@@ -3,7 +3,8 @@ import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import type { PacketQueue } from './queue'
 import { startTcpListener, startUnixListener } from './stream'
-import { startUdpListener } from './udp'
+import { startUdpDatagramListener } from '../listeners/datagram/udp-native'
+import { startUnixgramListener } from '../listeners/datagram/unixgram'
 
 /** A running socket listener that feeds raw client bytes into the queue. */
 export interface Listener {
@@ -28,10 +29,12 @@ export function startListener(
 ): Promise<Listener> {
   switch (cfg.type) {
     case 'udp':
-      return startUdpListener(cfg, queue, counters, log)
+      return startUdpDatagramListener(cfg, queue, counters, log)
     case 'tcp':
       return startTcpListener(cfg, queue, counters, log)
     case 'unix':
       return startUnixListener(cfg, queue, counters, log)
+    case 'unixgram':
+      return startUnixgramListener(cfg, queue, counters, log)
   }
 }

@@ -1,3 +1,4 @@
+import { type Packet, packetCount } from '../parse/packets'
 import type { IngestCounters } from './counters'
 
 /** Slots a fresh (or shrunk) ring starts with; always a power of two. */
@@ -37,7 +38,7 @@ export class PacketQueue {
    */
   onReadable: (() => void) | null = null
   /** Sees every packet a listener pushes, before the bound is checked (the repeater's tap). Must only keep a reference. */
-  onPush: ((buf: Buffer) => void) | null = null
+  onPush: ((packet: Packet) => void) | null = null
 
   /** Stream sources paused while the queue is above its high-water mark. */
   private readonly pausables = new Set<Pausable>()
@@ -50,7 +51,7 @@ export class PacketQueue {
   private readonly lowBytes: number
   private readonly lowPackets: number
   private readonly counters: IngestCounters
-  private slots: (Buffer | undefined)[]
+  private slots: (Packet | undefined)[]
   private mask: number
   private head = 0
   private count = 0
@@ -64,7 +65,7 @@ export class PacketQueue {
     this.lowBytes = limits.maxBytes / 4
     this.lowPackets = limits.maxPackets / 4
     this.counters = counters
-    this.slots = new Array<Buffer | undefined>(INITIAL_CAPACITY).fill(undefined)
+    this.slots = new Array<Packet | undefined>(INITIAL_CAPACITY).fill(undefined)
     this.mask = INITIAL_CAPACITY - 1
   }
 
@@ -97,12 +98,12 @@ export class PacketQueue {
    * Queues `buf` without copying it (the caller must not reuse it). Returns
    * false, and counts the drop, when the queue has no room for it.
    */
-  push(buf: Buffer): boolean {
+  push(buf: Packet): boolean {
     const size = buf.length
     if (size === 0) return true
     if (this.onPush !== null) this.onPush(buf)
     if (this.count >= this.maxPackets || this.byteCount + size > this.maxBytes) {
-      this.counters.queueDroppedPackets++
+      this.counters.queueDroppedPackets += packetCount(buf)
       this.counters.queueDroppedBytes += size
       return false
     }
@@ -118,7 +119,7 @@ export class PacketQueue {
     if (buf.length > 0) this.append(buf)
   }
 
-  private append(buf: Buffer): void {
+  private append(buf: Packet): void {
     const size = buf.length
     if (this.count === this.slots.length) this.resize(this.slots.length * 2)
     this.slots[(this.head + this.count) & this.mask] = buf
@@ -129,7 +130,7 @@ export class PacketQueue {
   }
 
   /** The oldest packet, or undefined when empty. */
-  shift(): Buffer | undefined {
+  shift(): Packet | undefined {
     if (this.count === 0) return undefined
     const buf = this.slots[this.head]
     // Release the slot so the packet can be collected once consumed.
@@ -156,7 +157,7 @@ export class PacketQueue {
 
   /** Re-lays the live packets from slot 0 of a ring of `capacity` slots. */
   private resize(capacity: number): void {
-    const next = new Array<Buffer | undefined>(capacity).fill(undefined)
+    const next = new Array<Packet | undefined>(capacity).fill(undefined)
     for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) & this.mask]
     this.slots = next
     this.mask = capacity - 1

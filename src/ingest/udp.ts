@@ -6,10 +6,9 @@ import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
 import { ListenError } from './listen-error'
 import type { Listener } from './listener'
-import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
 import type { PacketQueue } from './queue'
-import { listenerMetricName } from './self-metrics'
-import { afterPoll, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
+import { watchUdpKernelQueue } from './udp-kernel-queue'
 
 /**
  * Listens for datagrams and queues each one as is: a datagram is one packet,
@@ -39,49 +38,13 @@ export async function startUdpListener(
     queue.push(msg)
   })
 
-  // The kernel's figures for this socket (Linux): its receive queue and its drops.
-  const inode = findUdpSocketInode(bound.address, bound.port)
-  const kernelStats = (): UdpSocketStats | undefined => (inode === undefined ? undefined : udpSocketStats(bound.address, inode))
-  const metricName = listenerMetricName(bound.address, bound.port)
-  let dropsSeen = kernelStats()?.drops ?? 0
-  counters.udpKernelDrops.set(metricName, 0)
-  const pollDrops = (): void => {
-    const drops = kernelStats()?.drops
-    if (drops === undefined || drops === dropsSeen) return
-    counters.udpKernelDrops.set(metricName, (counters.udpKernelDrops.get(metricName) ?? 0) + drops - dropsSeen)
-    dropsSeen = drops
-  }
-  const stopPolling = counters.addPoller(pollDrops)
-  if (inode === undefined) llog.warn('cannot find this socket in /proc/net: kernel drops are not reported')
-
-  /**
-   * Datagrams the kernel has accepted are ours to process: keep reading until
-   * its receive queue is empty (each turn of the loop reads what is waiting),
-   * or the shutdown time runs out.
-   */
-  const drainKernelQueue = async (timeoutMs: number): Promise<void> => {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const before = received
-      const left = kernelStats()?.rxQueue
-      if (left === 0) return
-      if (Date.now() >= deadline) {
-        llog.warn(
-          { bytesLeft: left, shutdownTimeoutMs: timeoutMs },
-          'shutdown time ran out: datagrams still queued in the kernel are lost',
-        )
-        return
-      }
-      await afterPoll()
-      if (left === undefined && received === before) return
-    }
-  }
+  const kernel = watchUdpKernelQueue(bound.address, bound.port, counters, llog)
 
   let closing: Promise<void> | null = null
   const close = async (timeoutMs: number): Promise<void> => {
-    await drainKernelQueue(timeoutMs)
-    pollDrops()
-    stopPolling()
+    // Datagrams the kernel has accepted are ours to process.
+    await kernel.drain(timeoutMs, () => received)
+    kernel.stop()
     await new Promise<void>((resolve) => socket.close(() => resolve()))
   }
 

@@ -8,10 +8,10 @@
 
 // Powers of ten that are exact doubles: mantissa (< 2^53) op 10^k is then a
 // single correctly-rounded operation, the same result Number() gives.
-const EXACT_POW10 = new Float64Array(23)
+export const EXACT_POW10 = new Float64Array(23)
 for (let i = 0; i < EXACT_POW10.length; i++) EXACT_POW10[i] = Number(`1e${i}`)
 
-const MAX_FAST_DIGITS = 15
+export const MAX_FAST_DIGITS = 15
 
 export function isAsciiSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13)

@@ -1,0 +1,243 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+/*
+ * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
+ * loopback, each driven by the same C sender (bench/e2e/sender.c), each
+ * with the same UDP receive buffer, each flushing every second to a local
+ * stand-in for Graphite that sums statsd.metrics_received. CPU comes from
+ * /proc/<pid>/stat (user + system) over each phase, until the server has
+ * flushed everything it received. Prints one Markdown table; the ratio
+ * column is always "how many times better than Etsy" (Etsy's cost / ours,
+ * or our rate / Etsy's). Takes a few minutes; BENCH_E2E_SECONDS (default 3)
+ * sets the length of each fixed-rate phase, BENCH_E2E_MAIN another build's
+ * build/src/main.js to measure instead of this one.
+ */
+
+const ROOT = path.resolve(__dirname, '../../..')
+const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
+/** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
+const OURS_MAIN = path.resolve(process.env.BENCH_E2E_MAIN ?? path.join(ROOT, 'build/src/main.js'))
+const OURS_HAS_UNIXGRAM = fs.existsSync(path.join(path.dirname(OURS_MAIN), 'listeners/datagram/unixgram.js'))
+const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
+const STEP_S = 2
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+/** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
+const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
+const CONNECTIONS = 3_000
+/** "Sustained" = below this loss at that rate and every lower one. */
+const MAX_LOSS = 0.001
+
+/** Stands in for Graphite: sums metrics_received over every flush. */
+class ReceivedCounter {
+  total = 0
+  private flushWaiters: ((added: number) => void)[] = []
+  readonly port: Promise<number>
+  private readonly server = net.createServer((socket) => {
+    const chunks: Buffer[] = []
+    socket.on('data', (c) => chunks.push(c))
+    socket.on('error', () => {})
+    socket.on('end', () => {
+      const m = /^stats_counts\.statsd\.metrics_received (\d+)/m.exec(Buffer.concat(chunks).toString())
+      const added = m ? Number(m[1]) : 0
+      this.total += added
+      for (const w of this.flushWaiters.splice(0)) w(added)
+    })
+  })
+  constructor() {
+    this.server.listen(0, '127.0.0.1')
+    this.port = once(this.server, 'listening').then(() => (this.server.address() as net.AddressInfo).port)
+  }
+  nextFlush(timeoutMs = 5_000): Promise<number> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(-1), timeoutMs)
+      this.flushWaiters.push((added) => {
+        clearTimeout(timer)
+        resolve(added)
+      })
+    })
+  }
+  close(): void {
+    this.server.close()
+  }
+}
+
+interface Server {
+  name: string
+  child: ChildProcess
+  received: ReceivedCounter
+  udpPort: number
+  tcpPort: number
+  unixPath: string
+  unixgramPath: string | null
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const { port } = s.address() as net.AddressInfo
+  s.close()
+  return port
+}
+
+async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string): Promise<Server> {
+  const received = new ReceivedCounter()
+  const graphitePort = await received.port
+  const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
+  const unixPath = path.join(dir, `${name === 'statsd-ts' ? 'ours' : 'etsy'}.sock`)
+  let child: ChildProcess
+  let unixgramPath: string | null = null
+  if (name === 'statsd-ts') {
+    if (OURS_HAS_UNIXGRAM) unixgramPath = path.join(dir, 'ours.dgram')
+    const config = {
+      listeners: [
+        { type: 'udp', address: '127.0.0.1', port: udpPort, recvBufferSize: RECV_BUFFER },
+        { type: 'tcp', address: '127.0.0.1', port: tcpPort },
+        { type: 'unix', path: unixPath },
+        ...(unixgramPath !== null ? [{ type: 'unixgram', path: unixgramPath, recvBufferSize: RECV_BUFFER }] : []),
+      ],
+      backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
+      flushInterval: 1000,
+      log: { level: 'warn' },
+    }
+    fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
+    child = spawn(process.execPath, [OURS_MAIN, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+  } else {
+    fs.writeFileSync(
+      path.join(dir, 'etsy.js'),
+      `{ mgmt_port: ${mgmtPort}, mgmt_address: "127.0.0.1", graphiteHost: "127.0.0.1", graphitePort: ${graphitePort},
+         flushInterval: 1000, backends: ["./backends/graphite"],
+         servers: [ { server: "./servers/udp", address: "127.0.0.1", port: ${udpPort} },
+                    { server: "./servers/tcp", address: "127.0.0.1", port: ${tcpPort} },
+                    { server: "./servers/tcp", socket: "${unixPath}" } ] }`,
+    )
+    child = spawn(
+      process.execPath,
+      ['-r', path.join(__dirname, 'etsy-recvbuf.js'), require.resolve('statsd/stats.js'), path.join(dir, 'etsy.js')],
+      { stdio: 'ignore', env: { ...process.env, BENCH_RECV_BUFFER: String(RECV_BUFFER) } },
+    )
+  }
+  const server = { name, child, received, udpPort, tcpPort, unixPath, unixgramPath }
+  // Up once it flushes.
+  if ((await received.nextFlush(15_000)) < 0) throw new Error(`${name} did not start`)
+  return server
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+interface Phase {
+  sent: number
+  received: number
+  cpu: number
+  /** Datagrams or connections the sender made. */
+  units: number
+}
+
+/** Runs the sender, then waits until the server has flushed all it got (a flush adding nothing). */
+async function phase(server: Server, args: string[]): Promise<Phase> {
+  const pid = server.child.pid!
+  await server.received.nextFlush()
+  const cpu0 = cpuSeconds(pid)
+  const received0 = server.received.total
+  const out = execFileSync(SENDER, args, { encoding: 'utf8' })
+  const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
+  for (let i = 0; i < 15; i++) if ((await server.received.nextFlush()) === 0) break
+  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0 }
+}
+
+const udpArgs = (s: Server, per: number, rate: number, seconds: number): string[] =>
+  ['udp', '127.0.0.1', String(s.udpPort), String(per), String(rate), String(seconds)]
+
+async function sustained(s: Server, per: number, rates: number[]): Promise<number> {
+  let best = 0
+  for (const rate of rates) {
+    const p = await phase(s, udpArgs(s, per, rate, STEP_S))
+    if (1 - p.received / p.sent > MAX_LOSS) break
+    best = rate
+  }
+  return best
+}
+
+type Results = Map<string, number>
+
+async function measure(s: Server): Promise<Results> {
+  const r: Results = new Map()
+  const fixed = async (label: string, args: string[]): Promise<void> => {
+    const p = await phase(s, args)
+    r.set(`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6)
+    r.set(`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent)
+  }
+  process.stderr.write(`${s.name}: fixed rates\n`)
+  await fixed('UDP, 20/datagram, 200k metrics/s', udpArgs(s, 20, 200_000, PHASE_S))
+  await fixed('UDP, 1/datagram, 40k metrics/s', udpArgs(s, 1, 40_000, PHASE_S))
+  await fixed('TCP, 1 connection, 300k metrics/s', ['tcp', '127.0.0.1', String(s.tcpPort), '300000', String(PHASE_S)])
+  await fixed('Unix stream, 1 connection, 300k metrics/s', ['unix', s.unixPath, '300000', String(PHASE_S)])
+  if (s.unixgramPath !== null) {
+    await fixed('Unix datagram, 1/datagram, 40k metrics/s', ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)])
+  }
+  process.stderr.write(`${s.name}: short-lived connections\n`)
+  for (const [label, args] of [
+    ['TCP', ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],
+    ['Unix stream', ['conn-unix', s.unixPath, String(CONNECTIONS)]],
+  ] as const) {
+    const p = await phase(s, [...args])
+    r.set(`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6)
+  }
+  process.stderr.write(`${s.name}: sustained rates\n`)
+  r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000]))
+  r.set('UDP, 20/datagram: sustained metrics/s', await sustained(s, 20, [100_000, 200_000, 400_000, 600_000, 800_000, 1_200_000, 1_600_000]))
+  return r
+}
+
+function format(v: number | undefined): string {
+  if (v === undefined) return 'n/a'
+  if (v >= 1000) return `${Math.round(v / 1000)}k`
+  return v >= 10 ? v.toFixed(0) : v.toFixed(2)
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(path.dirname(SENDER), { recursive: true })
+  execFileSync('gcc', ['-O2', '-o', SENDER, path.join(ROOT, 'bench/e2e/sender.c')])
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
+  const results: Results[] = []
+  for (const name of ['statsd-ts', 'Etsy 0.9'] as const) {
+    const server = await startServer(name, dir)
+    try {
+      results.push(await measure(server))
+    } finally {
+      server.child.kill('SIGTERM')
+      server.received.close()
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+  const [ours, etsy] = results as [Results, Results]
+  const lines = [
+    `UDP receive buffer ${RECV_BUFFER} bytes for both; ratio = times better than Etsy (cost: Etsy / ours; rate: ours / Etsy).`,
+    '',
+    '| workload | statsd-ts | Etsy 0.9 | ratio |',
+    '|---|---|---|---|',
+  ]
+  for (const [label, value] of ours) {
+    const theirs = etsy.get(label)
+    let ratio = 'n/a'
+    if (theirs !== undefined && !label.includes('loss')) {
+      const better = label.includes('sustained') ? value / theirs : theirs / value
+      ratio = Number.isFinite(better) ? `${better.toFixed(2)}x` : 'n/a'
+    }
+    lines.push(`| ${label} | ${format(value)} | ${format(theirs)} | ${ratio} |`)
+  }
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:e2e failed: ${(err as Error).stack}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,160 @@
+/*
+ * Load generator for `npm run bench:e2e`: sends StatsD counters at a fixed
+ * rate, or opens many short-lived connections, and prints what it sent.
+ *
+ *   sender udp HOST PORT PER_DATAGRAM RATE SECONDS
+ *   sender unixgram PATH PER_DATAGRAM RATE SECONDS
+ *   sender tcp HOST PORT RATE SECONDS          (one connection)
+ *   sender unix PATH RATE SECONDS              (one connection)
+ *   sender conn-tcp HOST PORT COUNT            (COUNT connections, one line each)
+ *   sender conn-unix PATH COUNT
+ *
+ * RATE is metrics per second. Keys cycle over 1000 names. Prints
+ * "sent METRICS DATAGRAMS_OR_CONNECTIONS SECONDS".
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEYS 1000
+#define BATCH 64
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long key_counter = 0;
+
+/* Appends `count` lines to buf; returns the new length. */
+static size_t lines(char *buf, size_t len, int count) {
+  for (int i = 0; i < count; i++) {
+    len += sprintf(buf + len, "bench.key%lu:1|c\n", key_counter++ % KEYS);
+  }
+  return len;
+}
+
+static int connect_to(int family, const char *a, const char *b, int type) {
+  int fd = socket(family, type, 0);
+  if (fd < 0) { perror("socket"); exit(1); }
+  int r;
+  if (family == AF_UNIX) {
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    strncpy(un.sun_path, a, sizeof un.sun_path - 1);
+    r = connect(fd, (struct sockaddr *)&un, sizeof un);
+  } else {
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(atoi(b))};
+    inet_pton(AF_INET, a, &in.sin_addr);
+    r = connect(fd, (struct sockaddr *)&in, sizeof in);
+  }
+  if (r < 0) { perror("connect"); exit(1); }
+  return fd;
+}
+
+/* Paces `rate` metrics/s for `seconds`, calling send_some(n) with how many are due. */
+static void datagrams(int fd, int per, double rate, double seconds) {
+  static char bufs[BATCH][65536];
+  struct mmsghdr msgs[BATCH];
+  struct iovec iovs[BATCH];
+  unsigned long metrics = 0, sent = 0, dropped = 0;
+  double start = now(), end = start + seconds;
+  for (;;) {
+    double t = now();
+    if (t >= end) break;
+    unsigned long due = (unsigned long)((t - start) * rate / per);
+    while (sent + dropped < due) {
+      int n = due - sent - dropped > BATCH ? BATCH : (int)(due - sent - dropped);
+      for (int i = 0; i < n; i++) {
+        iovs[i].iov_base = bufs[i];
+        iovs[i].iov_len = lines(bufs[i], 0, per) - 1; /* no newline after the last line */
+        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      int r = sendmmsg(fd, msgs, n, 0);
+      if (r < 0) {
+        if (errno == EAGAIN || errno == ENOBUFS || errno == ECONNREFUSED) { dropped += n; continue; }
+        perror("sendmmsg");
+        exit(1);
+      }
+      sent += r;
+      metrics += (unsigned long)r * per;
+    }
+    struct timespec pause = {0, 200000};
+    nanosleep(&pause, NULL);
+  }
+  printf("sent %lu %lu %.3f\n", metrics, sent, now() - start);
+}
+
+static void stream(int fd, double rate, double seconds) {
+  static char buf[1 << 16];
+  unsigned long metrics = 0;
+  double start = now(), end = start + seconds;
+  for (;;) {
+    double t = now();
+    if (t >= end) break;
+    unsigned long due = (unsigned long)((t - start) * rate);
+    while (metrics < due) {
+      int n = due - metrics > 2000 ? 2000 : (int)(due - metrics);
+      size_t len = lines(buf, 0, n);
+      size_t off = 0;
+      while (off < len) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0) { perror("write"); exit(1); }
+        off += w;
+      }
+      metrics += n;
+    }
+    struct timespec pause = {0, 200000};
+    nanosleep(&pause, NULL);
+  }
+  shutdown(fd, SHUT_WR);
+  char sink[256];
+  while (read(fd, sink, sizeof sink) > 0) {}
+  printf("sent %lu 1 %.3f\n", metrics, now() - start);
+}
+
+static void connections(int family, const char *a, const char *b, long count) {
+  char line[64];
+  double start = now();
+  for (long i = 0; i < count; i++) {
+    int fd = connect_to(family, a, b, SOCK_STREAM);
+    size_t len = lines(line, 0, 1);
+    if (write(fd, line, len) < 0) { perror("write"); exit(1); }
+    close(fd);
+  }
+  printf("sent %ld %ld %.3f\n", count, count, now() - start);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) { fprintf(stderr, "usage: see sender.c\n"); return 2; }
+  const char *mode = argv[1];
+  if (!strcmp(mode, "udp") && argc == 7) {
+    int fd = connect_to(AF_INET, argv[2], argv[3], SOCK_DGRAM);
+    datagrams(fd, atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+  } else if (!strcmp(mode, "unixgram") && argc == 6) {
+    int fd = connect_to(AF_UNIX, argv[2], NULL, SOCK_DGRAM);
+    datagrams(fd, atoi(argv[3]), atof(argv[4]), atof(argv[5]));
+  } else if (!strcmp(mode, "tcp") && argc == 6) {
+    stream(connect_to(AF_INET, argv[2], argv[3], SOCK_STREAM), atof(argv[4]), atof(argv[5]));
+  } else if (!strcmp(mode, "unix") && argc == 5) {
+    stream(connect_to(AF_UNIX, argv[2], NULL, SOCK_STREAM), atof(argv[3]), atof(argv[4]));
+  } else if (!strcmp(mode, "conn-tcp") && argc == 5) {
+    connections(AF_INET, argv[2], argv[3], atol(argv[4]));
+  } else if (!strcmp(mode, "conn-unix") && argc == 4) {
+    connections(AF_UNIX, argv[2], NULL, atol(argv[3]));
+  } else {
+    fprintf(stderr, "usage: see sender.c\n");
+    return 2;
+  }
+  return 0;
+}

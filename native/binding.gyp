@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "statsd_recv",
+      "sources": ["statsd_recv.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,359 @@
+/*
+ * Datagram reading for statsd-ts: recvmmsg() many datagrams per system call
+ * into one reused buffer, and hand JavaScript a whole batch per call (one
+ * Buffer holding the datagrams back to back, plus their end offsets), so the
+ * per-datagram cost is a memcpy instead of a system call, a Buffer and a JS
+ * callback. Used for UDP and for Unix datagram sockets (which Node lacks).
+ *
+ * The socket is watched with a libuv poll handle on Node's own loop, so
+ * batches arrive on the main thread like any socket event.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define VLEN 64                   /* datagrams per recvmmsg() */
+#define SLOT_BYTES 65536          /* room per datagram: any UDP datagram fits */
+#define CALLS_PER_WAKEUP 16       /* then let the loop serve other sockets */
+
+typedef struct {
+  int fd;
+  int closing;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_batch;              /* (slab, count, truncated) => void */
+  napi_ref ends_ref;              /* the Int32Array that receives end offsets */
+  int32_t *ends;
+  napi_async_context async;
+  char *slots;                    /* VLEN * SLOT_BYTES, reused for every call */
+  struct mmsghdr msgs[VLEN];
+  struct iovec iovs[VLEN];
+} reader_t;
+
+#define CHECK(call)                                                     \
+  do {                                                                  \
+    if ((call) != napi_ok) {                                            \
+      napi_throw_error(env, NULL, "statsd_recv: " #call " failed");     \
+      return NULL;                                                      \
+    }                                                                   \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_value msg, code, error;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_int32(env, err, &code);
+  napi_create_error(env, NULL, msg, &error);
+  napi_set_named_property(env, error, "errno", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/*
+ * One recvmmsg() and, if it got anything, one JS call. Returns the number of
+ * datagrams read, 0 when none was waiting, -errno on error.
+ */
+static int read_batch(reader_t *r) {
+  for (int i = 0; i < VLEN; i++) {
+    r->iovs[i].iov_base = r->slots + (size_t)i * SLOT_BYTES;
+    r->iovs[i].iov_len = SLOT_BYTES;
+    memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
+    r->msgs[i].msg_hdr.msg_iov = &r->iovs[i];
+    r->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n;
+  do n = recvmmsg(r->fd, r->msgs, VLEN, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+  if (n == 0) return 0;
+
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return n;
+
+  size_t total = 0;
+  int kept = 0, truncated = 0;
+  for (int i = 0; i < n; i++) {
+    if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) truncated++;
+    else if (r->msgs[i].msg_len > 0) total += r->msgs[i].msg_len;
+  }
+  napi_value slab;
+  void *data = NULL;
+  if (napi_create_buffer(env, total, &data, &slab) == napi_ok) {
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+      unsigned len = r->msgs[i].msg_len;
+      if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) continue;
+      memcpy((char *)data + at, r->iovs[i].iov_base, len);
+      at += len;
+      r->ends[kept++] = (int32_t)at;
+    }
+    napi_value fn, recv, argv[3], result;
+    napi_get_reference_value(env, r->on_batch, &fn);
+    napi_get_global(env, &recv);
+    argv[0] = slab;
+    napi_create_int32(env, kept, &argv[1]);
+    napi_create_int32(env, truncated, &argv[2]);
+    if (napi_make_callback(env, r->async, recv, fn, 3, argv, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return n;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  reader_t *r = (reader_t *)handle->data;
+  (void)events;
+  if (r->closing) return;
+  if (status < 0) return;
+  for (int calls = 0; calls < CALLS_PER_WAKEUP && !r->closing; calls++) {
+    int n = read_batch(r);
+    if (n < VLEN) break; /* the kernel queue is (or was just) empty, or an error */
+  }
+}
+
+static void free_reader(reader_t *r) {
+  napi_env env = r->env;
+  if (r->on_batch) napi_delete_reference(env, r->on_batch);
+  if (r->ends_ref) napi_delete_reference(env, r->ends_ref);
+  if (r->async) napi_async_destroy(env, r->async);
+  free(r->slots);
+  free(r);
+}
+
+static void on_poll_closed(uv_handle_t *handle) { free_reader((reader_t *)handle->data); }
+
+/* Arguments: (fd, onBatch, ends: Int32Array(>= 64)) -> handle. Takes ownership of fd. */
+static napi_value Watch(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  napi_typedarray_type type;
+  size_t length;
+  void *ends;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &ends, NULL, NULL));
+  if (type != napi_int32_array || length < VLEN) {
+    napi_throw_type_error(env, NULL, "ends must be an Int32Array of at least 64");
+    return NULL;
+  }
+  reader_t *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->slots = malloc((size_t)VLEN * SLOT_BYTES)) == NULL) {
+    free(r);
+    return throw_errno(env, "cannot allocate receive buffers", ENOMEM);
+  }
+  r->fd = fd;
+  r->env = env;
+  r->ends = ends;
+  napi_value name, resource;
+  napi_create_string_utf8(env, "statsd_recv", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &resource);
+  CHECK(napi_async_init(env, resource, name, &r->async));
+  CHECK(napi_create_reference(env, argv[1], 1, &r->on_batch));
+  CHECK(napi_create_reference(env, argv[2], 1, &r->ends_ref));
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  int err = uv_poll_init(loop, &r->poll, fd);
+  if (err == 0) {
+    r->poll.data = r;
+    err = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+    if (err != 0) {
+      uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+      return throw_errno(env, "cannot watch socket", -err);
+    }
+  } else {
+    free_reader(r);
+    return throw_errno(env, "cannot watch socket", -err);
+  }
+  napi_value handle;
+  CHECK(napi_create_external(env, r, NULL, NULL, &handle));
+  return handle;
+}
+
+static reader_t *get_reader(napi_env env, napi_value value) {
+  void *r = NULL;
+  if (napi_get_value_external(env, value, &r) != napi_ok) return NULL;
+  return (reader_t *)r;
+}
+
+/* (handle) -> datagrams read: everything already waiting in the kernel, before a close. */
+static napi_value Drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  int total = 0;
+  if (r != NULL && !r->closing) {
+    for (int calls = 0; calls < 1024; calls++) {
+      int n = read_batch(r);
+      if (n <= 0) break;
+      total += n;
+    }
+  }
+  napi_create_int32(env, total, &result);
+  return result;
+}
+
+/* (handle): stop watching and close the socket. The handle must not be used again. */
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  if (r != NULL && !r->closing) {
+    r->closing = 1;
+    uv_poll_stop(&r->poll);
+    close(r->fd);
+    uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+  }
+  return NULL;
+}
+
+static int set_rcvbuf(int fd, int size) {
+  if (size > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0) return -errno;
+  return 0;
+}
+
+static napi_value socket_result(napi_env env, int fd, int port) {
+  napi_value result, v;
+  int rcvbuf = 0;
+  socklen_t len = sizeof rcvbuf;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+  napi_create_object(env, &result);
+  napi_create_int32(env, fd, &v);
+  napi_set_named_property(env, result, "fd", v);
+  napi_create_int32(env, port, &v);
+  napi_set_named_property(env, result, "port", v);
+  napi_create_int32(env, rcvbuf, &v);
+  napi_set_named_property(env, result, "recvBufferSize", v);
+  return result;
+}
+
+/* (ip: string, port, recvBufferSize: 0 = OS default) -> { fd, port, recvBufferSize } */
+static napi_value BindUdp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char ip[64];
+  size_t iplen;
+  int32_t port, rcvbuf;
+  CHECK(napi_get_value_string_utf8(env, argv[0], ip, sizeof ip, &iplen));
+  CHECK(napi_get_value_int32(env, argv[1], &port));
+  CHECK(napi_get_value_int32(env, argv[2], &rcvbuf));
+
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  memset(&addr, 0, sizeof addr);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+  if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    addrlen = sizeof *in4;
+  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    addrlen = sizeof *in6;
+  } else {
+    return throw_errno(env, "not an IP address", EINVAL);
+  }
+  int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int err = set_rcvbuf(fd, rcvbuf);
+  if (err == 0 && bind(fd, (struct sockaddr *)&addr, addrlen) < 0) err = -errno;
+  if (err == 0) {
+    addrlen = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) < 0) err = -errno;
+  }
+  if (err != 0) {
+    close(fd);
+    return throw_errno(env, "bind", -err);
+  }
+  int bound = addr.ss_family == AF_INET ? ntohs(in4->sin_port) : ntohs(in6->sin6_port);
+  return socket_result(env, fd, bound);
+}
+
+static int unix_address(napi_env env, napi_value value, struct sockaddr_un *addr) {
+  size_t len;
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (napi_get_value_string_utf8(env, value, addr->sun_path, sizeof addr->sun_path, &len) != napi_ok) return -EINVAL;
+  if (len >= sizeof addr->sun_path - 1) return -ENAMETOOLONG;
+  return 0;
+}
+
+/* (path, recvBufferSize) -> { fd, port: 0, recvBufferSize } */
+static napi_value BindUnixgram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un addr;
+  int err = unix_address(env, argv[0], &addr);
+  if (err != 0) return throw_errno(env, "bad socket path", -err);
+  int32_t rcvbuf;
+  CHECK(napi_get_value_int32(env, argv[1], &rcvbuf));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  err = set_rcvbuf(fd, rcvbuf);
+  if (err == 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) err = -errno;
+  if (err != 0) {
+    close(fd);
+    return throw_errno(env, "bind", -err);
+  }
+  return socket_result(env, fd, 0);
+}
+
+/*
+ * (path) -> 0 when a datagram socket there has no reader (a stale file),
+ * or the errno of trying to reach it (0 never means "in use": a successful
+ * connect returns -1 instead).
+ */
+static napi_value ProbeUnixgram(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un addr;
+  int answer = unix_address(env, argv[0], &addr);
+  if (answer == 0) {
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      answer = errno;
+    } else {
+      if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) answer = -1;
+      else answer = errno == ECONNREFUSED ? 0 : errno;
+      close(fd);
+    }
+  } else {
+    answer = -answer;
+  }
+  napi_create_int32(env, answer, &result);
+  return result;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"bindUdp", NULL, BindUdp, NULL, NULL, NULL, napi_default, NULL},
+    {"bindUnixgram", NULL, BindUnixgram, NULL, NULL, NULL, napi_default, NULL},
+    {"probeUnixgram", NULL, ProbeUnixgram, NULL, NULL, NULL, napi_default, NULL},
+    {"watch", NULL, Watch, NULL, NULL, NULL, napi_default, NULL},
+    {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,86 @@
+import path from 'node:path'
+import { DatagramBatch } from '../../parse/packets'
+import type { PacketQueue } from '../../ingest/queue'
+
+/*
+ * The recvmmsg addon (native/statsd_recv.c), loaded once. It may be missing
+ * (no compiler at install time) or turned off with STATSD_TS_NATIVE=off:
+ * callers then fall back to node:dgram, or refuse a unixgram listener.
+ */
+
+interface BoundSocket {
+  fd: number
+  port: number
+  /** What the kernel reports for SO_RCVBUF (Linux: twice what it grants). */
+  recvBufferSize: number
+}
+
+type Handle = { readonly __brand: 'statsd_recv handle' }
+
+interface Addon {
+  bindUdp(ip: string, port: number, recvBufferSize: number): BoundSocket
+  bindUnixgram(path: string, recvBufferSize: number): BoundSocket
+  /** 0: nobody reads that socket; -1: somebody does; otherwise the errno of trying. */
+  probeUnixgram(path: string): number
+  watch(fd: number, onBatch: (slab: Buffer, count: number, truncated: number) => void, ends: Int32Array): Handle
+  drain(handle: Handle): number
+  close(handle: Handle): void
+}
+
+/** Datagrams per recvmmsg() in the addon (VLEN). */
+const MAX_BATCH = 64
+const ADDON_PATH = path.resolve(__dirname, '../../../../native/build/Release/statsd_recv.node')
+
+let loaded: { addon: Addon } | { unavailable: string } | null = null
+
+/** The addon, or why it cannot be used. */
+export function nativeReader(): { addon: Addon } | { unavailable: string } {
+  if (loaded === null) {
+    if (process.env.STATSD_TS_NATIVE === 'off') {
+      loaded = { unavailable: 'turned off by STATSD_TS_NATIVE=off' }
+    } else {
+      try {
+        loaded = { addon: require(ADDON_PATH) as Addon }
+      } catch (err) {
+        loaded = { unavailable: `cannot load ${ADDON_PATH}: ${(err as Error).message.split('\n')[0]}` }
+      }
+    }
+  }
+  return loaded
+}
+
+export interface DatagramReader {
+  /** Reads what the kernel already holds (a close must not lose it), then closes the socket. */
+  close(): void
+}
+
+/**
+ * Queues every batch the addon reads from `fd` (which it now owns). Datagrams
+ * too big for the addon's 64 KiB slots (possible on unixgram only) are cut
+ * by the kernel: they are dropped and reported through onTruncated.
+ */
+export function readDatagrams(
+  addon: Addon,
+  fd: number,
+  queue: PacketQueue,
+  onTruncated: (count: number) => void,
+): DatagramReader {
+  const ends = new Int32Array(MAX_BATCH)
+  const handle = addon.watch(
+    fd,
+    (slab, count, truncated) => {
+      if (count > 0) queue.push(new DatagramBatch(slab, ends.slice(0, count)))
+      if (truncated > 0) onTruncated(truncated)
+    },
+    ends,
+  )
+  let closed = false
+  return {
+    close: () => {
+      if (closed) return
+      closed = true
+      addon.drain(handle)
+      addon.close(handle)
+    },
+  }
+}

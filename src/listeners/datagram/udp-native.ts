@@ -1,0 +1,71 @@
+import dns from 'node:dns/promises'
+import net from 'node:net'
+import type { UdpListenerConfig } from '../../config/schema'
+import type { IngestCounters } from '../../ingest/counters'
+import { hostPort } from '../../ingest/host-port'
+import type { Listener } from '../../ingest/listener'
+import { ListenError } from '../../ingest/listen-error'
+import type { PacketQueue } from '../../ingest/queue'
+import { watchUdpKernelQueue } from '../../ingest/udp-kernel-queue'
+import { startUdpListener } from '../../ingest/udp'
+import type { Logger } from '../../log'
+import { nativeReader, readDatagrams } from './native-reader'
+
+/**
+ * A UDP listener that reads with recvmmsg (many datagrams per system call,
+ * one queue entry per batch), or with node:dgram when the addon is not
+ * available; which one is logged at start-up.
+ */
+export async function startUdpDatagramListener(
+  cfg: UdpListenerConfig,
+  queue: PacketQueue,
+  counters: IngestCounters,
+  log: Logger,
+): Promise<Listener> {
+  const reader = nativeReader()
+  if (!('addon' in reader)) {
+    const listener = await startUdpListener(cfg, queue, counters, log)
+    log.warn({ listener: listener.description, reason: reader.unavailable }, 'udp reader: node:dgram (native recvmmsg reader unavailable)')
+    return listener
+  }
+  const { addon } = reader
+  const what = `udp ${hostPort(cfg.address, cfg.port)}`
+  let bound
+  let ip: string
+  try {
+    ip = net.isIP(cfg.address) !== 0 ? cfg.address : (await dns.lookup(cfg.address, { family: 4 })).address
+    bound = addon.bindUdp(ip, cfg.port, cfg.recvBufferSize ?? 0)
+  } catch (err) {
+    throw new ListenError(what, asSystemError(err))
+  }
+  const description = `udp ${hostPort(ip, bound.port)}`
+  const llog = log.child({ listener: description })
+  warnIfRecvBufferSmall(cfg.recvBufferSize, bound.recvBufferSize, llog)
+  // UDP datagrams (at most 65507 bytes) always fit the addon's slots.
+  const datagrams = readDatagrams(addon, bound.fd, queue, (n) => (counters.oversizedLines += n))
+  const kernel = watchUdpKernelQueue(ip, bound.port, counters, llog)
+  llog.info('udp reader: recvmmsg (native)')
+  return {
+    description,
+    boundAddress: { address: ip, port: bound.port },
+    // The kernel forgets a closed socket's drops: count them first. The addon
+    // then reads everything the kernel holds before it closes the socket.
+    close: async () => {
+      kernel.stop()
+      datagrams.close()
+    },
+  }
+}
+
+/** The addon reports errno as a positive number; Node's error map (and ListenError) use libuv's negative ones. */
+function asSystemError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException
+  return typeof e.errno === 'number' && e.errno > 0 ? Object.assign(e, { errno: -e.errno }) : err
+}
+
+/** A too-large SO_RCVBUF is capped by the OS (net.core.rmem_max): say so rather than fail. */
+export function warnIfRecvBufferSmall(requested: number | undefined, granted: number, log: Logger): void {
+  if (requested !== undefined && granted < requested) {
+    log.warn({ requested, granted }, 'receive buffer smaller than requested (see net.core.rmem_max)')
+  }
+}

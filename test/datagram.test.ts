@@ -1,0 +1,228 @@
+import dgram from 'node:dgram'
+import fs from 'node:fs'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import pino from 'pino'
+import t, { type Test } from 'tap'
+import { Aggregator } from '../src/aggregate/aggregator'
+import { type UdpListenerConfig, type UnixgramListenerConfig, configSchema } from '../src/config/schema'
+import { IngestCounters } from '../src/ingest/counters'
+import { type Listener, startListener } from '../src/ingest/listener'
+import { PacketQueue } from '../src/ingest/queue'
+import { nativeReader } from '../src/listeners/datagram/native-reader'
+import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
+import { startUnixgramListener } from '../src/listeners/datagram/unixgram'
+import { silentLogger } from '../src/log'
+import { DatagramBatch, type Packet } from '../src/parse/packets'
+import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
+import { sendUnixgram } from './helpers/unixgram'
+
+/* The recvmmsg reader (UDP and unix datagram sockets). The node:dgram fallback is tested in ingest.test.ts. */
+
+const log = silentLogger()
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await nextTurn()
+  }
+}
+
+function setup(): { queue: PacketQueue; counters: IngestCounters } {
+  const counters = new IngestCounters()
+  return { queue: new PacketQueue({ maxBytes: 1 << 24, maxPackets: 100_000 }, counters), counters }
+}
+
+/** The queued datagrams, one string each, whether they came in batches or not. */
+function datagrams(queue: PacketQueue): string[] {
+  const out: string[] = []
+  for (let p: Packet | undefined = queue.shift(); p !== undefined; p = queue.shift()) {
+    if (!(p instanceof DatagramBatch)) {
+      out.push(p.toString())
+      continue
+    }
+    let start = 0
+    for (const end of p.ends) {
+      out.push(p.slab.toString('utf8', start, end))
+      start = end
+    }
+  }
+  return out
+}
+
+/** Datagrams waiting in the queue (which holds batches), leaving them there in order. */
+function queuedDatagrams(queue: PacketQueue): number {
+  let n = 0
+  const items: Packet[] = []
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) items.push(p)
+  for (const p of items) {
+    n += p instanceof DatagramBatch ? p.count : 1
+    queue.push(p)
+  }
+  return n
+}
+
+const udpConfig = (address = '127.0.0.1'): UdpListenerConfig => ({ type: 'udp', address, port: 0 })
+const unixgramConfig = (p: string, over: Partial<UnixgramListenerConfig> = {}): UnixgramListenerConfig => ({
+  type: 'unixgram',
+  path: p,
+  ...over,
+})
+
+function port(listener: Listener): number {
+  const bound = listener.boundAddress
+  if (!('port' in bound)) throw new Error('not a port listener')
+  return bound.port
+}
+
+function track(t: Test, listener: Listener): Listener {
+  t.teardown(() => listener.close())
+  return listener
+}
+
+function captureLogger(): { logger: pino.Logger; records: { level: number; msg: string }[] } {
+  const records: { level: number; msg: string }[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      records.push(JSON.parse(chunk.toString()) as { level: number; msg: string })
+      done()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, sink), records }
+}
+
+t.test('the native reader is built and loads (npm ci builds it)', async (t) => {
+  const reader = nativeReader()
+  t.ok('addon' in reader, 'unavailable' in reader ? reader.unavailable : 'loaded')
+})
+
+t.test('udp: datagrams arrive in batches, one datagram per packet', async (t) => {
+  const { queue } = setup()
+  const { logger, records } = captureLogger()
+  // sendUdp sends them all before this process reads any: room for all of them.
+  const cfg = { ...udpConfig(), recvBufferSize: 4 << 20 }
+  const listener = track(t, await startUdpDatagramListener(cfg, queue, new IngestCounters(), logger))
+  t.match(listener.description, /^udp 127\.0\.0\.1:\d+$/)
+  t.match(records, [{ msg: 'udp reader: recvmmsg (native)' }], 'the reader in use is logged')
+  const messages = Array.from({ length: 300 }, (_, i) => `m${i}:1|c\nt${i}:${i}|ms`)
+  messages.push('no-newline-at-end:1|c', '') // an empty datagram is no packet
+  await sendUdp({ host: '127.0.0.1', port: port(listener) }, messages)
+  await waitFor(() => queuedDatagrams(queue) === 301, '301 datagrams')
+  t.ok(queue.length < 301, `fewer queue entries (${queue.length}) than datagrams`)
+
+  // The aggregator counts a packet per datagram, and lines never run across datagrams.
+  const aggregator = new Aggregator({ ...configSchema.parse({}), dumpMessages: false }, log)
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) aggregator.ingest(p)
+  const data = aggregator.flush(Date.now())
+  const counter = (name: string): number | undefined => data.counters.find((c) => c.name === name)?.value
+  t.equal(counter('statsd.packets_received'), 301)
+  t.equal(counter('statsd.metrics_received'), 601)
+  t.equal(counter('statsd.bad_lines_seen'), 0)
+  t.equal(counter('m299'), 1)
+  t.equal(counter('no-newline-at-end'), 1)
+})
+
+t.test('udp: close() first reads datagrams already received by the kernel', async (t) => {
+  const { queue } = setup()
+  const listener = await startUdpDatagramListener(udpConfig(), queue, new IngestCounters(), log)
+  const messages = Array.from({ length: 200 }, (_, i) => `m${i}:1|c`)
+  await sendUdp({ host: '127.0.0.1', port: port(listener) }, messages)
+  await listener.close()
+  t.same(datagrams(queue), messages)
+})
+
+t.test('udp: IPv6', async (t) => {
+  const skip = await ipv6Unavailable()
+  t.test('receive on ::1', { skip }, async (t) => {
+    const { queue } = setup()
+    const listener = track(t, await startUdpDatagramListener(udpConfig('::1'), queue, new IngestCounters(), log))
+    t.equal(listener.description, `udp [::1]:${port(listener)}`)
+    await sendUdp({ host: '::1', port: port(listener) }, ['v6:1|c'])
+    await waitFor(() => queue.length === 1, 'a datagram')
+    t.same(datagrams(queue), ['v6:1|c'])
+  })
+})
+
+t.test('udp: recvBufferSize is applied, and a capped one is reported', async (t) => {
+  const { queue } = setup()
+  const { logger, records } = captureLogger()
+  const listener = track(t, await startUdpDatagramListener({ ...udpConfig(), recvBufferSize: 1 << 30 }, queue, new IngestCounters(), logger))
+  t.match(records, [{ level: 40, msg: /receive buffer smaller than requested/ }])
+  await sendUdp({ host: '127.0.0.1', port: port(listener) }, ['still:1|c'])
+  await waitFor(() => queue.length === 1, 'a datagram')
+  t.same(datagrams(queue), ['still:1|c'])
+})
+
+t.test('udp: a port in use is a clear error', async (t) => {
+  const holder = dgram.createSocket('udp4')
+  t.teardown(() => new Promise<void>((resolve) => holder.close(() => resolve())))
+  await new Promise<void>((resolve) => holder.bind(0, '127.0.0.1', resolve))
+  const busy = holder.address().port
+  await t.rejects(startUdpDatagramListener({ ...udpConfig(), port: busy }, setup().queue, new IngestCounters(), log), {
+    message: new RegExp(`^cannot listen on udp 127\\.0\\.0\\.1:${busy}: address already in use$`),
+  })
+})
+
+t.test('unixgram: receives datagrams, applies mode, removes the socket on close', async (t) => {
+  const p = path.join(shortTempDir(t), 'g.sock')
+  const { queue, counters } = setup()
+  const listener = await startListener(unixgramConfig(p, { mode: '620' }), queue, counters, log)
+  t.equal(listener.description, `unixgram ${p}`)
+  t.same(listener.boundAddress, { path: p })
+  t.equal(fs.statSync(p).mode & 0o777, 0o620)
+  const messages = Array.from({ length: 500 }, (_, i) => `u${i}:1|c`)
+  await sendUnixgram(p, messages)
+  await waitFor(() => queuedDatagrams(queue) === 500, '500 datagrams')
+  t.same(datagrams(queue), messages)
+  await listener.close()
+  t.equal(fs.existsSync(p), false, 'socket file removed')
+})
+
+t.test('unixgram: a datagram over 64 KiB is dropped and counted; the next one arrives', async (t) => {
+  const p = path.join(shortTempDir(t), 'g.sock')
+  const { queue, counters } = setup()
+  const { logger, records } = captureLogger()
+  track(t, await startUnixgramListener(unixgramConfig(p, { recvBufferSize: 1 << 20 }), queue, counters, logger))
+  await sendUnixgram(p, [`big:1|c\n${'x'.repeat(70_000)}`, 'after:1|c'])
+  await waitFor(() => queue.length === 1 && counters.oversizedLines === 1, 'the small datagram and the count')
+  t.same(datagrams(queue), ['after:1|c'])
+  t.match(records, [{ level: 40, msg: /datagram larger than 64 KiB dropped/ }])
+})
+
+t.test('unixgram: a stale socket file is replaced, a live one is refused, a regular file is kept', async (t) => {
+  const dir = shortTempDir(t)
+  const p = path.join(dir, 'g.sock')
+  const first = await startUnixgramListener(unixgramConfig(p), setup().queue, new IngestCounters(), log)
+  // Keep a second name for the file, then close: the file at p now has no reader.
+  fs.linkSync(p, path.join(dir, 'keep.sock'))
+  await t.rejects(startUnixgramListener(unixgramConfig(path.join(dir, 'keep.sock')), setup().queue, new IngestCounters(), log), {
+    message: /already in use by a running process/,
+  })
+  await first.close()
+  fs.linkSync(path.join(dir, 'keep.sock'), p)
+  t.ok(fs.lstatSync(p).isSocket(), 'a stale socket is left at the path')
+  const { queue, counters } = setup()
+  track(t, await startUnixgramListener(unixgramConfig(p), queue, counters, log))
+  await sendUnixgram(p, ['fresh:1|c'])
+  await waitFor(() => queue.length === 1, 'a datagram')
+  t.same(datagrams(queue), ['fresh:1|c'])
+
+  const file = path.join(dir, 'precious')
+  fs.writeFileSync(file, 'precious')
+  await t.rejects(startUnixgramListener(unixgramConfig(file), setup().queue, new IngestCounters(), log), {
+    message: /exists and is not a socket/,
+  })
+  t.equal(fs.readFileSync(file, 'utf8'), 'precious')
+})
+
+t.test('unixgram: close() leaves a socket file that another process put there', async (t) => {
+  const dir = shortTempDir(t)
+  const p = path.join(dir, 'g.sock')
+  const listener = await startUnixgramListener(unixgramConfig(p), setup().queue, new IngestCounters(), log)
+  fs.renameSync(p, path.join(dir, 'moved.sock'))
+  fs.writeFileSync(p, 'someone else')
+  await withTimeout(listener.close(), 5_000, 'close')
+  t.equal(fs.readFileSync(p, 'utf8'), 'someone else')
+})

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { hashKeyBytes } from '../src/parse/key-hash'
+import { type BadLineReason, PacketParser, type ParseSink } from '../src/parse/packet-parser'
+import { ReferencePacketParser } from './helpers/reference-packet-parser'
+import { seededRandom } from './helpers/random'
+
+/*
+ * The single-pass parser against the multi-pass one it replaced: the same
+ * sink calls with the same arguments (numbers compared with Object.is, so
+ * -0 and every last digit count), on generated StatsD-ish input and garbage.
+ */
+
+class Log implements ParseSink<string> {
+  calls: unknown[][] = []
+  onLine(buf: Buffer, start: number, end: number): void {
+    this.calls.push(['line', buf.toString('latin1', start, end)])
+  }
+  onBadLine(buf: Buffer, start: number, end: number, reason: BadLineReason): void {
+    this.calls.push(['bad', buf.toString('latin1', start, end), reason])
+  }
+  resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number, hash: number): string {
+    const tags = te > ts ? buf.toString('latin1', ts, te) : ''
+    const key = `${buf.toString('latin1', ks, ke)}|${tags}`
+    this.calls.push(['key', key, hash, hashKeyBytes(buf, ks, ke, ts, te)])
+    return key
+  }
+  onCounter(key: string, value: number, rate: number): void {
+    this.calls.push(['c', key, value, rate])
+  }
+  onTimer(key: string, value: number, rate: number): void {
+    this.calls.push(['ms', key, value, rate])
+  }
+  onGauge(key: string, value: number, isDelta: boolean): void {
+    this.calls.push(['g', key, value, isDelta])
+  }
+  onSet(key: string, buf: Buffer, start: number, end: number): void {
+    this.calls.push(['s', key, buf.toString('latin1', start, end)])
+  }
+}
+
+function sameCalls(a: unknown[][], b: unknown[][]): boolean {
+  if (a.length !== b.length) return false
+  return a.every((call, i) => call.length === b[i]!.length && call.every((x, j) => Object.is(x, b[i]![j])))
+}
+
+const ALPHABET = [':', '|', '|', '@', '#', '|#', '\n', '\r', '\r\n', '.', '-', '+', 'e', ' ', ',', 'c', 'ms', 'g', 's', 'h', '0', '1', '5', '9', '0.25', 'key', 'x']
+
+t.test('same sink calls as the multi-pass parser', async (t) => {
+  const random = seededRandom(1234)
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
+  const token = (): string => {
+    const r = random()
+    if (r < 0.05) return String.fromCharCode(Math.floor(random() * 256))
+    if (r < 0.15) return String((random() - 0.5) * 10 ** Math.floor(random() * 25))
+    if (r < 0.2) return '1234567890123456789'.slice(0, 1 + Math.floor(random() * 19))
+    return pick(ALPHABET)
+  }
+  const lineLike = (): string => {
+    const r = random()
+    if (r < 0.5) return `k${pick(['', '.a', ' b/c'])}:${pick(['1', '-2.5', '+3', '.5', '1e3', ' 7 ', '', 'x'])}|${pick(['c', 'ms', 'g', 's', 'h', ' ms ', 'zz', ''])}${pick(['', '|@0.5', '|@', '|@2', '|@0.1|x', '|#t:1,u', '|@0.5|#a:b|#c'])}${pick(['', ':2|c', ':'])}`
+    let s = ''
+    const n = Math.floor(random() * 12)
+    for (let i = 0; i < n; i++) s += token()
+    return s
+  }
+  let mismatches = 0
+  for (let i = 0; i < 20_000; i++) {
+    let text = ''
+    const lines = 1 + Math.floor(random() * 4)
+    for (let l = 0; l < lines; l++) text += lineLike() + pick(['\n', '\r\n', '\n\n', ''])
+    const packet = Buffer.from(text, 'latin1')
+    // Also inside a bigger buffer, as a batch of datagrams delivers it.
+    const slab = Buffer.concat([Buffer.from('a:1|c\n'), packet, Buffer.from('\nb:2|c')])
+    const expected = new Log()
+    new ReferencePacketParser(expected).parse(packet)
+    const got = new Log()
+    new PacketParser(got).parse(packet)
+    const inSlab = new Log()
+    new PacketParser(inSlab).parse(slab, 6, 6 + packet.length)
+    if (!sameCalls(got.calls, expected.calls) || !sameCalls(inSlab.calls, expected.calls)) {
+      if (mismatches++ < 5) t.same({ packet: text, calls: got.calls, inSlab: inSlab.calls }, { packet: text, calls: expected.calls, inSlab: expected.calls })
+    }
+    for (const call of got.calls) {
+      if (call[0] === 'key' && call[2] !== call[3] && mismatches++ < 5) t.fail(`hash differs for ${JSON.stringify(text)}`)
+    }
+  }
+  t.equal(mismatches, 0)
+})
+
+t.test('a line with many values grows the pending table', async (t) => {
+  const got = new Log()
+  new PacketParser(got).parse(Buffer.from('k' + ':1|c'.repeat(100) + '|#t'))
+  t.equal(got.calls.filter((c) => c[0] === 'c' && c[1] === 'k|t').length, 100)
+})
