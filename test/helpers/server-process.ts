@@ -58,6 +58,15 @@ export class ServerProcess {
     return withTimeout(this.exit, 15_000, 'server stop')
   }
 
+  /** The exit code, once the process has ended. */
+  get exited(): Promise<number | null> {
+    return this.exit
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   kill(): void {
     this.child.kill('SIGKILL')
   }
