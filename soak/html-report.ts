@@ -1,6 +1,6 @@
 import type { Options } from './options'
 import type { RunResult } from './run'
-import { mib, PHASE_HEADER, phaseCells, ROW_HEADER, rowCells, serverLines, totalRow, type Verdict } from './summary'
+import { PHASE_HEADER, phaseCells, ROW_HEADER, rowCells, rssText, serverLines, totalRow, type Verdict } from './summary'
 
 /*
  * The report: one self-contained HTML page (inline CSS and SVG, no script,
@@ -90,8 +90,6 @@ export function htmlReport(result: RunResult, v: Verdict, options: Options, argv
     ], end, boundaries),
   ]
   const sustained = [...result.sustained].map(([P, r]) => `<li>${P} ${P === 1 ? 'line' : 'lines'} per packet: <b>${r === null ? 'none found' : Math.round(r) + ' lines/s'}</b></li>`).join('')
-  const rss = `start ${mib(v.rss.start)}, after warm-up ${mib(v.rss.warm)}, end ${mib(v.rss.end)}` +
-    (v.rss.growth === null ? '' : ` (${(v.rss.growth * 100).toFixed(1)}% after warm-up; limit ${(options.maxRssGrowth * 100).toFixed(0)}%)`)
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>statsd soak report</title>
 <style>
@@ -117,7 +115,7 @@ ${sustained === '' ? '' : `<h2>Sustained rate (highest rate with no loss)</h2><u
 ${htmlTable(ROW_HEADER, [...v.rows, totalRow(v.rows)].map(rowCells))}
 <h2>Phases</h2>
 ${htmlTable(PHASE_HEADER, result.phases.map(phaseCells))}
-<ul>${serverLines(result).map((l) => `<li>${escape(l)}</li>`).join('')}<li>server RSS: ${rss}</li></ul>
+<ul>${serverLines(result).map((l) => `<li>${escape(l)}</li>`).join('')}<li>server RSS: ${escape(rssText(v, options))}</li></ul>
 ${result.ledger.examples.length > 0 ? `<h2>Examples</h2><pre>${escape(result.ledger.examples.join('\n'))}</pre>` : ''}
 <h2>Over time</h2>
 ${charts.join('\n')}

@@ -28,7 +28,7 @@ export interface Sample {
   phase: string
   /** lines per second over the last second */
   sendRate: number
-  /** over the last flush interval: values arrive one flush at a time */
+  /** over the last two flushes received: values arrive one flush at a time */
   receiveRate: number
   /** lines sent more than two flush intervals ago and still not seen */
   lost: number
@@ -86,8 +86,10 @@ export class SoakRun {
   private readonly startedAt = Date.now()
   private flushEpoch: number | undefined
   private sentLines = 0
+  /** Lines received by the end of each flush: the receive rate is measured between flushes. */
+  private readonly flushMarks: { t: number; received: number }[] = []
   /** Totals at each sample, newest last. */
-  private readonly history: { t: number; sent: number; received: number }[] = []
+  private readonly history: { t: number; sent: number }[] = []
   private phaseLabel = ''
   private outages = 0
   private readonly harnessErrors: string[] = []
@@ -107,6 +109,7 @@ export class SoakRun {
 
   private onFlush(flush: FlushArrival): void {
     this.flushes.push(flush)
+    this.flushMarks.push({ t: flush.arrivedAt, received: this.receivedTotal() })
     const interval = this.server?.flushIntervalMs ?? this.options.flushIntervalMs
     // Flush k is due at epoch + k * interval; its Graphite timestamp is that time, rounded to the second.
     this.flushEpoch ??= this.server?.startedAt ?? flush.arrivedAt
@@ -155,7 +158,8 @@ export class SoakRun {
    * Doubles the rate while a step is clean, then narrows down between the best
    * clean and the first unclean rate. The rest of the budget holds the best
    * rate found, to show that it is sustained (a hold that loses something
-   * lowers the rate by a fifth and holds again).
+   * lowers the rate by a fifth and holds again; the last clean hold is the
+   * sustained rate).
    */
   private async ramp(P: number, budgetMs: number, phases: PhaseResult[]): Promise<number | null> {
     const until = Date.now() + budgetMs
@@ -177,11 +181,13 @@ export class SoakRun {
     }
     let sustained = good
     while (good !== null && until - Date.now() > this.options.stepMs + settleMs && this.harnessErrors.length === 0) {
-      const hold = await this.phase(`p${P}hold${step++}`, P, good, until - Date.now() - settleMs)
+      // Half of what is left, so that a hold that loses something leaves time to hold a lower rate.
+      const left = until - Date.now() - settleMs
+      const holdMs = left < 4 * (this.options.stepMs + settleMs) ? left : left / 2
+      const hold = await this.phase(`p${P}hold${step++}`, P, good, holdMs)
       phases.push(hold)
       sustained = hold.clean ? good : null
-      if (hold.clean) break
-      good = Math.round(good * 0.8)
+      if (!hold.clean) good = Math.round(good * 0.8)
     }
     return sustained
   }
@@ -311,7 +317,7 @@ export class SoakRun {
   }
 
   /** The latest sample taken at or before `t`. */
-  private historyAt(t: number): { t: number; sent: number; received: number } | undefined {
+  private historyAt(t: number): { t: number; sent: number } | undefined {
     for (let i = this.history.length - 1; i >= 0; i--) if (this.history[i]!.t <= t) return this.history[i]
     return undefined
   }
@@ -327,8 +333,8 @@ export class SoakRun {
     const previous = this.samples.at(-1)
     const dt = previous === undefined ? 1 : Math.max(0.001, (t - previous.t) / 1000)
     const interval = this.server?.flushIntervalMs ?? this.options.flushIntervalMs
-    this.history.push({ t, sent: this.sentLines, received })
-    const flushAgo = this.historyAt(t - interval)
+    this.history.push({ t, sent: this.sentLines })
+    const marks = this.flushMarks.slice(-3)
     const old = this.historyAt(t - 2 * interval - 1000)
     let reported = 0
     for (const [name, value] of this.ledger.server.drops) if (!/byte/i.test(name)) reported += value
@@ -337,7 +343,7 @@ export class SoakRun {
       t,
       phase: this.phaseLabel,
       sendRate: previous === undefined ? 0 : (this.sentLines - this.history.at(-2)!.sent) / dt,
-      receiveRate: flushAgo === undefined ? 0 : ((received - flushAgo.received) * 1000) / Math.max(1, t - flushAgo.t),
+      receiveRate: marks.length < 2 ? 0 : ((marks.at(-1)!.received - marks[0]!.received) * 1000) / Math.max(1, marks.at(-1)!.t - marks[0]!.t),
       lost: old === undefined ? 0 : Math.max(0, old.sent - received),
       reported,
       rss,

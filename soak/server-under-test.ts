@@ -21,13 +21,16 @@ export interface ServerUnderTest {
 type JsonConfig = Record<string, unknown> & { backends?: Record<string, unknown>[]; flushInterval?: number }
 
 /** The config the harness starts the server with when given none: every listener kind, Graphite to the harness. */
-export function generatedConfig(dir: string, graphitePort: number, options: Pick<Options, 'flushIntervalMs' | 'ramp'>): object {
+export function generatedConfig(dir: string, graphitePort: number, options: Pick<Options, 'flushIntervalMs' | 'ramp' | 'token'>): object {
+  // With --auth-token, every listener wants statsgod-style tokens and knows this one.
+  const auth = options.token === undefined ? {} : { auth: 'token' }
   return {
     listeners: [
-      { type: 'udp', address: '127.0.0.1', port: 0 },
-      { type: 'tcp', address: '127.0.0.1', port: 0 },
-      { type: 'unix', path: path.join(dir, 'statsd.sock') },
+      { type: 'udp', address: '127.0.0.1', port: 0, ...auth },
+      { type: 'tcp', address: '127.0.0.1', port: 0, ...auth },
+      { type: 'unix', path: path.join(dir, 'statsd.sock'), ...auth },
     ],
+    ...(options.token === undefined ? {} : { auth: { tokens: { [options.token]: true } } }),
     backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
     flushInterval: options.flushIntervalMs,
     // A ramp uses fresh keys at each step: without these every old key would still be flushed. Gauges

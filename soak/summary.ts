@@ -7,11 +7,13 @@ export interface Verdict {
   ok: boolean
   reasons: string[]
   rows: TransportRow[]
-  rss: { start: number | null; warm: number | null; end: number | null; growth: number | null }
+  rss: { start: number | null; warm: number | null; end: number | null; growth: number | null; judged: boolean }
 }
 
 /** RSS growth under this many bytes is noise (GC, allocator), whatever the percentage. */
 const RSS_SLACK_BYTES = 16 * 1024 * 1024
+/** A shorter watch after warm-up cannot tell a leak from the heap settling: RSS is then shown, not judged. */
+const RSS_MIN_WATCH_MS = 60_000
 
 export function verdict(result: RunResult, options: Options): Verdict {
   const reasons: string[] = [...result.harnessErrors]
@@ -37,10 +39,20 @@ export function verdict(result: RunResult, options: Options): Verdict {
   const warm = withRss.find((s) => s.t >= options.warmupMs)?.rss ?? null
   const end = withRss.at(-1)?.rss ?? null
   const growth = warm !== null && end !== null ? (end - warm) / warm : null
-  if (growth !== null && growth > options.maxRssGrowth && end! - warm! > RSS_SLACK_BYTES) {
+  // A ramp changes the load all the time (and overloads on purpose): its RSS is shown, not judged.
+  const judged = !options.ramp && growth !== null && (withRss.at(-1)?.t ?? 0) - options.warmupMs >= RSS_MIN_WATCH_MS
+  if (judged && growth! > options.maxRssGrowth && end! - warm! > RSS_SLACK_BYTES) {
     reasons.push(`server RSS grew ${(growth * 100).toFixed(0)}% after warm-up (limit ${(options.maxRssGrowth * 100).toFixed(0)}%)`)
   }
-  return { ok: reasons.length === 0, reasons, rows, rss: { start, warm, end, growth } }
+  return { ok: reasons.length === 0, reasons, rows, rss: { start, warm, end, growth, judged } }
+}
+
+/** "start 60 MiB, after warm-up 80 MiB, end 90 MiB (+12.5% after warm-up, limit 25%)" */
+export function rssText(v: Verdict, options: Options): string {
+  const { start, warm, end, growth, judged } = v.rss
+  const change = growth === null ? '' : ` (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}% after warm-up, ` +
+    (judged ? `limit ${(options.maxRssGrowth * 100).toFixed(0)}%)` : options.ramp ? 'not judged in a ramp)' : 'not judged: under a minute watched after warm-up)')
+  return `start ${mib(start)}, after warm-up ${mib(warm)}, end ${mib(end)}${change}`
 }
 
 export const mib = (b: number | null): string => (b === null ? 'n/a' : `${(b / 1048576).toFixed(1)} MiB`)
@@ -109,8 +121,7 @@ export function summaryText(result: RunResult, v: Verdict, options: Options): st
   out.push('')
   out.push(...serverLines(result))
   for (const [P, rate] of result.sustained) out.push(`sustained rate (no loss) at ${P} ${P === 1 ? 'line' : 'lines'} per packet: ${rate === null ? 'none found' : `${Math.round(rate)} lines/s`}`)
-  out.push(`server RSS: start ${mib(v.rss.start)}, after warm-up ${mib(v.rss.warm)}, end ${mib(v.rss.end)}` +
-    (v.rss.growth === null ? '' : ` (${v.rss.growth >= 0 ? '+' : ''}${(v.rss.growth * 100).toFixed(1)}% after warm-up, limit ${(options.maxRssGrowth * 100).toFixed(0)}%)`))
+  out.push(`server RSS: ${rssText(v, options)}`)
   if (result.ledger.examples.length > 0) out.push('examples:', ...result.ledger.examples.map((e) => '  ' + e))
   out.push(v.ok ? 'PASS: nothing lost silently, nothing extra or wrong, RSS held' : `FAIL: ${v.reasons.join('; ')}`)
   return out.join('\n')

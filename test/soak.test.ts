@@ -71,6 +71,13 @@ t.test('bad options exit 2 with the reason', async (t) => {
   t.equal((await soak(['--transports', 'carrier-pigeon'])).code, 2)
 })
 
+t.test('lines are statsgod-style with --auth-token: the token is the first dot-separated segment', async (t) => {
+  const { text } = new KeyGroup('p1', 'tcp', 24, 1, 'tok123').lines(24)
+  t.ok(text.every((line) => line.startsWith('tok123.soak.p1.tcp.')), text[0])
+  t.match(text, ['tok123.soak.p1.tcp.c.k0:1|c', 'tok123.soak.p1.tcp.cr.k1:2|c|@0.5'])
+  t.ok(text.some((line) => line.endsWith('|#soak:1,tr:tcp')) && text.some((line) => line.includes(';soak=1:')), 'both tag styles')
+})
+
 t.test('the ledger counts lost, re-sent and wrong values exactly', async (t) => {
   const group = new KeyGroup('p1', 'udp', 8, 1, undefined)
   const ledger = new Ledger()
@@ -140,6 +147,17 @@ t.test('a short soak of the real server over every transport passes and writes t
   const html = readFileSync(report, 'utf8')
   t.equal(html.match(/<svg /g)?.length, 5, 'five charts')
   t.notMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained')
+})
+
+t.test('--chaos: Graphite outages and malformed lines lose nothing good, and every bad line is counted', async (t) => {
+  const report = path.join(shortTempDir(t), 'report.html')
+  const { code, text } = await soak(['--chaos', '--chaos-every', '2s', '--duration', '6s', '--rate', '1000', '--keys', '400', '--report', report])
+  if (!t.equal(code, 0, 'exit status 0')) t.comment(text)
+  const restarts = /(\d+) receiver restarts/.exec(text)
+  t.ok(Number(restarts?.[1]) >= 1, 'the receiver went away at least once')
+  const bad = /bad_lines_seen (\d+) \(malformed lines sent on purpose: (\d+)\)/.exec(text)
+  t.ok(Number(bad?.[2]) > 0, 'malformed lines were sent')
+  t.equal(bad?.[1], bad?.[2], 'each counted as a bad line')
 })
 
 for (const mode of ['drop', 'double'] as const) {
