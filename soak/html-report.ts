@@ -1,6 +1,6 @@
 import type { Options } from './options'
 import type { RunResult } from './run'
-import { PHASE_HEADER, phaseCells, ROW_HEADER, rowCells, rssText, serverLines, totalRow, type Verdict } from './summary'
+import { PHASE_HEADER, perPacket, phaseCells, ROW_HEADER, rowCells, rssText, serverLines, sustainedText, totalRow, type Verdict } from './summary'
 
 /*
  * The report: one self-contained HTML page (inline CSS and SVG, no script,
@@ -33,7 +33,7 @@ function compact(v: number): string {
 }
 
 /** A line chart of several series over the run's time (seconds); phase boundaries as faint lines. */
-export function lineChart(title: string, unit: string, series: Series[], endSeconds: number, boundaries: number[] = []): string {
+function lineChart(title: string, unit: string, series: Series[], endSeconds: number, boundaries: number[] = []): string {
   const xMax = Math.max(1, endSeconds)
   const yMax = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1]))))
   const x = (t: number) => M.left + (t / xMax) * (W - M.left - M.right)
@@ -89,7 +89,7 @@ export function htmlReport(result: RunResult, v: Verdict, options: Options, argv
       { name: 'lag', color: '#17becf', points: result.lags.map((l) => [l.t / 1000, l.lagMs] as [number, number]) },
     ], end, boundaries),
   ]
-  const sustained = [...result.sustained].map(([P, r]) => `<li>${P} ${P === 1 ? 'line' : 'lines'} per packet: <b>${r === null ? 'none found' : Math.round(r) + ' lines/s'}</b></li>`).join('')
+  const sustained = [...result.sustained].map(([P, r]) => `<li>${perPacket(P)}: <b>${escape(sustainedText(result, P, r))}</b></li>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>statsd soak report</title>
 <style>

@@ -209,13 +209,7 @@ export class Ledger {
     }
   }
 
-  /** Lost, extra and wrong per group, once nothing more is in flight. */
-  results(): GroupResult[] {
-    const out: GroupResult[] = []
-    for (const { group, rx } of this.groups.values()) out.push(this.result(group, rx))
-    return out
-  }
-
+  /** Lost, extra and wrong for one group, once nothing more is in flight. */
   resultOf(group: KeyGroup): GroupResult {
     const entry = this.groups.get(`${group.phase}.${TRANSPORT_CODE[group.transport]}`)!
     return this.result(group, entry.rx)

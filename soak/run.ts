@@ -72,6 +72,8 @@ export interface RunResult {
   startedAt: number
   /** ramp: highest clean rate per lines-per-packet value */
   sustained: Map<number, number | null>
+  /** the harness's own send failures (refused, reset) per transport: those lines are not expected */
+  sendErrors: Map<Transport, number>
   harnessErrors: string[]
 }
 
@@ -150,6 +152,7 @@ export class SoakRun {
       transports,
       startedAt: this.startedAt,
       sustained,
+      sendErrors: new Map([...this.senders].map(([t, sender]) => [t, sender.errors])),
       harnessErrors: this.harnessErrors,
     }
   }

@@ -21,7 +21,7 @@ export interface ServerUnderTest {
 type JsonConfig = Record<string, unknown> & { backends?: Record<string, unknown>[]; flushInterval?: number }
 
 /** The config the harness starts the server with when given none: every listener kind, Graphite to the harness. */
-export function generatedConfig(dir: string, graphitePort: number, options: Pick<Options, 'flushIntervalMs' | 'ramp' | 'token'>): object {
+function generatedConfig(dir: string, graphitePort: number, options: Pick<Options, 'flushIntervalMs' | 'ramp' | 'token'>): object {
   // With --auth-token, every listener wants statsgod-style tokens and knows this one.
   const auth = options.token === undefined ? {} : { auth: 'token' }
   return {
@@ -41,7 +41,7 @@ export function generatedConfig(dir: string, graphitePort: number, options: Pick
 }
 
 /** A JSON config with its Graphite backends aimed at the harness (one is added if it has none). */
-export function redirectGraphite(config: JsonConfig, graphitePort: number): JsonConfig {
+function redirectGraphite(config: JsonConfig, graphitePort: number): JsonConfig {
   const backends = (config.backends ?? []).filter((b) => b.type !== 'graphite')
   const graphite = (config.backends ?? []).find((b) => b.type === 'graphite') ?? { type: 'graphite' }
   return { ...config, backends: [...backends, { ...graphite, host: '127.0.0.1', port: graphitePort }] }

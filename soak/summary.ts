@@ -31,7 +31,7 @@ export function verdict(result: RunResult, options: Options): Verdict {
   const bad = result.phases.reduce((s, p) => s + p.badLines, 0)
   if (bad < malformed) reasons.push(`${malformed - bad} malformed lines were not counted in bad_lines_seen`)
   if (options.ramp) {
-    for (const [P, rate] of result.sustained) if (rate === null) reasons.push(`--ramp found no clean rate at ${P} lines per packet`)
+    for (const [P, rate] of result.sustained) if (rate === null) reasons.push(`--ramp found no clean rate at ${perPacket(P)}`)
   }
 
   const withRss = result.samples.filter((s) => s.rss !== null)
@@ -53,6 +53,20 @@ export function rssText(v: Verdict, options: Options): string {
   const change = growth === null ? '' : ` (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}% after warm-up, ` +
     (judged ? `limit ${(options.maxRssGrowth * 100).toFixed(0)}%)` : options.ramp ? 'not judged in a ramp)' : 'not judged: under a minute watched after warm-up)')
   return `start ${mib(start)}, after warm-up ${mib(warm)}, end ${mib(end)}${change}`
+}
+
+export const perPacket = (P: number): string => `${P} ${P === 1 ? 'line' : 'lines'} per packet`
+
+/** "4000 lines/s", or why there is none: the best clean step, and how much the holds lost. */
+export function sustainedText(result: RunResult, P: number, rate: number | null): string {
+  if (rate !== null) return `${Math.round(rate)} lines/s`
+  const phases = result.phases.filter((p) => p.linesPerPacket === P)
+  const best = Math.max(0, ...phases.filter((p) => p.clean).map((p) => p.targetRate))
+  const holds = phases.filter((p) => p.id.includes('hold')).map((p) => totalRow(p.rows))
+  const lost = holds.reduce((s, r) => s + r.lost, 0)
+  const sent = holds.reduce((s, r) => s + r.sent, 0)
+  return `none found` + (best > 0 ? ` (best clean ${result.phases[0]!.sendMs / 1000} s step: ${Math.round(best)} lines/s` +
+    (sent > 0 ? `; longer holds lost ${((lost / sent) * 100).toFixed(2)}% of their lines` : '') + ')' : '')
 }
 
 export const mib = (b: number | null): string => (b === null ? 'n/a' : `${(b / 1048576).toFixed(1)} MiB`)
@@ -108,6 +122,7 @@ export function serverLines(result: RunResult): string[] {
     `server reported: bad_lines_seen ${bad} (malformed lines sent on purpose: ${malformed})` +
       (drops.size > 0 ? `; ${[...drops].map(([n, v]) => `${n} ${v}`).join(', ')}` : '; no drop self-metrics in its output'),
     `kernel drops at the server's UDP socket (/proc/net/udp): ${kernel === null ? 'not measurable' : kernel}`,
+    `harness send errors (lines not expected): ${[...result.sendErrors].map(([t, n]) => `${t} ${n}`).join(', ')}`,
     `graphite: ${result.receiver.connections} connections, ${result.lags.length} flushes (${missingFlushes(result)} missing), lag median ${lag?.median ?? '-'} ms max ${lag?.max ?? '-'} ms, ` +
       `${l.duplicates} re-sent values ignored, ${l.outOfOrder} out of order, ${result.outages} receiver restarts, ${result.receiver.malformedLines} cut/malformed lines`,
   ]
@@ -120,7 +135,7 @@ export function summaryText(result: RunResult, v: Verdict, options: Options): st
   out.push(table(ROW_HEADER, [...v.rows, totalRow(v.rows)].map(rowCells)))
   out.push('')
   out.push(...serverLines(result))
-  for (const [P, rate] of result.sustained) out.push(`sustained rate (no loss) at ${P} ${P === 1 ? 'line' : 'lines'} per packet: ${rate === null ? 'none found' : `${Math.round(rate)} lines/s`}`)
+  for (const [P, rate] of result.sustained) out.push(`sustained rate (no loss) at ${perPacket(P)}: ${sustainedText(result, P, rate)}`)
   out.push(`server RSS: ${rssText(v, options)}`)
   if (result.ledger.examples.length > 0) out.push('examples:', ...result.ledger.examples.map((e) => '  ' + e))
   out.push(v.ok ? 'PASS: nothing lost silently, nothing extra or wrong, RSS held' : `FAIL: ${v.reasons.join('; ')}`)

@@ -166,12 +166,6 @@ export class KeyGroup {
   generated(k: number): number {
     return this.seq[k]!
   }
-
-  totalSent(): number {
-    let total = 0
-    for (const s of this.sent) total += s
-    return total
-  }
 }
 
 /** Lines the server must count as bad, and nothing else: sent between good lines in --chaos. */

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -147,6 +147,21 @@ t.test('a short soak of the real server over every transport passes and writes t
   const html = readFileSync(report, 'utf8')
   t.equal(html.match(/<svg /g)?.length, 5, 'five charts')
   t.notMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained')
+})
+
+t.test('an Etsy config.js is used as it is, with the harness listening on its graphitePort', async (t) => {
+  const dir = shortTempDir(t)
+  const graphitePort = await freePort()
+  const config = path.join(dir, 'config.js')
+  writeFileSync(config, `{
+    graphiteHost: "127.0.0.1", graphitePort: ${graphitePort}, flushInterval: 2000,
+    servers: [{ server: "./servers/udp", address: "127.0.0.1", port: 0 }, { server: "./servers/tcp", address: "127.0.0.1", port: 0 }],
+    backends: ["./backends/graphite"]
+  }`)
+  const { code, text } = await soak(['--config', config, '--graphite-port', String(graphitePort), '--flush-interval', '2s',
+    '--duration', '3s', '--rate', '1000', '--keys', '200', '--report', path.join(dir, 'r.html')])
+  if (!t.equal(code, 0, 'exit status 0')) t.comment(text)
+  t.match(text, /^udp .*\n^tcp .*\n^tcp-short /m, 'UDP and both TCP patterns, no Unix socket')
 })
 
 t.test('--chaos: Graphite outages and malformed lines lose nothing good, and every bad line is counted', async (t) => {
