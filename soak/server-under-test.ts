@@ -84,7 +84,7 @@ export async function startServerUnderTest(options: Options, dir: string, graphi
     flushIntervalMs,
     startedAt: typeof up?.time === 'number' ? up.time : undefined,
     warnings: () => server.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).map((l) => String(l.msg)),
-    died: server.exited.then((code) => (stopping ? new Promise<string>(() => {}) : `server exited with status ${code}`)),
+    died: server.ended.then((code) => (stopping ? new Promise<string>(() => {}) : `server exited with status ${code}`)),
     stop: async () => {
       stopping = true
       await server.stop()

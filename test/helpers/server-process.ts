@@ -58,8 +58,8 @@ export class ServerProcess {
     return withTimeout(this.exit, 15_000, 'server stop')
   }
 
-  /** The exit code, once the process has ended. */
-  get exited(): Promise<number | null> {
+  /** The exit code whenever the process ends, however long that takes (a soak watches for hours). */
+  get ended(): Promise<number | null> {
     return this.exit
   }
 
