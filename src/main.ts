@@ -1,77 +1,148 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { ConfigError } from './config/errors'
-import { loadConfig } from './config/load'
+import { type LoadedConfig, loadConfig } from './config/load'
+import { ListenError } from './ingest/listen-error'
 import { createLogger } from './log'
 import { StatsdServer } from './server'
 
 /*
- * Command line: statsd-ts [config-file]
- * Without a file, a built-in default config is used (UDP on 127.0.0.1:8125,
- * console backend). Etsy statsd config files are accepted as they are.
+ * Command line. Exit statuses follow sysexits.h so that scripts and systemd
+ * can tell the causes apart: 64 usage, 69/73 a listener cannot start,
+ * 70 internal error, 78 configuration.
  */
 
-const USAGE = 'usage: statsd-ts [config-file]   (JSON, or an Etsy statsd config.js)'
+const EX_USAGE = 64
+const EX_SOFTWARE = 70
+const EX_CONFIG = 78
+
+const HELP = `usage: statsd-ts [CONFIG]            run the server (CONFIG: native JSON, Etsy config.js or statsgod config.yml;
+                                     without one, UDP on 127.0.0.1:8125 and the console backend)
+       statsd-ts --check-config CONFIG   validate CONFIG, print its warnings; exit 0, or 78 if it is invalid
+       statsd-ts --print-config CONFIG   print the effective native JSON config (defaults filled in, Etsy or
+                                     statsgod settings translated)
+       statsd-ts --version               print the version
+       statsd-ts --help                  print this help
+
+exit status: 0 ok, 64 bad command line, 69 an address is unavailable (in use, not local, cannot be resolved),
+73 a Unix socket file cannot be created, 70 internal error, 78 invalid configuration
+`
+
+type Command =
+  | { kind: 'run'; file: string | undefined }
+  | { kind: 'check' | 'print'; file: string }
+  | { kind: 'version' | 'help' }
+  | { kind: 'usage'; problem: string }
+
+function parseArgs(argv: readonly string[]): Command {
+  const [first, second, ...rest] = argv
+  if (first === '-h' || first === '--help') return { kind: 'help' }
+  if (first === '-V' || first === '--version') {
+    return argv.length === 1 ? { kind: 'version' } : { kind: 'usage', problem: 'too many arguments' }
+  }
+  if (first === '--check-config' || first === '--print-config') {
+    if (second === undefined || rest.length > 0) return { kind: 'usage', problem: `${first} takes exactly one file` }
+    return { kind: first === '--check-config' ? 'check' : 'print', file: second }
+  }
+  if (first?.startsWith('-') === true) return { kind: 'usage', problem: `unknown option ${first}` }
+  if (second !== undefined) return { kind: 'usage', problem: 'too many arguments' }
+  return { kind: 'run', file: first }
+}
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(USAGE + '\n')
-    return 0
-  }
-  if (argv.length > 1) {
-    process.stderr.write(USAGE + '\n')
-    return 2
+  const command = parseArgs(argv)
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(HELP)
+      return 0
+    case 'version':
+      process.stdout.write(`statsd-ts ${version()}\n`)
+      return 0
+    case 'usage':
+      process.stderr.write(`statsd-ts: ${command.problem}\n${HELP}`)
+      return EX_USAGE
   }
 
-  let loaded: ReturnType<typeof loadConfig>
+  let loaded: LoadedConfig
   try {
-    loaded = loadConfig(argv[0])
+    loaded = loadConfig(command.file)
   } catch (err: unknown) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`statsd-ts: invalid configuration\n${err.message}\n`)
-      return 78 // EX_CONFIG
-    }
-    throw err
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`statsd-ts: invalid configuration\n${err.message}\n`)
+    return EX_CONFIG
   }
+  switch (command.kind) {
+    case 'check':
+      for (const warning of loaded.warnings) process.stderr.write(`statsd-ts: warning: ${warning}\n`)
+      process.stdout.write(`${command.file}: configuration OK\n`)
+      return 0
+    case 'print':
+      for (const warning of loaded.warnings) process.stderr.write(`statsd-ts: warning: ${warning}\n`)
+      process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`)
+      return 0
+    case 'run':
+      return run(loaded)
+  }
+}
 
+async function run(loaded: LoadedConfig): Promise<number> {
   const log = createLogger(loaded.config.log)
-  log.info({ config: loaded.source }, 'configuration loaded')
-  for (const warning of loaded.warnings) log.warn(warning)
-
-  let server: StatsdServer
-  try {
-    server = await StatsdServer.start(loaded.config, log)
-  } catch (err) {
-    log.fatal({ err }, 'could not start')
-    return 1
+  const logConfig = (): void => {
+    log.info({ config: loaded.source }, 'configuration loaded')
+    for (const warning of loaded.warnings) log.warn(warning)
   }
 
-  return new Promise<number>((resolve) => {
+  const starting = StatsdServer.start(loaded.config, log)
+  // Handled from now on, before the server says it is up: a SIGTERM right
+  // after "up" would otherwise kill the process without its final flush.
+  const stopped = new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'shutting down: draining and flushing')
-      server.stop().then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error({ err }, 'error while shutting down')
-          resolve(1)
-        },
-      )
+      starting
+        .then((server) => server.stop())
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            log.error({ err }, 'error while shutting down')
+            resolve(1)
+          },
+        )
     }
     process.once('SIGTERM', shutdown)
     process.once('SIGINT', shutdown)
   })
+
+  try {
+    await starting
+  } catch (err) {
+    // The person at the terminal must see this line first; the structured entries are for log collectors.
+    process.stderr.write(`statsd-ts: ${err instanceof Error ? err.message : String(err)}\n`)
+    logConfig()
+    log.fatal({ err }, 'could not start')
+    return err instanceof ListenError ? err.exitCode : EX_SOFTWARE
+  }
+  logConfig()
+  return stopped
+}
+
+function version(): string {
+  // build/src/main.js -> the package.json beside build/, in the repository and in the installed package.
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
 }
 
 // An exception nobody caught is a bug and leaves state unknown: say so loudly and exit
 // non-zero so the supervisor restarts a clean process (bad input never gets here).
 process.on('uncaughtException', (err) => {
   process.stderr.write(`statsd-ts: uncaught exception: ${err.stack ?? String(err)}\n`)
-  process.exit(70) // EX_SOFTWARE
+  process.exit(EX_SOFTWARE)
 })
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`statsd-ts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    process.exit(1)
+    process.exit(EX_SOFTWARE)
   },
 )

@@ -1,3 +1,4 @@
+import pino from 'pino'
 import t from 'tap'
 import { Aggregator, type AggregatorConfig } from '../src/aggregate/aggregator'
 import { GraphiteFormatter, type GraphiteNaming } from '../src/backends/graphite-format'
@@ -7,10 +8,10 @@ import { stableValues } from './helpers/graphite-lines'
 
 const NOW = 1_700_000_000_000
 
-function setup(overrides: Partial<AggregatorConfig> = {}, naming: Partial<GraphiteNaming> = {}) {
+function setup(overrides: Partial<AggregatorConfig> = {}, naming: Partial<GraphiteNaming> = {}, log = silentLogger()) {
   const defaults = configSchema.parse({ flushInterval: 10_000, backends: [{ type: 'graphite', host: '127.0.0.1' }] })
   const cfg: AggregatorConfig = { ...defaults, dumpMessages: false, ...overrides }
-  const aggregator = new Aggregator(cfg, silentLogger())
+  const aggregator = new Aggregator(cfg, log)
   const formatter = new GraphiteFormatter({
     ...(defaults.backends[0] as GraphiteBackendConfig),
     prefixStats: cfg.prefixStats,
@@ -171,6 +172,65 @@ t.test('bad lines are counted, good neighbours kept', async (t) => {
   t.equal(out.get('stats_counts.statsd.bad_lines_seen'), '3')
   t.equal(out.get('stats_counts.a'), '3')
   t.equal(out.get('stats_counts.statsd.metrics_received'), '5')
+})
+
+/** A logger that keeps what it is given. */
+function capturingLogger(): { log: ReturnType<typeof silentLogger>; entries: Record<string, unknown>[] } {
+  const entries: Record<string, unknown>[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => entries.push(JSON.parse(line) as Record<string, unknown>) })
+  return { log, entries }
+}
+
+const noInfinityOrNaN = (out: Map<string, string>): string[] =>
+  [...out].filter(([, v]) => /Infinity|NaN/.test(v)).map(([k, v]) => `${k} ${v}`)
+
+t.test('a gauge or counter that would leave the finite numbers keeps its value; the line is bad', async (t) => {
+  const { log, entries } = capturingLogger()
+  const s = setup({}, {}, log)
+  s.send('g:1e308|g', 'g:+1e308|g', 'g:-1e308|g\ng:-1e308|g\ng:-1e308|g')
+  s.send('c:1e308|c\nc:1e308|c', 'c:1e308|c|@0.5', 'fresh:1|c|@1e-320')
+  const out = s.flush()
+  t.strictSame(noInfinityOrNaN(out), [])
+  t.equal(out.get('stats.gauges.g'), '-1e+308', 'each overflowing delta left the gauge as it was')
+  t.equal(out.get('stats_counts.c'), '1e+308')
+  t.notOk(out.has('stats_counts.fresh'), 'a refused first value creates no counter')
+  t.equal(out.get('stats_counts.statsd.bad_lines_seen'), '5')
+  t.match(
+    entries.filter((e) => e['msg'] === 'bad line dropped'),
+    [
+      { reason: 'result not finite', line: '"g:+1e308|g"' },
+      { reason: 'result not finite', line: '"g:-1e308|g"' },
+      { reason: 'result not finite', line: '"c:1e308|c"' },
+      { reason: 'result not finite', line: '"c:1e308|c|@0.5"' },
+      { reason: 'result not finite', line: '"fresh:1|c|@1e-320"' },
+    ],
+  )
+})
+
+t.test('timer statistics are never Infinity or NaN', async (t) => {
+  const { log, entries } = capturingLogger()
+  const s = setup({ percentThreshold: [90, -50] }, {}, log)
+  // Its square overflows, so it could never be in sum_squares: a bad line.
+  s.send('big:1e200|ms', 'big:1|ms')
+  // Each square is finite, their sum is not: that statistic alone is left out.
+  s.send('sq:1e154|ms\nsq:1.2e154|ms')
+  const out = s.flush()
+  t.strictSame(noInfinityOrNaN(out), [])
+  t.equal(out.get('stats.timers.big.count'), '1')
+  t.equal(out.get('stats_counts.statsd.bad_lines_seen'), '1')
+  t.equal(out.get('stats.timers.sq.sum'), '2.2e+154')
+  t.notOk(out.has('stats.timers.sq.sum_squares'))
+  t.match(entries.find((e) => e['msg'] === 'statistics that are not finite numbers were not sent'), {
+    metrics: ['sq.sum_squares_90', 'sq.sum_squares'],
+  })
+})
+
+t.test('a counter rate that overflows over a short interval is not sent', async (t) => {
+  const s = setup({ flushInterval: 1 })
+  s.send('c:1e308|c')
+  const out = s.flush()
+  t.strictSame(noInfinityOrNaN(out), [])
+  t.notOk(out.has('stats_counts.c'))
 })
 
 t.test('many keys survive cache growth and reuse', async (t) => {

@@ -38,6 +38,7 @@ const DEFAULTS: Config = {
   gaugesMaxTTL: 1,
   prefixStats: 'statsd',
   keyNameSanitize: true,
+  shutdownTimeoutMs: 10_000,
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
   log: { level: 'info', dumpMessages: false },
 }
@@ -225,7 +226,7 @@ t.test('JavaScript that is not a literal is rejected at its line and column', as
   const file = writeConfig(t, 'config.js', `{\n  port: 8125,\n  graphite: { globalSuffix: require('os').hostname() }\n}\n`)
   t.equal(
     configErrorOf(() => loadConfig(file)),
-    `${file}:3:29: only literal values are allowed here, found a call expression (require('os').hostname()); ` +
+    `${file}:3:29: graphite.globalSuffix: only literal values are allowed here, found a call expression (require('os').hostname()); ` +
       'replace it with the literal value',
   )
 })
@@ -233,7 +234,7 @@ t.test('JavaScript that is not a literal is rejected at its line and column', as
 t.test('a function value is rejected', async (t) => {
   t.equal(
     configErrorOf(() => evaluateLiteral('{ toString: function(){} }', 'c.js')),
-    'c.js:1:13: only literal values are allowed here, found a function expression (function(){}); ' +
+    'c.js:1:13: toString: only literal values are allowed here, found a function expression (function(){}); ' +
       'replace it with the literal value',
   )
   t.equal(
@@ -246,7 +247,7 @@ t.test('a function value is rejected', async (t) => {
 t.test('prototype keys are rejected and pollute nothing', async (t) => {
   t.equal(
     configErrorOf(() => evaluateLiteral('{ a: { __proto__: { polluted: true } } }', 'c.js')),
-    `c.js:1:8: the key "__proto__" is not allowed (it would touch the object's prototype)`,
+    `c.js:1:8: a: the key "__proto__" is not allowed (it would touch the object's prototype)`,
   )
   t.equal(
     configErrorOf(() => evaluateLiteral(`{ 'constructor': 1 }`, 'c.js')),
@@ -273,24 +274,24 @@ t.test('literal evaluation: what is allowed', async (t) => {
 
 t.test('literal evaluation: what is refused', async (t) => {
   const cases: Array<[string, string]> = [
-    ['{ a: os }', 'c.js:1:6: only literal values are allowed here, found an identifier (os); replace it with the literal value (quote it if it is meant to be a string)'],
-    ['{ a: this }', 'c.js:1:6: only literal values are allowed here, found `this` (this); replace it with the literal value'],
-    ['{ a: x = 1 }', 'c.js:1:6: only literal values are allowed here, found an assignment (x = 1); replace it with the literal value'],
-    ['{ a: new Date() }', 'c.js:1:6: only literal values are allowed here, found a new expression (new Date()); replace it with the literal value'],
-    ['{ a: () => 1 }', 'c.js:1:6: only literal values are allowed here, found an arrow function expression (() => 1); replace it with the literal value'],
-    ['{ a: /x/ }', 'c.js:1:6: only literal values are allowed here, found a regular expression (/x/); replace it with the literal value'],
-    ['{ a: 10n }', 'c.js:1:6: only literal values are allowed here, found a BigInt (10n); replace it with the literal value (write a plain number)'],
-    ['{ a: `x${y}` }', 'c.js:1:6: only literal values are allowed here, found a template literal with ${...} substitutions (`x${y}`); replace it with the literal value'],
+    ['{ a: os }', 'c.js:1:6: a: only literal values are allowed here, found an identifier (os); replace it with the literal value (quote it if it is meant to be a string)'],
+    ['{ a: this }', 'c.js:1:6: a: only literal values are allowed here, found `this` (this); replace it with the literal value'],
+    ['{ a: x = 1 }', 'c.js:1:6: a: only literal values are allowed here, found an assignment (x = 1); replace it with the literal value'],
+    ['{ a: new Date() }', 'c.js:1:6: a: only literal values are allowed here, found a new expression (new Date()); replace it with the literal value'],
+    ['{ a: () => 1 }', 'c.js:1:6: a: only literal values are allowed here, found an arrow function expression (() => 1); replace it with the literal value'],
+    ['{ a: /x/ }', 'c.js:1:6: a: only literal values are allowed here, found a regular expression (/x/); replace it with the literal value'],
+    ['{ a: 10n }', 'c.js:1:6: a: only literal values are allowed here, found a BigInt (10n); replace it with the literal value (write a plain number)'],
+    ['{ a: `x${y}` }', 'c.js:1:6: a: only literal values are allowed here, found a template literal with ${...} substitutions (`x${y}`); replace it with the literal value'],
     ['{ ...x }', 'c.js:1:3: only literal values are allowed here, found a spread element (...x); replace it with the literal value'],
     ['{ get a() { return 1 } }', 'c.js:1:3: only literal values are allowed here, found a getter (get a() { return 1 }); replace it with the literal value'],
     ['{ [k]: 1 }', 'c.js:1:4: only literal values are allowed here, found a computed key (k); replace it with the literal value'],
     ['{ a }', 'c.js:1:3: only literal values are allowed here, found a shorthand property (a); replace it with the literal value (write "a: value")'],
     ['[1,,2]', 'c.js:1:1: an array may not have empty slots (two commas in a row)'],
-    ['{ a: !0 }', 'c.js:1:6: only literal values are allowed here, found the ! operator (!0); replace it with the literal value; only unary - and + on numbers are allowed'],
-    ['{ a: 2 ** 8 }', 'c.js:1:6: only literal values are allowed here, found the ** operator (2 ** 8); replace it with the literal value; only + - * / % are allowed'],
-    ['{ a: "1" + 2 }', 'c.js:1:6: + needs two numbers or two strings, found a string and a number'],
-    ['{ a: "6" * 2 }', 'c.js:1:6: * needs two numbers, found a string and a number'],
-    ["{ a: -'5' }", 'c.js:1:6: unary - applies only to numbers, found a string'],
+    ['{ a: !0 }', 'c.js:1:6: a: only literal values are allowed here, found the ! operator (!0); replace it with the literal value; only unary - and + on numbers are allowed'],
+    ['{ a: 2 ** 8 }', 'c.js:1:6: a: only literal values are allowed here, found the ** operator (2 ** 8); replace it with the literal value; only + - * / % are allowed'],
+    ['{ a: "1" + 2 }', 'c.js:1:6: a: + needs two numbers or two strings, found a string and a number'],
+    ['{ a: "6" * 2 }', 'c.js:1:6: a: * needs two numbers, found a string and a number'],
+    ["{ a: -'5' }", 'c.js:1:6: a: unary - applies only to numbers, found a string'],
     ['{ a: 1 } x', 'c.js:1:10: unexpected "x" after the end of the config value'],
     ['{ a: 1 };\n;\n{}', 'c.js:3:1: unexpected "{" after the end of the config value'],
     ['{\n  a: 1,\n  b: \n}', 'c.js:4:1: syntax error: Unexpected token'],
@@ -312,16 +313,18 @@ t.test('absurd nesting is an error, not a stack overflow', async (t) => {
   )
 })
 
-t.test('unknown keys are named, with a suggestion when one is close', async (t) => {
+t.test('unknown keys in an Etsy file are warnings, named, with a suggestion when one is close', async (t) => {
   const etsy = writeConfig(t, 'c.js', '{ port: 8125, flushIntreval: 1000, graphite: { globalprefix: "x" }, zzz: 1 }')
-  t.equal(
-    configErrorOf(() => loadConfig(etsy)),
-    [
-      `${etsy}: graphite.globalprefix: unknown key (did you mean "globalPrefix"?)`,
-      `${etsy}: flushIntreval: unknown key (did you mean "flushInterval"?)`,
-      `${etsy}: zzz: unknown key`,
-    ].join('\n'),
-  )
+  const loaded = loadConfig(etsy)
+  t.strictSame(loaded.warnings, [
+    `${etsy}: graphite.globalprefix: unknown key (did you mean "globalPrefix"?); ignored, as Etsy statsd does`,
+    `${etsy}: flushIntreval: unknown key (did you mean "flushInterval"?); ignored, as Etsy statsd does`,
+    `${etsy}: zzz: unknown key; ignored, as Etsy statsd does`,
+  ])
+  t.equal(loaded.config.flushInterval, 10_000, 'the misspelt key has no effect')
+  t.equal(loaded.config.listeners[0]?.type === 'udp' && loaded.config.listeners[0].port, 8125)
+
+  // The native format stays strict.
   const native = writeConfig(t, 'c.json', '{ "listeners": [{ "type": "tcp", "prot": 1 }], "backend": [] }')
   t.equal(
     configErrorOf(() => loadConfig(native)),
@@ -329,6 +332,44 @@ t.test('unknown keys are named, with a suggestion when one is close', async (t) 
       `${native}: listeners[0].prot: unknown key (did you mean "port"?)`,
       `${native}: backend: unknown key (did you mean "backends"?)`,
     ].join('\n'),
+  )
+})
+
+t.test('the Etsy config from issue 6 loads: keys Etsy ignores are warnings', async (t) => {
+  const file = writeConfig(
+    t,
+    'c.js',
+    '{graphService: "graphite", batch: 200, port: 8125, graphiteHost: "127.0.0.1", graphitePort: 2003}',
+  )
+  const { config, warnings } = loadConfig(file)
+  t.strictSame(warnings, [
+    `${file}: graphService: unknown key; ignored, as Etsy statsd does`,
+    `${file}: batch: unknown key; ignored, as Etsy statsd does`,
+  ])
+  t.match(config.backends, [{ type: 'graphite', host: '127.0.0.1', port: 2003 }])
+})
+
+t.test('in an Etsy file, a known key with a wrong type is still an error, unknown keys or not', async (t) => {
+  const file = writeConfig(t, 'c.js', '{ port: "8125", batch: 200, servers: [{ port: 1, sockt: "/x" }] }')
+  t.equal(configErrorOf(() => loadConfig(file)), `${file}: port: expected number, received string`)
+})
+
+t.test('a parenthesised Etsy config loads', async (t) => {
+  const file = writeConfig(t, 'c.js', '({ port: 8125, flushInterval: (1 + 1) * 1000 })\n')
+  const { config } = loadConfig(file)
+  t.equal(config.flushInterval, 2000)
+  t.match(config.listeners, [{ type: 'udp', port: 8125 }])
+  t.equal(
+    configErrorOf(() => evaluateLiteral('({ a: 1 }))', 'c.js')),
+    'c.js:1:11: unexpected ")" after the end of the config value',
+  )
+})
+
+t.test('code in a config is refused, naming the key it sits under', async (t) => {
+  t.equal(
+    configErrorOf(() => evaluateLiteral('{ servers: [{ port: 1 }, { address: os.hostname() }] }', 'c.js')),
+    'c.js:1:37: servers[1].address: only literal values are allowed here, found a call expression (os.hostname()); ' +
+      'replace it with the literal value',
   )
 })
 
@@ -357,21 +398,34 @@ t.test('wrong types are reported with the key path', async (t) => {
   )
 })
 
-t.test('the pickle protocol is refused', async (t) => {
-  const file = writeConfig(t, 'c.js', '{ graphiteHost: "g", graphiteProtocol: "pickle", graphitePicklePort: 2004 }')
-  t.equal(
-    configErrorOf(() => loadConfig(file)),
-    `${file}: graphiteProtocol: the "pickle" protocol is not supported; remove it or set it to "text"`,
+t.test('Etsy pickle and repeater settings map to the graphite pickle protocol and the repeater', async (t) => {
+  const etsy = (extra: object): unknown =>
+    fromEtsyConfig({ graphiteHost: 'g', graphiteProtocol: 'pickle', ...extra }, 'c.js').config.backends
+  t.strictSame(etsy({}), [{ type: 'graphite', host: 'g', protocol: 'pickle', port: 2004 }])
+  t.strictSame(etsy({ graphitePicklePort: 2404, graphitePort: 2403 }), [{ type: 'graphite', host: 'g', protocol: 'pickle', port: 2404 }])
+  const targets = [{ host: '10.0.0.2', port: 8125 }]
+  t.strictSame(
+    fromEtsyConfig({ backends: ['./backends/repeater'], repeater: targets, repeaterProtocol: 'tcp' }, 'c.js').config.backends,
+    [{ type: 'repeater', targets, protocol: 'tcp' }],
   )
+  t.strictSame(fromEtsyConfig({ backends: ['./backends/repeater'], repeater: targets }, 'c.js').config.backends, [
+    { type: 'repeater', targets, protocol: 'udp4' },
+  ])
+  t.strictSame(fromEtsyConfig({ repeater: targets, repeaterProtocol: 'udp6' }, 'c.js').warnings, [
+    'c.js: repeater: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
+    'c.js: repeaterProtocol: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
+  ])
+  t.match(configErrorOf(() => fromEtsyConfig({ repeaterProtocol: 'sctp' }, 'c.js')), /^c\.js: repeaterProtocol: /)
 })
 
 t.test('unsupported backends and servers are named', async (t) => {
-  const file = writeConfig(t, 'c.js', '{ backends: ["./backends/graphite", "./backends/repeater", "statsd-influxdb-backend"] }')
+  const file = writeConfig(t, 'c.js', '{ backends: ["./backends/graphite", "./backends/librato", "statsd-influxdb-backend"] }')
+  const supported = '"./backends/graphite", "./backends/console" and "./backends/repeater"'
   t.equal(
     configErrorOf(() => loadConfig(file)),
     [
-      `${file}: backends[1]: the backend "./backends/repeater" is not supported; supported backends are "./backends/graphite" and "./backends/console"`,
-      `${file}: backends[2]: the backend "statsd-influxdb-backend" is not supported; supported backends are "./backends/graphite" and "./backends/console"`,
+      `${file}: backends[1]: the backend "./backends/librato" is not supported; supported backends are ${supported}`,
+      `${file}: backends[2]: the backend "statsd-influxdb-backend" is not supported; supported backends are ${supported}`,
     ].join('\n'),
   )
   t.equal(

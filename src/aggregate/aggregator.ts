@@ -18,6 +18,11 @@ const BAD_LINES_LOGGED_PER_FLUSH = 20
 const LOGGED_LINE_BYTES = 200
 /** Past this many distinct raw keys, start the byte cache afresh. */
 const RAW_KEY_CACHE_LIMIT = 1_000_000
+/** Names listed in the per-flush warning about statistics that were not finite. */
+const NON_FINITE_NAMES_LOGGED = 20
+
+/** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
+type AggregatorBadLineReason = BadLineReason | 'result not finite'
 
 export type AggregatorConfig = Pick<
   Config,
@@ -61,6 +66,10 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
+  // The line being parsed, so that a value refused here is reported like a parser's bad line.
+  private line: Buffer = Buffer.alloc(0)
+  private lineStart = 0
+  private lineEnd = 0
 
   constructor(
     private readonly cfg: AggregatorConfig,
@@ -96,10 +105,13 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   onLine(buf: Buffer, start: number, end: number): void {
     this.metricsReceived.value++
+    this.line = buf
+    this.lineStart = start
+    this.lineEnd = end
     if (this.cfg.dumpMessages) this.log.info({ line: buf.toString('utf8', start, end) }, 'received')
   }
 
-  onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
+  onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: AggregatorBadLineReason): void {
     this.badLines.value++
     if (this.badLinesLogged < BAD_LINES_LOGGED_PER_FLUSH) {
       this.badLinesLogged++
@@ -130,14 +142,24 @@ export class Aggregator implements ParseSink<KeyEntry> {
     return entry
   }
 
+  // Every value stored below stays a finite number (the README promises no
+  // Infinity or NaN): a value that would overflow is a bad line, and the
+  // metric keeps its previous value.
+
   onCounter(key: KeyEntry, value: number, sampleRate: number): void {
+    // Etsy multiplies by the inverse rate; dividing can differ in the last bit.
+    const increment = value * (1 / sampleRate)
+    if (!Number.isFinite(increment)) return this.refuseValue()
     let slot = key.counter
     if (slot === null || !slot.live) slot = key.counter = this.counterSlot(key.name)
-    // Etsy multiplies by the inverse rate; dividing can differ in the last bit.
-    slot.value += value * (1 / sampleRate)
+    const sum = slot.value + increment
+    if (!Number.isFinite(sum)) return this.refuseValue()
+    slot.value = sum
   }
 
   onTimer(key: KeyEntry, value: number, sampleRate: number): void {
+    // sum_squares needs value² and count needs 1/rate.
+    if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue()
     let slot = key.timer
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
@@ -163,8 +185,14 @@ export class Aggregator implements ParseSink<KeyEntry> {
       key.gauge = slot
     }
     // "+N"/"-N" adjusts an existing gauge; otherwise the value replaces it.
-    slot.value = isDelta ? slot.value + value : value
+    const next = isDelta ? slot.value + value : value
+    if (!Number.isFinite(next)) return this.refuseValue()
+    slot.value = next
     if (this.deleteGauges) slot.ttl = this.gaugesMaxTTL
+  }
+
+  private refuseValue(): void {
+    this.onBadLine(this.line, this.lineStart, this.lineEnd, 'result not finite')
   }
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
@@ -202,19 +230,31 @@ export class Aggregator implements ParseSink<KeyEntry> {
       processingTime: 0,
       selfMetrics: [],
     }
+    // Finite inputs can still add up to Infinity (sums of squares, rates over a
+    // sub-second interval): such a statistic is left out and logged, never sent.
+    const notFinite: string[] = []
     for (const slot of this.counters.values()) {
-      data.counters.push({ name: slot.name, value: slot.value, rate: slot.value / (intervalMs / 1000) })
+      const rate = slot.value / (intervalMs / 1000)
+      if (Number.isFinite(rate)) data.counters.push({ name: slot.name, value: slot.value, rate })
+      else notFinite.push(slot.name)
     }
     for (const slot of this.timers.values()) {
       const stats: TimerStat[] = []
       this.timerStats.compute(slot.values(), slot.count, intervalMs, slot.bins, stats)
-      data.timers.push({ name: slot.name, stats })
+      for (const [stat, value] of stats) if (!Number.isFinite(value)) notFinite.push(`${slot.name}.${stat}`)
+      data.timers.push({ name: slot.name, stats: stats.filter(([, value]) => Number.isFinite(value)) })
     }
     data.processingTime = Date.now() - started
     for (const slot of this.gauges.values()) data.gauges.push({ name: slot.name, value: slot.value })
     for (const slot of this.sets.values()) data.sets.push({ name: slot.name, count: slot.members.size })
 
     this.resetForNextInterval()
+    if (notFinite.length > 0) {
+      this.log.warn(
+        { count: notFinite.length, metrics: notFinite.slice(0, NON_FINITE_NAMES_LOGGED) },
+        'statistics that are not finite numbers were not sent',
+      )
+    }
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
     }

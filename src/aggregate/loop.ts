@@ -1,6 +1,7 @@
 import type { Backend } from '../backends/backend'
 import type { IngestCounters } from '../ingest/counters'
 import type { PacketQueue } from '../ingest/queue'
+import { ingestSelfMetrics, inputLost } from '../ingest/self-metrics'
 import type { Logger } from '../log'
 import type { Aggregator } from './aggregator'
 
@@ -50,12 +51,15 @@ export class AggregatorLoop {
     this.drain(Infinity)
     const drops = this.ingestCounters.takeSnapshot()
     this.aggregator.addBadLines(drops.oversizedLines)
-    if (drops.queueDroppedPackets > 0 || drops.oversizedLines > 0) {
-      this.log.warn(drops, 'input dropped during the last flush interval')
+    const selfMetrics = ingestSelfMetrics(drops)
+    const nonZero = Object.fromEntries(selfMetrics.filter((m) => m.value > 0).map((m) => [m.name, m.value]))
+    if (inputLost(drops)) {
+      this.log.warn(nonZero, 'input lost during the last flush interval')
     } else if (drops.idleTimeouts > 0 || drops.connectionErrors > 0) {
-      this.log.info(drops, 'stream clients dropped during the last flush interval')
+      this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
     const data = this.aggregator.flush(Date.now())
+    data.selfMetrics.push(...selfMetrics)
     for (const backend of this.backends) {
       const sent = backend
         .flush(data)

@@ -2,8 +2,30 @@ import type { FlushData } from '../aggregate/flush-data'
 
 /** Where each flush's results go. A backend must never throw: it logs and counts its own failures. */
 export interface Backend {
+  /** The configured type, or "type host:port" when a server runs several of one type. */
   readonly name: string
+  /** Bind what the backend serves (Prometheus); rejects with a clear error when it cannot. */
+  start?(): Promise<void>
+  /**
+   * Takes one flush. Resolves once the flush is formatted and queued, never
+   * waiting for delivery, so a slow backend cannot hold up the flush loop.
+   */
   flush(data: FlushData): Promise<void>
-  /** Finish or abandon work in progress and release resources. */
+  /** Delivery figures since start, for the admin plane and the logs. */
+  stats(): BackendStats
+  /** Try once more to deliver what is queued (bounded by the backend's timeout), then release everything. */
   close(): Promise<void>
+}
+
+export interface BackendStats {
+  /** Flushes (or for the repeater, packet batches) the receiver took in full. */
+  delivered: number
+  /** Delivery attempts that failed or timed out. */
+  failedAttempts: number
+  /** Attempts that re-sent something a previous attempt had failed to deliver. */
+  retries: number
+  /** Undelivered bytes held right now. */
+  bytesQueued: number
+  /** Flushes given up on: the oldest, when the queue bound was reached, or ones the receiver rejected. */
+  flushesDropped: number
 }

@@ -67,6 +67,16 @@ export class GraphiteFormatter {
 
   /** Every metric of a flush, then numStats and the calculation/processing times. */
   format(data: FlushData, calculationStarted: number): string {
+    let out = ''
+    for (const chunk of this.chunks(data, calculationStarted, Infinity)) out += chunk
+    return out
+  }
+
+  /**
+   * The same text in pieces of about `chunkChars` characters, ending on a line,
+   * so a caller can encode each piece and yield to the event loop between them.
+   */
+  *chunks(data: FlushData, calculationStarted: number, chunkChars: number): Generator<string> {
     const ts = ` ${data.timestamp}\n`
     const legacy = this.naming.legacyNamespace
     let out = ''
@@ -81,28 +91,44 @@ export class GraphiteFormatter {
         if (this.naming.flushCounts) out += this.countPrefix + base + '.count' + this.suffix + tags + ' ' + c.value + ts
       }
       numStats++
+      if (out.length >= chunkChars) {
+        yield out
+        out = ''
+      }
     }
     for (const t of data.timers) {
       const [base, tags] = this.split(t.name)
       const prefix = this.timerPrefix + base + '.'
       for (const [stat, value] of t.stats) out += prefix + stat + this.suffix + tags + ' ' + value + ts
       numStats++
+      if (out.length >= chunkChars) {
+        yield out
+        out = ''
+      }
     }
     for (const g of data.gauges) {
       const [base, tags] = this.split(g.name)
       out += this.gaugePrefix + base + this.suffix + tags + ' ' + g.value + ts
       numStats++
+      if (out.length >= chunkChars) {
+        yield out
+        out = ''
+      }
     }
     for (const s of data.sets) {
       const [base, tags] = this.split(s.name)
       out += this.setPrefix + base + '.count' + this.suffix + tags + ' ' + s.count + ts
       numStats++
+      if (out.length >= chunkChars) {
+        yield out
+        out = ''
+      }
     }
     out += this.numStatsName + this.suffix + ' ' + numStats + ts
     out += this.statsPrefix + 'graphiteStats.calculationtime' + this.suffix + ' ' + (Date.now() - calculationStarted) + ts
     out += this.statsPrefix + 'processing_time' + this.suffix + ' ' + data.processingTime + ts
     for (const m of data.selfMetrics) out += this.statsPrefix + m.name + this.suffix + ' ' + m.value + ts
-    return out
+    yield out
   }
 
   /** The lines Etsy appends once connected, stamped with the time of sending. */

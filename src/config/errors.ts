@@ -20,8 +20,12 @@ type Issue = z.core.$ZodIssue
  * used to suggest the intended key when an unknown key is a typo.
  */
 export function issuesToError(fileName: string, schema: z.ZodType, issues: readonly Issue[]): ConfigError {
-  const lines = issues.flatMap((issue) => describeIssue(issue, [], schema))
-  return new ConfigError(lines.map((line) => `${fileName}: ${line}`).join('\n'))
+  return new ConfigError(describeIssues(schema, issues).map((line) => `${fileName}: ${line}`).join('\n'))
+}
+
+/** One `<path>: <message>` line per problem (see issuesToError). */
+export function describeIssues(schema: z.ZodType, issues: readonly Issue[]): string[] {
+  return issues.flatMap((issue) => describeIssue(issue, [], schema))
 }
 
 /** `listeners[0].port`, `graphite["odd key"]`, or `(top level)` for the root. */

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConfigError, formatPath, issuesToError } from './errors'
+import { ConfigError, describeIssues, formatPath, issuesToError } from './errors'
 import { configSchema, type ConfigInput } from './schema'
 
 /*
@@ -98,8 +98,8 @@ const etsySchema = z.strictObject({
   healthStatus: z.string().optional(),
   automaticConfigReload: z.boolean().optional(),
   keyFlush: z.looseObject({}).optional(),
-  repeater: z.array(z.looseObject({})).optional(),
-  repeaterProtocol: z.string().optional(),
+  repeater: z.array(z.strictObject({ host: z.string().min(1), port })).optional(),
+  repeaterProtocol: z.enum(['udp4', 'udp6', 'tcp']).optional(),
   debugInterval: z.number().optional(),
 })
 
@@ -114,28 +114,21 @@ const UNSUPPORTED: Record<string, { warning: string; off?: (value: unknown) => b
     off: (v) => v === false,
   },
   keyFlush: { warning: 'key frequency logging is not implemented; setting ignored' },
-  repeater: {
-    warning: 'the repeater is not implemented; packets will not be forwarded',
-    off: (v) => Array.isArray(v) && v.length === 0,
-  },
-  repeaterProtocol: { warning: 'the repeater is not implemented; setting ignored' },
   debugInterval: { warning: 'periodic debug dumps are not implemented; setting ignored' },
 }
 
 const SERVER_MODULE = /^(?:\.\/servers\/|\/(?:.*\/)?servers\/)?(udp|tcp)(?:\.js)?$/
-const BACKEND_MODULE = /^(?:\.\/backends\/|\/(?:.*\/)?backends\/)?(graphite|console)(?:\.js)?$/
-const SUPPORTED_BACKENDS = '"./backends/graphite" and "./backends/console"'
+const BACKEND_MODULE = /^(?:\.\/backends\/|\/(?:.*\/)?backends\/)?(graphite|console|repeater)(?:\.js)?$/
+const SUPPORTED_BACKENDS = '"./backends/graphite", "./backends/console" and "./backends/repeater"'
 
 /** Validates an Etsy statsd config and maps it onto the native config input. */
 export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation {
-  const parsed = etsySchema.safeParse(raw, { reportInput: true })
-  if (!parsed.success) throw issuesToError(fileName, etsySchema, parsed.error.issues)
-  const etsy = parsed.data
+  const warnings: string[] = []
+  const etsy = parseIgnoringUnknownKeys(raw, fileName, warnings)
 
   const problems: string[] = []
-  const warnings: string[] = []
   const listeners = mapListeners(etsy, problems, warnings)
-  const backends = mapBackends(etsy, problems)
+  const backends = mapBackends(etsy, problems, warnings)
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${fileName}: ${p}`).join('\n'))
 
   for (const [key, { warning, off }] of Object.entries(UNSUPPORTED)) {
@@ -163,6 +156,35 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
     log: { level: etsy.debug === true ? 'debug' : 'info', dumpMessages: etsy.dumpMessages },
   }
   return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }
+}
+
+/**
+ * Etsy statsd ignores keys it does not know, and real configs collect stale
+ * ones (and keys read by third-party backends): each is a warning here, with
+ * the did-you-mean hint in case it is a typo. A known key with a wrong value
+ * is still an error.
+ */
+function parseIgnoringUnknownKeys(raw: unknown, fileName: string, warnings: string[]): EtsyConfig {
+  const parsed = etsySchema.safeParse(raw, { reportInput: true })
+  if (parsed.success) return parsed.data
+  const unknown = parsed.error.issues.filter((issue) => issue.code === 'unrecognized_keys')
+  const wrong = parsed.error.issues.filter((issue) => issue.code !== 'unrecognized_keys')
+  if (wrong.length > 0) throw issuesToError(fileName, etsySchema, wrong)
+  for (const line of describeIssues(etsySchema, unknown)) warnings.push(`${line}; ignored, as Etsy statsd does`)
+  // zod reports unknown keys at every level in one pass, so without them the config is valid.
+  return etsySchema.parse(withoutKeys(raw, unknown))
+}
+
+/** A copy of `value` without the keys the issues name, leaving the caller's object alone. */
+function withoutKeys(value: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
+  const copy: unknown = structuredClone(value)
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue
+    let target: unknown = copy
+    for (const step of issue.path) target = (target as Record<PropertyKey, unknown>)[step]
+    for (const key of issue.keys) delete (target as Record<string, unknown>)[key]
+  }
+  return copy
 }
 
 function mapListeners(etsy: EtsyConfig, problems: string[], warnings: string[]): ListenerInput[] {
@@ -223,15 +245,13 @@ function defaultAddress(ipv6: boolean | undefined): string {
   return ipv6 === true ? '::' : '0.0.0.0'
 }
 
-function mapBackends(etsy: EtsyConfig, problems: string[]): BackendInput[] {
-  if (etsy.graphiteProtocol === 'pickle') {
-    problems.push('graphiteProtocol: the "pickle" protocol is not supported; remove it or set it to "text"')
-  }
+function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): BackendInput[] {
   const backends: BackendInput[] = []
   // Etsy loads the graphite backend when no backends are listed.
   const names = etsy.backends ?? ['./backends/graphite']
+  const kinds = names.map((name) => BACKEND_MODULE.exec(name)?.[1])
   names.forEach((name, i) => {
-    const kind = BACKEND_MODULE.exec(name)?.[1]
+    const kind = kinds[i]
     if (kind === 'console') {
       backends.push({ type: 'console', prettyprint: etsy.console?.prettyprint ?? true })
     } else if (kind === 'graphite') {
@@ -239,7 +259,18 @@ function mapBackends(etsy: EtsyConfig, problems: string[]): BackendInput[] {
       // which is the same as not having it; no warning, as Etsy gives none.
       const host = etsy.graphiteHost
       if (host !== undefined && host !== '') {
-        backends.push({ type: 'graphite', host, port: etsy.graphitePort ?? 2003, ...etsy.graphite })
+        const pickle = etsy.graphiteProtocol === 'pickle'
+        backends.push({
+          type: 'graphite',
+          host,
+          ...(pickle ? { protocol: 'pickle', port: etsy.graphitePicklePort ?? 2004 } : { port: etsy.graphitePort ?? 2003 }),
+          ...etsy.graphite,
+        })
+      }
+    } else if (kind === 'repeater') {
+      // Like graphite without a host: loaded by Etsy, but with no target it sends nothing.
+      if (etsy.repeater !== undefined && etsy.repeater.length > 0) {
+        backends.push({ type: 'repeater', targets: etsy.repeater, protocol: etsy.repeaterProtocol ?? 'udp4' })
       }
     } else {
       problems.push(
@@ -247,6 +278,13 @@ function mapBackends(etsy: EtsyConfig, problems: string[]): BackendInput[] {
       )
     }
   })
+  if (!kinds.includes('repeater')) {
+    for (const key of ['repeater', 'repeaterProtocol'] as const) {
+      if (etsy[key] !== undefined && !(key === 'repeater' && etsy.repeater!.length === 0)) {
+        warnings.push(`${key}: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)`)
+      }
+    }
+  }
   return backends
 }
 

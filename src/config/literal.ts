@@ -13,7 +13,7 @@ import {
   type TemplateLiteral,
   type UnaryExpression,
 } from 'acorn'
-import { ConfigError } from './errors'
+import { ConfigError, formatPath } from './errors'
 
 /*
  * Etsy statsd reads its config with eval(), so config files are JavaScript
@@ -23,7 +23,8 @@ import { ConfigError } from './errors'
  * message that points at it, rather than silently getting a different value.
  */
 
-const PARSE_OPTIONS: Options = { ecmaVersion: 'latest', sourceType: 'script' }
+// preserveParens: so that `({ ... })`, which Etsy's eval() accepts, ends at its closing parenthesis.
+const PARSE_OPTIONS: Options = { ecmaVersion: 'latest', sourceType: 'script', preserveParens: true }
 
 /** Keys that would reach Object.prototype machinery if they were ever assigned naively. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
@@ -37,7 +38,7 @@ const MAX_DEPTH = 100
  * `file:line:column`, for syntax errors and for anything but literal data.
  */
 export function evaluateLiteral(source: string, fileName: string): unknown {
-  return new LiteralEvaluator(source, fileName).evaluate(parseExpression(source, fileName), 0)
+  return new LiteralEvaluator(source, fileName).evaluate(parseExpression(source, fileName), [], 0)
 }
 
 function parseExpression(source: string, fileName: string): Expression {
@@ -96,46 +97,49 @@ class LiteralEvaluator {
     private readonly fileName: string,
   ) {}
 
-  evaluate(node: Expression, depth: number): unknown {
-    if (depth > MAX_DEPTH) throw this.error(node, `the config is nested more than ${MAX_DEPTH} levels deep`)
+  /** `path` is the key the value sits under, so that every message can name it. */
+  evaluate(node: Expression, path: readonly PropertyKey[], depth: number): unknown {
+    if (depth > MAX_DEPTH) throw this.error(node, [], `the config is nested more than ${MAX_DEPTH} levels deep`)
     switch (node.type) {
       case 'ObjectExpression':
-        return this.object(node, depth)
+        return this.object(node, path, depth)
       case 'ArrayExpression':
-        return this.array(node, depth)
+        return this.array(node, path, depth)
       case 'Literal':
-        return this.literal(node)
+        return this.literal(node, path)
       case 'TemplateLiteral':
-        return this.template(node)
+        return this.template(node, path)
+      case 'ParenthesizedExpression':
+        return this.evaluate(node.expression, path, depth + 1)
       case 'Identifier':
         if (node.name === 'undefined') return undefined
         if (node.name === 'Infinity') return Infinity
         if (node.name === 'NaN') return NaN
-        throw this.notLiteral(node, 'an identifier', ' (quote it if it is meant to be a string)')
+        throw this.notLiteral(node, path, 'an identifier', ' (quote it if it is meant to be a string)')
       case 'UnaryExpression':
-        return this.unary(node, depth)
+        return this.unary(node, path, depth)
       case 'BinaryExpression':
-        return this.binary(node, depth)
+        return this.binary(node, path, depth)
       default:
-        throw this.notLiteral(node, describeNodeType(node.type))
+        throw this.notLiteral(node, path, describeNodeType(node.type))
     }
   }
 
-  private object(node: ObjectExpression, depth: number): Record<string, unknown> {
+  private object(node: ObjectExpression, path: readonly PropertyKey[], depth: number): Record<string, unknown> {
     const result: Record<string, unknown> = {}
     for (const property of node.properties) {
-      if (property.type === 'SpreadElement') throw this.notLiteral(property, 'a spread element')
-      if (property.kind !== 'init') throw this.notLiteral(property, property.kind === 'get' ? 'a getter' : 'a setter')
-      if (property.method) throw this.notLiteral(property, 'a method')
-      if (property.computed) throw this.notLiteral(property.key, 'a computed key')
-      if (property.shorthand) throw this.notLiteral(property, 'a shorthand property', ` (write "${this.text(property)}: value")`)
-      const key = this.key(property.key)
+      if (property.type === 'SpreadElement') throw this.notLiteral(property, path, 'a spread element')
+      if (property.kind !== 'init') throw this.notLiteral(property, path, property.kind === 'get' ? 'a getter' : 'a setter')
+      if (property.method) throw this.notLiteral(property, path, 'a method')
+      if (property.computed) throw this.notLiteral(property.key, path, 'a computed key')
+      if (property.shorthand) throw this.notLiteral(property, path, 'a shorthand property', ` (write "${this.text(property)}: value")`)
+      const key = this.key(property.key, path)
       if (FORBIDDEN_KEYS.has(key)) {
-        throw this.error(property.key, `the key "${key}" is not allowed (it would touch the object's prototype)`)
+        throw this.error(property.key, path, `the key "${key}" is not allowed (it would touch the object's prototype)`)
       }
       // defineProperty, not assignment: an own data property whatever the key, like JSON.parse.
       Object.defineProperty(result, key, {
-        value: this.evaluate(property.value, depth + 1),
+        value: this.evaluate(property.value, [...path, key], depth + 1),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -144,60 +148,60 @@ class LiteralEvaluator {
     return result
   }
 
-  private key(node: Expression): string {
+  private key(node: Expression, path: readonly PropertyKey[]): string {
     if (node.type === 'Identifier') return node.name
     if (node.type === 'Literal' && (typeof node.value === 'string' || typeof node.value === 'number')) {
       return String(node.value)
     }
-    throw this.notLiteral(node, 'an unsupported key')
+    throw this.notLiteral(node, path, 'an unsupported key')
   }
 
-  private array(node: ArrayExpression, depth: number): unknown[] {
-    return node.elements.map((element) => {
-      if (element === null) throw this.error(node, 'an array may not have empty slots (two commas in a row)')
-      if (element.type === 'SpreadElement') throw this.notLiteral(element, 'a spread element')
-      return this.evaluate(element, depth + 1)
+  private array(node: ArrayExpression, path: readonly PropertyKey[], depth: number): unknown[] {
+    return node.elements.map((element, i) => {
+      if (element === null) throw this.error(node, path, 'an array may not have empty slots (two commas in a row)')
+      if (element.type === 'SpreadElement') throw this.notLiteral(element, [...path, i], 'a spread element')
+      return this.evaluate(element, [...path, i], depth + 1)
     })
   }
 
-  private literal(node: Literal): unknown {
-    if (node.regex !== undefined) throw this.notLiteral(node, 'a regular expression')
-    if (node.bigint !== undefined) throw this.notLiteral(node, 'a BigInt', ' (write a plain number)')
+  private literal(node: Literal, path: readonly PropertyKey[]): unknown {
+    if (node.regex !== undefined) throw this.notLiteral(node, path, 'a regular expression')
+    if (node.bigint !== undefined) throw this.notLiteral(node, path, 'a BigInt', ' (write a plain number)')
     const value = node.value
     if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       return value
     }
-    throw this.notLiteral(node, 'an unsupported literal')
+    throw this.notLiteral(node, path, 'an unsupported literal')
   }
 
-  private template(node: TemplateLiteral): string {
+  private template(node: TemplateLiteral, path: readonly PropertyKey[]): string {
     const only = node.quasis[0]
     if (node.expressions.length > 0 || only === undefined) {
-      throw this.notLiteral(node, 'a template literal with ${...} substitutions')
+      throw this.notLiteral(node, path, 'a template literal with ${...} substitutions')
     }
     // `cooked` is only null in tagged templates, which are rejected before we get here.
     return only.value.cooked ?? only.value.raw
   }
 
-  private unary(node: UnaryExpression, depth: number): number {
+  private unary(node: UnaryExpression, path: readonly PropertyKey[], depth: number): number {
     if (node.operator !== '-' && node.operator !== '+') {
-      throw this.notLiteral(node, `the ${node.operator} operator`, '; only unary - and + on numbers are allowed')
+      throw this.notLiteral(node, path, `the ${node.operator} operator`, '; only unary - and + on numbers are allowed')
     }
-    const value = this.evaluate(node.argument, depth + 1)
+    const value = this.evaluate(node.argument, path, depth + 1)
     if (typeof value !== 'number') {
-      throw this.error(node, `unary ${node.operator} applies only to numbers, found ${describeValue(value)}`)
+      throw this.error(node, path, `unary ${node.operator} applies only to numbers, found ${describeValue(value)}`)
     }
     return node.operator === '-' ? -value : value
   }
 
-  private binary(node: BinaryExpression, depth: number): number | string {
+  private binary(node: BinaryExpression, path: readonly PropertyKey[], depth: number): number | string {
     const op = node.operator
     if (op !== '+' && op !== '-' && op !== '*' && op !== '/' && op !== '%') {
-      throw this.notLiteral(node, `the ${op} operator`, '; only + - * / % are allowed')
+      throw this.notLiteral(node, path, `the ${op} operator`, '; only + - * / % are allowed')
     }
-    if (node.left.type === 'PrivateIdentifier') throw this.notLiteral(node.left, 'a private name')
-    const left = this.evaluate(node.left, depth + 1)
-    const right = this.evaluate(node.right, depth + 1)
+    if (node.left.type === 'PrivateIdentifier') throw this.notLiteral(node.left, path, 'a private name')
+    const left = this.evaluate(node.left, path, depth + 1)
+    const right = this.evaluate(node.right, path, depth + 1)
     if (typeof left === 'number' && typeof right === 'number') {
       switch (op) {
         case '+':
@@ -215,18 +219,20 @@ class LiteralEvaluator {
     // No implicit conversions: "a" + 1 in a config is far more likely a mistake than intent.
     if (op === '+' && typeof left === 'string' && typeof right === 'string') return left + right
     const wanted = op === '+' ? 'two numbers or two strings' : 'two numbers'
-    throw this.error(node, `${op} needs ${wanted}, found ${describeValue(left)} and ${describeValue(right)}`)
+    throw this.error(node, path, `${op} needs ${wanted}, found ${describeValue(left)} and ${describeValue(right)}`)
   }
 
-  private notLiteral(node: Node, what: string, advice = ''): ConfigError {
+  private notLiteral(node: Node, path: readonly PropertyKey[], what: string, advice = ''): ConfigError {
     return this.error(
       node,
+      path,
       `only literal values are allowed here, found ${what} (${this.text(node)}); replace it with the literal value${advice}`,
     )
   }
 
-  private error(node: Node, message: string): ConfigError {
-    return new ConfigError(`${location(this.source, node.start, this.fileName)}: ${message}`)
+  private error(node: Node, path: readonly PropertyKey[], message: string): ConfigError {
+    const key = path.length > 0 ? `${formatPath(path)}: ` : ''
+    return new ConfigError(`${location(this.source, node.start, this.fileName)}: ${key}${message}`)
   }
 
   private text(node: Node): string {

@@ -14,6 +14,8 @@ const streamLimits = {
   maxLineBytes: positiveInt.default(64 * 1024),
   /** A client that sends nothing for this long is disconnected. */
   idleTimeoutMs: positiveInt.default(60_000),
+  /** Clients served at once; more are closed at once and counted. Unset: derived from RLIMIT_NOFILE. */
+  maxConnections: positiveInt.optional(),
 }
 
 const udpListener = z.strictObject({
@@ -44,27 +46,95 @@ const unixListener = z.strictObject({
 
 const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener])
 
-const graphiteBackend = z.strictObject({
-  type: z.literal('graphite'),
-  host: z.string().min(1),
-  port: port.default(2003),
-  legacyNamespace: z.boolean().default(true),
-  globalPrefix: z.string().default('stats'),
-  prefixCounter: z.string().default('counters'),
-  prefixTimer: z.string().default('timers'),
-  prefixGauge: z.string().default('gauges'),
-  prefixSet: z.string().default('sets'),
-  globalSuffix: z.string().optional(),
-  /** Give up on a flush whose connection or write takes longer than this. */
-  timeoutMs: positiveInt.default(5_000),
-})
+/* Backends: every one has its own outbox (src/backends/outbox.ts), tuned by these keys. */
+const outboxKeys = {
+  /** Undelivered bytes kept for retry; past this the oldest flushes are dropped (counted, logged). Default 16 MiB. */
+  maxQueueBytes: positiveInt.optional(),
+  /** Give up on one delivery attempt after this long. */
+  timeoutMs: positiveInt.optional(),
+  /** Wait after a failed attempt; doubles per further failure up to retryMaxMs. Defaults 500 and 30000. */
+  retryInitialMs: positiveInt.optional(),
+  retryMaxMs: positiveInt.optional(),
+}
+
+const graphiteBackend = z
+  .strictObject({
+    type: z.literal('graphite'),
+    host: z.string().min(1),
+    /** Default 2003, or 2004 for the pickle protocol. */
+    port: port.optional(),
+    /** "text" (plaintext, carbon's line receiver) or "pickle" (carbon's pickle receiver). */
+    protocol: z.enum(['text', 'pickle']).optional(),
+    legacyNamespace: z.boolean().default(true),
+    globalPrefix: z.string().default('stats'),
+    prefixCounter: z.string().default('counters'),
+    prefixTimer: z.string().default('timers'),
+    prefixGauge: z.string().default('gauges'),
+    prefixSet: z.string().default('sets'),
+    globalSuffix: z.string().optional(),
+    ...outboxKeys,
+    timeoutMs: positiveInt.default(5_000),
+  })
+  .transform((cfg) => ({ ...cfg, port: cfg.port ?? (cfg.protocol === 'pickle' ? 2004 : 2003) }))
 
 const consoleBackend = z.strictObject({
   type: z.literal('console'),
   prettyprint: z.boolean().default(false),
+  ...outboxKeys,
 })
 
-const backend = z.discriminatedUnion('type', [graphiteBackend, consoleBackend])
+const hostPortTarget = z.strictObject({ host: z.string().min(1), port })
+
+const repeaterBackend = z.strictObject({
+  type: z.literal('repeater'),
+  /** Other statsd servers that get every received packet, raw. */
+  targets: z.array(hostPortTarget).min(1, 'at least one target is required'),
+  protocol: z.enum(['udp4', 'udp6', 'tcp']).default('udp4'),
+  ...outboxKeys,
+})
+
+const influxdbBackend = z
+  .strictObject({
+    type: z.literal('influxdb'),
+    url: z.url({ protocol: /^https?$/ }),
+    /** InfluxDB 1.x: the database (and optional credentials). */
+    database: z.string().min(1).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** InfluxDB 2.x: organisation, bucket and API token instead of database. */
+    org: z.string().min(1).optional(),
+    bucket: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+    /** Largest request body; a larger flush goes as several requests. */
+    batchBytes: positiveInt.default(1024 * 1024),
+    ...outboxKeys,
+  })
+  .refine((c) => (c.database !== undefined) !== (c.bucket !== undefined || c.org !== undefined), {
+    message: 'set either "database" (InfluxDB 1.x) or "org" and "bucket" (InfluxDB 2.x)',
+    path: ['database'],
+  })
+  .refine((c) => c.database !== undefined || (c.org !== undefined && c.bucket !== undefined && c.token !== undefined), {
+    message: 'InfluxDB 2.x needs "org", "bucket" and "token"',
+    path: ['token'],
+  })
+
+const prometheusBackend = z.strictObject({
+  type: z.literal('prometheus'),
+  address: z.string().min(1).default('127.0.0.1'),
+  /** statsd_exporter's port. */
+  port: port.default(9102),
+  path: z.string().startsWith('/').default('/metrics'),
+  /** A series not updated for this long is no longer exposed. */
+  expireAfterMs: positiveInt.default(300_000),
+})
+
+const backend = z.discriminatedUnion('type', [
+  graphiteBackend,
+  consoleBackend,
+  repeaterBackend,
+  influxdbBackend,
+  prometheusBackend,
+])
 
 const percentile = z
   .number()
@@ -100,6 +170,8 @@ export const configSchema = z.strictObject({
   keyNameSanitize: z.boolean().default(true),
   /** Timer statistics to emit (Etsy's calculatedTimerMetrics); unset = all. */
   calculatedTimerMetrics: z.array(z.string()).optional(),
+  /** After SIGTERM, how long listeners keep reading what clients already sent. */
+  shutdownTimeoutMs: positiveInt.default(10_000),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */
@@ -130,4 +202,7 @@ export type UnixListenerConfig = z.output<typeof unixListener>
 export type BackendConfig = Config['backends'][number]
 export type GraphiteBackendConfig = z.output<typeof graphiteBackend>
 export type ConsoleBackendConfig = z.output<typeof consoleBackend>
+export type RepeaterBackendConfig = z.output<typeof repeaterBackend>
+export type InfluxdbBackendConfig = z.output<typeof influxdbBackend>
+export type PrometheusBackendConfig = z.output<typeof prometheusBackend>
 export type HistogramConfig = Config['histogram']

@@ -11,8 +11,12 @@ export interface Listener {
   readonly description: string
   /** The bound port (for port 0) or the socket path. */
   readonly boundAddress: { address: string; port: number } | { path: string }
-  /** Stop accepting; push any pending partial lines; resolve when fully closed. */
-  close(): Promise<void>
+  /**
+   * Stop accepting; keep reading what clients have already sent (datagrams
+   * the kernel holds, open connections) for at most `timeoutMs`; push any
+   * pending partial lines; resolve when fully closed.
+   */
+  close(timeoutMs?: number): Promise<void>
 }
 
 /** Starts the listener described by `cfg`; rejects if it cannot bind. */
@@ -24,7 +28,7 @@ export function startListener(
 ): Promise<Listener> {
   switch (cfg.type) {
     case 'udp':
-      return startUdpListener(cfg, queue, log)
+      return startUdpListener(cfg, queue, counters, log)
     case 'tcp':
       return startTcpListener(cfg, queue, counters, log)
     case 'unix':

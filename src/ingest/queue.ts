@@ -8,11 +8,23 @@ const INITIAL_CAPACITY = 1024
  */
 const SHRINK_ABOVE = 64 * 1024
 
+/** Something that feeds the queue and can be told to stop for a while (a stream connection). */
+export interface Pausable {
+  pause(): void
+  resume(): void
+}
+
 /**
  * The hand-off between listeners and the aggregator: a bounded FIFO of raw
- * packets. Listeners push and move on at once; when the aggregator falls
- * behind, new packets are dropped (and counted) instead of growing memory
- * without limit or slowing the clients down.
+ * packets. Listeners push and move on at once. When the aggregator falls
+ * behind, the two kinds of source are treated differently:
+ * - datagrams are dropped (and counted) once a bound is reached: UDP has no
+ *   way to slow a client down;
+ * - stream data is never dropped. Above the high-water mark (half of either
+ *   bound) every registered stream is paused, so the kernel's flow control
+ *   slows its client; below the low-water mark (a quarter) they resume.
+ *   Chunks already read when the pause starts are still queued, so the
+ *   bounds can be overrun by at most one read per open connection.
  *
  * A power-of-two ring of slots, so push and shift are O(1) with no
  * per-packet allocation; it doubles when full (within maxPackets).
@@ -24,9 +36,19 @@ export class PacketQueue {
    * handler: it must not throw, and should only schedule work.
    */
   onReadable: (() => void) | null = null
+  /** Sees every packet a listener pushes, before the bound is checked (the repeater's tap). Must only keep a reference. */
+  onPush: ((buf: Buffer) => void) | null = null
+
+  /** Stream sources paused while the queue is above its high-water mark. */
+  private readonly pausables = new Set<Pausable>()
+  private pressured = false
 
   private readonly maxBytes: number
   private readonly maxPackets: number
+  private readonly highBytes: number
+  private readonly highPackets: number
+  private readonly lowBytes: number
+  private readonly lowPackets: number
   private readonly counters: IngestCounters
   private slots: (Buffer | undefined)[]
   private mask: number
@@ -37,6 +59,10 @@ export class PacketQueue {
   constructor(limits: { maxBytes: number; maxPackets: number }, counters: IngestCounters) {
     this.maxBytes = limits.maxBytes
     this.maxPackets = limits.maxPackets
+    this.highBytes = limits.maxBytes / 2
+    this.highPackets = limits.maxPackets / 2
+    this.lowBytes = limits.maxBytes / 4
+    this.lowPackets = limits.maxPackets / 4
     this.counters = counters
     this.slots = new Array<Buffer | undefined>(INITIAL_CAPACITY).fill(undefined)
     this.mask = INITIAL_CAPACITY - 1
@@ -52,6 +78,21 @@ export class PacketQueue {
     return this.byteCount
   }
 
+  /** Whether stream sources are paused because the queue is above its high-water mark. */
+  get paused(): boolean {
+    return this.pressured
+  }
+
+  /** Registers a stream source; it is paused at once if the queue is above its high-water mark. */
+  addPausable(source: Pausable): void {
+    this.pausables.add(source)
+    if (this.pressured) source.pause()
+  }
+
+  removePausable(source: Pausable): void {
+    this.pausables.delete(source)
+  }
+
   /**
    * Queues `buf` without copying it (the caller must not reuse it). Returns
    * false, and counts the drop, when the queue has no room for it.
@@ -59,17 +100,32 @@ export class PacketQueue {
   push(buf: Buffer): boolean {
     const size = buf.length
     if (size === 0) return true
+    if (this.onPush !== null) this.onPush(buf)
     if (this.count >= this.maxPackets || this.byteCount + size > this.maxBytes) {
       this.counters.queueDroppedPackets++
       this.counters.queueDroppedBytes += size
       return false
     }
+    this.append(buf)
+    return true
+  }
+
+  /**
+   * Queues stream data, which is never dropped: past the high-water mark the
+   * streams are paused instead (see the class comment).
+   */
+  pushStream(buf: Buffer): void {
+    if (buf.length > 0) this.append(buf)
+  }
+
+  private append(buf: Buffer): void {
+    const size = buf.length
     if (this.count === this.slots.length) this.resize(this.slots.length * 2)
     this.slots[(this.head + this.count) & this.mask] = buf
     this.count++
     this.byteCount += size
+    if (!this.pressured && (this.count > this.highPackets || this.byteCount > this.highBytes)) this.setPressure(true)
     if (this.count === 1 && this.onReadable !== null) this.onReadable()
-    return true
   }
 
   /** The oldest packet, or undefined when empty. */
@@ -81,11 +137,21 @@ export class PacketQueue {
     this.head = (this.head + 1) & this.mask
     this.count--
     this.byteCount -= buf!.length
+    if (this.pressured && this.count <= this.lowPackets && this.byteCount <= this.lowBytes) this.setPressure(false)
     if (this.count === 0) {
       this.head = 0
       if (this.slots.length > SHRINK_ABOVE) this.resize(INITIAL_CAPACITY)
     }
     return buf
+  }
+
+  private setPressure(on: boolean): void {
+    this.pressured = on
+    if (on) this.counters.streamPauses++
+    for (const source of this.pausables) {
+      if (on) source.pause()
+      else source.resume()
+    }
   }
 
   /** Re-lays the live packets from slot 0 of a ring of `capacity` slots. */

@@ -1,11 +1,15 @@
 import fs from 'node:fs'
 import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { TcpListenerConfig, UnixListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
+import { EX_CANTCREAT, ListenError } from './listen-error'
 import type { Listener } from './listener'
-import type { PacketQueue } from './queue'
+import type { Pausable, PacketQueue } from './queue'
+import { RateLimitedLog } from './rate-limited-log'
+import { afterPoll, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
 
 const NEWLINE = 0x0a
 const TRAILING_NEWLINE = Buffer.from('\n')
@@ -157,14 +161,21 @@ export class LineAssembler {
   }
 }
 
-type StreamLimits = Pick<TcpListenerConfig, 'maxLineBytes' | 'idleTimeoutMs'>
+type StreamLimits = Pick<TcpListenerConfig, 'maxLineBytes' | 'idleTimeoutMs' | 'maxConnections'>
 
 /** What the server needs to end a connection it is shutting down. */
-type Connection = { finish(): void; socket: net.Socket }
+interface Connection {
+  readonly socket: net.Socket
+  /** Whether the client has sent nothing for `ms` while we were reading it. */
+  quietFor(ms: number, now: number): boolean
+  /** Queues the pending partial line and closes the socket. */
+  close(): void
+}
 
 /**
- * Wires one client connection: lines to the queue, idle and error handling.
- * Whatever way the connection ends, the pending partial line is queued.
+ * Wires one client connection: lines to the queue, idle and error handling,
+ * pausing while the queue is above its high-water mark. Whatever way the
+ * connection ends, the pending partial line is queued.
  */
 function handleConnection(
   socket: net.Socket,
@@ -177,7 +188,7 @@ function handleConnection(
   let warned = false
   const lines = new LineAssembler(
     limits.maxLineBytes,
-    (packet) => queue.push(packet),
+    (packet) => queue.pushStream(packet),
     (preview) => {
       counters.oversizedLines++
       // A misbehaving client can send many long lines: warn once per
@@ -192,8 +203,28 @@ function handleConnection(
   )
   const finish = (): void => lines.finish()
 
+  let lastDataAt = Date.now()
+  let paused = false
+  // While paused the client is not idle, we are: no idle timeout then.
+  const flow: Pausable = {
+    pause: () => {
+      paused = true
+      socket.setTimeout(0)
+      socket.pause()
+    },
+    resume: () => {
+      paused = false
+      lastDataAt = Date.now()
+      socket.setTimeout(limits.idleTimeoutMs)
+      socket.resume()
+    },
+  }
+
   socket.setTimeout(limits.idleTimeoutMs)
-  socket.on('data', (chunk: Buffer) => lines.write(chunk))
+  socket.on('data', (chunk: Buffer) => {
+    lastDataAt = Date.now()
+    lines.write(chunk)
+  })
   socket.on('end', finish)
   socket.on('timeout', () => {
     counters.idleTimeouts++
@@ -206,8 +237,19 @@ function handleConnection(
     log.debug({ peer, err }, 'client connection error')
     finish()
   })
-  socket.on('close', finish)
-  return { finish, socket }
+  socket.on('close', () => {
+    queue.removePausable(flow)
+    finish()
+  })
+  queue.addPausable(flow)
+  return {
+    socket,
+    quietFor: (ms, now) => !paused && now - lastDataAt >= ms,
+    close: () => {
+      finish()
+      socket.destroy()
+    },
+  }
 }
 
 /**
@@ -220,31 +262,82 @@ function serveStream(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
-): () => Promise<void> {
+): (timeoutMs: number) => Promise<void> {
   const connections = new Set<Connection>()
+  if (limits.maxConnections !== undefined) server.maxConnections = limits.maxConnections
   server.on('connection', (socket) => {
     const conn = handleConnection(socket, limits, queue, counters, log)
     connections.add(conn)
     socket.on('close', () => connections.delete(conn))
   })
-  // After listen, server errors are about accepting one client; keep serving.
-  server.on('error', (err) => log.error({ err }, 'listener error'))
+  // Node closes a connection past maxConnections at once; it must not go unnoticed.
+  const refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
+  server.on('drop', (client?: { remoteAddress?: string; remotePort?: number }) => {
+    counters.refusedConnections++
+    const peer = client?.remoteAddress !== undefined ? hostPort(client.remoteAddress, client.remotePort ?? 0) : 'local'
+    refusals.event({ maxConnections: server.maxConnections, peer })
+  })
+  // After listen, server errors are about accepting one client (EMFILE...); keep serving.
+  const acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
+  server.on('error', (err) => {
+    counters.acceptErrors++
+    acceptErrors.event({ err })
+  })
 
-  return () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      for (const conn of connections) {
-        conn.finish()
-        conn.socket.destroy()
+  return async (timeoutMs) => {
+    // Clients the kernel has already connected wait in the backlog: take them too.
+    await afterPoll()
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    // FIN: a client that reads learns we are going and closes; we keep reading until it does.
+    for (const conn of connections) conn.socket.end()
+    await closeWhenQuiet(connections, timeoutMs, counters, log)
+    await closed
+  }
+}
+
+/** A client that has sent nothing for this long after shutdown began has nothing more in flight. */
+const SHUTDOWN_QUIET_MS = 250
+
+/**
+ * Closes each connection once its client has closed or gone quiet; any still
+ * sending when `timeoutMs` runs out are cut off, counted and logged. Their
+ * receive buffers are empty when closed, so the close is a FIN, not a reset.
+ */
+async function closeWhenQuiet(
+  connections: Set<Connection>,
+  timeoutMs: number,
+  counters: IngestCounters,
+  log: Logger,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const now = Date.now()
+    for (const conn of connections) {
+      if (conn.quietFor(SHUTDOWN_QUIET_MS, now)) {
+        connections.delete(conn)
+        conn.close()
       }
-    })
+    }
+    if (connections.size === 0) return
+    if (now >= deadline) {
+      counters.shutdownDisconnects += connections.size
+      log.warn(
+        { clients: connections.size, shutdownTimeoutMs: timeoutMs },
+        'shutdown time ran out: clients still sending were disconnected',
+      )
+      for (const conn of connections) conn.close()
+      connections.clear()
+      return
+    }
+    await sleep(Math.min(SHUTDOWN_QUIET_MS / 5, deadline - now))
+  }
 }
 
 function listen(server: net.Server, options: net.ListenOptions, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       server.removeListener('listening', onListening)
-      reject(new Error(`cannot listen on ${what}: ${err.message}`, { cause: err }))
+      reject(new ListenError(what, err))
     }
     const onListening = (): void => {
       server.removeListener('error', onError)
@@ -272,7 +365,7 @@ export async function startTcpListener(
   return {
     description,
     boundAddress: { address: bound.address, port: bound.port },
-    close: () => (closing ??= stop()),
+    close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= stop(timeoutMs)),
   }
 }
 
@@ -294,7 +387,7 @@ export async function startUnixListener(
     inode = fs.statSync(cfg.path).ino
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()))
-    throw new Error(`cannot set up ${description}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(description, err)
   }
 
   // Unlink only what is still ours: another process may have replaced it.
@@ -311,15 +404,15 @@ export async function startUnixListener(
 
   const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }))
   let closing: Promise<void> | null = null
-  const close = async (): Promise<void> => {
-    await stop()
+  const close = async (timeoutMs: number): Promise<void> => {
+    await stop(timeoutMs)
     process.removeListener('exit', removeSocketFile)
     removeSocketFile()
   }
   return {
     description,
     boundAddress: { path: cfg.path },
-    close: () => (closing ??= close()),
+    close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= close(timeoutMs)),
   }
 }
 
@@ -334,23 +427,23 @@ async function clearStaleSocket(path: string): Promise<void> {
     stat = fs.lstatSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new Error(`cannot listen on unix ${path}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(`unix ${path}`, err)
   }
   if (!stat.isSocket()) {
-    throw new Error(`cannot listen on unix ${path}: the path exists and is not a socket (refusing to remove it)`)
+    throw new ListenError(`unix ${path}`, 'the path exists and is not a socket (refusing to remove it)', EX_CANTCREAT)
   }
   const answer = await probe(path)
   if (answer.state === 'in use') {
-    throw new Error(`cannot listen on unix ${path}: already in use by a running process (${answer.detail})`)
+    throw new ListenError(`unix ${path}`, `already in use by a running process (${answer.detail})`)
   }
   if (answer.state === 'unknown') {
-    throw new Error(`cannot listen on unix ${path}: cannot tell whether the existing socket is in use (${answer.detail})`)
+    throw new ListenError(`unix ${path}`, `cannot tell whether the existing socket is in use (${answer.detail})`)
   }
   try {
     fs.unlinkSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`cannot remove stale unix socket ${path}: ${(err as Error).message}`, { cause: err })
+      throw new ListenError(`unix ${path}`, err)
     }
   }
 }

@@ -1,14 +1,15 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { UdpListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
+import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
+import { ListenError } from './listen-error'
 import type { Listener } from './listener'
+import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
 import type { PacketQueue } from './queue'
-
-/** Upper bound on how long close() keeps reading datagrams already queued by the kernel. */
-const DRAIN_LIMIT_MS = 250
+import { listenerMetricName } from './self-metrics'
+import { afterPoll, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
 
 /**
  * Listens for datagrams and queues each one as is: a datagram is one packet,
@@ -17,6 +18,7 @@ const DRAIN_LIMIT_MS = 250
 export async function startUdpListener(
   cfg: UdpListenerConfig,
   queue: PacketQueue,
+  counters: IngestCounters,
   log: Logger,
 ): Promise<Listener> {
   const socket = dgram.createSocket(net.isIPv6(cfg.address) ? 'udp6' : 'udp4')
@@ -30,31 +32,63 @@ export async function startUdpListener(
 
   if (cfg.recvBufferSize !== undefined) applyRecvBufferSize(socket, cfg.recvBufferSize, llog)
 
-  // Counts arrivals so that close() can tell when the kernel buffer is empty.
+  // Counts arrivals: without /proc, close() can only tell the kernel buffer is empty by a quiet turn.
   let received = 0
   socket.on('message', (msg) => {
     received++
     queue.push(msg)
   })
 
+  // The kernel's figures for this socket (Linux): its receive queue and its drops.
+  const inode = findUdpSocketInode(bound.address, bound.port)
+  const kernelStats = (): UdpSocketStats | undefined => (inode === undefined ? undefined : udpSocketStats(bound.address, inode))
+  const metricName = listenerMetricName(bound.address, bound.port)
+  let dropsSeen = kernelStats()?.drops ?? 0
+  counters.udpKernelDrops.set(metricName, 0)
+  const pollDrops = (): void => {
+    const drops = kernelStats()?.drops
+    if (drops === undefined || drops === dropsSeen) return
+    counters.udpKernelDrops.set(metricName, (counters.udpKernelDrops.get(metricName) ?? 0) + drops - dropsSeen)
+    dropsSeen = drops
+  }
+  const stopPolling = counters.addPoller(pollDrops)
+  if (inode === undefined) llog.warn('cannot find this socket in /proc/net: kernel drops are not reported')
+
+  /**
+   * Datagrams the kernel has accepted are ours to process: keep reading until
+   * its receive queue is empty (each turn of the loop reads what is waiting),
+   * or the shutdown time runs out.
+   */
+  const drainKernelQueue = async (timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const before = received
+      const left = kernelStats()?.rxQueue
+      if (left === 0) return
+      if (Date.now() >= deadline) {
+        llog.warn(
+          { bytesLeft: left, shutdownTimeoutMs: timeoutMs },
+          'shutdown time ran out: datagrams still queued in the kernel are lost',
+        )
+        return
+      }
+      await afterPoll()
+      if (left === undefined && received === before) return
+    }
+  }
+
   let closing: Promise<void> | null = null
-  const close = async (): Promise<void> => {
-    // Datagrams still in the kernel buffer would be lost by closing now: keep
-    // the loop turning (each turn reads what is waiting) until a whole turn
-    // brings nothing new.
-    const deadline = Date.now() + DRAIN_LIMIT_MS
-    let before: number
-    do {
-      before = received
-      await nextTurn()
-    } while (received !== before && Date.now() < deadline)
+  const close = async (timeoutMs: number): Promise<void> => {
+    await drainKernelQueue(timeoutMs)
+    pollDrops()
+    stopPolling()
     await new Promise<void>((resolve) => socket.close(() => resolve()))
   }
 
   return {
     description,
     boundAddress: { address: bound.address, port: bound.port },
-    close: () => (closing ??= close()),
+    close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= close(timeoutMs)),
   }
 }
 
@@ -63,7 +97,7 @@ function bind(socket: dgram.Socket, address: string, port: number): Promise<void
     const onError = (err: Error): void => {
       socket.removeListener('listening', onListening)
       socket.close()
-      reject(new Error(`cannot listen on udp ${hostPort(address, port)}: ${err.message}`, { cause: err }))
+      reject(new ListenError(`udp ${hostPort(address, port)}`, err))
     }
     const onListening = (): void => {
       socket.removeListener('error', onError)

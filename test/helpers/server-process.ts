@@ -39,10 +39,12 @@ export class ServerProcess {
     })
   }
 
-  static async start(dir: string, config: object | string, fileName = 'config.json'): Promise<ServerProcess> {
+  /** `wrapper` runs the server under another command, e.g. ['prlimit', '--nofile=256', '--']. */
+  static async start(dir: string, config: object | string, fileName = 'config.json', wrapper: string[] = []): Promise<ServerProcess> {
     const file = path.join(dir, fileName)
     writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config))
-    const server = new ServerProcess(spawn(process.execPath, [MAIN, file], { stdio: ['ignore', 'pipe', 'pipe'] }))
+    const command = [...wrapper, process.execPath, MAIN, file]
+    const server = new ServerProcess(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }))
     try {
       server.endpoints = await withTimeout(server.up, 10_000, 'server start')
     } catch (err) {
@@ -69,6 +71,16 @@ export class ServerProcess {
 
   kill(): void {
     this.child.kill('SIGKILL')
+  }
+
+  /** Sends a signal (SIGSTOP/SIGCONT to hold the server while the kernel queues input). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal)
+  }
+
+  /** The exit code, once the process has exited. */
+  exited(): Promise<number | null> {
+    return withTimeout(this.exit, 30_000, 'server exit')
   }
 
   /** Log entries with this message. */

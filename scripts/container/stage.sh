@@ -1,0 +1,18 @@
+#!/bin/sh
+# The image's build step (Dockerfile, build stage): compile, then lay out the
+# run stage's files under DEST as they will be in the image:
+#   DEST/usr/lib/statsd-ts/{package.json,build/src,node_modules}  DEST/etc/statsd-ts/config.json
+# Run from the source directory, after `npm ci`.
+set -eu
+dest=$1
+app=$dest/usr/lib/statsd-ts
+
+npx tsc -p tsconfig.json
+rm -rf "$dest"
+mkdir -p "$app/build" "$dest/etc/statsd-ts"
+cp package.json package-lock.json "$app/"
+cp -r build/src "$app/build/"
+find "$app/build" -name '*.map' -delete
+# Production dependencies only; none needs an install script.
+(cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund && rm package-lock.json)
+cp scripts/container/config.json "$dest/etc/statsd-ts/config.json"

@@ -1,0 +1,91 @@
+import type { FlushData } from '../../aggregate/flush-data'
+import type { GraphiteBackendConfig } from '../../config/schema'
+import type { Logger } from '../../log'
+import type { Backend, BackendStats } from '../backend'
+import { CHUNK_CHARS, encodeInSlices, SerialQueue } from '../encode'
+import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
+import { Outbox, outboxOptions } from '../outbox'
+import { pickleLines } from './pickle'
+import { sendAndClose } from './send'
+
+/** What the backend needs from a naming scheme; GraphiteFormatter (Etsy's names) is one. */
+export interface GraphiteLineFormatter {
+  chunks(data: FlushData, calculationStarted: number, chunkChars: number): Iterable<string>
+  formatHealth(health: GraphiteHealth, timestamp: number): string
+}
+
+export type GraphiteServerNaming = Omit<GraphiteNaming, keyof GraphiteBackendConfig>
+
+const encodeText = (text: string): Buffer => Buffer.from(text, 'utf8')
+
+/**
+ * Graphite over TCP, plaintext or pickle, one connection per delivery as
+ * Etsy does. Flushes are formatted in slices into Buffers and handed to the
+ * backend's own outbox, which retries what Graphite did not take and keeps
+ * at most its byte bound.
+ */
+export class GraphiteBackend implements Backend {
+  readonly name: string
+  private readonly outbox: Outbox
+  private readonly health: GraphiteHealth
+  private readonly encode: (text: string) => Buffer
+  private readonly order = new SerialQueue()
+
+  constructor(
+    private readonly cfg: GraphiteBackendConfig,
+    startupTime: number,
+    log: Logger,
+    private readonly formatter: GraphiteLineFormatter,
+  ) {
+    this.name = `graphite ${cfg.host}:${cfg.port}`
+    this.encode = cfg.protocol === 'pickle' ? pickleLines : encodeText
+    // As Etsy 0.9: last_exception stays 0 until a flush fails.
+    this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
+    this.outbox = new Outbox((payloads, signal) => this.deliver(payloads, signal), outboxOptions(cfg), log)
+  }
+
+  flush(data: FlushData): Promise<void> {
+    const started = Date.now()
+    return this.order.run(async () => {
+      this.outbox.push(await encodeInSlices(this.formatter.chunks(data, started, CHUNK_CHARS), this.encode))
+    })
+  }
+
+  stats(): BackendStats {
+    return this.outbox.stats()
+  }
+
+  async close(): Promise<void> {
+    await this.order.run(async () => {})
+    await this.outbox.close()
+  }
+
+  private async deliver(payloads: readonly { chunks: readonly Buffer[] }[], signal: AbortSignal): Promise<void> {
+    try {
+      await sendAndClose(this.cfg, () => this.withHealth(payloads), signal)
+    } catch (err) {
+      this.health.lastException = Math.round(Date.now() / 1000)
+      throw err
+    }
+  }
+
+  /** Etsy appends its own health lines once connected, stamped then, describing the previous send. */
+  private withHealth(payloads: readonly { chunks: readonly Buffer[] }[]): Buffer[] {
+    const now = Math.round(Date.now() / 1000)
+    const chunks = payloads.flatMap((p) => p.chunks)
+    chunks.push(this.encode(this.formatter.formatHealth(this.health, now)))
+    this.health.flushTime = 0
+    this.health.flushLength = chunks.reduce((n, c) => n + c.length, 0)
+    this.health.lastFlush = now
+    return chunks
+  }
+}
+
+export function createGraphiteBackend(
+  cfg: GraphiteBackendConfig,
+  naming: GraphiteServerNaming,
+  startupTime: number,
+  log: Logger,
+): GraphiteBackend {
+  return new GraphiteBackend(cfg, startupTime, log, new GraphiteFormatter({ ...cfg, ...naming }))
+}

@@ -1,0 +1,37 @@
+import net from 'node:net'
+
+/**
+ * One flush over one new TCP connection, as Etsy sends it. Resolves only when
+ * every byte was written, our end was closed, and the server closed its end
+ * without an error: a server that accepts but never reads (or never closes)
+ * does not count as having received anything. Rejects on any error or when
+ * `signal` aborts; the socket is destroyed then.
+ */
+export function sendAndClose(
+  target: { host: string; port: number },
+  payload: () => readonly Buffer[],
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let finished = false
+    const socket = net.createConnection({ host: target.host, port: target.port })
+    const onAbort = (): void => {
+      socket.destroy()
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    socket.on('error', (err) => reject(err))
+    socket.on('connect', () => {
+      // The Buffers are queued as they are (no copy) and written with one writev.
+      socket.cork()
+      for (const chunk of payload()) socket.write(chunk)
+      socket.end(() => (finished = true))
+      socket.uncork()
+    })
+    socket.on('close', (hadError) => {
+      signal.removeEventListener('abort', onAbort)
+      if (finished && !hadError) resolve()
+      else reject(new Error(finished ? 'connection failed after the flush was written' : 'connection closed before the flush was written'))
+    })
+  })
+}

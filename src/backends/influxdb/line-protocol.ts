@@ -1,0 +1,56 @@
+import type { FlushData } from '../../aggregate/flush-data'
+import { splitTags } from '../tags'
+
+/*
+ * InfluxDB line protocol, one point per metric, timestamps in seconds
+ * (the write requests say precision=s):
+ *   counter  name,tags count=<value>,rate=<per second>
+ *   timer    name,tags count=..,mean=..,upper_90=..   (every timer statistic a field of one point)
+ *   gauge    name,tags value=<value>
+ *   set      name,tags count=<distinct values>
+ *   own      <prefixStats>.<name> value=<value>  (numStats, processing_time, self-metrics)
+ * Graphite tags in a name (also what DogStatsD tags became) are Influx tags.
+ */
+
+const escapeMeasurement = (s: string): string => s.replace(/[,\s\\]/g, (c) => '\\' + c)
+const escapeKey = (s: string): string => s.replace(/[,=\s\\]/g, (c) => '\\' + c)
+
+function seriesKey(name: string): string {
+  const { base, tags } = splitTags(name)
+  let key = escapeMeasurement(base)
+  // Influx wants tags sorted by key for its fastest path.
+  for (const [k, v] of tags.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    if (v !== '') key += ',' + escapeKey(k) + '=' + escapeKey(v)
+  }
+  return key
+}
+
+/** Each metric of the flush as [name, fields]. */
+function* metricPoints(data: FlushData): Generator<[string, string]> {
+  for (const c of data.counters) yield [c.name, 'count=' + c.value + ',rate=' + c.rate]
+  for (const t of data.timers) yield [t.name, t.stats.map(([stat, value]) => escapeKey(stat) + '=' + value).join(',')]
+  for (const g of data.gauges) yield [g.name, 'value=' + g.value]
+  for (const s of data.sets) yield [s.name, 'count=' + s.count]
+}
+
+/** The flush's points, in pieces of about `chunkChars` characters ending on a line. */
+export function* influxLines(data: FlushData, prefixStats: string, chunkChars: number): Generator<string> {
+  const ts = ' ' + data.timestamp + '\n'
+  let out = ''
+  let numStats = 0
+  for (const [name, fields] of metricPoints(data)) {
+    out += seriesKey(name) + ' ' + fields + ts
+    numStats++
+    if (out.length >= chunkChars) {
+      yield out
+      out = ''
+    }
+  }
+  const own = (name: string, value: number): void => {
+    out += escapeMeasurement(prefixStats + '.' + name) + ' value=' + value + ts
+  }
+  own('numStats', numStats)
+  own('processing_time', data.processingTime)
+  for (const m of data.selfMetrics) own(m.name, m.value)
+  yield out
+}

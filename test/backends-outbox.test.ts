@@ -1,0 +1,178 @@
+import t, { type Test } from 'tap'
+import { EventEmitter, once } from 'node:events'
+import { Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
+import { silentLogger } from '../src/log'
+
+/* The outbox alone: a scripted receiver instead of a socket. */
+
+function payload(text: string): Payload {
+  const buf = Buffer.from(text)
+  return { chunks: [buf], bytes: buf.length }
+}
+
+const text = (p: Payload): string => Buffer.concat(p.chunks).toString()
+
+/** A receiver whose answer to each attempt the test decides. */
+class ScriptedReceiver extends EventEmitter {
+  readonly attempts: { payloads: string[]; at: number; signal: AbortSignal; settle: (err?: Error) => void }[] = []
+  readonly delivered: string[] = []
+  deliver = (payloads: readonly Payload[], signal: AbortSignal): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const names = payloads.map(text)
+      const settle = (err?: Error): void => {
+        if (err === undefined) {
+          this.delivered.push(...names)
+          resolve()
+        } else reject(err)
+      }
+      this.attempts.push({ payloads: names, at: Date.now(), signal, settle })
+      this.emit('attempt', this.attempts.length)
+    })
+
+  async nthAttempt(n: number): Promise<ScriptedReceiver['attempts'][number]> {
+    while (this.attempts.length < n) await once(this, 'attempt')
+    return this.attempts[n - 1]!
+  }
+}
+
+function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
+  // The outbox's timers are unref'd (they never keep a server alive); the test must stay alive for them.
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const receiver = new ScriptedReceiver()
+  const outbox = new Outbox(
+    receiver.deliver,
+    { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts },
+    silentLogger(),
+  )
+  return { receiver, outbox }
+}
+
+t.test('one attempt at a time; what queued meanwhile goes together in the next one', async (t) => {
+  const { receiver, outbox } = setup(t)
+  outbox.push(payload('a'))
+  outbox.push(payload('b'))
+  outbox.push(payload('c'))
+  const first = await receiver.nthAttempt(1)
+  t.strictSame(first.payloads, ['a'])
+  t.equal(receiver.attempts.length, 1, 'b and c wait for a')
+  t.equal(outbox.stats().bytesQueued, 3)
+  first.settle()
+  const second = await receiver.nthAttempt(2)
+  t.strictSame(second.payloads, ['b', 'c'])
+  second.settle()
+  await new Promise(setImmediate)
+  t.strictSame(outbox.stats(), { delivered: 3, failedAttempts: 0, retries: 0, flushesDropped: 0, bytesQueued: 0 })
+})
+
+t.test('batchBytes limits one attempt, but never below one payload', async (t) => {
+  const { receiver, outbox } = setup(t, { batchBytes: 5 })
+  outbox.push(payload('xxxxxxxx'))
+  outbox.push(payload('ab'))
+  outbox.push(payload('cd'))
+  outbox.push(payload('ef'))
+  ;(await receiver.nthAttempt(1)).settle()
+  const second = await receiver.nthAttempt(2)
+  t.strictSame(second.payloads, ['ab', 'cd'])
+})
+
+t.test('a failed attempt is retried after a backoff that doubles, in the original order', async (t) => {
+  const { receiver, outbox } = setup(t, { retryInitialMs: 30, retryMaxMs: 60 })
+  outbox.push(payload('a'))
+  const a1 = await receiver.nthAttempt(1)
+  outbox.push(payload('b'))
+  a1.settle(new Error('ECONNREFUSED'))
+  const a2 = await receiver.nthAttempt(2)
+  t.strictSame(a2.payloads, ['a', 'b'], 'the failed flush goes first')
+  t.ok(a2.at - a1.at >= 25, 'waited for the first backoff')
+  a2.settle(new Error('ECONNREFUSED'))
+  const a3 = await receiver.nthAttempt(3)
+  t.ok(a3.at - a2.at >= 55, 'the backoff doubled')
+  a3.settle(new Error('ECONNREFUSED'))
+  const a4 = await receiver.nthAttempt(4)
+  t.ok(a4.at - a3.at < 120 + 60, 'the backoff stops at retryMaxMs')
+  a4.settle()
+  await new Promise(setImmediate)
+  t.strictSame(receiver.delivered, ['a', 'b'])
+  t.strictSame(outbox.stats(), { delivered: 2, failedAttempts: 3, retries: 5, flushesDropped: 0, bytesQueued: 0 })
+  // A success resets the backoff.
+  outbox.push(payload('c'))
+  const a5 = await receiver.nthAttempt(5)
+  a5.settle(new Error('reset'))
+  const a6 = await receiver.nthAttempt(6)
+  t.ok(a6.at - a5.at < 55, 'back to the first backoff after a success')
+  a6.settle()
+})
+
+t.test('an attempt that never ends is aborted at the timeout and counts as failed', async (t) => {
+  const { receiver, outbox } = setup(t, { timeoutMs: 50 })
+  outbox.push(payload('a'))
+  const a1 = await receiver.nthAttempt(1)
+  await once(a1.signal, 'abort')
+  t.ok(Date.now() - a1.at >= 45)
+  const a2 = await receiver.nthAttempt(2)
+  t.strictSame(a2.payloads, ['a'])
+  t.equal(outbox.stats().failedAttempts, 1)
+  a2.settle()
+})
+
+t.test('past maxBytes the oldest flushes are dropped and counted; the newest is always kept', async (t) => {
+  const { receiver, outbox } = setup(t, { maxBytes: 10 })
+  outbox.push(payload('0000')) // in flight, never answered
+  const first = await receiver.nthAttempt(1)
+  for (const p of ['1111', '2222', '3333', '4444']) outbox.push(payload(p))
+  t.strictSame(outbox.stats(), { delivered: 0, failedAttempts: 0, retries: 0, flushesDropped: 3, bytesQueued: 8 })
+  first.settle(new Error('broken pipe'))
+  await new Promise(setImmediate)
+  t.equal(outbox.stats().flushesDropped, 3, 'the failed one fits: 0000 and 4444 are 8 bytes')
+  outbox.push(payload('5555'))
+  t.equal(outbox.stats().bytesQueued, 8, 'the oldest (0000) went')
+  t.equal(outbox.stats().flushesDropped, 4)
+  ;(await receiver.nthAttempt(2)).settle()
+  await new Promise(setImmediate)
+  t.strictSame(receiver.delivered, ['4444', '5555'])
+  outbox.push(payload('a flush larger than the bound'))
+  ;(await receiver.nthAttempt(3)).settle()
+  await new Promise(setImmediate)
+  t.equal(receiver.delivered.at(-1), 'a flush larger than the bound', 'a single oversized flush still goes')
+})
+
+t.test('Undeliverable: dropped and counted, not retried', async (t) => {
+  const { receiver, outbox } = setup(t)
+  outbox.push(payload('bad'))
+  ;(await receiver.nthAttempt(1)).settle(new Undeliverable('HTTP 400'))
+  outbox.push(payload('good'))
+  const a2 = await receiver.nthAttempt(2)
+  t.strictSame(a2.payloads, ['good'])
+  a2.settle()
+  await new Promise(setImmediate)
+  t.strictSame(outbox.stats(), { delivered: 1, failedAttempts: 1, retries: 0, flushesDropped: 1, bytesQueued: 0 })
+})
+
+t.test('close: one last attempt without waiting for the backoff, then what is left is dropped', async (t) => {
+  const { receiver, outbox } = setup(t, { retryInitialMs: 60_000 })
+  outbox.push(payload('a'))
+  ;(await receiver.nthAttempt(1)).settle(new Error('refused'))
+  await new Promise(setImmediate)
+  const closing = outbox.close()
+  const last = await receiver.nthAttempt(2)
+  t.strictSame(last.payloads, ['a'])
+  last.settle(new Error('refused'))
+  await closing
+  t.strictSame(outbox.stats(), { delivered: 0, failedAttempts: 2, retries: 1, flushesDropped: 1, bytesQueued: 0 })
+  outbox.push(payload('late'))
+  t.equal(receiver.attempts.length, 2, 'nothing is sent after close')
+})
+
+t.test('close waits for the attempt in flight', async (t) => {
+  const { receiver, outbox } = setup(t)
+  outbox.push(payload('a'))
+  const a1 = await receiver.nthAttempt(1)
+  let closed = false
+  const closing = outbox.close().then(() => (closed = true))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(closed)
+  a1.settle()
+  await closing
+  t.equal(outbox.stats().delivered, 1)
+})

@@ -1,0 +1,220 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import type { Test } from 'tap'
+
+/*
+ * The real servers Debian ships (graphite-carbon, influxdb, prometheus), each
+ * started in the test's temp directory on free loopback ports and stopped by
+ * PID. A missing binary fails the test: these tests exist to run against the
+ * real thing (.ci/run installs them).
+ */
+
+export const run = promisify(execFile)
+
+/** A loopback port free right now (bound, then released). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Starts `command`, stops it by PID (SIGTERM, then SIGKILL) at teardown; its output goes to `log`. */
+function startProcess(t: Test, command: string, args: string[], logFile: string): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const keep = (chunk: Buffer): void => {
+    output += chunk.toString()
+    if (output.length > 200_000) output = output.slice(-100_000)
+  }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  child.on('error', (err) => t.fail(`${command} could not be started (is it installed?): ${err.message}`))
+  t.teardown(async () => {
+    writeFileSync(logFile, output)
+    if (child.exitCode !== null || child.pid === undefined) return
+    process.kill(child.pid, 'SIGCONT') // in case a test stopped it
+    process.kill(child.pid, 'SIGTERM')
+    const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 10_000)
+    await once(child, 'exit')
+    clearTimeout(timer)
+  })
+  return child
+}
+
+/** Polls `probe` until it returns a value (not undefined), or fails naming `what`. */
+export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+async function portOpen(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.on('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.on('error', () => resolve(undefined))
+  })
+}
+
+export interface Carbon {
+  pid: number
+  linePort: number
+  picklePort: number
+  /** Values stored for `metric` (dots -> path), as whisper-fetch reads them: [timestamp, value] with value non-null. */
+  fetch(metric: string): Promise<[number, number][]>
+}
+
+/** carbon-cache writing whisper files with one-second slots. */
+export async function startCarbon(t: Test, dir: string): Promise<Carbon> {
+  const [linePort, picklePort, queryPort] = [await freePort(), await freePort(), await freePort()]
+  const root = path.join(dir, 'carbon')
+  for (const sub of ['conf', 'storage/whisper', 'log']) mkdirSync(path.join(root, sub), { recursive: true })
+  const whisper = path.join(root, 'storage/whisper')
+  writeFileSync(path.join(root, 'conf/storage-schemas.conf'), '[all]\npattern = .*\nretentions = 1s:2h\n')
+  writeFileSync(
+    path.join(root, 'conf/carbon.conf'),
+    `[cache]
+STORAGE_DIR = ${root}/storage/
+LOCAL_DATA_DIR = ${whisper}/
+CONF_DIR = ${root}/conf/
+LOG_DIR = ${root}/log/
+PID_DIR = ${root}/
+USER =
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = 1000000
+MAX_CREATES_PER_MINUTE = 1000000
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = ${linePort}
+ENABLE_UDP_LISTENER = False
+PICKLE_RECEIVER_INTERFACE = 127.0.0.1
+PICKLE_RECEIVER_PORT = ${picklePort}
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = ${queryPort}
+WHISPER_AUTOFLUSH = True
+WHISPER_FALLOCATE_CREATE = False
+LOG_UPDATES = False
+`,
+  )
+  const child = startProcess(
+    t,
+    'carbon-cache',
+    [`--config=${root}/conf/carbon.conf`, `--pidfile=${root}/carbon.pid`, `--logdir=${root}/log`, '--nodaemon', 'start'],
+    path.join(dir, 'carbon-cache.out'),
+  )
+  await eventually('carbon-cache listening', 30_000, () => portOpen(linePort))
+  await eventually('carbon-cache pickle receiver listening', 10_000, () => portOpen(picklePort))
+  return {
+    pid: child.pid!,
+    linePort,
+    picklePort,
+    async fetch(metric) {
+      const file = path.join(whisper, ...metric.split('.')) + '.wsp'
+      const { stdout } = await run('whisper-fetch', ['--json', `--from=${Math.floor(Date.now() / 1000) - 3600}`, file])
+      const { start, step, values } = JSON.parse(stdout) as { start: number; step: number; values: (number | null)[] }
+      return values.flatMap((v, i): [number, number][] => (v === null ? [] : [[start + i * step, v]]))
+    },
+  }
+}
+
+export interface Influx {
+  url: string
+  query(q: string, db?: string): Promise<{ results: { series?: { columns: string[]; values: unknown[][] }[]; error?: string }[] }>
+}
+
+/** influxd 1.x with its own meta, data and WAL directories. */
+export async function startInfluxd(t: Test, dir: string): Promise<Influx> {
+  const [httpPort, rpcPort] = [await freePort(), await freePort()]
+  const root = path.join(dir, 'influxdb')
+  mkdirSync(root, { recursive: true })
+  const conf = path.join(root, 'influxdb.conf')
+  writeFileSync(
+    conf,
+    `reporting-disabled = true
+bind-address = "127.0.0.1:${rpcPort}"
+[meta]
+  dir = "${root}/meta"
+[data]
+  dir = "${root}/data"
+  wal-dir = "${root}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:${httpPort}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+`,
+  )
+  startProcess(t, 'influxd', ['run', '-config', conf], path.join(dir, 'influxd.out'))
+  const url = `http://127.0.0.1:${httpPort}`
+  await eventually('influxd answering /ping', 30_000, async () => ((await fetch(`${url}/ping`)).status === 204 ? true : undefined))
+  return {
+    url,
+    async query(q, db) {
+      const params = new URLSearchParams({ q, epoch: 's' })
+      if (db !== undefined) params.set('db', db)
+      const res = await fetch(`${url}/query`, { method: 'POST', body: params })
+      return (await res.json()) as Awaited<ReturnType<Influx['query']>>
+    },
+  }
+}
+
+export interface Prometheus {
+  /** Instant query: the result vector as [labels, value]. */
+  query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>
+}
+
+/** Prometheus scraping `target` every second, with its TSDB in the temp dir. */
+export async function startPrometheus(t: Test, dir: string, target: string): Promise<Prometheus> {
+  const port = await freePort()
+  const root = path.join(dir, 'prometheus')
+  mkdirSync(root, { recursive: true })
+  const conf = path.join(root, 'prometheus.yml')
+  writeFileSync(
+    conf,
+    `global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: statsd
+    static_configs:
+      - targets: ['${target}']
+`,
+  )
+  startProcess(
+    t,
+    'prometheus',
+    [`--config.file=${conf}`, `--storage.tsdb.path=${root}/data`, `--web.listen-address=127.0.0.1:${port}`],
+    path.join(dir, 'prometheus.out'),
+  )
+  const api = `http://127.0.0.1:${port}/api/v1`
+  await eventually('prometheus ready', 30_000, async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined))
+  return {
+    async query(q) {
+      const res = await fetch(`${api}/query?${new URLSearchParams({ query: q })}`)
+      const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
+      if (body.status !== 'success') throw new Error(JSON.stringify(body))
+      return body.data.result
+    },
+  }
+}
