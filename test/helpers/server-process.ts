@@ -60,6 +60,15 @@ export class ServerProcess {
     return withTimeout(this.exit, 15_000, 'server stop')
   }
 
+  /** The exit code whenever the process ends, however long that takes (a soak watches for hours). */
+  get ended(): Promise<number | null> {
+    return this.exit
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   kill(): void {
     this.child.kill('SIGKILL')
   }
