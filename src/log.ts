@@ -10,11 +10,24 @@ export type { Logger }
  */
 export function createLogger(cfg: Config['log']): Logger {
   const readable = cfg.pretty ?? process.stderr.isTTY === true
-  const options = { level: cfg.level, base: { pid: process.pid } }
+  const options = { level: cfg.level, base: { pid: process.pid }, onChild: (child: Logger) => children.add(new WeakRef(child)) }
   if (readable) {
     return pino(options, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true }))
   }
   return pino(options, pino.destination({ dest: 2, sync: true }))
+}
+
+/** Every child logger, so that a reloaded log level reaches the ones already handed out. */
+const children = new Set<WeakRef<Logger>>()
+
+/** Changes the level of `root` and of every child logger made so far. */
+export function setLogLevel(root: Logger, level: Config['log']['level']): void {
+  root.level = level
+  for (const ref of children) {
+    const child = ref.deref()
+    if (child === undefined) children.delete(ref)
+    else child.level = level
+  }
 }
 
 /** A logger that drops everything, for tests and library use. */

@@ -2,6 +2,7 @@
 import { ConfigError } from './config/errors'
 import { loadConfig } from './config/load'
 import { createLogger } from './log'
+import { reloadFromFile } from './reload'
 import { StatsdServer } from './server'
 
 /*
@@ -10,7 +11,7 @@ import { StatsdServer } from './server'
  * console backend). Etsy statsd config files are accepted as they are.
  */
 
-const USAGE = 'usage: statsd-ts [config-file]   (JSON, or an Etsy statsd config.js)'
+const USAGE = 'usage: statsd-ts [config-file]   (JSON, an Etsy statsd config.js or a statsgod config.yml)'
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
     }
     process.once('SIGTERM', shutdown)
     process.once('SIGINT', shutdown)
+    process.on('SIGHUP', () => reloadFromFile(argv[0], server, log))
   })
 }
 

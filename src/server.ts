@@ -3,11 +3,12 @@ import { AggregatorLoop } from './aggregate/loop'
 import type { Backend } from './backends/backend'
 import { ConsoleBackend } from './backends/console'
 import { GraphiteBackend } from './backends/graphite'
+import { restartOnlyChanges, withReloadedSettings } from './config/reloadable'
 import type { Config } from './config/schema'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
 import { PacketQueue } from './ingest/queue'
-import type { Logger } from './log'
+import { type Logger, setLogLevel } from './log'
 
 /** A running StatsD server: listeners -> queue -> aggregator loop -> backends. */
 export class StatsdServer {
@@ -18,6 +19,8 @@ export class StatsdServer {
     private readonly loop: AggregatorLoop,
     private readonly backends: readonly Backend[],
     private readonly log: Logger,
+    private readonly aggregator: Aggregator,
+    private config: Config,
   ) {}
 
   static async start(config: Config, log: Logger): Promise<StatsdServer> {
@@ -30,18 +33,36 @@ export class StatsdServer {
 
     const listeners: Listener[] = []
     try {
-      for (const cfg of config.listeners) listeners.push(await startListener(cfg, queue, counters, log))
+      for (const [i, cfg] of config.listeners.entries()) listeners.push(await startListener(cfg, queue, counters, log, i))
     } catch (err) {
       // Do not leave the ones that did start bound (or a socket file behind).
       await Promise.all(listeners.map((l) => l.close()))
       throw err
     }
+    aggregator.describeListeners(listeners.map((l) => l.description))
     loop.start(startedAt)
     log.info(
       { listeners: listeners.map((l) => l.description), backends: backends.map((b) => b.name), flushInterval: config.flushInterval },
       'statsd server is up',
     )
-    return new StatsdServer(listeners, loop, backends, log)
+    if (config.listeners.some((l) => l.auth === 'token') && aggregator.validTokens === 0) {
+      log.warn('listeners require tokens but no valid token is configured: every line they receive will be refused')
+    }
+    return new StatsdServer(listeners, loop, backends, log, aggregator, config)
+  }
+
+  /**
+   * Applies a re-read config (SIGHUP): tokens, percentiles, histogram bins,
+   * delete/TTL options at the next flush, the log level at once. Settings
+   * that need a restart are named in the log and left as they are.
+   */
+  reload(next: Config): void {
+    const ignored = restartOnlyChanges(this.config, next)
+    if (ignored.length > 0) this.log.warn({ settings: ignored }, 'reload: these changes need a restart and were ignored')
+    this.config = withReloadedSettings(this.config, next)
+    setLogLevel(this.log, this.config.log.level)
+    this.aggregator.reconfigure({ ...this.config, dumpMessages: this.config.log.dumpMessages })
+    this.log.info('reload: new settings take effect at the next flush')
   }
 
   /** Stops accepting, processes everything already received, flushes once more to every backend. */

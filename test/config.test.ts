@@ -38,6 +38,8 @@ const DEFAULTS: Config = {
   gaugesMaxTTL: 1,
   prefixStats: 'statsd',
   keyNameSanitize: true,
+  timerStatistics: 'etsy',
+  auth: { tokens: {} },
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
   log: { level: 'info', dumpMessages: false },
 }

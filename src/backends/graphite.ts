@@ -4,6 +4,7 @@ import type { GraphiteBackendConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { Backend } from './backend'
 import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from './graphite-format'
+import { StatsgodFormatter } from '../naming/statsgod'
 
 /** Undelivered flushes kept for the next attempt, so a Graphite restart loses nothing. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024
@@ -16,7 +17,7 @@ const MAX_PENDING_BYTES = 16 * 1024 * 1024
  */
 export class GraphiteBackend implements Backend {
   readonly name = 'graphite'
-  private readonly formatter: GraphiteFormatter
+  private readonly formatter: Pick<GraphiteFormatter, 'format' | 'formatHealth'>
   private readonly health: GraphiteHealth
   private pending: string[] = []
   private pendingBytes = 0
@@ -31,7 +32,10 @@ export class GraphiteBackend implements Backend {
     startupTime: number,
     private readonly log: Logger,
   ) {
-    this.formatter = new GraphiteFormatter({ ...cfg, ...naming })
+    this.formatter =
+      cfg.statsgodNamespace !== undefined
+        ? new StatsgodFormatter(cfg.statsgodNamespace, naming.prefixStats)
+        : new GraphiteFormatter({ ...cfg, ...naming })
     // As Etsy 0.9: last_exception stays 0 until a flush fails.
     this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
   }

@@ -21,13 +21,15 @@ export function startListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  /** Tagged on every packet this listener queues (its index in config.listeners). */
+  source = 0,
 ): Promise<Listener> {
   switch (cfg.type) {
     case 'udp':
-      return startUdpListener(cfg, queue, log)
+      return startUdpListener(cfg, queue, log, source)
     case 'tcp':
-      return startTcpListener(cfg, queue, counters, log)
+      return startTcpListener(cfg, queue, counters, log, source)
     case 'unix':
-      return startUnixListener(cfg, queue, counters, log)
+      return startUnixListener(cfg, queue, counters, log, source)
   }
 }

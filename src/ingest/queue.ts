@@ -29,6 +29,8 @@ export class PacketQueue {
   private readonly maxPackets: number
   private readonly counters: IngestCounters
   private slots: (Buffer | undefined)[]
+  /** Which listener each queued packet came from (parallel to slots), for per-listener auth. */
+  private sources: Uint16Array
   private mask: number
   private head = 0
   private count = 0
@@ -39,6 +41,7 @@ export class PacketQueue {
     this.maxPackets = limits.maxPackets
     this.counters = counters
     this.slots = new Array<Buffer | undefined>(INITIAL_CAPACITY).fill(undefined)
+    this.sources = new Uint16Array(INITIAL_CAPACITY)
     this.mask = INITIAL_CAPACITY - 1
   }
 
@@ -52,11 +55,14 @@ export class PacketQueue {
     return this.byteCount
   }
 
+  /** The listener (source id given to push) of the packet the last shift() returned. */
+  shiftedSource = 0
+
   /**
    * Queues `buf` without copying it (the caller must not reuse it). Returns
    * false, and counts the drop, when the queue has no room for it.
    */
-  push(buf: Buffer): boolean {
+  push(buf: Buffer, source = 0): boolean {
     const size = buf.length
     if (size === 0) return true
     if (this.count >= this.maxPackets || this.byteCount + size > this.maxBytes) {
@@ -66,6 +72,7 @@ export class PacketQueue {
     }
     if (this.count === this.slots.length) this.resize(this.slots.length * 2)
     this.slots[(this.head + this.count) & this.mask] = buf
+    this.sources[(this.head + this.count) & this.mask] = source
     this.count++
     this.byteCount += size
     if (this.count === 1 && this.onReadable !== null) this.onReadable()
@@ -76,6 +83,7 @@ export class PacketQueue {
   shift(): Buffer | undefined {
     if (this.count === 0) return undefined
     const buf = this.slots[this.head]
+    this.shiftedSource = this.sources[this.head]!
     // Release the slot so the packet can be collected once consumed.
     this.slots[this.head] = undefined
     this.head = (this.head + 1) & this.mask
@@ -91,8 +99,13 @@ export class PacketQueue {
   /** Re-lays the live packets from slot 0 of a ring of `capacity` slots. */
   private resize(capacity: number): void {
     const next = new Array<Buffer | undefined>(capacity).fill(undefined)
-    for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) & this.mask]
+    const nextSources = new Uint16Array(capacity)
+    for (let i = 0; i < this.count; i++) {
+      next[i] = this.slots[(this.head + i) & this.mask]
+      nextSources[i] = this.sources[(this.head + i) & this.mask]!
+    }
     this.slots = next
+    this.sources = nextSources
     this.mask = capacity - 1
     this.head = 0
   }

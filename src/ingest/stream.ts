@@ -172,12 +172,13 @@ function handleConnection(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source: number,
 ): Connection {
   const peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : 'local'
   let warned = false
   const lines = new LineAssembler(
     limits.maxLineBytes,
-    (packet) => queue.push(packet),
+    (packet) => queue.push(packet, source),
     (preview) => {
       counters.oversizedLines++
       // A misbehaving client can send many long lines: warn once per
@@ -220,10 +221,11 @@ function serveStream(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source: number,
 ): () => Promise<void> {
   const connections = new Set<Connection>()
   server.on('connection', (socket) => {
-    const conn = handleConnection(socket, limits, queue, counters, log)
+    const conn = handleConnection(socket, limits, queue, counters, log, source)
     connections.add(conn)
     socket.on('close', () => connections.delete(conn))
   })
@@ -262,12 +264,13 @@ export async function startTcpListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const server = net.createServer({ allowHalfOpen: false })
   await listen(server, { host: cfg.address, port: cfg.port, exclusive: true }, `tcp ${hostPort(cfg.address, cfg.port)}`)
   const bound = server.address() as net.AddressInfo
   const description = `tcp ${hostPort(bound.address, bound.port)}`
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }))
+  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   return {
     description,
@@ -282,6 +285,7 @@ export async function startUnixListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const description = `unix ${cfg.path}`
   await clearStaleSocket(cfg.path)
@@ -309,7 +313,7 @@ export async function startUnixListener(
   // file would be left for the next start to clean up.
   process.on('exit', removeSocketFile)
 
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }))
+  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   const close = async (): Promise<void> => {
     await stop()

@@ -18,6 +18,7 @@ export async function startUdpListener(
   cfg: UdpListenerConfig,
   queue: PacketQueue,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const socket = dgram.createSocket(net.isIPv6(cfg.address) ? 'udp6' : 'udp4')
   await bind(socket, cfg.address, cfg.port)
@@ -34,7 +35,7 @@ export async function startUdpListener(
   let received = 0
   socket.on('message', (msg) => {
     received++
-    queue.push(msg)
+    queue.push(msg, source)
   })
 
   let closing: Promise<void> | null = null

@@ -1,0 +1,41 @@
+import type { KeyEntry } from '../slots'
+
+/*
+ * Key resolution with an admission check, picked per listener at
+ * construction: the aggregator asks its packet's gate for the entry of each
+ * raw key, and the gate caches its answer by raw bytes, so the check (token
+ * lookup, name building) runs once per distinct raw key, not per line.
+ */
+
+/** Why a line was refused (numbers, so the hot path compares with typeof). */
+export const MISSING_TOKEN = 1
+export const UNKNOWN_TOKEN = 2
+export const REVOKED_TOKEN = 3
+export type Rejection = typeof MISSING_TOKEN | typeof UNKNOWN_TOKEN | typeof REVOKED_TOKEN
+
+export const REJECTION_NAMES = {
+  [MISSING_TOKEN]: 'missing_token',
+  [UNKNOWN_TOKEN]: 'unknown_token',
+  [REVOKED_TOKEN]: 'revoked_token',
+} as const
+
+/** A metric's entry; null when its name cleans to nothing; a Rejection when it may not enter. */
+export type GateResult = KeyEntry | null | Rejection
+
+/** Builds (or finds) the entry for the name bytes [nameStart, keyEnd) plus tags. */
+export type NameResolver = (
+  buf: Buffer,
+  nameStart: number,
+  keyEnd: number,
+  tagsStart: number,
+  tagsEnd: number,
+) => KeyEntry | null
+
+export interface KeyGate {
+  resolve(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult
+  /** Forgets cached answers (names were deleted, or tokens changed); always safe. */
+  clear(): void
+}
+
+/** Past this many distinct raw keys, a gate starts its cache afresh. */
+export const RAW_KEY_CACHE_LIMIT = 1_000_000
