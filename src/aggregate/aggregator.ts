@@ -1,3 +1,4 @@
+import type { ReloadableSettings } from '../config/reloadable'
 import type { Config } from '../config/schema'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
@@ -40,20 +41,7 @@ export type AggregatorConfig = Pick<
 > & { dumpMessages: boolean; listeners: readonly { auth?: 'none' | 'token' | undefined }[] }
 
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
-export type ReloadableAggregatorConfig = Pick<
-  AggregatorConfig,
-  | 'percentThreshold'
-  | 'histogram'
-  | 'calculatedTimerMetrics'
-  | 'deleteIdleStats'
-  | 'deleteCounters'
-  | 'deleteTimers'
-  | 'deleteSets'
-  | 'deleteGauges'
-  | 'gaugesMaxTTL'
-  | 'auth'
-  | 'dumpMessages'
->
+export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
 
 type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
 
@@ -105,7 +93,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
     this.tokenGate = new TokenGate(cfg.auth.tokens, resolveName)
     this.gates = cfg.listeners.map((l) => (l.auth === 'token' ? this.tokenGate : this.openGate))
     this.gate = this.gates[0] ?? this.openGate
-    this.rejections = new AuthRejections(this.tokenListeners(cfg.listeners.map((l, i) => `${l.auth} listener ${i}`)), log)
+    this.rejections = new AuthRejections(this.tokenListeners([]), log)
     this.dumpMessages = cfg.dumpMessages
     this.badLines = this.counterSlot(`${cfg.prefixStats}.bad_lines_seen`)
     this.packetsReceived = this.counterSlot(`${cfg.prefixStats}.packets_received`)
@@ -373,7 +361,6 @@ export class Aggregator implements ParseSink<KeyEntry> {
     this.pendingReload = null
     this.timerStats = this.timerStatistics(cfg)
     for (const slot of this.timers.values()) slot.bins = this.timerStats.binsFor(slot.name)
-    for (const entry of this.names.values()) if (entry.timer !== null && !entry.timer.live) entry.timer = null
     this.setDeleteOptions(cfg)
     this.tokenGate.setTokens(cfg.auth.tokens)
     this.dumpMessages = cfg.dumpMessages

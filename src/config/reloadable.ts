@@ -20,6 +20,8 @@ const RELOADABLE = [
   'gaugesMaxTTL',
 ] as const satisfies readonly (keyof Config)[]
 
+export type ReloadableSettings = Pick<Config, (typeof RELOADABLE)[number]>
+
 /** log.level and log.dumpMessages reload; log.pretty does not. */
 const RELOADABLE_LOG = ['level', 'dumpMessages'] as const satisfies readonly (keyof Config['log'])[]
 

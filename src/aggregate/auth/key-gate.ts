@@ -1,3 +1,4 @@
+import { RawKeyCache } from '../raw-key-cache'
 import type { KeyEntry } from '../slots'
 
 /*
@@ -38,4 +39,24 @@ export interface KeyGate {
 }
 
 /** Past this many distinct raw keys, a gate starts its cache afresh. */
-export const RAW_KEY_CACHE_LIMIT = 1_000_000
+const RAW_KEY_CACHE_LIMIT = 1_000_000
+
+/** A gate whose answers are cached by raw key bytes: `decide` runs once per distinct raw key. */
+export abstract class CachingGate implements KeyGate {
+  private readonly cache = new RawKeyCache<GateResult>()
+
+  resolve(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult {
+    const cached = this.cache.get(buf, keyStart, keyEnd, tagsStart, tagsEnd)
+    if (cached !== undefined) return cached
+    const result = this.decide(buf, keyStart, keyEnd, tagsStart, tagsEnd)
+    if (this.cache.size >= RAW_KEY_CACHE_LIMIT) this.cache.clear()
+    this.cache.set(buf, keyStart, keyEnd, tagsStart, tagsEnd, result)
+    return result
+  }
+
+  clear(): void {
+    this.cache.clear()
+  }
+
+  protected abstract decide(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult
+}

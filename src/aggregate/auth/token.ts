@@ -1,13 +1,4 @@
-import { RawKeyCache } from '../raw-key-cache'
-import {
-  type GateResult,
-  type KeyGate,
-  MISSING_TOKEN,
-  type NameResolver,
-  RAW_KEY_CACHE_LIMIT,
-  REVOKED_TOKEN,
-  UNKNOWN_TOKEN,
-} from './key-gate'
+import { CachingGate, type GateResult, MISSING_TOKEN, type NameResolver, REVOKED_TOKEN, UNKNOWN_TOKEN } from './key-gate'
 
 const DOT = 0x2e
 
@@ -17,21 +8,21 @@ const DOT = 0x2e
  * before the name is built. The answer for a raw key (token included) is
  * cached, so a valid line costs one cache hit, like an unauthenticated one.
  */
-export class TokenGate implements KeyGate {
-  private readonly cache = new RawKeyCache<GateResult>()
+export class TokenGate extends CachingGate {
   private tokens: ReadonlyMap<string, boolean>
 
   constructor(
     tokens: Readonly<Record<string, boolean>>,
     private readonly resolveName: NameResolver,
   ) {
+    super()
     this.tokens = new Map(Object.entries(tokens))
   }
 
   /** Takes effect for the next line: cached answers for old tokens are dropped. */
   setTokens(tokens: Readonly<Record<string, boolean>>): void {
     this.tokens = new Map(Object.entries(tokens))
-    this.cache.clear()
+    this.clear()
   }
 
   /** Tokens currently accepted. */
@@ -41,20 +32,7 @@ export class TokenGate implements KeyGate {
     return n
   }
 
-  resolve(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult {
-    const cached = this.cache.get(buf, keyStart, keyEnd, tagsStart, tagsEnd)
-    if (cached !== undefined) return cached
-    const result = this.check(buf, keyStart, keyEnd, tagsStart, tagsEnd)
-    if (this.cache.size >= RAW_KEY_CACHE_LIMIT) this.cache.clear()
-    this.cache.set(buf, keyStart, keyEnd, tagsStart, tagsEnd, result)
-    return result
-  }
-
-  clear(): void {
-    this.cache.clear()
-  }
-
-  private check(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult {
+  protected decide(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): GateResult {
     let dot = keyStart
     while (dot < keyEnd && buf[dot] !== DOT) dot++
     // "token" alone, or ".name", carries no token (statsgod: "Missing authentication token").

@@ -31,7 +31,7 @@ const duration = (fallback: string) =>
       }
       return Math.round(ms)
     })
-const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape).default({} as never)
+const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape).prefault({} as never)
 const typeNames = (defaults: [string, string, string, string, string]) =>
   section({
     counters: str(defaults[0]),
@@ -171,7 +171,7 @@ function withoutNulls(value: unknown): unknown {
 /** Keys the schema does not know, as warnings with a "did you mean" where one is close. */
 function unknownKeys(value: unknown, schema: z.core.$ZodType, path: string[]): string[] {
   let s = schema
-  while (s instanceof z.ZodDefault || s instanceof z.ZodPipe) s = s instanceof z.ZodDefault ? s.unwrap() : s.in
+  while (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodPipe) s = s instanceof z.ZodPipe ? s.in : s.unwrap()
   if (!(s instanceof z.ZodObject) || typeof value !== 'object' || value === null || Array.isArray(value)) return []
   const shape: Record<string, z.core.$ZodType> = s.shape
   const known = Object.keys(shape)
