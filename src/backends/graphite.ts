@@ -2,9 +2,9 @@ import net from 'node:net'
 import type { FlushData } from '../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../config/schema'
 import type { Logger } from '../log'
+import { StatsgodFormatter } from '../naming/statsgod'
 import type { Backend } from './backend'
 import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from './graphite-format'
-import { StatsgodFormatter } from '../naming/statsgod'
 
 /** Undelivered flushes kept for the next attempt, so a Graphite restart loses nothing. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024
