@@ -5,6 +5,8 @@ import { Aggregator, type AggregatorConfig } from '../src/aggregate/aggregator'
 import { lineWithTokenMasked, listenerMetricName, tokenPreview } from '../src/aggregate/auth/rejections'
 import type { FlushData } from '../src/aggregate/flush-data'
 import { configSchema } from '../src/config/schema'
+import { IngestCounters } from '../src/ingest/counters'
+import { PacketQueue } from '../src/ingest/queue'
 
 /*
  * Token authentication at key resolution: which lines of a packet count,
@@ -125,4 +127,15 @@ t.test('tokens changed while running take effect at the next flush, without losi
   const second = s.flush()
   t.equal(counters(second)['n'], 5, 'then the new ones apply (cached answers are dropped)')
   t.equal(selfMetrics(second)['auth.udp_8126.revoked_token'], 1)
+})
+
+t.test("the queue keeps each packet's listener, across ring growth", async (t) => {
+  const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, new IngestCounters())
+  for (let i = 0; i < 3000; i++) queue.push(Buffer.from(`p${i}`), i % 3)
+  let wrong = 0
+  for (let i = 0; i < 3000; i++) {
+    const packet = queue.shift()!
+    if (packet.toString() !== `p${i}` || queue.shiftedSource !== i % 3) wrong++
+  }
+  t.equal(wrong, 0)
 })
