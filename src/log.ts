@@ -10,11 +10,34 @@ export type { Logger }
  */
 export function createLogger(cfg: Config['log']): Logger {
   const readable = cfg.pretty ?? process.stderr.isTTY === true
-  const options = { level: cfg.level, base: { pid: process.pid } }
+  const options = { level: cfg.level, base: { pid: process.pid }, onChild: remember }
   if (readable) {
     return pino(options, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true }))
   }
   return pino(options, pino.destination({ dest: 2, sync: true }))
+}
+
+/** Every child logger, so that a reloaded log level reaches the ones already handed out. */
+const children = new Set<WeakRef<Logger>>()
+
+function remember(child: Logger): void {
+  // Short-lived children (one per connection, say) must not pile up.
+  if (children.size >= 1024) forEachChild(() => {})
+  children.add(new WeakRef(child))
+}
+
+function forEachChild(fn: (child: Logger) => void): void {
+  for (const ref of children) {
+    const child = ref.deref()
+    if (child === undefined) children.delete(ref)
+    else fn(child)
+  }
+}
+
+/** Changes the level of `root` and of every child logger made so far. */
+export function setLogLevel(root: Logger, level: Config['log']['level']): void {
+  root.level = level
+  forEachChild((child) => (child.level = level))
 }
 
 /** A logger that drops everything, for tests and library use. */

@@ -5,6 +5,7 @@ import { ConfigError } from './config/errors'
 import { type LoadedConfig, loadConfig } from './config/load'
 import { ListenError } from './ingest/listen-error'
 import { createLogger } from './log'
+import { reloadFromFile } from './reload'
 import { StatsdServer } from './server'
 
 /*
@@ -82,11 +83,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`)
       return 0
     case 'run':
-      return run(loaded)
+      return run(loaded, command.file)
   }
 }
 
-async function run(loaded: LoadedConfig): Promise<number> {
+async function run(loaded: LoadedConfig, file: string | undefined): Promise<number> {
   const log = createLogger(loaded.config.log)
   const logConfig = (): void => {
     log.info({ config: loaded.source }, 'configuration loaded')
@@ -111,6 +112,10 @@ async function run(loaded: LoadedConfig): Promise<number> {
     }
     process.once('SIGTERM', shutdown)
     process.once('SIGINT', shutdown)
+    // Installed before start-up ends too: SIGHUP's default action would kill the process.
+    process.on('SIGHUP', () => {
+      starting.then((server) => reloadFromFile(file, server, log)).catch(() => {})
+    })
   })
 
   try {

@@ -2,13 +2,14 @@ import { Aggregator } from './aggregate/aggregator'
 import { AggregatorLoop } from './aggregate/loop'
 import type { Backend } from './backends/backend'
 import { createBackends } from './backends/registry'
+import { restartOnlyChanges, withReloadedSettings } from './config/reloadable'
 import type { Config } from './config/schema'
 import { isStream, withDefaultMaxConnections } from './ingest/connection-limit'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
 import { openFileLimit } from './ingest/proc-net'
 import { PacketQueue } from './ingest/queue'
-import type { Logger } from './log'
+import { type Logger, setLogLevel } from './log'
 import { forEachDatagram } from './parse/packets'
 
 /** A running StatsD server: listeners -> queue -> aggregator loop -> backends. */
@@ -21,7 +22,8 @@ export class StatsdServer {
     /** For the admin plane: each backend's name and stats(). */
     readonly backends: readonly Backend[],
     private readonly log: Logger,
-    private readonly shutdownTimeoutMs: number,
+    private readonly aggregator: Aggregator,
+    private config: Config,
   ) {}
 
   static async start(config: Config, log: Logger): Promise<StatsdServer> {
@@ -38,12 +40,13 @@ export class StatsdServer {
     const listeners: Listener[] = []
     try {
       for (const backend of backends) await backend.start?.()
-      for (const cfg of listenerConfigs) listeners.push(await startListener(cfg, queue, counters, log))
+      for (const [i, cfg] of listenerConfigs.entries()) listeners.push(await startListener(cfg, queue, counters, log, i))
     } catch (err) {
       // Do not leave the ones that did start bound (or a socket file behind).
       await Promise.all([...listeners.map((l) => l.close()), ...backends.map((b) => b.close())])
       throw err
     }
+    aggregator.describeListeners(listeners.map((l) => l.description))
     loop.start(startedAt)
     log.info(
       {
@@ -54,7 +57,24 @@ export class StatsdServer {
       },
       'statsd server is up',
     )
-    return new StatsdServer(listeners, loop, backends, log, config.shutdownTimeoutMs)
+    if (config.listeners.some((l) => l.auth === 'token') && aggregator.validTokens === 0) {
+      log.warn('listeners require tokens but no valid token is configured: every line they receive will be refused')
+    }
+    return new StatsdServer(listeners, loop, backends, log, aggregator, config)
+  }
+
+  /**
+   * Applies a re-read config (SIGHUP): tokens, percentiles, histogram bins,
+   * delete/TTL options at the next flush, the log level at once. Settings
+   * that need a restart are named in the log and left as they are.
+   */
+  reload(next: Config): void {
+    const ignored = restartOnlyChanges(this.config, next)
+    if (ignored.length > 0) this.log.warn({ settings: ignored }, 'reload: these changes need a restart and were ignored')
+    this.config = withReloadedSettings(this.config, next)
+    setLogLevel(this.log, this.config.log.level)
+    this.aggregator.reconfigure({ ...this.config, dumpMessages: this.config.log.dumpMessages })
+    this.log.info('reload: new settings take effect at the next flush')
   }
 
   /**
@@ -64,7 +84,7 @@ export class StatsdServer {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all(this.listeners.map((l) => l.close(this.shutdownTimeoutMs)))
+      await Promise.all(this.listeners.map((l) => l.close(this.config.shutdownTimeoutMs)))
       await this.loop.stop()
       await Promise.all(this.backends.map((b) => b.close()))
       for (const b of this.backends) this.log.info({ backend: b.name, ...b.stats() }, 'backend totals')

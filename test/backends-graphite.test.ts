@@ -60,9 +60,15 @@ t.test('issue 6.5: undelivered flushes are held as flat bytes, so memory stays n
   gc()
   const before = process.memoryUsage()
   for (let i = 0; i < 30; i++) await backend.flush({ ...data, timestamp: data.timestamp + i })
-  gc()
-  const after = process.memoryUsage()
-  const retained = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers)
+  // What the queue holds, not what a delivery attempt in flight or a loaded
+  // machine's late collection holds for a moment: the least of a few samples.
+  let retained = Infinity
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    gc()
+    const after = process.memoryUsage()
+    retained = Math.min(retained, after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers))
+  }
   const stats = backend.stats()
   t.ok(stats.flushesDropped > 0, 'the bound was reached')
   t.ok(stats.bytesQueued <= maxQueueBytes, `${stats.bytesQueued} bytes queued`)

@@ -39,6 +39,8 @@ const DEFAULTS: Config = {
   prefixStats: 'statsd',
   keyNameSanitize: true,
   shutdownTimeoutMs: 10_000,
+  timerStatistics: 'etsy',
+  auth: { tokens: {} },
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
   log: { level: 'info', dumpMessages: false },
 }

@@ -1,11 +1,16 @@
+import type { ReloadableSettings } from '../config/reloadable'
 import type { Config } from '../config/schema'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
 import { type BadLineReason, PacketParser, type ParseSink } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
+import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
+import { OpenGate } from './auth/none'
+import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
+import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
-import { RawKeyCache } from './raw-key-cache'
 import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
+import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TimerStatsCalculator, type TimerStat } from './timer-stats'
 
 /*
@@ -17,8 +22,6 @@ import { TimerStatsCalculator, type TimerStat } from './timer-stats'
 /** Bad lines logged in full per flush interval; the rest are only counted. */
 const BAD_LINES_LOGGED_PER_FLUSH = 20
 const LOGGED_LINE_BYTES = 200
-/** Past this many distinct raw keys, start the byte cache afresh. */
-const RAW_KEY_CACHE_LIMIT = 1_000_000
 /** Names listed in the per-flush warning about statistics that were not finite. */
 const NON_FINITE_NAMES_LOGGED = 20
 
@@ -39,17 +42,32 @@ export type AggregatorConfig = Pick<
   | 'gaugesMaxTTL'
   | 'prefixStats'
   | 'keyNameSanitize'
-> & { dumpMessages: boolean }
+  | 'timerStatistics'
+  | 'auth'
+> & { dumpMessages: boolean; listeners: readonly { auth?: 'none' | 'token' | undefined }[] }
+
+/** What SIGHUP may change in a running aggregator (applied at the next flush). */
+export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
+
+type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
 
 export class Aggregator implements ParseSink<KeyEntry> {
   private readonly parser = new PacketParser<KeyEntry>(this)
-  private readonly rawKeys = new RawKeyCache<KeyEntry | null>()
   private readonly names = new Map<string, KeyEntry>()
+  private readonly openGate: OpenGate
+  private readonly tokenGate: TokenGate
+  /** The gate of each listener (by source id); the packet being parsed uses `gate`. */
+  private readonly gates: KeyGate[]
+  private gate: KeyGate
+  private source = 0
+  private readonly rejections: AuthRejections
+  /** The current line was refused by its gate: its bad values are not bad lines. */
+  private lineRefused = false
   private readonly counters = new Map<string, CounterSlot>()
   private readonly timers = new Map<string, TimerSlot>()
   private readonly gauges = new Map<string, GaugeSlot>()
   private readonly sets = new Map<string, SetSlot>()
-  private readonly timerStats: TimerStatsCalculator
+  private timerStats: TimerStatistics
 
   // Etsy's internal counters, created first so they come first in every flush.
   private readonly badLines: CounterSlot
@@ -59,11 +77,13 @@ export class Aggregator implements ParseSink<KeyEntry> {
   private readonly timestampLagName: string
   private lastFlushTimestamp = 0
 
-  private readonly deleteCounters: boolean
-  private readonly deleteTimers: boolean
-  private readonly deleteSets: boolean
-  private readonly deleteGauges: boolean
-  private readonly gaugesMaxTTL: number
+  private deleteCounters = false
+  private deleteTimers = false
+  private deleteSets = false
+  private deleteGauges = false
+  private gaugesMaxTTL = 1
+  private dumpMessages: boolean
+  private pendingReload: ReloadableAggregatorConfig | null = null
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
@@ -76,23 +96,30 @@ export class Aggregator implements ParseSink<KeyEntry> {
     private readonly cfg: AggregatorConfig,
     private readonly log: Logger,
   ) {
-    this.timerStats = new TimerStatsCalculator(cfg.percentThreshold, cfg.histogram, cfg.calculatedTimerMetrics)
+    this.timerStats = this.timerStatistics(cfg)
+    const resolveName: NameResolver = (buf, nameStart, keyEnd, tagsStart, tagsEnd) =>
+      this.intern(buildKeyName(buf, nameStart, keyEnd, tagsStart, tagsEnd, cfg.keyNameSanitize))
+    this.openGate = new OpenGate(resolveName)
+    this.tokenGate = new TokenGate(cfg.auth.tokens, resolveName)
+    this.gates = cfg.listeners.map((l) => (l.auth === 'token' ? this.tokenGate : this.openGate))
+    this.gate = this.gates[0] ?? this.openGate
+    this.rejections = new AuthRejections(this.tokenListeners([]), log)
+    this.dumpMessages = cfg.dumpMessages
     this.badLines = this.counterSlot(`${cfg.prefixStats}.bad_lines_seen`)
     this.packetsReceived = this.counterSlot(`${cfg.prefixStats}.packets_received`)
     this.metricsReceived = this.counterSlot(`${cfg.prefixStats}.metrics_received`)
     this.internalCounters = new Set([this.badLines, this.packetsReceived, this.metricsReceived])
     this.timestampLagName = `${cfg.prefixStats}.timestamp_lag`
-    // deleteIdleStats is the default for each individual delete* option.
-    this.deleteCounters = cfg.deleteCounters ?? cfg.deleteIdleStats
-    this.deleteTimers = cfg.deleteTimers ?? cfg.deleteIdleStats
-    this.deleteSets = cfg.deleteSets ?? cfg.deleteIdleStats
-    this.deleteGauges = cfg.deleteGauges ?? cfg.deleteIdleStats
-    // Etsy forces anything but an integer > 1 to 1.
-    this.gaugesMaxTTL = Number.isInteger(cfg.gaugesMaxTTL) && cfg.gaugesMaxTTL > 1 ? cfg.gaugesMaxTTL : 1
+    this.setDeleteOptions(cfg)
   }
 
-  /** One packet (a datagram or a run of complete lines from a stream), or a batch of datagrams. */
-  ingest(packet: Packet): void {
+  /**
+   * One packet (a datagram or a run of complete lines from a stream), or a
+   * batch of datagrams, from listener `source`.
+   */
+  ingest(packet: Packet, source = 0): void {
+    this.source = source
+    this.gate = this.gates[source] ?? this.openGate
     if (packet instanceof DatagramBatch) {
       const { slab, ends } = packet
       let start = 0
@@ -108,6 +135,24 @@ export class Aggregator implements ParseSink<KeyEntry> {
     this.parser.parse(packet)
   }
 
+  /** Names the token listeners by their bound addresses, for their self-metrics and logs. */
+  describeListeners(descriptions: readonly string[]): void {
+    this.rejections.describe(this.tokenListeners(descriptions))
+  }
+
+  /** Valid tokens a token listener would accept now. */
+  get validTokens(): number {
+    return this.tokenGate.validTokens
+  }
+
+  /**
+   * New settings from a reloaded config. They take effect at the start of
+   * the next flush, so the interval in progress keeps everything received.
+   */
+  reconfigure(cfg: ReloadableAggregatorConfig): void {
+    this.pendingReload = cfg
+  }
+
   /** Lines the listeners had to drop (too long) count as bad lines too. */
   addBadLines(count: number): void {
     this.badLines.value += count
@@ -120,16 +165,19 @@ export class Aggregator implements ParseSink<KeyEntry> {
     this.line = buf
     this.lineStart = start
     this.lineEnd = end
-    if (this.cfg.dumpMessages) this.log.info({ line: buf.toString('utf8', start, end) }, 'received')
+    this.lineRefused = false
+    if (this.dumpMessages) this.log.info({ line: this.loggable(buf, start, end, 'utf8') }, 'received')
   }
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: AggregatorBadLineReason): void {
+    // A refused line was counted and logged as such, once, whatever else is wrong with it.
+    if (this.lineRefused) return
     this.badLines.value++
     if (this.badLinesLogged < BAD_LINES_LOGGED_PER_FLUSH) {
       this.badLinesLogged++
       const shown = Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES)
       this.log.warn(
-        { reason, line: JSON.stringify(buf.toString('latin1', lineStart, shown)), bytes: lineEnd - lineStart },
+        { reason, line: JSON.stringify(this.loggable(buf, lineStart, shown, 'latin1')), bytes: lineEnd - lineStart },
         'bad line dropped',
       )
     } else {
@@ -145,20 +193,10 @@ export class Aggregator implements ParseSink<KeyEntry> {
     tagsEnd: number,
     hash: number,
   ): KeyEntry | null {
-    const cached = this.rawKeys.get(buf, keyStart, keyEnd, tagsStart, tagsEnd, hash)
-    if (cached !== undefined) return cached
-    const name = buildKeyName(buf, keyStart, keyEnd, tagsStart, tagsEnd, this.cfg.keyNameSanitize)
-    let entry: KeyEntry | null = null
-    if (name !== '') {
-      entry = this.names.get(name) ?? null
-      if (entry === null) {
-        entry = new KeyEntry(name)
-        this.names.set(name, entry)
-      }
-    }
-    if (this.rawKeys.size >= RAW_KEY_CACHE_LIMIT) this.rawKeys.clear()
-    this.rawKeys.set(buf, keyStart, keyEnd, tagsStart, tagsEnd, entry, hash)
-    return entry
+    const result = this.gate.resolve(buf, keyStart, keyEnd, tagsStart, tagsEnd, hash)
+    if (typeof result !== 'number') return result
+    this.refuse(result, buf, keyStart, keyEnd)
+    return null
   }
 
   // Every value stored below stays a finite number (the README promises no
@@ -231,6 +269,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   /** Computes this interval's results, then resets state for the next one. */
   flush(nowMs: number): FlushData {
+    if (this.pendingReload !== null) this.applyReload(this.pendingReload)
     const started = Date.now()
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
@@ -266,6 +305,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
     data.processingTime = Date.now() - started
     for (const slot of this.gauges.values()) data.gauges.push({ name: slot.name, value: slot.value })
     for (const slot of this.sets.values()) data.sets.push({ name: slot.name, count: slot.members.size })
+    this.rejections.flush(data.selfMetrics)
 
     this.resetForNextInterval()
     if (notFinite.length > 0) {
@@ -323,8 +363,73 @@ export class Aggregator implements ParseSink<KeyEntry> {
         forgot = true
       }
     }
-    // The byte cache may point at forgotten entries: rebuild it lazily.
-    if (forgot) this.rawKeys.clear()
+    // The byte caches may point at forgotten entries: rebuild them lazily.
+    if (forgot) {
+      this.openGate.clear()
+      this.tokenGate.clear()
+    }
+  }
+
+  private intern(name: string): KeyEntry | null {
+    if (name === '') return null
+    let entry = this.names.get(name)
+    if (entry === undefined) {
+      entry = new KeyEntry(name)
+      this.names.set(name, entry)
+    }
+    return entry
+  }
+
+  private refuse(reason: Rejection, buf: Buffer, keyStart: number, keyEnd: number): void {
+    this.lineRefused = true
+    this.rejections.record(this.source, reason, buf, keyStart, keyEnd)
+  }
+
+  /** Text of a line for the logs: a token listener's token is cut to its first characters. */
+  private loggable(buf: Buffer, start: number, end: number, encoding: 'utf8' | 'latin1'): string {
+    return this.gate === this.tokenGate ? lineWithTokenMasked(buf, start, end) : buf.toString(encoding, start, end)
+  }
+
+  private tokenListeners(descriptions: readonly string[]): Map<number, string> {
+    const out = new Map<number, string>()
+    this.cfg.listeners.forEach((l, i) => {
+      if (l.auth === 'token') out.set(i, descriptions[i] ?? `listener ${i}`)
+    })
+    return out
+  }
+
+  private timerStatistics(cfg: Pick<AggregatorConfig, 'percentThreshold' | 'histogram' | 'calculatedTimerMetrics'>): TimerStatistics {
+    return this.cfg.timerStatistics === 'statsgod'
+      ? new StatsgodTimerStats(cfg.percentThreshold)
+      : new TimerStatsCalculator(cfg.percentThreshold, cfg.histogram, cfg.calculatedTimerMetrics)
+  }
+
+  private setDeleteOptions(cfg: ReloadableAggregatorConfig): void {
+    const wasDeletingGauges = this.deleteGauges
+    // deleteIdleStats is the default for each individual delete* option.
+    this.deleteCounters = cfg.deleteCounters ?? cfg.deleteIdleStats
+    this.deleteTimers = cfg.deleteTimers ?? cfg.deleteIdleStats
+    this.deleteSets = cfg.deleteSets ?? cfg.deleteIdleStats
+    this.deleteGauges = cfg.deleteGauges ?? cfg.deleteIdleStats
+    // Etsy forces anything but an integer > 1 to 1.
+    this.gaugesMaxTTL = Number.isInteger(cfg.gaugesMaxTTL) && cfg.gaugesMaxTTL > 1 ? cfg.gaugesMaxTTL : 1
+    if (this.deleteGauges && !wasDeletingGauges) {
+      // Gauges kept so far had no lease: give each a full one rather than drop it at once.
+      for (const slot of this.gauges.values()) if (slot.ttl !== Infinity) slot.ttl = this.gaugesMaxTTL
+    }
+  }
+
+  private applyReload(cfg: ReloadableAggregatorConfig): void {
+    this.pendingReload = null
+    this.timerStats = this.timerStatistics(cfg)
+    for (const slot of this.timers.values()) slot.bins = this.timerStats.binsFor(slot.name)
+    this.setDeleteOptions(cfg)
+    this.tokenGate.setTokens(cfg.auth.tokens)
+    this.dumpMessages = cfg.dumpMessages
+    this.log.info(
+      { percentThreshold: cfg.percentThreshold, histograms: cfg.histogram.length, validTokens: this.tokenGate.validTokens },
+      'reloaded settings in effect',
+    )
   }
 
   private counterSlot(name: string): CounterSlot {

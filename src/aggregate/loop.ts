@@ -84,7 +84,7 @@ export class AggregatorLoop {
     let sinceClockCheck = 0
     for (let packet = this.queue.shift(); packet !== undefined; packet = this.queue.shift()) {
       try {
-        this.aggregator.ingest(packet)
+        this.aggregator.ingest(packet, this.queue.shiftedSource)
       } catch (err) {
         // The parser is built not to throw; if it ever does, lose one packet, not the daemon.
         this.log.error({ err, bytes: packet.length }, 'packet could not be processed')

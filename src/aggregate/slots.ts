@@ -36,7 +36,8 @@ export class TimerSlot {
   live = true
   constructor(
     readonly name: string,
-    readonly bins: HistogramBins | null,
+    /** Replaced when a reload changes the histogram config. */
+    public bins: HistogramBins | null,
   ) {}
 
   add(value: number, sampleRate: number): void {

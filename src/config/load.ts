@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { hostPort } from '../ingest/host-port'
 import { ConfigError, formatPath, issuesToError } from './errors'
 import { fromEtsyConfig } from './etsy'
+import { fromStatsgodConfig } from './formats/statsgod'
 import { evaluateLiteral } from './literal'
 import { configSchema, type Config, type ConfigInput, type ListenerConfig } from './schema'
 
@@ -50,6 +51,8 @@ const NATIVE_ONLY_KEYS = ['listeners', 'queue', 'flushCounts']
  */
 export function loadConfig(path?: string): LoadedConfig {
   if (path === undefined) return { config: configSchema.parse({}), warnings: [], source: 'built-in default' }
+  // statsgod's config.yml: the only YAML format, so the extension tells.
+  if (/\.ya?ml$/i.test(path)) return { ...fromStatsgodConfig(readSource(path), path), source: resolve(path) }
 
   const raw = parseFile(readSource(path), path)
   if (!isPlainObject(raw)) {

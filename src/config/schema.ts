@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { authSchema } from './auth-schema'
+import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
 /*
  * The native configuration format (a JSON file). Every key has a default so
@@ -8,6 +10,9 @@ import { z } from 'zod'
 
 const port = z.number().int().min(0).max(65535)
 const positiveInt = z.number().int().positive()
+
+/** "token": every line must start with a valid token (see auth); "none" (unset): trusted. */
+const listenerAuth = z.enum(['none', 'token']).optional()
 
 const streamLimits = {
   /** A line longer than this is cut, dropped and counted as a bad line. */
@@ -24,6 +29,7 @@ const udpListener = z.strictObject({
   port: port.default(8125),
   /** SO_RCVBUF in bytes; unset keeps the OS default. */
   recvBufferSize: positiveInt.optional(),
+  auth: listenerAuth,
 })
 
 const tcpListener = z.strictObject({
@@ -31,6 +37,7 @@ const tcpListener = z.strictObject({
   address: z.string().min(1).default('127.0.0.1'),
   port: port.default(8125),
   ...streamLimits,
+  auth: listenerAuth,
 })
 
 const unixListener = z.strictObject({
@@ -42,6 +49,7 @@ const unixListener = z.strictObject({
     .regex(/^[0-7]{3,4}$/, 'must be an octal file mode such as "660"')
     .optional(),
   ...streamLimits,
+  auth: listenerAuth,
 })
 
 const unixgramListener = z.strictObject({
@@ -49,6 +57,7 @@ const unixgramListener = z.strictObject({
   path: z.string().min(1),
   mode: unixListener.shape.mode,
   recvBufferSize: udpListener.shape.recvBufferSize,
+  auth: listenerAuth,
 })
 
 const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener, unixgramListener])
@@ -79,6 +88,8 @@ const graphiteBackend = z
     prefixGauge: z.string().default('gauges'),
     prefixSet: z.string().default('sets'),
     globalSuffix: z.string().optional(),
+    /** Use statsgod's naming instead of Etsy's (set when a statsgod config.yml is read). */
+    statsgodNamespace: statsgodNamespaceSchema.optional(),
     ...outboxKeys,
     timeoutMs: positiveInt.default(5_000),
   })
@@ -179,6 +190,9 @@ export const configSchema = z.strictObject({
   calculatedTimerMetrics: z.array(z.string()).optional(),
   /** After SIGTERM, how long listeners keep reading what clients already sent. */
   shutdownTimeoutMs: positiveInt.default(10_000),
+  /** Whose timer statistics to compute: Etsy statsd's or statsgod's. */
+  timerStatistics: z.enum(['etsy', 'statsgod']).default('etsy'),
+  auth: authSchema.default({ tokens: {} }),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */

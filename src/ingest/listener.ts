@@ -26,15 +26,17 @@ export function startListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  /** Tagged on every packet this listener queues (its index in config.listeners). */
+  source = 0,
 ): Promise<Listener> {
   switch (cfg.type) {
     case 'udp':
-      return startUdpDatagramListener(cfg, queue, counters, log)
+      return startUdpDatagramListener(cfg, queue, counters, log, source)
     case 'tcp':
-      return startTcpListener(cfg, queue, counters, log)
+      return startTcpListener(cfg, queue, counters, log, source)
     case 'unix':
-      return startUnixListener(cfg, queue, counters, log)
+      return startUnixListener(cfg, queue, counters, log, source)
     case 'unixgram':
-      return startUnixgramListener(cfg, queue, counters, log)
+      return startUnixgramListener(cfg, queue, counters, log, source)
   }
 }

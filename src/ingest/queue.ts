@@ -52,6 +52,8 @@ export class PacketQueue {
   private readonly lowPackets: number
   private readonly counters: IngestCounters
   private slots: (Packet | undefined)[]
+  /** Which listener each queued packet came from (parallel to slots), for per-listener auth. */
+  private sources: Uint16Array
   private mask: number
   private head = 0
   private count = 0
@@ -66,6 +68,7 @@ export class PacketQueue {
     this.lowPackets = limits.maxPackets / 4
     this.counters = counters
     this.slots = new Array<Packet | undefined>(INITIAL_CAPACITY).fill(undefined)
+    this.sources = new Uint16Array(INITIAL_CAPACITY)
     this.mask = INITIAL_CAPACITY - 1
   }
 
@@ -94,11 +97,14 @@ export class PacketQueue {
     this.pausables.delete(source)
   }
 
+  /** The listener (source id given to push) of the packet the last shift() returned. */
+  shiftedSource = 0
+
   /**
    * Queues `buf` without copying it (the caller must not reuse it). Returns
    * false, and counts the drop, when the queue has no room for it.
    */
-  push(buf: Packet): boolean {
+  push(buf: Packet, source = 0): boolean {
     const size = buf.length
     if (size === 0) return true
     if (this.onPush !== null) this.onPush(buf)
@@ -107,7 +113,7 @@ export class PacketQueue {
       this.counters.queueDroppedBytes += size
       return false
     }
-    this.append(buf)
+    this.append(buf, source)
     return true
   }
 
@@ -115,14 +121,15 @@ export class PacketQueue {
    * Queues stream data, which is never dropped: past the high-water mark the
    * streams are paused instead (see the class comment).
    */
-  pushStream(buf: Buffer): void {
-    if (buf.length > 0) this.append(buf)
+  pushStream(buf: Buffer, source = 0): void {
+    if (buf.length > 0) this.append(buf, source)
   }
 
-  private append(buf: Packet): void {
+  private append(buf: Packet, source: number): void {
     const size = buf.length
     if (this.count === this.slots.length) this.resize(this.slots.length * 2)
     this.slots[(this.head + this.count) & this.mask] = buf
+    this.sources[(this.head + this.count) & this.mask] = source
     this.count++
     this.byteCount += size
     if (!this.pressured && (this.count > this.highPackets || this.byteCount > this.highBytes)) this.setPressure(true)
@@ -133,6 +140,7 @@ export class PacketQueue {
   shift(): Packet | undefined {
     if (this.count === 0) return undefined
     const buf = this.slots[this.head]
+    this.shiftedSource = this.sources[this.head]!
     // Release the slot so the packet can be collected once consumed.
     this.slots[this.head] = undefined
     this.head = (this.head + 1) & this.mask
@@ -158,8 +166,13 @@ export class PacketQueue {
   /** Re-lays the live packets from slot 0 of a ring of `capacity` slots. */
   private resize(capacity: number): void {
     const next = new Array<Packet | undefined>(capacity).fill(undefined)
-    for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) & this.mask]
+    const nextSources = new Uint16Array(capacity)
+    for (let i = 0; i < this.count; i++) {
+      next[i] = this.slots[(this.head + i) & this.mask]
+      nextSources[i] = this.sources[(this.head + i) & this.mask]!
+    }
     this.slots = next
+    this.sources = nextSources
     this.mask = capacity - 1
     this.head = 0
   }

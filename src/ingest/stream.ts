@@ -183,12 +183,13 @@ function handleConnection(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source: number,
 ): Connection {
   const peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : 'local'
   let warned = false
   const lines = new LineAssembler(
     limits.maxLineBytes,
-    (packet) => queue.pushStream(packet),
+    (packet) => queue.pushStream(packet, source),
     (preview) => {
       counters.oversizedLines++
       // A misbehaving client can send many long lines: warn once per
@@ -262,11 +263,12 @@ function serveStream(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source: number,
 ): (timeoutMs: number) => Promise<void> {
   const connections = new Set<Connection>()
   if (limits.maxConnections !== undefined) server.maxConnections = limits.maxConnections
   server.on('connection', (socket) => {
-    const conn = handleConnection(socket, limits, queue, counters, log)
+    const conn = handleConnection(socket, limits, queue, counters, log, source)
     connections.add(conn)
     socket.on('close', () => connections.delete(conn))
   })
@@ -355,12 +357,13 @@ export async function startTcpListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const server = net.createServer({ allowHalfOpen: false })
   await listen(server, { host: cfg.address, port: cfg.port, exclusive: true }, `tcp ${hostPort(cfg.address, cfg.port)}`)
   const bound = server.address() as net.AddressInfo
   const description = `tcp ${hostPort(bound.address, bound.port)}`
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }))
+  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   return {
     description,
@@ -375,6 +378,7 @@ export async function startUnixListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const description = `unix ${cfg.path}`
   await clearStaleSocket(cfg.path)
@@ -402,7 +406,7 @@ export async function startUnixListener(
   // file would be left for the next start to clean up.
   process.on('exit', removeSocketFile)
 
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }))
+  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   const close = async (timeoutMs: number): Promise<void> => {
     await stop(timeoutMs)

@@ -19,6 +19,7 @@ export async function startUdpListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const socket = dgram.createSocket(net.isIPv6(cfg.address) ? 'udp6' : 'udp4')
   await bind(socket, cfg.address, cfg.port)
@@ -35,7 +36,7 @@ export async function startUdpListener(
   let received = 0
   socket.on('message', (msg) => {
     received++
-    queue.push(msg)
+    queue.push(msg, source)
   })
 
   const kernel = watchUdpKernelQueue(bound.address, bound.port, counters, llog)

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { withTimeout } from './net'
@@ -15,6 +15,7 @@ export interface Endpoints {
 /** The real server as a child process, started from a config file; endpoints read from its start-up log. */
 export class ServerProcess {
   readonly logs: Record<string, unknown>[] = []
+  private readonly logEvents = new EventEmitter()
   stdout = ''
   private readonly exit: Promise<number | null>
   private readonly up: Promise<Endpoints>
@@ -32,6 +33,7 @@ export class ServerProcess {
           const entry = parseLogLine(pending.slice(0, nl))
           pending = pending.slice(nl + 1)
           this.logs.push(entry)
+          this.logEvents.emit('log')
           if (entry.msg === 'statsd server is up') resolve(parseEndpoints(entry.listeners as string[]))
         }
       })
@@ -73,7 +75,7 @@ export class ServerProcess {
     this.child.kill('SIGKILL')
   }
 
-  /** Sends a signal (SIGSTOP/SIGCONT to hold the server while the kernel queues input). */
+  /** Sends a signal (SIGSTOP/SIGCONT to hold the server while the kernel queues input; SIGHUP to reload). */
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal)
   }
@@ -81,6 +83,28 @@ export class ServerProcess {
   /** The exit code, once the process has exited. */
   exited(): Promise<number | null> {
     return withTimeout(this.exit, 30_000, 'server exit')
+  }
+
+  /** Resolves with the (skip+1)-th log entry with this message, already logged or coming. */
+  async waitForLog(msg: string, skip = 0, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const seen = this.logged(msg)[skip]
+    if (seen !== undefined) return seen
+    let onLog: (() => void) | undefined
+    try {
+      return await withTimeout(
+        new Promise((resolve) => {
+          onLog = () => {
+            const found = this.logged(msg)[skip]
+            if (found !== undefined) resolve(found)
+          }
+          this.logEvents.on('log', onLog)
+        }),
+        timeoutMs,
+        `log "${msg}"`,
+      )
+    } finally {
+      if (onLog !== undefined) this.logEvents.off('log', onLog)
+    }
   }
 
   /** Log entries with this message. */

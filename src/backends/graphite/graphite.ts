@@ -1,6 +1,7 @@
 import type { FlushData } from '../../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
+import { StatsgodFormatter } from '../../naming/statsgod'
 import type { Backend, BackendStats } from '../backend'
 import { CHUNK_CHARS, encodeInSlices, SerialQueue } from '../encode'
 import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
@@ -87,5 +88,9 @@ export function createGraphiteBackend(
   startupTime: number,
   log: Logger,
 ): GraphiteBackend {
-  return new GraphiteBackend(cfg, startupTime, log, new GraphiteFormatter({ ...cfg, ...naming }))
+  const formatter =
+    cfg.statsgodNamespace !== undefined
+      ? new StatsgodFormatter(cfg.statsgodNamespace, naming.prefixStats)
+      : new GraphiteFormatter({ ...cfg, ...naming })
+  return new GraphiteBackend(cfg, startupTime, log, formatter)
 }

@@ -64,12 +64,14 @@ export function readDatagrams(
   fd: number,
   queue: PacketQueue,
   onTruncated: (count: number) => void,
+  /** The listener's index, for per-listener auth (see PacketQueue.push). */
+  source: number,
 ): DatagramReader {
   const ends = new Int32Array(MAX_BATCH)
   const handle = addon.watch(
     fd,
     (slab, count, truncated) => {
-      if (count > 0) queue.push(new DatagramBatch(slab, ends.slice(0, count)))
+      if (count > 0) queue.push(new DatagramBatch(slab, ends.slice(0, count)), source)
       if (truncated > 0) onTruncated(truncated)
     },
     ends,

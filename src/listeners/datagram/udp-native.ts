@@ -21,10 +21,11 @@ export async function startUdpDatagramListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const reader = nativeReader()
   if (!('addon' in reader)) {
-    const listener = await startUdpListener(cfg, queue, counters, log)
+    const listener = await startUdpListener(cfg, queue, counters, log, source)
     log.warn({ listener: listener.description, reason: reader.unavailable }, 'udp reader: node:dgram (native recvmmsg reader unavailable)')
     return listener
   }
@@ -42,7 +43,7 @@ export async function startUdpDatagramListener(
   const llog = log.child({ listener: description })
   warnIfRecvBufferSmall(cfg.recvBufferSize, bound.recvBufferSize, llog)
   // UDP datagrams (at most 65507 bytes) always fit the addon's slots.
-  const datagrams = readDatagrams(addon, bound.fd, queue, (n) => (counters.oversizedLines += n))
+  const datagrams = readDatagrams(addon, bound.fd, queue, (n) => (counters.oversizedLines += n), source)
   const kernel = watchUdpKernelQueue(ip, bound.port, counters, llog)
   llog.info('udp reader: recvmmsg (native)')
   return {

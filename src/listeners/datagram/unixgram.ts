@@ -19,6 +19,7 @@ export async function startUnixgramListener(
   queue: PacketQueue,
   counters: IngestCounters,
   log: Logger,
+  source = 0,
 ): Promise<Listener> {
   const description = `unixgram ${cfg.path}`
   const reader = nativeReader()
@@ -49,7 +50,7 @@ export async function startUnixgramListener(
     // A client that sends them usually keeps doing so: warn once, the counter tells how many.
     llog[truncatedWarned ? 'debug' : 'warn']({ count, maxBytes: 65536 }, 'datagram larger than 64 KiB dropped')
     truncatedWarned = true
-  })
+  }, source)
   return {
     description,
     boundAddress: { path: cfg.path },
