@@ -198,11 +198,11 @@ t.test('a gauge or counter that would leave the finite numbers keeps its value; 
   t.match(
     entries.filter((e) => e['msg'] === 'bad line dropped'),
     [
-      { reason: 'result not finite', line: '"g:+1e308|g"' },
-      { reason: 'result not finite', line: '"g:-1e308|g"' },
-      { reason: 'result not finite', line: '"c:1e308|c"' },
-      { reason: 'result not finite', line: '"c:1e308|c|@0.5"' },
-      { reason: 'result not finite', line: '"fresh:1|c|@1e-320"' },
+      { reason: 'result not finite', metric: 'g', value: 1e308 },
+      { reason: 'result not finite', metric: 'g', value: -1e308 },
+      { reason: 'result not finite', metric: 'c', value: 1e308 },
+      { reason: 'result not finite', metric: 'c', value: 1e308 },
+      { reason: 'result not finite', metric: 'fresh', value: 1 },
     ],
   )
 })

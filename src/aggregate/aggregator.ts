@@ -25,9 +25,6 @@ const LOGGED_LINE_BYTES = 200
 /** Names listed in the per-flush warning about statistics that were not finite. */
 const NON_FINITE_NAMES_LOGGED = 20
 
-/** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
-type AggregatorBadLineReason = BadLineReason | 'result not finite'
-
 export type AggregatorConfig = Pick<
   Config,
   | 'flushInterval'
@@ -87,10 +84,6 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
-  // The line being parsed, so that a value refused here is reported like a parser's bad line.
-  private line: Buffer = Buffer.alloc(0)
-  private lineStart = 0
-  private lineEnd = 0
 
   constructor(
     private readonly cfg: AggregatorConfig,
@@ -162,27 +155,29 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   onLine(buf: Buffer, start: number, end: number): void {
     this.metricsReceived.value++
-    this.line = buf
-    this.lineStart = start
-    this.lineEnd = end
     this.lineRefused = false
     if (this.dumpMessages) this.log.info({ line: this.loggable(buf, start, end, 'utf8') }, 'received')
   }
 
-  onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: AggregatorBadLineReason): void {
+  onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
     // A refused line was counted and logged as such, once, whatever else is wrong with it.
-    if (this.lineRefused) return
+    if (this.lineRefused || !this.countBadLine()) return
+    const shown = Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES)
+    this.log.warn(
+      { reason, line: JSON.stringify(this.loggable(buf, lineStart, shown, 'latin1')), bytes: lineEnd - lineStart },
+      'bad line dropped',
+    )
+  }
+
+  /** Counts a bad line; true if it is one of those logged in full this interval. */
+  private countBadLine(): boolean {
     this.badLines.value++
     if (this.badLinesLogged < BAD_LINES_LOGGED_PER_FLUSH) {
       this.badLinesLogged++
-      const shown = Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES)
-      this.log.warn(
-        { reason, line: JSON.stringify(this.loggable(buf, lineStart, shown, 'latin1')), bytes: lineEnd - lineStart },
-        'bad line dropped',
-      )
-    } else {
-      this.badLinesNotLogged++
+      return true
     }
+    this.badLinesNotLogged++
+    return false
   }
 
   resolveKey(
@@ -206,17 +201,17 @@ export class Aggregator implements ParseSink<KeyEntry> {
   onCounter(key: KeyEntry, value: number, sampleRate: number): void {
     // Etsy multiplies by the inverse rate; dividing can differ in the last bit.
     const increment = value * (1 / sampleRate)
-    if (!Number.isFinite(increment)) return this.refuseValue()
+    if (!Number.isFinite(increment)) return this.refuseValue(key, value)
     let slot = key.counter
     if (slot === null || !slot.live) slot = key.counter = this.counterSlot(key.name)
     const sum = slot.value + increment
-    if (!Number.isFinite(sum)) return this.refuseValue()
+    if (!Number.isFinite(sum)) return this.refuseValue(key, value)
     slot.value = sum
   }
 
   onTimer(key: KeyEntry, value: number, sampleRate: number): void {
     // sum_squares needs value² and count needs 1/rate.
-    if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue()
+    if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
     let slot = key.timer
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
@@ -243,13 +238,14 @@ export class Aggregator implements ParseSink<KeyEntry> {
     }
     // "+N"/"-N" adjusts an existing gauge; otherwise the value replaces it.
     const next = isDelta ? slot.value + value : value
-    if (!Number.isFinite(next)) return this.refuseValue()
+    if (!Number.isFinite(next)) return this.refuseValue(key, value)
     slot.value = next
     if (this.deleteGauges) slot.ttl = this.gaugesMaxTTL
   }
 
-  private refuseValue(): void {
-    this.onBadLine(this.line, this.lineStart, this.lineEnd, 'result not finite')
+  /** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
+  private refuseValue(key: KeyEntry, value: number): void {
+    if (this.countBadLine()) this.log.warn({ reason: 'result not finite', metric: key.name, value }, 'bad line dropped')
   }
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
