@@ -7,6 +7,8 @@
 FROM node:20 AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# npm ci builds the recvmmsg addon from native/ (node-gyp; the node image has python3, make and g++).
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src

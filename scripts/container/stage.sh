@@ -13,6 +13,11 @@ mkdir -p "$app/build" "$dest/etc/statsd-ts"
 cp package.json package-lock.json "$app/"
 cp -r build/src "$app/build/"
 find "$app/build" -name '*.map' -delete
+# The recvmmsg addon, if npm ci could build it (without it UDP falls back to node:dgram, as logged).
+if [ -f native/build/Release/statsd_recv.node ]; then
+  mkdir -p "$app/native/build/Release"
+  cp native/build/Release/statsd_recv.node "$app/native/build/Release/"
+fi
 # Production dependencies only; none needs an install script.
 (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund && rm package-lock.json)
 cp scripts/container/config.json "$dest/etc/statsd-ts/config.json"
