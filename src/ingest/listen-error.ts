@@ -26,7 +26,7 @@ export class ListenError extends Error {
     this.name = 'ListenError'
     const code = errorCode(cause)
     this.exitCode =
-      exitCode ?? (listener.startsWith('unix ') && code !== undefined && FILE_ERRORS.has(code) ? EX_CANTCREAT : EX_UNAVAILABLE)
+      exitCode ?? (/^unix(gram)? /.test(listener) && code !== undefined && FILE_ERRORS.has(code) ? EX_CANTCREAT : EX_UNAVAILABLE)
   }
 }
 
@@ -36,9 +36,9 @@ function describeCause(listener: string, cause: unknown): string {
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'EAI_NONAME') {
     return `cannot resolve the address${err.hostname === undefined ? '' : ` "${err.hostname}"`}`
   }
-  if (listener.startsWith('unix ')) {
+  if (/^unix(gram)? /.test(listener)) {
     // libuv reports a missing directory as EACCES when binding a Unix socket.
-    const dir = dirname(listener.slice('unix '.length))
+    const dir = dirname(listener.slice(listener.indexOf(' ') + 1))
     if ((err.code === 'EACCES' || err.code === 'ENOENT') && !existsSync(dir)) return `the directory ${dir} does not exist`
     if (err.code === 'EACCES') return `permission denied (can this user create files in ${dir}?)`
   }

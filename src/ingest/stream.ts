@@ -1,11 +1,11 @@
-import fs from 'node:fs'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TcpListenerConfig, UnixListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import { hostPort } from './host-port'
-import { EX_CANTCREAT, ListenError } from './listen-error'
+import { claimSocketFile, clearStaleSocket, type ProbeAnswer } from '../listeners/unix-socket-file'
+import { ListenError } from './listen-error'
 import type { Listener } from './listener'
 import type { Pausable, PacketQueue } from './queue'
 import { RateLimitedLog } from './rate-limited-log'
@@ -381,37 +381,23 @@ export async function startUnixListener(
   source = 0,
 ): Promise<Listener> {
   const description = `unix ${cfg.path}`
-  await clearStaleSocket(cfg.path)
+  await clearStaleSocket(cfg.path, description, probe)
   const server = net.createServer({ allowHalfOpen: false })
   await listen(server, { path: cfg.path, exclusive: true }, description)
 
-  let inode: number
+  let file: { remove(): void }
   try {
-    if (cfg.mode !== undefined) fs.chmodSync(cfg.path, parseInt(cfg.mode, 8))
-    inode = fs.statSync(cfg.path).ino
+    file = claimSocketFile(cfg.path, cfg.mode)
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()))
     throw new ListenError(description, err)
   }
 
-  // Unlink only what is still ours: another process may have replaced it.
-  const removeSocketFile = (): void => {
-    try {
-      if (fs.statSync(cfg.path).ino === inode) fs.unlinkSync(cfg.path)
-    } catch {
-      // Already gone (libuv unlinks it on close) or not ours to remove.
-    }
-  }
-  // Handles are not closed on process exit: without this a stale socket
-  // file would be left for the next start to clean up.
-  process.on('exit', removeSocketFile)
-
   const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   const close = async (timeoutMs: number): Promise<void> => {
     await stop(timeoutMs)
-    process.removeListener('exit', removeSocketFile)
-    removeSocketFile()
+    file.remove()
   }
   return {
     description,
@@ -419,40 +405,6 @@ export async function startUnixListener(
     close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= close(timeoutMs)),
   }
 }
-
-/**
- * A socket file left by a process that died would make listen() fail with
- * EADDRINUSE. Remove it only when nothing answers on it; never touch a file
- * that is not a socket, or one a live server is using.
- */
-async function clearStaleSocket(path: string): Promise<void> {
-  let stat: fs.Stats
-  try {
-    stat = fs.lstatSync(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new ListenError(`unix ${path}`, err)
-  }
-  if (!stat.isSocket()) {
-    throw new ListenError(`unix ${path}`, 'the path exists and is not a socket (refusing to remove it)', EX_CANTCREAT)
-  }
-  const answer = await probe(path)
-  if (answer.state === 'in use') {
-    throw new ListenError(`unix ${path}`, `already in use by a running process (${answer.detail})`)
-  }
-  if (answer.state === 'unknown') {
-    throw new ListenError(`unix ${path}`, `cannot tell whether the existing socket is in use (${answer.detail})`)
-  }
-  try {
-    fs.unlinkSync(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new ListenError(`unix ${path}`, err)
-    }
-  }
-}
-
-type ProbeAnswer = { state: 'free' } | { state: 'in use' | 'unknown'; detail: string }
 
 /**
  * Whether something serves the socket at `path`. Only a refused connection

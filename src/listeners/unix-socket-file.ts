@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { EX_CANTCREAT, ListenError } from '../ingest/listen-error'
 
 /*
  * The life of a unix socket file: clear a stale one before binding (never a
@@ -12,30 +13,32 @@ export type ProbeAnswer = { state: 'free' } | { state: 'in use' | 'unknown'; det
  * A socket file left by a process that died would make bind fail with
  * EADDRINUSE. Remove it only when `probe` proves nobody serves it.
  */
-export async function clearStaleSocket(path: string, what: string, probe: (path: string) => Promise<ProbeAnswer> | ProbeAnswer): Promise<void> {
+export async function clearStaleSocket(
+  path: string,
+  what: string,
+  probe: (path: string) => Promise<ProbeAnswer> | ProbeAnswer,
+): Promise<void> {
   let stat: fs.Stats
   try {
     stat = fs.lstatSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new Error(`cannot listen on ${what}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(what, err)
   }
   if (!stat.isSocket()) {
-    throw new Error(`cannot listen on ${what}: the path exists and is not a socket (refusing to remove it)`)
+    throw new ListenError(what, 'the path exists and is not a socket (refusing to remove it)', EX_CANTCREAT)
   }
   const answer = await probe(path)
   if (answer.state === 'in use') {
-    throw new Error(`cannot listen on ${what}: already in use by a running process (${answer.detail})`)
+    throw new ListenError(what, `already in use by a running process (${answer.detail})`)
   }
   if (answer.state === 'unknown') {
-    throw new Error(`cannot listen on ${what}: cannot tell whether the existing socket is in use (${answer.detail})`)
+    throw new ListenError(what, `cannot tell whether the existing socket is in use (${answer.detail})`)
   }
   try {
     fs.unlinkSync(path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`cannot remove stale unix socket ${path}: ${(err as Error).message}`, { cause: err })
-    }
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ListenError(what, err)
   }
 }
 

@@ -59,7 +59,7 @@ export async function startUdpDatagramListener(
 }
 
 /** The addon reports errno as a positive number; Node's error map (and ListenError) use libuv's negative ones. */
-function asSystemError(err: unknown): unknown {
+export function asSystemError(err: unknown): unknown {
   const e = err as NodeJS.ErrnoException
   return typeof e.errno === 'number' && e.errno > 0 ? Object.assign(e, { errno: -e.errno }) : err
 }

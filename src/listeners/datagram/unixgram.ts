@@ -2,12 +2,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import type { UnixgramListenerConfig } from '../../config/schema'
 import type { IngestCounters } from '../../ingest/counters'
+import { ListenError } from '../../ingest/listen-error'
 import type { Listener } from '../../ingest/listener'
 import type { PacketQueue } from '../../ingest/queue'
 import type { Logger } from '../../log'
 import { type ProbeAnswer, claimSocketFile, clearStaleSocket } from '../unix-socket-file'
 import { nativeReader, readDatagrams } from './native-reader'
-import { warnIfRecvBufferSmall } from './udp-native'
+import { asSystemError, warnIfRecvBufferSmall } from './udp-native'
 
 /**
  * Metrics over a unix datagram socket (what DogStatsD clients call
@@ -24,7 +25,7 @@ export async function startUnixgramListener(
   const description = `unixgram ${cfg.path}`
   const reader = nativeReader()
   if (!('addon' in reader)) {
-    throw new Error(`cannot listen on ${description}: the native datagram reader is not available (${reader.unavailable})`)
+    throw new ListenError(description, `the native datagram reader is not available (${reader.unavailable})`)
   }
   const { addon } = reader
   await clearStaleSocket(cfg.path, description, (path) => probeAnswer(addon.probeUnixgram(path)))
@@ -32,7 +33,7 @@ export async function startUnixgramListener(
   try {
     bound = addon.bindUnixgram(cfg.path, cfg.recvBufferSize ?? 0)
   } catch (err) {
-    throw new Error(`cannot listen on ${description}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(description, asSystemError(err))
   }
   const llog = log.child({ listener: description })
   let file
@@ -40,7 +41,7 @@ export async function startUnixgramListener(
     file = claimSocketFile(cfg.path, cfg.mode)
   } catch (err) {
     fs.closeSync(bound.fd)
-    throw new Error(`cannot set up ${description}: ${(err as Error).message}`, { cause: err })
+    throw new ListenError(description, err)
   }
   warnIfRecvBufferSmall(cfg.recvBufferSize, bound.recvBufferSize, llog)
 
