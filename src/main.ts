@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
 
   let server: StatsdServer
   try {
-    server = await StatsdServer.start(loaded.config, log)
+    server = await StatsdServer.start(loaded.config, log, { source: loaded.source, format: loaded.format })
   } catch (err) {
     log.fatal({ err }, 'could not start')
     return 1

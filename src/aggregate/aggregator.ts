@@ -1,8 +1,10 @@
 import type { Config } from '../config/schema'
+import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
 import { type BadLineReason, PacketParser, type ParseSink } from '../parse/packet-parser'
 import type { FlushData } from './flush-data'
+import { BadLineLog, matchingNames, takeBusiestKeys } from './inspection'
 import { RawKeyCache } from './raw-key-cache'
 import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
 import { TimerStatsCalculator, type TimerStat } from './timer-stats'
@@ -35,7 +37,7 @@ export type AggregatorConfig = Pick<
   | 'keyNameSanitize'
 > & { dumpMessages: boolean }
 
-export class Aggregator implements ParseSink<KeyEntry> {
+export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
   private readonly rawKeys = new RawKeyCache<KeyEntry | null>()
   private readonly names = new Map<string, KeyEntry>()
@@ -62,6 +64,12 @@ export class Aggregator implements ParseSink<KeyEntry> {
   private badLinesLogged = 0
   private badLinesNotLogged = 0
 
+  // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
+  private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
+  private readonly badLineLog = new BadLineLog()
+  private busiestKeys: AggregatorFigures['busiestKeys'] = []
+  private lastFlushMs = 0
+
   constructor(
     private readonly cfg: AggregatorConfig,
     private readonly log: Logger,
@@ -84,12 +92,14 @@ export class Aggregator implements ParseSink<KeyEntry> {
   /** One packet: a UDP datagram or a run of complete lines from a stream. */
   ingest(packet: Buffer): void {
     this.packetsReceived.value++
+    this.totals.bytes += packet.length
     this.parser.parse(packet)
   }
 
   /** Lines the listeners had to drop (too long) count as bad lines too. */
   addBadLines(count: number): void {
     this.badLines.value += count
+    if (count > 0) this.badLineLog.add('line too long', null, 0, 0, count)
   }
 
   // ---- ParseSink ----
@@ -101,6 +111,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
     this.badLines.value++
+    this.badLineLog.add(reason, buf, lineStart, lineEnd)
     if (this.badLinesLogged < BAD_LINES_LOGGED_PER_FLUSH) {
       this.badLinesLogged++
       const shown = Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES)
@@ -131,6 +142,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   }
 
   onCounter(key: KeyEntry, value: number, sampleRate: number): void {
+    key.values++
     let slot = key.counter
     if (slot === null || !slot.live) slot = key.counter = this.counterSlot(key.name)
     // Etsy multiplies by the inverse rate; dividing can differ in the last bit.
@@ -138,6 +150,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   }
 
   onTimer(key: KeyEntry, value: number, sampleRate: number): void {
+    key.values++
     let slot = key.timer
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
@@ -151,6 +164,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   }
 
   onGauge(key: KeyEntry, value: number, isDelta: boolean): void {
+    key.values++
     let slot = key.gauge
     if (slot === null || !slot.live) {
       slot = this.gauges.get(key.name) ?? null
@@ -168,6 +182,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   }
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
+    key.values++
     let slot = key.set
     if (slot === null || !slot.live) {
       slot = this.sets.get(key.name) ?? null
@@ -185,6 +200,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   /** Computes this interval's results, then resets state for the next one. */
   flush(nowMs: number): FlushData {
     const started = Date.now()
+    const startedPrecise = performance.now()
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
@@ -214,13 +230,64 @@ export class Aggregator implements ParseSink<KeyEntry> {
     for (const slot of this.gauges.values()) data.gauges.push({ name: slot.name, value: slot.value })
     for (const slot of this.sets.values()) data.sets.push({ name: slot.name, count: slot.members.size })
 
+    this.totals.packets += this.packetsReceived.value
+    this.totals.lines += this.metricsReceived.value
+    this.totals.badLines += this.badLines.value
+    // An idle interval keeps the last busy one's list: "what did I last receive?" stays answerable.
+    const busiest = takeBusiestKeys(this.names.values())
+    if (busiest.length > 0) this.busiestKeys = busiest
     this.resetForNextInterval()
+    this.lastFlushMs = performance.now() - startedPrecise
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
     }
     this.badLinesLogged = 0
     this.badLinesNotLogged = 0
     return data
+  }
+
+  // ---- MetricStore: the admin plane's view ----
+
+  tables(): MetricTables {
+    const copy = <S, V>(table: Map<string, S>, value: (slot: S) => V): Map<string, V> => {
+      const out = new Map<string, V>()
+      for (const [name, slot] of table) out.set(name, value(slot))
+      return out
+    }
+    return {
+      counters: copy(this.counters, (s) => s.value),
+      timers: copy(this.timers, (s) => Array.from(s.values())),
+      gauges: copy(this.gauges, (s) => s.value),
+      sets: copy(this.sets, (s) => [...s.members]),
+    }
+  }
+
+  /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
+  deleteMatching(type: MetricType, pattern: string): string[] {
+    const table: Map<string, { name: string; live: boolean }> = this[type]
+    const deletable = (name: string): boolean =>
+      table.has(name) && !(type === 'counters' && this.internalCounters.has(this.counters.get(name)!))
+    const names = matchingNames([...table.keys()].filter(deletable), deletable, pattern)
+    for (const name of names) {
+      const slot = table.get(name)
+      if (slot !== undefined) this.remove(table, slot)
+    }
+    if (names.length > 0) this.forgetEmptyNames()
+    return names
+  }
+
+  inspect(): AggregatorFigures {
+    return {
+      packets: this.totals.packets + this.packetsReceived.value,
+      lines: this.totals.lines + this.metricsReceived.value,
+      badLines: this.totals.badLines + this.badLines.value,
+      bytes: this.totals.bytes,
+      badLinesByReason: { ...this.badLineLog.byReason },
+      recentBadLines: this.badLineLog.latest(),
+      keys: { counters: this.counters.size, timers: this.timers.size, gauges: this.gauges.size, sets: this.sets.size },
+      busiestKeys: this.busiestKeys,
+      lastFlushMs: this.lastFlushMs,
+    }
   }
 
   private resetForNextInterval(): void {

@@ -2,6 +2,7 @@ import net from 'node:net'
 import type { FlushData } from '../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../config/schema'
 import type { Logger } from '../log'
+import type { BackendStatus } from '../core/server-control'
 import type { Backend } from './backend'
 import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from './graphite-format'
 
@@ -24,6 +25,7 @@ export class GraphiteBackend implements Backend {
   /** Flush payloads dropped because Graphite stayed unreachable too long. */
   droppedFlushes = 0
   failedAttempts = 0
+  private delivered = { flushes: 0, lastAt: 0, lastFailureAt: 0 }
 
   constructor(
     private readonly cfg: GraphiteBackendConfig,
@@ -45,6 +47,28 @@ export class GraphiteBackend implements Backend {
     for (const socket of this.sockets) socket.destroy()
     if (this.pending.length > 0) {
       this.log.error({ flushes: this.pending.length, bytes: this.pendingBytes }, 'graphite: undelivered flushes dropped at exit')
+    }
+  }
+
+  status(): BackendStatus {
+    const h = this.health
+    return {
+      name: this.name,
+      target: `${this.cfg.host}:${this.cfg.port}`,
+      lastSuccess: this.delivered.lastAt,
+      lastFailure: this.delivered.lastFailureAt,
+      flushesSent: this.delivered.flushes,
+      flushesFailed: this.failedAttempts,
+      flushesRetried: this.failedAttempts,
+      flushesDropped: this.droppedFlushes,
+      undeliveredFlushes: this.pending.length,
+      undeliveredBytes: this.pendingBytes,
+      etsyStatus: [
+        ['last_flush', h.lastFlush],
+        ['last_exception', h.lastException],
+        ['flush_time', h.flushTime],
+        ['flush_length', h.flushLength],
+      ],
     }
   }
 
@@ -74,6 +98,8 @@ export class GraphiteBackend implements Backend {
         const started = Date.now()
         socket.end(payload, () => {
           delivered = true
+          this.delivered.flushes += batch.length
+          this.delivered.lastAt = Date.now()
         })
         this.health.flushTime = Date.now() - started
         this.health.flushLength = payload.length
@@ -82,6 +108,7 @@ export class GraphiteBackend implements Backend {
       socket.on('timeout', () => socket.destroy(new Error(`no progress for ${this.cfg.timeoutMs} ms`)))
       socket.on('error', (err) => {
         this.failedAttempts++
+        this.delivered.lastFailureAt = Date.now()
         this.health.lastException = Math.round(Date.now() / 1000)
         this.log.warn(
           { host: this.cfg.host, port: this.cfg.port, err: err.message, failedAttempts: this.failedAttempts },

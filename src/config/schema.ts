@@ -66,6 +66,12 @@ const consoleBackend = z.strictObject({
 
 const backend = z.discriminatedUnion('type', [graphiteBackend, consoleBackend])
 
+/** An admin endpoint (HTTP API or Etsy console): on by default on loopback, `false` turns it off. */
+const adminEndpoint = (defaultPort: number) => {
+  const endpoint = z.strictObject({ address: z.string().min(1).default('127.0.0.1'), port: port.default(defaultPort) })
+  return z.union([z.literal(false), endpoint]).default({ address: '127.0.0.1', port: defaultPort })
+}
+
 const percentile = z
   .number()
   .refine((p) => p !== 0 && p >= -100 && p <= 100, {
@@ -108,6 +114,10 @@ export const configSchema = z.strictObject({
       maxPackets: positiveInt.default(1_000_000),
     })
     .default({ maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 }),
+  /** The HTTP admin API and status page. */
+  admin: adminEndpoint(8127),
+  /** Etsy's TCP management console (Etsy's mgmt_address/mgmt_port). */
+  mgmt: adminEndpoint(8126),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -131,3 +141,4 @@ export type BackendConfig = Config['backends'][number]
 export type GraphiteBackendConfig = z.output<typeof graphiteBackend>
 export type ConsoleBackendConfig = z.output<typeof consoleBackend>
 export type HistogramConfig = Config['histogram']
+export type AdminEndpointConfig = Exclude<Config['admin'], false>
