@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { eventually, httpGet } from './helpers/admin-clients'
 import { startFakeGraphite } from './helpers/fake-graphite'
 import { sendUdp } from './helpers/net'
@@ -26,7 +26,8 @@ const TRAFFIC = [
 ]
 const LINES = 40 + 25 + 1 + 15 + 1 + 2 + 3
 
-async function launch(javaScriptEnabled: boolean): Promise<BrowserContext> {
+/** A fresh Chromium profile and browser, both gone after the test. */
+async function launch(t: Test, javaScriptEnabled: boolean): Promise<BrowserContext> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'statsd-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -44,7 +45,11 @@ async function launch(javaScriptEnabled: boolean): Promise<BrowserContext> {
     ],
     timeout: 30_000,
   })
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }))
+  t.teardown(async () => {
+    await context.close()
+    // Chromium's helpers may still be writing to the cache for a moment after it closes.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
+  })
   return context
 }
 
@@ -62,8 +67,7 @@ t.test('the status page in headless Chromium shows the figures of a running serv
   // Wait for the flush that holds the traffic, so the busiest keys and the backend are filled in.
   await eventually(async () => ((await httpGet(http, '/')).body.includes('checkout.requests</code></td><td class="n">40') ? true : undefined), 'a flush with the traffic')
 
-  const noJs = await launch(false)
-  t.teardown(() => noJs.close())
+  const noJs = await launch(t, false)
   const requests: string[] = []
   const page = await noJs.newPage()
   page.on('request', (r) => requests.push(r.url()))
@@ -84,8 +88,7 @@ t.test('the status page in headless Chromium shows the figures of a running serv
   await page.screenshot({ path: SCREENSHOT, fullPage: true })
   t.comment(`status page screenshot: ${SCREENSHOT}`)
 
-  const withJs = await launch(true)
-  t.teardown(() => withJs.close())
+  const withJs = await launch(t, true)
   const live = await withJs.newPage()
   await live.goto(url)
   t.equal(await live.locator('#total-lines').innerText(), String(LINES))

@@ -200,7 +200,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   /** Computes this interval's results, then resets state for the next one. */
   flush(nowMs: number): FlushData {
     const started = Date.now()
-    const startedPrecise = performance.now()
+    const startedPrecise = process.hrtime.bigint()
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
@@ -237,7 +237,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     const busiest = takeBusiestKeys(this.names.values())
     if (busiest.length > 0) this.busiestKeys = busiest
     this.resetForNextInterval()
-    this.lastFlushMs = performance.now() - startedPrecise
+    this.lastFlushMs = Number(process.hrtime.bigint() - startedPrecise) / 1e6
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
     }
