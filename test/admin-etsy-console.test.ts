@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
-import dgram from 'node:dgram'
-import net from 'node:net'
 import path from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { consoleSession, eventually } from './helpers/admin-clients'
+import { freePort, startEtsy } from './helpers/etsy-process'
 import { sendUdp } from './helpers/net'
 import { ServerProcess } from './helpers/server-process'
 
@@ -16,8 +13,6 @@ import { ServerProcess } from './helpers/server-process'
  * segment, so each command is sent alone and its answer awaited. No flush
  * happens during the test (long interval), so the tables are comparable.
  */
-
-const ETSY_MAIN = require.resolve('statsd/stats.js')
 
 const TRAFFIC = [
   'plain:1|c\nplain:2|c|@0.5\nsampled:1|c|@0.1',
@@ -35,31 +30,6 @@ const config = (p: { udp: number; mgmt: number }): string => `{
   graphiteHost: "127.0.0.1", graphitePort: 1, flushInterval: 600000,
   backends: [ "./backends/graphite" ]
 }`
-
-async function freePort(type: 'udp' | 'tcp'): Promise<number> {
-  const socket = type === 'udp' ? dgram.createSocket('udp4').bind(0, '127.0.0.1') : net.createServer().listen(0, '127.0.0.1')
-  await once(socket, 'listening')
-  const { port } = socket.address() as net.AddressInfo
-  socket.close()
-  return port
-}
-
-async function startEtsy(t: Test, file: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [ETSY_MAIN, file], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    child.kill('SIGKILL')
-  })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('server is up')) resolve()
-    })
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    child.once('exit', (code) => reject(new Error(`Etsy statsd exited (${code}): ${output}`)))
-  })
-  return child
-}
 
 /** One command on its own connection; the answer is complete at its terminator. */
 function ask(mgmt: { host: string; port: number }, command: string): Promise<string> {
