@@ -94,7 +94,7 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
     for (const warning of loaded.warnings) log.warn(warning)
   }
 
-  const starting = StatsdServer.start(loaded.config, log)
+  const starting = StatsdServer.start(loaded.config, log, { source: loaded.source, format: loaded.format })
   // Handled from now on, before the server says it is up: a SIGTERM right
   // after "up" would otherwise kill the process without its final flush.
   const stopped = new Promise<number>((resolve) => {

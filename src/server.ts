@@ -1,3 +1,5 @@
+import path from 'node:path'
+import { startAdminPlane, type AdminPlane } from './admin/start'
 import { Aggregator } from './aggregate/aggregator'
 import { AggregatorLoop } from './aggregate/loop'
 import type { Backend } from './backends/backend'
@@ -5,6 +7,9 @@ import { createBackends } from './backends/registry'
 import { restartOnlyChanges, withReloadedSettings } from './config/reloadable'
 import type { Config } from './config/schema'
 import { isStream, withDefaultMaxConnections } from './ingest/connection-limit'
+import { readBuildInfo } from './core/build-info'
+import { LiveControl } from './core/live-control'
+import type { BackendStatus, ConfigFormat } from './core/server-control'
 import { IngestCounters } from './ingest/counters'
 import { type Listener, startListener } from './ingest/listener'
 import { openFileLimit } from './ingest/proc-net'
@@ -24,9 +29,11 @@ export class StatsdServer {
     private readonly log: Logger,
     private readonly aggregator: Aggregator,
     private config: Config,
+    private readonly control: LiveControl,
+    private readonly admin: AdminPlane,
   ) {}
 
-  static async start(config: Config, log: Logger): Promise<StatsdServer> {
+  static async start(config: Config, log: Logger, origin: ConfigOrigin = DEFAULT_ORIGIN): Promise<StatsdServer> {
     const startedAt = Date.now()
     const counters = new IngestCounters()
     const queue = new PacketQueue(config.queue, counters)
@@ -34,10 +41,11 @@ export class StatsdServer {
     const taps: ((packet: Buffer) => void)[] = []
     const backends = createBackends({ config, startupTime: Math.round(startedAt / 1000), log, tapPackets: (tap) => taps.push(tap) })
     if (taps.length > 0) queue.onPush = (packet) => forEachDatagram(packet, (datagram) => taps.forEach((tap) => tap(datagram)))
-    const loop = new AggregatorLoop(queue, aggregator, backends, counters, config.flushInterval, log)
-
     const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit(), log)
     const listeners: Listener[] = []
+    const control = createControl(config, origin, startedAt, aggregator, queue, backends, listeners)
+    // The control stands last among the flush receivers, to record each flush for the admin plane.
+    const loop = new AggregatorLoop(queue, aggregator, [...backends, control], counters, config.flushInterval, log)
     try {
       for (const backend of backends) await backend.start?.()
       for (const [i, cfg] of listenerConfigs.entries()) listeners.push(await startListener(cfg, queue, counters, log, i))
@@ -48,11 +56,14 @@ export class StatsdServer {
     }
     aggregator.describeListeners(listeners.map((l) => l.description))
     loop.start(startedAt)
+    control.setListening(true)
+    const admin = await startAdminPlane(config, control, log)
     log.info(
       {
         listeners: listeners.map((l) => l.description),
         maxConnections: listenerConfigs.map((l) => (isStream(l) ? (l.maxConnections ?? 'unlimited') : null)),
         backends: backends.map((b) => b.name),
+        admin: admin.descriptions,
         flushInterval: config.flushInterval,
       },
       'statsd server is up',
@@ -60,7 +71,7 @@ export class StatsdServer {
     if (config.listeners.some((l) => l.auth === 'token') && aggregator.validTokens === 0) {
       log.warn('listeners require tokens but no valid token is configured: every line they receive will be refused')
     }
-    return new StatsdServer(listeners, loop, backends, log, aggregator, config)
+    return new StatsdServer(listeners, loop, backends, log, aggregator, config, control, admin)
   }
 
   /**
@@ -84,12 +95,71 @@ export class StatsdServer {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // Health checks fail first, so load balancers stop sending before the final flush.
+      this.control.health.drain()
+      this.control.setListening(false)
       await Promise.all(this.listeners.map((l) => l.close(this.config.shutdownTimeoutMs)))
       await this.loop.stop()
       await Promise.all(this.backends.map((b) => b.close()))
       for (const b of this.backends) this.log.info({ backend: b.name, ...b.stats() }, 'backend totals')
+      await this.admin.close()
+      await this.control.close()
       this.log.info('statsd server stopped')
     })()
     return this.stopping
+  }
+}
+
+export interface ConfigOrigin {
+  source: string
+  format: ConfigFormat
+}
+const DEFAULT_ORIGIN: ConfigOrigin = { source: 'built-in default', format: 'native' }
+
+function createControl(
+  config: Config,
+  origin: ConfigOrigin,
+  startedAt: number,
+  aggregator: Aggregator,
+  queue: PacketQueue,
+  backends: readonly Backend[],
+  listeners: readonly Listener[],
+): LiveControl {
+  const build = readBuildInfo(path.resolve(__dirname, '../..'))
+  return new LiveControl({
+    info: {
+      ...build,
+      node: process.version,
+      pid: process.pid,
+      startedAt,
+      configSource: origin.source,
+      configFormat: origin.format,
+      flushIntervalMs: config.flushInterval,
+    },
+    config,
+    store: aggregator,
+    queue,
+    queueLimits: config.queue,
+    listeners: () => listeners.map((l) => ({ description: l.description, bound: true })),
+    backends: () => backends.map(backendStatus),
+  })
+}
+
+function backendStatus(backend: Backend): BackendStatus {
+  const s = backend.stats()
+  // "graphite 127.0.0.1:2003": the kind (what Etsy's console names it by) and where it sends.
+  const space = backend.name.indexOf(' ')
+  return {
+    name: space < 0 ? backend.name : backend.name.slice(0, space),
+    target: space < 0 ? backend.name : backend.name.slice(space + 1),
+    lastSuccess: s.lastSuccess,
+    lastFailure: s.lastFailure,
+    flushesSent: s.delivered,
+    flushesFailed: s.failedAttempts,
+    flushesRetried: s.retries,
+    flushesDropped: s.flushesDropped,
+    undeliveredFlushes: s.flushesQueued,
+    undeliveredBytes: s.bytesQueued,
+    etsyStatus: backend.etsyStatus?.() ?? [],
   }
 }

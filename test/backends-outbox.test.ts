@@ -62,7 +62,7 @@ t.test('one attempt at a time; what queued meanwhile goes together in the next o
   t.strictSame(second.payloads, ['b', 'c'])
   second.settle()
   await new Promise(setImmediate)
-  t.strictSame(outbox.stats(), { delivered: 3, failedAttempts: 0, retries: 0, flushesDropped: 0, bytesQueued: 0 })
+  t.match(outbox.stats(), { delivered: 3, failedAttempts: 0, retries: 0, flushesDropped: 0, bytesQueued: 0 })
 })
 
 t.test('batchBytes limits one attempt, but never below one payload', async (t) => {
@@ -94,7 +94,7 @@ t.test('a failed attempt is retried after a backoff that doubles, in the origina
   a4.settle()
   await new Promise(setImmediate)
   t.strictSame(receiver.delivered, ['a', 'b'])
-  t.strictSame(outbox.stats(), { delivered: 2, failedAttempts: 3, retries: 5, flushesDropped: 0, bytesQueued: 0 })
+  t.match(outbox.stats(), { delivered: 2, failedAttempts: 3, retries: 5, flushesDropped: 0, bytesQueued: 0 })
   // A success resets the backoff.
   outbox.push(payload('c'))
   const a5 = await receiver.nthAttempt(5)
@@ -121,7 +121,7 @@ t.test('past maxBytes the oldest flushes are dropped and counted; the newest is 
   outbox.push(payload('0000')) // in flight, never answered
   const first = await receiver.nthAttempt(1)
   for (const p of ['1111', '2222', '3333', '4444']) outbox.push(payload(p))
-  t.strictSame(outbox.stats(), { delivered: 0, failedAttempts: 0, retries: 0, flushesDropped: 3, bytesQueued: 8 })
+  t.match(outbox.stats(), { delivered: 0, failedAttempts: 0, retries: 0, flushesDropped: 3, bytesQueued: 8 })
   first.settle(new Error('broken pipe'))
   await new Promise(setImmediate)
   t.equal(outbox.stats().flushesDropped, 3, 'the failed one fits: 0000 and 4444 are 8 bytes')
@@ -146,7 +146,7 @@ t.test('Undeliverable: dropped and counted, not retried', async (t) => {
   t.strictSame(a2.payloads, ['good'])
   a2.settle()
   await new Promise(setImmediate)
-  t.strictSame(outbox.stats(), { delivered: 1, failedAttempts: 1, retries: 0, flushesDropped: 1, bytesQueued: 0 })
+  t.match(outbox.stats(), { delivered: 1, failedAttempts: 1, retries: 0, flushesDropped: 1, bytesQueued: 0 })
 })
 
 t.test('close: one last attempt without waiting for the backoff, then what is left is dropped', async (t) => {
@@ -159,7 +159,7 @@ t.test('close: one last attempt without waiting for the backoff, then what is le
   t.strictSame(last.payloads, ['a'])
   last.settle(new Error('refused'))
   await closing
-  t.strictSame(outbox.stats(), { delivered: 0, failedAttempts: 2, retries: 1, flushesDropped: 1, bytesQueued: 0 })
+  t.match(outbox.stats(), { delivered: 0, failedAttempts: 2, retries: 1, flushesDropped: 1, bytesQueued: 0 })
   outbox.push(payload('late'))
   t.equal(receiver.attempts.length, 2, 'nothing is sent after close')
 })

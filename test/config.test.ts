@@ -42,6 +42,8 @@ const DEFAULTS: Config = {
   timerStatistics: 'etsy',
   auth: { tokens: {} },
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
+  admin: { address: '127.0.0.1', port: 8127 },
+  mgmt: { address: '127.0.0.1', port: 8126 },
   log: { level: 'info', dumpMessages: false },
 }
 
@@ -112,6 +114,7 @@ t.test('the Etsy example config maps exactly', async (t) => {
     listeners: [{ type: 'udp', address: '0.0.0.0', port: 8125 }],
     backends: [{ ...GRAPHITE_DEFAULTS, host: '127.0.0.1' }],
     percentThreshold: [90, 99],
+    mgmt: { address: '0.0.0.0', port: 8126 },
   })
   t.strictSame(loaded.warnings, [])
 })
@@ -215,9 +218,9 @@ t.test('Etsy keys with a different name or shape in the native format', async (t
 })
 
 t.test('unimplemented Etsy settings are accepted with a warning', async (t) => {
-  const file = writeConfig(t, 'c.js', '{ port: 8125, mgmt_port: 8126, automaticConfigReload: false, repeater: [] }')
+  const file = writeConfig(t, 'c.js', '{ port: 8125, debugInterval: 1000, automaticConfigReload: false, repeater: [] }')
   const loaded = loadConfig(file)
-  t.strictSame(loaded.warnings, [`${file}: mgmt_port: the management interface is not implemented; setting ignored`])
+  t.strictSame(loaded.warnings, [`${file}: debugInterval: periodic debug dumps are not implemented; setting ignored`])
   t.equal(
     configErrorOf(() => fromEtsyConfig({ mgmt_port: '8126' }, 'c.js')),
     'c.js: mgmt_port: expected number, received string',

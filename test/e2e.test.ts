@@ -199,6 +199,8 @@ t.test('deleteIdleStats from an Etsy config file: idle metrics are not sent', as
 , graphitePort: ${port}
 , flushInterval: 300
 , deleteIdleStats: true
+, mgmt_address: "127.0.0.1"
+, mgmt_port: 0
 , backends: [ "./backends/graphite" ]
 }`
   const server = await startServer(t, etsyConfig, 'config.js')

@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import dgram from 'node:dgram'
-import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { type FakeGraphite, startFakeGraphite } from './helpers/fake-graphite'
 import { withoutTimings } from './helpers/graphite-lines'
 import { sendUdp } from './helpers/net'
+import { freePort, startEtsy } from './helpers/etsy-process'
 import { ServerProcess } from './helpers/server-process'
 
 /*
@@ -22,7 +19,6 @@ import { ServerProcess } from './helpers/server-process'
  */
 
 const FLUSH_MS = 1500
-const ETSY_MAIN = require.resolve('statsd/stats.js')
 
 /** One datagram per entry. Everything here is read the same way by Etsy and by us. */
 const TRAFFIC = [
@@ -65,40 +61,6 @@ const newNamespaceConfig: EtsyConfig = (p) => `{
   backends: [ "./backends/graphite" ]
 }`
 
-async function freePort(type: 'udp' | 'tcp'): Promise<number> {
-  if (type === 'udp') {
-    const socket = dgram.createSocket('udp4')
-    socket.bind(0, '127.0.0.1')
-    await once(socket, 'listening')
-    const { port } = socket.address()
-    socket.close()
-    return port
-  }
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  return port
-}
-
-/** Etsy's stats.js as a child process; resolves once it says it is up. */
-async function startEtsy(t: Test, configFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [ETSY_MAIN, configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    child.kill('SIGKILL')
-  })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('server is up')) resolve()
-    })
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    child.once('exit', (code) => reject(new Error(`Etsy statsd exited (${code}): ${output}`)))
-  })
-  return child
-}
-
 /** The flush holding TRAFFIC and the idle flush after it, with timing-dependent values blanked. */
 async function trafficAndIdleFlushes(
   graphite: FakeGraphite,
@@ -130,7 +92,7 @@ async function compare(t: Test, config: EtsyConfig, receivedRate: string): Promi
   const etsyFile = path.join(dir, 'etsy.js')
   writeFileSync(etsyFile, config({ udp, graphite: etsyGraphite.port, mgmt }))
   await startEtsy(t, etsyFile)
-  const ours = await ServerProcess.start(dir, config({ udp: 0, graphite: ourGraphite.port, mgmt }), 'ours.js')
+  const ours = await ServerProcess.start(dir, config({ udp: 0, graphite: ourGraphite.port, mgmt: 0 }), 'ours.js')
   t.teardown(() => ours.kill())
 
   const [etsy, own] = await Promise.all([

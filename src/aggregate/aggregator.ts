@@ -1,5 +1,6 @@
 import type { ReloadableSettings } from '../config/reloadable'
 import type { Config } from '../config/schema'
+import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
 import { type BadLineReason, PacketParser, type ParseSink } from '../parse/packet-parser'
@@ -9,6 +10,7 @@ import { OpenGate } from './auth/none'
 import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
+import { BadLineLog, matchingNames, takeBusiestKeys } from './inspection'
 import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TimerStatsCalculator, type TimerStat } from './timer-stats'
@@ -48,7 +50,7 @@ export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: bo
 
 type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
 
-export class Aggregator implements ParseSink<KeyEntry> {
+export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
   private readonly names = new Map<string, KeyEntry>()
   private readonly openGate: OpenGate
@@ -85,6 +87,12 @@ export class Aggregator implements ParseSink<KeyEntry> {
   private badLinesLogged = 0
   private badLinesNotLogged = 0
 
+  // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
+  private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
+  private readonly badLineLog = new BadLineLog()
+  private busiestKeys: AggregatorFigures['busiestKeys'] = []
+  private lastFlushMs = 0
+
   constructor(
     private readonly cfg: AggregatorConfig,
     private readonly log: Logger,
@@ -113,6 +121,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   ingest(packet: Packet, source = 0): void {
     this.source = source
     this.gate = this.gates[source] ?? this.openGate
+    this.totals.bytes += packet.length
     if (packet instanceof DatagramBatch) {
       const { slab, ends } = packet
       let start = 0
@@ -149,6 +158,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   /** Lines the listeners had to drop (too long) count as bad lines too. */
   addBadLines(count: number): void {
     this.badLines.value += count
+    if (count > 0) this.badLineLog.add('line too long', null, 0, count)
   }
 
   // ---- ParseSink ----
@@ -161,12 +171,11 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
     // A refused line was counted and logged as such, once, whatever else is wrong with it.
-    if (this.lineRefused || !this.countBadLine()) return
-    const shown = Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES)
-    this.log.warn(
-      { reason, line: JSON.stringify(this.loggable(buf, lineStart, shown, 'latin1')), bytes: lineEnd - lineStart },
-      'bad line dropped',
-    )
+    if (this.lineRefused) return
+    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
+    this.badLineLog.add(reason, line, lineEnd - lineStart)
+    if (!this.countBadLine()) return
+    this.log.warn({ reason, line: JSON.stringify(line), bytes: lineEnd - lineStart }, 'bad line dropped')
   }
 
   /** Counts a bad line; true if it is one of those logged in full this interval. */
@@ -202,6 +211,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
     // Etsy multiplies by the inverse rate; dividing can differ in the last bit.
     const increment = value * (1 / sampleRate)
     if (!Number.isFinite(increment)) return this.refuseValue(key, value)
+    key.values++
     let slot = key.counter
     if (slot === null || !slot.live) slot = key.counter = this.counterSlot(key.name)
     const sum = slot.value + increment
@@ -212,6 +222,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   onTimer(key: KeyEntry, value: number, sampleRate: number): void {
     // sum_squares needs value² and count needs 1/rate.
     if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
+    key.values++
     let slot = key.timer
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
@@ -225,6 +236,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   }
 
   onGauge(key: KeyEntry, value: number, isDelta: boolean): void {
+    key.values++
     let slot = key.gauge
     if (slot === null || !slot.live) {
       slot = this.gauges.get(key.name) ?? null
@@ -245,10 +257,12 @@ export class Aggregator implements ParseSink<KeyEntry> {
 
   /** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
   private refuseValue(key: KeyEntry, value: number): void {
+    this.badLineLog.add('result not finite', `${key.name}: ${value}`)
     if (this.countBadLine()) this.log.warn({ reason: 'result not finite', metric: key.name, value }, 'bad line dropped')
   }
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
+    key.values++
     let slot = key.set
     if (slot === null || !slot.live) {
       slot = this.sets.get(key.name) ?? null
@@ -267,6 +281,7 @@ export class Aggregator implements ParseSink<KeyEntry> {
   flush(nowMs: number): FlushData {
     if (this.pendingReload !== null) this.applyReload(this.pendingReload)
     const started = Date.now()
+    const startedPrecise = process.hrtime.bigint()
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
@@ -303,6 +318,12 @@ export class Aggregator implements ParseSink<KeyEntry> {
     for (const slot of this.sets.values()) data.sets.push({ name: slot.name, count: slot.members.size })
     this.rejections.flush(data.selfMetrics)
 
+    this.totals.packets += this.packetsReceived.value
+    this.totals.lines += this.metricsReceived.value
+    this.totals.badLines += this.badLines.value
+    // An idle interval keeps the last busy one's list: "what did I last receive?" stays answerable.
+    const busiest = takeBusiestKeys(this.names.values())
+    if (busiest.length > 0) this.busiestKeys = busiest
     this.resetForNextInterval()
     if (notFinite.length > 0) {
       this.log.warn(
@@ -310,12 +331,57 @@ export class Aggregator implements ParseSink<KeyEntry> {
         'statistics that are not finite numbers were not sent',
       )
     }
+    this.lastFlushMs = Number(process.hrtime.bigint() - startedPrecise) / 1e6
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
     }
     this.badLinesLogged = 0
     this.badLinesNotLogged = 0
     return data
+  }
+
+  // ---- MetricStore: the admin plane's view ----
+
+  tables(): MetricTables {
+    const copy = <S, V>(table: Map<string, S>, value: (slot: S) => V): Map<string, V> => {
+      const out = new Map<string, V>()
+      for (const [name, slot] of table) out.set(name, value(slot))
+      return out
+    }
+    return {
+      counters: copy(this.counters, (s) => s.value),
+      timers: copy(this.timers, (s) => Array.from(s.values())),
+      gauges: copy(this.gauges, (s) => s.value),
+      sets: copy(this.sets, (s) => [...s.members]),
+    }
+  }
+
+  /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
+  deleteMatching(type: MetricType, pattern: string): string[] {
+    const table: Map<string, { name: string; live: boolean }> = this[type]
+    const deletable = (name: string): boolean =>
+      table.has(name) && !(type === 'counters' && this.internalCounters.has(this.counters.get(name)!))
+    const names = matchingNames([...table.keys()].filter(deletable), deletable, pattern)
+    for (const name of names) {
+      const slot = table.get(name)
+      if (slot !== undefined) this.remove(table, slot)
+    }
+    if (names.length > 0) this.forgetEmptyNames()
+    return names
+  }
+
+  inspect(): AggregatorFigures {
+    return {
+      packets: this.totals.packets + this.packetsReceived.value,
+      lines: this.totals.lines + this.metricsReceived.value,
+      badLines: this.totals.badLines + this.badLines.value,
+      bytes: this.totals.bytes,
+      badLinesByReason: { ...this.badLineLog.byReason },
+      recentBadLines: this.badLineLog.latest(),
+      keys: { counters: this.counters.size, timers: this.timers.size, gauges: this.gauges.size, sets: this.sets.size },
+      busiestKeys: this.busiestKeys,
+      lastFlushMs: this.lastFlushMs,
+    }
   }
 
   private resetForNextInterval(): void {

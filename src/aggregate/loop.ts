@@ -24,7 +24,8 @@ export class AggregatorLoop {
   constructor(
     private readonly queue: PacketQueue,
     private readonly aggregator: Aggregator,
-    private readonly backends: readonly Backend[],
+    /** The backends, and anything else that takes each flush (the admin plane's record of them). */
+    private readonly backends: readonly Pick<Backend, 'name' | 'flush'>[],
     private readonly ingestCounters: IngestCounters,
     private readonly flushIntervalMs: number,
     private readonly log: Logger,

@@ -71,6 +71,8 @@ export class KeyEntry {
   timer: TimerSlot | null = null
   gauge: GaugeSlot | null = null
   set: SetSlot | null = null
+  /** Values received since the last flush, whatever their type (for the busiest keys). */
+  values = 0
   constructor(readonly name: string) {}
 
   /** True when no type still holds state under this name. */

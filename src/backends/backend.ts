@@ -15,6 +15,11 @@ export interface Backend {
   stats(): BackendStats
   /** Try once more to deliver what is queued (bounded by the backend's timeout), then release everything. */
   close(): Promise<void>
+  /**
+   * What Etsy's backend of the same kind reports on the management console's
+   * `stats` command, as [stat, value] pairs in Etsy's order; read on request.
+   */
+  etsyStatus?(): [string, number][]
 }
 
 export interface BackendStats {
@@ -28,4 +33,9 @@ export interface BackendStats {
   bytesQueued: number
   /** Flushes given up on: the oldest, when the queue bound was reached, or ones the receiver rejected. */
   flushesDropped: number
+  /** Undelivered flushes held right now. */
+  flushesQueued: number
+  /** Unix ms of the last delivery and of the last failed attempt; 0 for never. */
+  lastSuccess: number
+  lastFailure: number
 }

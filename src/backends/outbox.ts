@@ -58,7 +58,8 @@ export class Outbox {
   private retryTimer: NodeJS.Timeout | null = null
   private backoffMs: number
   private closed = false
-  private readonly counts = { delivered: 0, failedAttempts: 0, retries: 0, flushesDropped: 0 }
+  private readonly counts = { delivered: 0, failedAttempts: 0, retries: 0, flushesDropped: 0, lastSuccess: 0, lastFailure: 0 }
+  private inFlightFlushes = 0
   private queuedBytes = 0
   private inFlightBytes = 0
   private lastFailureLog = -Infinity
@@ -74,7 +75,11 @@ export class Outbox {
   }
 
   stats(): BackendStats {
-    return { ...this.counts, bytesQueued: this.queuedBytes + this.inFlightBytes }
+    return {
+      ...this.counts,
+      bytesQueued: this.queuedBytes + this.inFlightBytes,
+      flushesQueued: this.queue.length + this.inFlightFlushes,
+    }
   }
 
   /** Queues a payload and starts a delivery unless one is running or backing off. */
@@ -125,10 +130,12 @@ export class Outbox {
     const batch = this.queue.splice(0, n)
     this.queuedBytes -= bytes
     this.inFlightBytes = bytes
+    this.inFlightFlushes = batch.length
     for (const entry of batch) if (entry.attempts++ > 0) this.counts.retries++
     this.attempt = this.run(batch).finally(() => {
       this.attempt = null
       this.inFlightBytes = 0
+      this.inFlightFlushes = 0
       this.pump()
     })
     return this.attempt
@@ -150,6 +157,7 @@ export class Outbox {
       await Promise.race([this.deliver(batch.map((e) => e.payload), controller.signal), deadline])
       clearTimeout(timer)
       this.counts.delivered += batch.length
+      this.counts.lastSuccess = Date.now()
       this.backoffMs = this.opts.retryInitialMs
       if (this.lastFailureLog > -Infinity) {
         this.log.info(this.stats(), 'delivering again')
@@ -164,6 +172,7 @@ export class Outbox {
 
   private fail(batch: Entry[], err: unknown): void {
     this.counts.failedAttempts++
+    this.counts.lastFailure = Date.now()
     const message = err instanceof Error ? err.message : String(err)
     const now = Date.now()
     if (now - this.lastFailureLog >= LOG_EVERY_MS) {
@@ -178,6 +187,7 @@ export class Outbox {
     this.queue.unshift(...batch)
     for (const entry of batch) this.queuedBytes += entry.payload.bytes
     this.inFlightBytes = 0
+    this.inFlightFlushes = 0
     this.enforceBound()
     if (this.closed) return
     this.retryTimer = setTimeout(() => {

@@ -91,9 +91,9 @@ const etsySchema = z.strictObject({
     })
     .optional(),
 
+  mgmt_address: z.string().min(1).optional(),
+  mgmt_port: port.optional(),
   // Accepted so existing files keep working; UNSUPPORTED says what is logged about them.
-  mgmt_address: z.string().optional(),
-  mgmt_port: z.number().optional(),
   title: z.union([z.string(), z.boolean()]).optional(),
   healthStatus: z.string().optional(),
   automaticConfigReload: z.boolean().optional(),
@@ -105,8 +105,6 @@ const etsySchema = z.strictObject({
 
 /** Etsy features we do not implement: what to tell the operator, unless the value turns the feature off. */
 const UNSUPPORTED: Record<string, { warning: string; off?: (value: unknown) => boolean }> = {
-  mgmt_address: { warning: 'the management interface is not implemented; setting ignored' },
-  mgmt_port: { warning: 'the management interface is not implemented; setting ignored' },
   title: { warning: 'setting the process title is not supported; setting ignored', off: (v) => v === false },
   healthStatus: { warning: 'health status (management interface) is not implemented; setting ignored' },
   automaticConfigReload: {
@@ -153,6 +151,8 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
     keyNameSanitize: etsy.keyNameSanitize,
     calculatedTimerMetrics: etsy.calculatedTimerMetrics,
     flushCounts: etsy.flush_counts,
+    // Etsy's console listens on every interface unless told otherwise.
+    mgmt: { address: etsy.mgmt_address ?? '0.0.0.0', port: etsy.mgmt_port ?? 8126 },
     log: { level: etsy.debug === true ? 'debug' : 'info', dumpMessages: etsy.dumpMessages },
   }
   return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }

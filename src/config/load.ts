@@ -13,6 +13,7 @@ export interface LoadedConfig {
   warnings: string[]
   /** Where the config came from: an absolute path, or 'built-in default'. */
   source: string
+  format: 'native' | 'etsy' | 'statsgod'
 }
 
 /** Keys that exist only in Etsy statsd configs: any one of them marks the file as Etsy format. */
@@ -50,9 +51,9 @@ const NATIVE_ONLY_KEYS = ['listeners', 'queue', 'flushCounts']
  * problem is a ConfigError whose message is ready to show the operator.
  */
 export function loadConfig(path?: string): LoadedConfig {
-  if (path === undefined) return { config: configSchema.parse({}), warnings: [], source: 'built-in default' }
+  if (path === undefined) return { config: configSchema.parse({}), warnings: [], source: 'built-in default', format: 'native' }
   // statsgod's config.yml: the only YAML format, so the extension tells.
-  if (/\.ya?ml$/i.test(path)) return { ...fromStatsgodConfig(readSource(path), path), source: resolve(path) }
+  if (/\.ya?ml$/i.test(path)) return { ...fromStatsgodConfig(readSource(path), path), source: resolve(path), format: 'statsgod' }
 
   const raw = parseFile(readSource(path), path)
   if (!isPlainObject(raw)) {
@@ -77,7 +78,7 @@ export function loadConfig(path?: string): LoadedConfig {
     throw new ConfigError(`${error.message}\n${path}: (the names above are native config keys the Etsy settings were translated into)`)
   }
   rejectDuplicateListeners(parsed.data.listeners, path, etsy ? 'servers' : 'listeners')
-  return { config: parsed.data, warnings, source: resolve(path) }
+  return { config: parsed.data, warnings, source: resolve(path), format: etsy ? 'etsy' : 'native' }
 }
 
 function readSource(path: string): string {

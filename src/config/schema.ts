@@ -154,6 +154,12 @@ const backend = z.discriminatedUnion('type', [
   prometheusBackend,
 ])
 
+/** An admin endpoint (HTTP API or Etsy console): on by default on loopback, `false` turns it off. */
+const adminEndpoint = (defaultPort: number) => {
+  const endpoint = z.strictObject({ address: z.string().min(1).default('127.0.0.1'), port: port.default(defaultPort) })
+  return z.union([z.literal(false), endpoint]).default({ address: '127.0.0.1', port: defaultPort })
+}
+
 const percentile = z
   .number()
   .refine((p) => p !== 0 && p >= -100 && p <= 100, {
@@ -201,6 +207,10 @@ export const configSchema = z.strictObject({
       maxPackets: positiveInt.default(1_000_000),
     })
     .default({ maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 }),
+  /** The HTTP admin API and status page. */
+  admin: adminEndpoint(8127),
+  /** Etsy's TCP management console (Etsy's mgmt_address/mgmt_port). */
+  mgmt: adminEndpoint(8126),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -228,3 +238,4 @@ export type RepeaterBackendConfig = z.output<typeof repeaterBackend>
 export type InfluxdbBackendConfig = z.output<typeof influxdbBackend>
 export type PrometheusBackendConfig = z.output<typeof prometheusBackend>
 export type HistogramConfig = Config['histogram']
+export type AdminEndpointConfig = Exclude<Config['admin'], false>

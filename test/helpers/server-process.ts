@@ -10,6 +10,9 @@ export interface Endpoints {
   udp: { host: string; port: number }[]
   tcp: { host: string; port: number }[]
   unix: string[]
+  /** The admin HTTP server and the Etsy management console, when they run. */
+  http?: { host: string; port: number }
+  mgmt?: { host: string; port: number }
 }
 
 /** The real server as a child process, started from a config file; endpoints read from its start-up log. */
@@ -34,17 +37,23 @@ export class ServerProcess {
           pending = pending.slice(nl + 1)
           this.logs.push(entry)
           this.logEvents.emit('log')
-          if (entry.msg === 'statsd server is up') resolve(parseEndpoints(entry.listeners as string[]))
+          if (entry.msg === 'statsd server is up') {
+            resolve(parseEndpoints([...(entry.listeners as string[]), ...((entry.admin as string[] | undefined) ?? [])]))
+          }
         }
       })
       void this.exit.then((code) => reject(new Error(`server exited (${code}) before it was up: ${JSON.stringify(this.logs)}`)))
     })
   }
 
-  /** `wrapper` runs the server under another command, e.g. ['prlimit', '--nofile=256', '--']. */
+  /**
+   * A native config given as an object gets the admin servers on free ports unless it says otherwise.
+   * `wrapper` runs the server under another command, e.g. ['prlimit', '--nofile=256', '--'].
+   */
   static async start(dir: string, config: object | string, fileName = 'config.json', wrapper: string[] = []): Promise<ServerProcess> {
     const file = path.join(dir, fileName)
-    writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config))
+    const text = typeof config === 'string' ? config : JSON.stringify({ admin: { port: 0 }, mgmt: { port: 0 }, ...config })
+    writeFileSync(file, text)
     const command = [...wrapper, process.execPath, MAIN, file]
     const server = new ServerProcess(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }))
     try {
@@ -132,7 +141,8 @@ function parseEndpoints(descriptions: string[]): Endpoints {
     const colon = where.lastIndexOf(':')
     const host = where.slice(0, colon).replace(/^\[|\]$/g, '')
     const port = Number(where.slice(colon + 1))
-    ;(type === 'udp' ? endpoints.udp : endpoints.tcp).push({ host, port })
+    if (type === 'http' || type === 'mgmt') endpoints[type] = { host, port }
+    else (type === 'udp' ? endpoints.udp : endpoints.tcp).push({ host, port })
   }
   return endpoints
 }

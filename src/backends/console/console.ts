@@ -14,6 +14,7 @@ import { Outbox, outboxOptions } from '../outbox'
 export class ConsoleBackend implements Backend {
   readonly name = 'console'
   private readonly outbox: Outbox
+  private readonly startedAt = Math.round(Date.now() / 1000)
 
   constructor(
     private readonly cfg: ConsoleBackendConfig,
@@ -40,6 +41,15 @@ export class ConsoleBackend implements Backend {
 
   stats(): BackendStats {
     return this.outbox.stats()
+  }
+
+  /** Etsy's console backend reports both as Unix seconds, and sets both to its start time. */
+  etsyStatus(): [string, number][] {
+    const { lastSuccess } = this.outbox.stats()
+    return [
+      ['lastFlush', lastSuccess === 0 ? this.startedAt : Math.round(lastSuccess / 1000)],
+      ['lastException', this.startedAt],
+    ]
   }
 
   close(): Promise<void> {

@@ -56,6 +56,16 @@ export class GraphiteBackend implements Backend {
     return this.outbox.stats()
   }
 
+  etsyStatus(): [string, number][] {
+    const h = this.health
+    return [
+      ['last_flush', h.lastFlush],
+      ['last_exception', h.lastException],
+      ['flush_time', h.flushTime],
+      ['flush_length', h.flushLength],
+    ]
+  }
+
   async close(): Promise<void> {
     await this.order.run(async () => {})
     await this.outbox.close()

@@ -21,6 +21,7 @@ export class PrometheusBackend implements Backend {
   private readonly order = new SerialQueue()
   private readonly server: http.Server
   private applied = 0
+  private lastApplied = 0
   private lastConflicts = 0
 
   constructor(
@@ -53,6 +54,7 @@ export class PrometheusBackend implements Backend {
       await runInSlices(this.series.apply(data, now), () => {})
       await runInSlices(this.series.expire(now - this.cfg.expireAfterMs), () => {})
       this.applied++
+      this.lastApplied = Date.now()
       if (this.series.conflicts > this.lastConflicts) {
         this.log.warn({ conflicts: this.series.conflicts }, 'metrics skipped: the name is already exposed as another type')
         this.lastConflicts = this.series.conflicts
@@ -61,7 +63,16 @@ export class PrometheusBackend implements Backend {
   }
 
   stats(): BackendStats {
-    return { delivered: this.applied, failedAttempts: 0, retries: 0, bytesQueued: 0, flushesDropped: 0 }
+    return {
+      delivered: this.applied,
+      failedAttempts: 0,
+      retries: 0,
+      bytesQueued: 0,
+      flushesDropped: 0,
+      flushesQueued: 0,
+      lastSuccess: this.lastApplied,
+      lastFailure: 0,
+    }
   }
 
   async close(): Promise<void> {

@@ -62,10 +62,23 @@ export class RepeaterBackend implements Backend {
   async flush(): Promise<void> {}
 
   stats(): BackendStats {
-    const total: BackendStats = { delivered: 0, failedAttempts: 0, retries: 0, bytesQueued: 0, flushesDropped: 0 }
+    const total: BackendStats = {
+      delivered: 0,
+      failedAttempts: 0,
+      retries: 0,
+      bytesQueued: 0,
+      flushesDropped: 0,
+      flushesQueued: 0,
+      lastSuccess: 0,
+      lastFailure: 0,
+    }
     for (const { outbox } of this.targets) {
       const s = outbox.stats()
-      for (const key of Object.keys(total) as (keyof BackendStats)[]) total[key] += s[key]
+      for (const key of ['delivered', 'failedAttempts', 'retries', 'bytesQueued', 'flushesDropped', 'flushesQueued'] as const) {
+        total[key] += s[key]
+      }
+      total.lastSuccess = Math.max(total.lastSuccess, s.lastSuccess)
+      total.lastFailure = Math.max(total.lastFailure, s.lastFailure)
     }
     return total
   }

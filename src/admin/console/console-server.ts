@@ -1,0 +1,105 @@
+import net from 'node:net'
+import type { ServerControl } from '../../core/server-control'
+import { runCommand } from './commands'
+
+/*
+ * The Etsy management console over TCP. One command per line; unlike Etsy
+ * (which reads one command per read and answers ERROR to two in one
+ * segment), every line gets its answer. A command sent without a newline is
+ * still answered once the client pauses or half-closes, as Etsy answers it.
+ */
+
+const MAX_LINE_BYTES = 4096
+const MAX_CONNECTIONS = 32
+/** An unterminated command is run after this pause (`printf stats | nc` sends no newline). */
+const UNTERMINATED_AFTER_MS = 200
+const IDLE_TIMEOUT_MS = 5 * 60_000
+
+export interface ConsoleLog {
+  warn(obj: object, msg: string): void
+}
+
+export class ConsoleServer {
+  private readonly clients = new Set<net.Socket>()
+  // Half-open: a client that sends a command and its FIN at once still gets the answer.
+  private readonly server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    this.clients.add(socket)
+    socket.on('close', () => this.clients.delete(socket))
+    serve(socket, this.control, this.log)
+  })
+
+  constructor(
+    private readonly control: ServerControl,
+    private readonly log: ConsoleLog,
+  ) {
+    this.server.maxConnections = MAX_CONNECTIONS
+  }
+
+  /** Resolves with the bound address, rejects if it cannot bind. */
+  listen(port: number, address: string): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, address, () => {
+        this.server.off('error', reject)
+        resolve(this.server.address() as net.AddressInfo)
+      })
+    })
+  }
+
+  /** Stops accepting and cuts the clients off: they hold no work worth waiting for. */
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const socket of this.clients) socket.destroy()
+    return closed
+  }
+}
+
+function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog): void {
+  let pending = ''
+  let pause: NodeJS.Timeout | undefined
+  let closed = false
+  socket.setEncoding('latin1')
+  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy())
+  socket.on('error', (err) => log.warn({ err: err.message }, 'management console client error'))
+  socket.on('close', () => {
+    closed = true
+    clearTimeout(pause)
+  })
+
+  const run = (line: string): void => {
+    if (closed) return
+    const { output, quit } = runCommand(control, line)
+    if (quit) {
+      closed = true
+      socket.end()
+    } else {
+      socket.write(output)
+    }
+  }
+
+  socket.on('data', (chunk: string) => {
+    clearTimeout(pause)
+    pending += chunk
+    let nl: number
+    while (!closed && (nl = pending.indexOf('\n')) >= 0) {
+      run(pending.slice(0, nl))
+      pending = pending.slice(nl + 1)
+    }
+    if (pending.length > MAX_LINE_BYTES) {
+      pending = ''
+      run('') // answered ERROR, as any unknown command
+    }
+    if (pending !== '') {
+      pause = setTimeout(() => {
+        run(pending)
+        pending = ''
+      }, UNTERMINATED_AFTER_MS)
+    }
+  })
+  socket.on('end', () => {
+    clearTimeout(pause)
+    if (pending.trim() !== '') run(pending)
+    pending = ''
+    if (!closed) socket.end()
+  })
+}

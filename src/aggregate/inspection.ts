@@ -1,0 +1,57 @@
+import type { BadLineSample } from '../core/server-control'
+import type { KeyEntry } from './slots'
+
+/*
+ * What the admin plane reads from the aggregator, kept off the hot path: bad
+ * lines are rare, and the busiest keys are picked once per flush from a
+ * counter the aggregator bumps per value.
+ */
+
+const RECENT_BAD_LINES = 20
+const BAD_LINE_SHOWN_BYTES = 200
+const BUSIEST_KEYS = 10
+
+/** Bad lines by reason since start, and the latest few, cut short. */
+export class BadLineLog {
+  readonly byReason: Record<string, number> = {}
+  private readonly recent: BadLineSample[] = []
+
+  /** `line` is what may be shown of it (tokens masked), `bytes` its whole length. */
+  add(reason: string, line: string | null, bytes = 0, count = 1): void {
+    this.byReason[reason] = (this.byReason[reason] ?? 0) + count
+    if (line === null) return
+    const shown = line.slice(0, BAD_LINE_SHOWN_BYTES)
+    this.recent.push({ at: Date.now(), reason, line: bytes > shown.length ? shown + '…' : shown })
+    if (this.recent.length > RECENT_BAD_LINES) this.recent.shift()
+  }
+
+  latest(): BadLineSample[] {
+    return this.recent.slice()
+  }
+}
+
+/** The keys that received the most values since the last call, busiest first; resets every key's count. */
+export function takeBusiestKeys(entries: Iterable<KeyEntry>): { name: string; values: number }[] {
+  const top: { name: string; values: number }[] = []
+  for (const entry of entries) {
+    const values = entry.values
+    if (values === 0) continue
+    entry.values = 0
+    if (top.length === BUSIEST_KEYS && values <= top[BUSIEST_KEYS - 1]!.values) continue
+    let i = top.length
+    while (i > 0 && top[i - 1]!.values < values) i--
+    top.splice(i, 0, { name: entry.name, values })
+    if (top.length > BUSIEST_KEYS) top.pop()
+  }
+  return top
+}
+
+/** Etsy's existing_stats(): the exact name, plus, for "a.b.*", every name that starts with "a.b.". */
+export function matchingNames(names: Iterable<string>, has: (name: string) => boolean, pattern: string): string[] {
+  const matches = has(pattern) ? [pattern] : []
+  if (pattern.endsWith('.*')) {
+    const folder = pattern.slice(0, -1)
+    for (const name of names) if (name.startsWith(folder)) matches.push(name)
+  }
+  return matches
+}
