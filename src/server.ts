@@ -140,7 +140,10 @@ function createControl(
     store: aggregator,
     queue,
     queueLimits: config.queue,
-    listeners: () => listeners.map((l) => ({ description: l.description, bound: true })),
+    listeners: () => {
+      const totals = aggregator.listenerTotals()
+      return listeners.map((l, i) => ({ description: l.description, bound: true, ...totals[i], ...l.status?.() }))
+    },
     backends: () => backends.map(backendStatus),
   })
 }

@@ -70,6 +70,12 @@ t.test('admin HTTP and console against a running server with traffic', async (t)
     await promtoolCheck(t, res.body)
     t.equal(metrics.get('statsd_packets_received_total'), TRAFFIC.length)
     t.equal(metrics.get('statsd_bytes_received_total'), BYTES)
+    const udp = server!.endpoints.udp[0]!
+    const label = `{listener="udp ${udp.host}:${udp.port}"}`
+    t.equal(metrics.get(`statsd_listener_packets_total${label}`), TRAFFIC.length, 'per listener')
+    t.equal(metrics.get(`statsd_listener_bytes_total${label}`), BYTES)
+    t.equal(metrics.get(`statsd_listener_lines_total${label}`), LINES)
+    t.equal(metrics.get(`statsd_listener_kernel_dropped_packets_total${label}`), 0)
     t.equal(metrics.get('statsd_bad_lines_total{reason="no type"}'), 1)
     t.equal(metrics.get('statsd_bad_lines_total{reason="bad value"}'), 2)
     t.equal(metrics.get('statsd_keys{type="counters"}'), 3 + 4, 'three internal counters and four of ours')

@@ -45,6 +45,13 @@ export type AggregatorConfig = Pick<
   | 'auth'
 > & { dumpMessages: boolean; listeners: readonly { auth?: 'none' | 'token' | undefined }[] }
 
+interface SourceTotals {
+  packets: number
+  bytes: number
+  lines: number
+  authFailures: number
+}
+
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
 
@@ -89,6 +96,9 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
   private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
+  /** The same since start, per listener (by source id), for the admin plane; plus refused lines. */
+  private readonly sourceTotals: SourceTotals[]
+  private sourceCounts: SourceTotals
   private readonly badLineLog = new BadLineLog()
   private busiestKeys: AggregatorFigures['busiestKeys'] = []
   private lastFlushMs = 0
@@ -104,6 +114,8 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.tokenGate = new TokenGate(cfg.auth.tokens, resolveName)
     this.gates = cfg.listeners.map((l) => (l.auth === 'token' ? this.tokenGate : this.openGate))
     this.gate = this.gates[0] ?? this.openGate
+    this.sourceTotals = cfg.listeners.map(() => ({ packets: 0, bytes: 0, lines: 0, authFailures: 0 }))
+    this.sourceCounts = this.sourceTotals[0] ?? { packets: 0, bytes: 0, lines: 0, authFailures: 0 }
     this.rejections = new AuthRejections(this.tokenListeners([]), log)
     this.dumpMessages = cfg.dumpMessages
     this.badLines = this.counterSlot(`${cfg.prefixStats}.bad_lines_seen`)
@@ -121,6 +133,9 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   ingest(packet: Packet, source = 0): void {
     this.source = source
     this.gate = this.gates[source] ?? this.openGate
+    this.sourceCounts = this.sourceTotals[source] ?? this.sourceCounts
+    this.sourceCounts.packets += packet instanceof DatagramBatch ? packet.count : 1
+    this.sourceCounts.bytes += packet.length
     this.totals.bytes += packet.length
     if (packet instanceof DatagramBatch) {
       const { slab, ends } = packet
@@ -165,6 +180,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   onLine(buf: Buffer, start: number, end: number): void {
     this.metricsReceived.value++
+    this.sourceCounts.lines++
     this.lineRefused = false
     if (this.dumpMessages) this.log.info({ line: this.loggable(buf, start, end, 'utf8') }, 'received')
   }
@@ -370,6 +386,11 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     return names
   }
 
+  /** Packets, bytes, lines and refused lines since start, per listener (in config order). */
+  listenerTotals(): readonly Readonly<SourceTotals>[] {
+    return this.sourceTotals
+  }
+
   inspect(): AggregatorFigures {
     return {
       packets: this.totals.packets + this.packetsReceived.value,
@@ -444,6 +465,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   private refuse(reason: Rejection, buf: Buffer, keyStart: number, keyEnd: number): void {
     this.lineRefused = true
+    this.sourceCounts.authFailures++
     this.rejections.record(this.source, reason, buf, keyStart, keyEnd)
   }
 

@@ -18,6 +18,8 @@ export interface Listener {
    * pending partial lines; resolve when fully closed.
    */
   close(timeoutMs?: number): Promise<void>
+  /** Figures only the listener knows, for the admin plane (read on request). */
+  status?(): { kernelDrops?: number; connectionsOpen?: number }
 }
 
 /** Starts the listener described by `cfg`; rejects if it cannot bind. */

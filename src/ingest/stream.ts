@@ -255,7 +255,8 @@ function handleConnection(
 
 /**
  * Serves clients on an already-listening `server` and returns how to stop
- * it. Shared by TCP and unix sockets: only the address differs.
+ * it and how many clients it has. Shared by TCP and unix sockets: only the
+ * address differs.
  */
 function serveStream(
   server: net.Server,
@@ -264,7 +265,7 @@ function serveStream(
   counters: IngestCounters,
   log: Logger,
   source: number,
-): (timeoutMs: number) => Promise<void> {
+): { stop: (timeoutMs: number) => Promise<void>; open: () => number } {
   const connections = new Set<Connection>()
   if (limits.maxConnections !== undefined) server.maxConnections = limits.maxConnections
   server.on('connection', (socket) => {
@@ -286,7 +287,7 @@ function serveStream(
     acceptErrors.event({ err })
   })
 
-  return async (timeoutMs) => {
+  const stop = async (timeoutMs: number): Promise<void> => {
     // Clients the kernel has already connected wait in the backlog: take them too.
     await afterPoll()
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -295,6 +296,7 @@ function serveStream(
     await closeWhenQuiet(connections, timeoutMs, counters, log)
     await closed
   }
+  return { stop, open: () => connections.size }
 }
 
 /** A client that has sent nothing for this long after shutdown began has nothing more in flight. */
@@ -363,12 +365,13 @@ export async function startTcpListener(
   await listen(server, { host: cfg.address, port: cfg.port, exclusive: true }, `tcp ${hostPort(cfg.address, cfg.port)}`)
   const bound = server.address() as net.AddressInfo
   const description = `tcp ${hostPort(bound.address, bound.port)}`
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
+  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   return {
     description,
     boundAddress: { address: bound.address, port: bound.port },
-    close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= stop(timeoutMs)),
+    close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= serving.stop(timeoutMs)),
+    status: () => ({ connectionsOpen: serving.open() }),
   }
 }
 
@@ -393,16 +396,17 @@ export async function startUnixListener(
     throw new ListenError(description, err)
   }
 
-  const stop = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
+  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
   let closing: Promise<void> | null = null
   const close = async (timeoutMs: number): Promise<void> => {
-    await stop(timeoutMs)
+    await serving.stop(timeoutMs)
     file.remove()
   }
   return {
     description,
     boundAddress: { path: cfg.path },
     close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= close(timeoutMs)),
+    status: () => ({ connectionsOpen: serving.open() }),
   }
 }
 

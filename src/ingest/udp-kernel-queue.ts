@@ -21,6 +21,8 @@ export interface UdpKernelQueue {
   drain(timeoutMs: number, read: () => number): Promise<void>
   /** Stops reporting drops (after counting the last ones). */
   stop(): void
+  /** Datagrams the kernel dropped on this socket since the listener started. */
+  drops(): number
 }
 
 export function watchUdpKernelQueue(
@@ -33,7 +35,8 @@ export function watchUdpKernelQueue(
   if (inode === undefined) log.warn('cannot find this socket in /proc/net: kernel drops are not reported')
   const stats = (): UdpSocketStats | undefined => (inode === undefined ? undefined : udpSocketStats(address, inode))
   const metricName = listenerMetricName(address, port)
-  let dropsSeen = stats()?.drops ?? 0
+  const dropsAtStart = stats()?.drops ?? 0
+  let dropsSeen = dropsAtStart
   counters.udpKernelDrops.set(metricName, 0)
   const pollDrops = (): void => {
     const drops = stats()?.drops
@@ -66,5 +69,6 @@ export function watchUdpKernelQueue(
       pollDrops()
       stopPolling()
     },
+    drops: () => dropsSeen - dropsAtStart,
   }
 }

@@ -53,6 +53,7 @@ export async function startUdpListener(
     description,
     boundAddress: { address: bound.address, port: bound.port },
     close: (timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) => (closing ??= close(timeoutMs)),
+    status: () => ({ kernelDrops: kernel.drops() }),
   }
 }
 

@@ -55,6 +55,7 @@ export async function startUdpDatagramListener(
       kernel.stop()
       datagrams.close()
     },
+    status: () => ({ kernelDrops: kernel.drops() }),
   }
 }
 
