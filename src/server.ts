@@ -24,8 +24,7 @@ export class StatsdServer {
   private constructor(
     readonly listeners: readonly Listener[],
     private readonly loop: AggregatorLoop,
-    /** For the admin plane: each backend's name and stats(). */
-    readonly backends: readonly Backend[],
+    private readonly backends: readonly Backend[],
     private readonly log: Logger,
     private readonly aggregator: Aggregator,
     private config: Config,
