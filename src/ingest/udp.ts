@@ -79,11 +79,15 @@ function applyRecvBufferSize(socket: dgram.Socket, size: number, log: Logger): v
   try {
     socket.setRecvBufferSize(size)
     // Linux reports twice the value it grants (bookkeeping overhead).
-    const granted = socket.getRecvBufferSize()
-    if (granted < size) {
-      log.warn({ requested: size, granted }, 'udp receive buffer smaller than requested (see net.core.rmem_max)')
-    }
+    warnIfRecvBufferSmall(size, socket.getRecvBufferSize(), log)
   } catch (err) {
     log.warn({ err, requested: size }, 'cannot set udp receive buffer size')
+  }
+}
+
+/** A too-large SO_RCVBUF is capped by the OS (net.core.rmem_max): say so rather than fail. */
+export function warnIfRecvBufferSmall(requested: number | undefined, granted: number, log: Logger): void {
+  if (requested !== undefined && granted < requested) {
+    log.warn({ requested, granted }, 'receive buffer smaller than requested (see net.core.rmem_max)')
   }
 }

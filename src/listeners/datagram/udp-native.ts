@@ -7,7 +7,7 @@ import type { Listener } from '../../ingest/listener'
 import { ListenError } from '../../ingest/listen-error'
 import type { PacketQueue } from '../../ingest/queue'
 import { watchUdpKernelQueue } from '../../ingest/udp-kernel-queue'
-import { startUdpListener } from '../../ingest/udp'
+import { startUdpListener, warnIfRecvBufferSmall } from '../../ingest/udp'
 import type { Logger } from '../../log'
 import { nativeReader, readDatagrams } from './native-reader'
 
@@ -63,11 +63,4 @@ export async function startUdpDatagramListener(
 export function asSystemError(err: unknown): unknown {
   const e = err as NodeJS.ErrnoException
   return typeof e.errno === 'number' && e.errno > 0 ? Object.assign(e, { errno: -e.errno }) : err
-}
-
-/** A too-large SO_RCVBUF is capped by the OS (net.core.rmem_max): say so rather than fail. */
-export function warnIfRecvBufferSmall(requested: number | undefined, granted: number, log: Logger): void {
-  if (requested !== undefined && granted < requested) {
-    log.warn({ requested, granted }, 'receive buffer smaller than requested (see net.core.rmem_max)')
-  }
 }

@@ -8,7 +8,8 @@ import type { PacketQueue } from '../../ingest/queue'
 import type { Logger } from '../../log'
 import { type ProbeAnswer, claimSocketFile, clearStaleSocket } from '../unix-socket-file'
 import { nativeReader, readDatagrams } from './native-reader'
-import { asSystemError, warnIfRecvBufferSmall } from './udp-native'
+import { warnIfRecvBufferSmall } from '../../ingest/udp'
+import { asSystemError } from './udp-native'
 
 /**
  * Metrics over a unix datagram socket (what DogStatsD clients call
