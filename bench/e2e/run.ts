@@ -42,8 +42,11 @@ class ReceivedCounter {
     socket.on('data', (c) => chunks.push(c))
     socket.on('error', () => {})
     socket.on('end', () => {
-      const m = /^stats_counts\.statsd\.metrics_received (\d+)/m.exec(Buffer.concat(chunks).toString())
-      const added = m ? Number(m[1]) : 0
+      // One delivery may carry several flushes (the outbox sends what queued up while it was busy).
+      let added = 0
+      for (const m of Buffer.concat(chunks).toString().matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) {
+        added += Number(m[1])
+      }
       this.total += added
       for (const w of this.flushWaiters.splice(0)) w(added)
     })
