@@ -10,17 +10,22 @@
  * send one metric per datagram: woken for each, the process would spend
  * most of its time going to sleep and waking up (epoll_wait, the context
  * switch, one JS call per datagram). So while datagrams keep coming, the
- * reader stops watching and reads on a 1 ms timer instead, taking whatever
+ * reader stops watching and reads on a timer instead, taking whatever
  * arrived meanwhile in one batch; when a tick finds nothing it goes back to
- * watching. One millisecond of datagrams fits the kernel's default receive
- * buffer up to about 200k datagrams/s, and the aggregator already holds the
- * loop longer than that while it parses.
+ * watching. Only a socket with a receive buffer of 1 MiB or more (as the
+ * kernel reports it: twice recvBufferSize) waits like this: the default
+ * buffer holds about 256 small datagrams, 2.5 ms at 100k/s, too little
+ * room. The first tick after a quiet spell is 1 ms; later ticks are sized
+ * from the rate just seen so that a tick (and the loop's lateness of up to
+ * a millisecond) fills at most a quarter of the buffer, up to 8 ms; a rate
+ * too high even for 1 ms goes back to reading on every wakeup.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,12 +36,21 @@
 #define VLEN 64                   /* datagrams per recvmmsg() */
 #define SLOT_BYTES 65536          /* room per datagram: any UDP datagram fits */
 #define CALLS_PER_WAKEUP 16       /* then let the loop serve other sockets */
-#define COALESCE_MS 1             /* read interval while datagrams keep coming */
+#define MIN_TICK_MS 1
+#define MAX_TICK_MS 8
+#define MIN_COALESCING_RCVBUF (1 << 20)
+/* What a datagram costs against SO_RCVBUF beyond its payload (the kernel's
+ * skb overhead: 256 small datagrams fill the default 212992 bytes). */
+#define DATAGRAM_OVERHEAD 800
 
 typedef struct {
   int fd;
   int closing;
   int handles_open;               /* poll and timer: freed when both have closed */
+  int rcvbuf;                     /* SO_RCVBUF as the kernel reports it (what it charges against) */
+  uint64_t window_start;          /* since when window_* have counted (loop time, ms) */
+  size_t window_bytes;
+  size_t window_datagrams;
   uv_poll_t poll;
   uv_timer_t timer;
   napi_env env;
@@ -86,6 +100,7 @@ static int read_batch(reader_t *r) {
   while (n < 0 && errno == EINTR);
   if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
   if (n == 0) return 0;
+  r->window_datagrams += (size_t)n;
 
   napi_env env = r->env;
   napi_handle_scope scope;
@@ -106,6 +121,7 @@ static int read_batch(reader_t *r) {
       if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) continue;
       memcpy((char *)data + at, r->iovs[i].iov_base, len);
       at += len;
+      r->window_bytes += len;
       r->ends[kept++] = (int32_t)at;
     }
     napi_value fn, recv, argv[3], result;
@@ -140,14 +156,46 @@ static int read_some(reader_t *r) {
 
 static void on_tick(uv_timer_t *handle);
 
+/* Waits `ms` before reading again, and starts counting what arrives meanwhile. */
+static void start_tick(reader_t *r, uint64_t ms) {
+  r->window_start = uv_now(r->timer.loop);
+  r->window_bytes = 0;
+  r->window_datagrams = 0;
+  uv_timer_start(&r->timer, on_tick, ms, 0);
+}
+
+/*
+ * The next tick: what the rate just seen takes to fill a quarter of the
+ * receive buffer, less a millisecond for the loop's lateness; 0 when that
+ * leaves less than MIN_TICK_MS.
+ */
+static uint64_t next_tick_ms(reader_t *r) {
+  uint64_t elapsed = uv_now(r->timer.loop) - r->window_start;
+  double charged = (double)r->window_bytes + (double)DATAGRAM_OVERHEAD * (double)r->window_datagrams;
+  if (elapsed < 1) elapsed = 1;
+  double ms = charged > 0 ? (r->rcvbuf / 4.0) * (double)elapsed / charged - 1 : MAX_TICK_MS;
+  return ms < MIN_TICK_MS ? 0 : ms > MAX_TICK_MS ? MAX_TICK_MS : (uint64_t)ms;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+/* Back to reading on every wakeup. */
+static void watch(reader_t *r) {
+  if (uv_poll_start(&r->poll, UV_READABLE, on_readable) != 0) {
+    /* Never seen: the socket cannot be watched again. Keep reading on the timer rather than go deaf. */
+    start_tick(r, MIN_TICK_MS);
+  }
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   reader_t *r = (reader_t *)handle->data;
   (void)events;
   if (r->closing || status < 0) return;
   if (read_some(r) < 0 || r->closing) return; /* more waiting: stay woken by readiness */
-  /* Traffic: let the next datagrams gather for a tick instead of waking for each. */
+  if (r->rcvbuf < MIN_COALESCING_RCVBUF) return;
+  /* Traffic, at a rate not known yet: let the next datagrams gather for the shortest tick. */
   uv_poll_stop(&r->poll);
-  uv_timer_start(&r->timer, on_tick, COALESCE_MS, 0);
+  start_tick(r, MIN_TICK_MS);
 }
 
 static void on_tick(uv_timer_t *handle) {
@@ -155,12 +203,9 @@ static void on_tick(uv_timer_t *handle) {
   if (r->closing) return;
   int n = read_some(r);
   if (r->closing) return;
-  if (n > 0) {
-    uv_timer_start(&r->timer, on_tick, COALESCE_MS, 0);
-  } else if (uv_poll_start(&r->poll, UV_READABLE, on_readable) != 0) {
-    /* Cannot watch again (should not happen): keep polling on the timer rather than go deaf. */
-    uv_timer_start(&r->timer, on_tick, COALESCE_MS, 0);
-  }
+  uint64_t next = n > 0 ? next_tick_ms(r) : 0;
+  if (next > 0) start_tick(r, next);
+  else watch(r); /* quiet, too fast for ticks, or more than a wakeup's worth still waiting */
 }
 
 static void free_reader(reader_t *r) {
@@ -199,6 +244,8 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   }
   r->fd = fd;
   r->env = env;
+  socklen_t optlen = sizeof r->rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, &optlen) != 0) r->rcvbuf = 212992;
   r->ends = ends;
   napi_value name, resource;
   napi_create_string_utf8(env, "statsd_recv", NAPI_AUTO_LENGTH, &name);

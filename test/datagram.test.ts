@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
+import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -14,7 +16,7 @@ import { nativeReader } from '../src/listeners/datagram/native-reader'
 import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
 import { startUnixgramListener } from '../src/listeners/datagram/unixgram'
 import { silentLogger } from '../src/log'
-import { DatagramBatch, type Packet } from '../src/parse/packets'
+import { DatagramBatch, type Packet, packetCount } from '../src/parse/packets'
 import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
 import { sendUnixgram } from './helpers/unixgram'
 
@@ -122,6 +124,43 @@ t.test('udp: datagrams arrive in batches, one datagram per packet', async (t) =>
   t.equal(counter('statsd.bad_lines_seen'), 0)
   t.equal(counter('m299'), 1)
   t.equal(counter('no-newline-at-end'), 1)
+})
+
+/** Sends `count` datagrams from another process, one every ~`gapUs` µs (as a steady client does), and waits for it. */
+async function sendPaced(port: number, count: number, gapUs: number): Promise<void> {
+  const script = [
+    'import socket, sys, time',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    `for i in range(${count}):`,
+    `    s.sendto(b"paced:1|c", ("127.0.0.1", ${port}))`,
+    `    time.sleep(${gapUs / 1e6})`,
+  ].join('\n')
+  const child = spawn('python3', ['-c', script], { stdio: 'inherit' })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  if (code !== 0) throw new Error(`python3 sender exited with ${code}`)
+}
+
+// The reader waits a tick between reads only when the buffer has room for it (1 MiB as the kernel reports it).
+const rmemMax = Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8'))
+const noBigBuffer = rmemMax < 1 << 19 ? `net.core.rmem_max is ${rmemMax}: no buffer large enough to batch with` : false
+
+t.test('udp: with a large receive buffer, a steady one-datagram-at-a-time client is read in batches', { skip: noBigBuffer }, async (t) => {
+  const { queue } = setup()
+  let batches = 0
+  let received = 0
+  queue.onPush = (packet) => {
+    batches++
+    received += packetCount(packet)
+  }
+  const cfg = { ...udpConfig(), recvBufferSize: 1 << 21 }
+  const listener = track(t, await startUdpDatagramListener(cfg, queue, new IngestCounters(), log))
+  const count = 2_000
+  // About 5k datagrams/s: read on every wakeup, nearly every datagram would be a batch of its own.
+  await sendPaced(port(listener), count, 200)
+  await waitFor(() => received === count, `${count} datagrams`)
+  t.ok(batches <= count / 5, `${count} datagrams came in ${batches} batches`)
+  queue.onPush = null
+  t.equal(datagrams(queue).filter((d) => d === 'paced:1|c').length, count, 'none lost, none altered')
 })
 
 t.test('udp: close() first reads datagrams already received by the kernel', async (t) => {
