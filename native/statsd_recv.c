@@ -12,10 +12,11 @@
  * switch, one JS call per datagram). So while datagrams keep coming, the
  * reader stops watching and reads on a timer instead, taking whatever
  * arrived meanwhile in one batch; when a tick finds nothing it goes back to
- * watching. Only a socket with a receive buffer of 1 MiB or more (as the
- * kernel reports it: twice recvBufferSize) waits like this: the default
+ * watching. Only a UDP socket with a receive buffer of 1 MiB or more (as
+ * the kernel reports it: twice recvBufferSize) waits like this: the default
  * buffer holds about 256 small datagrams, 2.5 ms at 100k/s, too little
- * room. The first tick after a quiet spell is 1 ms; later ticks are sized
+ * room; and a Unix datagram socket queues at most net.unix.max_dgram_qlen
+ * datagrams (10 by default) before its senders block or fail. The first tick after a quiet spell is 1 ms; later ticks are sized
  * from the rate just seen so that a tick (and the loop's lateness of up to
  * a millisecond) fills at most a quarter of the buffer, up to 8 ms; a rate
  * too high even for 1 ms goes back to reading on every wakeup.
@@ -48,6 +49,7 @@ typedef struct {
   int closing;
   int handles_open;               /* poll and timer: freed when both have closed */
   int rcvbuf;                     /* SO_RCVBUF as the kernel reports it (what it charges against) */
+  int ticks;                      /* whether to read on ticks while traffic lasts (see the top) */
   uint64_t window_start;          /* since when window_* have counted (loop time, ms) */
   size_t window_bytes;
   size_t window_datagrams;
@@ -192,7 +194,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   if (r->closing || status < 0) return;
   if (read_some(r) < 0 || r->closing) return; /* more waiting: stay woken by readiness */
-  if (r->rcvbuf < MIN_COALESCING_RCVBUF) return;
+  if (!r->ticks) return;
   /* Traffic, at a rate not known yet: let the next datagrams gather for the shortest tick. */
   uv_poll_stop(&r->poll);
   start_tick(r, MIN_TICK_MS);
@@ -244,8 +246,12 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   }
   r->fd = fd;
   r->env = env;
-  socklen_t optlen = sizeof r->rcvbuf;
-  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, &optlen) != 0) r->rcvbuf = 212992;
+  int domain = AF_UNIX;
+  socklen_t optlen = sizeof domain;
+  getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen);
+  optlen = sizeof r->rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, &optlen) != 0) r->rcvbuf = 0;
+  r->ticks = (domain == AF_INET || domain == AF_INET6) && r->rcvbuf >= MIN_COALESCING_RCVBUF;
   r->ends = ends;
   napi_value name, resource;
   napi_create_string_utf8(env, "statsd_recv", NAPI_AUTO_LENGTH, &name);

@@ -126,18 +126,32 @@ t.test('udp: datagrams arrive in batches, one datagram per packet', async (t) =>
   t.equal(counter('no-newline-at-end'), 1)
 })
 
-/** Sends `count` datagrams from another process, one every ~`gapUs` µs (as a steady client does), and waits for it. */
-async function sendPaced(port: number, count: number, gapUs: number): Promise<void> {
+/**
+ * Sends `count` datagrams from another process, one every ~`gapUs` µs (as a
+ * steady client does), without blocking; resolves with how many the kernel
+ * refused (EAGAIN: the receiver's queue was full).
+ */
+async function sendPaced(to: { port: number } | { path: string }, count: number, gapUs: number): Promise<number> {
+  const [family, address] = 'port' in to ? ['AF_INET', `("127.0.0.1", ${to.port})`] : ['AF_UNIX', JSON.stringify(to.path)]
   const script = [
-    'import socket, sys, time',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    'import socket, time',
+    `s = socket.socket(socket.${family}, socket.SOCK_DGRAM)`,
+    's.setblocking(False)',
+    'refused = 0',
     `for i in range(${count}):`,
-    `    s.sendto(b"paced:1|c", ("127.0.0.1", ${port}))`,
+    '    try:',
+    `        s.sendto(b"paced:1|c", ${address})`,
+    '    except BlockingIOError:',
+    '        refused += 1',
     `    time.sleep(${gapUs / 1e6})`,
+    'print(refused)',
   ].join('\n')
-  const child = spawn('python3', ['-c', script], { stdio: 'inherit' })
+  const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
   const [code] = (await once(child, 'exit')) as [number | null]
   if (code !== 0) throw new Error(`python3 sender exited with ${code}`)
+  return Number(out.trim())
 }
 
 // The reader waits a tick between reads only when the buffer has room for it (1 MiB as the kernel reports it).
@@ -156,7 +170,7 @@ t.test('udp: with a large receive buffer, a steady one-datagram-at-a-time client
   const listener = track(t, await startUdpDatagramListener(cfg, queue, new IngestCounters(), log))
   const count = 2_000
   // About 5k datagrams/s: read on every wakeup, nearly every datagram would be a batch of its own.
-  await sendPaced(port(listener), count, 200)
+  t.equal(await sendPaced({ port: port(listener) }, count, 200), 0, 'the kernel took every datagram')
   await waitFor(() => received === count, `${count} datagrams`)
   t.ok(batches <= count / 5, `${count} datagrams came in ${batches} batches`)
   queue.onPush = null
@@ -217,6 +231,17 @@ t.test('unixgram: receives datagrams, applies mode, removes the socket on close'
   t.same(datagrams(queue), messages)
   await listener.close()
   t.equal(fs.existsSync(p), false, 'socket file removed')
+})
+
+t.test('unixgram: read at once even with a large buffer (the kernel queues only max_dgram_qlen datagrams)', async (t) => {
+  const p = path.join(shortTempDir(t), 'paced.sock')
+  const { queue, counters } = setup()
+  track(t, await startListener(unixgramConfig(p, { recvBufferSize: 1 << 21 }), queue, counters, log))
+  const count = 1_000
+  // About 3k/s. Read every few milliseconds instead, most would be refused; a busy machine may cost a few.
+  const refused = await sendPaced({ path: p }, count, 300)
+  t.ok(refused < count / 20, `${refused} of ${count} datagrams refused to a non-blocking client`)
+  await waitFor(() => queuedDatagrams(queue) === count - refused, `${count - refused} datagrams`)
 })
 
 t.test('unixgram: a datagram over 64 KiB is dropped and counted; the next one arrives', async (t) => {
