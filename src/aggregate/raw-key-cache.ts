@@ -48,7 +48,7 @@ export class RawKeyCache<T> {
         this.keyLengths[slot] === keyLength &&
         this.tagLengths[slot] === tagLength &&
         this.sameBytes(this.starts[slot]!, buf, keyStart, keyEnd) &&
-        this.sameBytes(this.starts[slot]! + keyLength, buf, tagsStart, tagsEnd)
+        (tagLength === 0 || this.sameBytes(this.starts[slot]! + keyLength, buf, tagsStart, tagsEnd))
       ) {
         return this.values[slot]
       }
