@@ -8,6 +8,7 @@ import type { TcpListenerConfig } from '../../src/config/schema'
 import { IngestCounters } from '../../src/ingest/counters'
 import type { Listener } from '../../src/ingest/listener'
 import { PacketQueue } from '../../src/ingest/queue'
+import { StreamClient, StreamClients } from '../../src/listeners/stream/clients'
 import type { Logger } from '../../src/log'
 import { startTcpListener } from '../../src/listeners/stream/tcp'
 import { startUnixListener } from '../../src/listeners/stream/unix'
@@ -208,3 +209,71 @@ for (const reader of READERS) {
     })
   })
 }
+
+/** A client that records what the listener asks of it. */
+class FakeClient extends StreamClient {
+  calls: string[] = []
+  peer(): string {
+    return 'fake'
+  }
+  stopReading(): void {
+    this.calls.push('stop')
+  }
+  startReading(): void {
+    this.calls.push('start')
+  }
+  sendFin(): void {
+    this.calls.push('fin')
+  }
+  close(): void {
+    this.calls.push('close')
+  }
+}
+
+t.test('a client read often, in small chunks, is held for a few ms; others are never held', async (t) => {
+  const counters = new IngestCounters()
+  const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, counters)
+  const clients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, true)
+  const tcpClients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, false)
+  t.teardown(() => Promise.all([clients.stop(0), tcpClients.stop(0)]))
+  const line = Buffer.from('s:1|c\n')
+
+  const short = new FakeClient()
+  clients.add(short)
+  for (let i = 0; i < 2; i++) clients.data(short, line)
+  t.same(short.calls, ['start'], 'two reads: not held')
+
+  const streaming = new FakeClient()
+  clients.add(streaming)
+  let sent = 0
+  while (streaming.calls.length === 1 && sent < 1000) {
+    clients.data(streaming, line)
+    sent++
+  }
+  t.ok(sent >= 3, `held after 3 reads or more within 3 ms (${sent})`)
+  t.same(streaming.calls, ['start', 'stop'], 'small chunks back to back hold it')
+  await waitFor(() => streaming.calls.length === 3, 'the hold to end')
+  t.same(streaming.calls, ['start', 'stop', 'start'])
+
+  const overTcp = new FakeClient()
+  tcpClients.add(overTcp)
+  for (let i = 0; i < 100; i++) tcpClients.data(overTcp, line)
+  t.same(overTcp.calls, ['start'], 'a TCP listener never holds')
+
+  const backlogged = new FakeClient()
+  clients.add(backlogged)
+  for (let i = 0; i < 20; i++) clients.data(backlogged, Buffer.alloc(16 * 1024, '\n'))
+  t.same(backlogged.calls, ['start'], 'big reads mean a backlog: never held')
+
+  while (streaming.calls.length === 3 && sent < 2000) {
+    clients.data(streaming, line)
+    sent++
+  }
+  t.same(streaming.calls.slice(3), ['stop'], 'held again')
+  clients.pause()
+  await sleep(10)
+  t.same(streaming.calls.slice(3), ['stop', 'stop'], 'not restarted while the queue is above its high-water mark')
+  clients.resume()
+  t.same(streaming.calls.slice(3), ['stop', 'stop', 'start'], 'restarted on resume')
+  t.equal(queue.length, 2 + sent + 100 + 20, 'every chunk queued')
+})

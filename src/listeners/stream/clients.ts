@@ -18,6 +18,21 @@ const NEWLINE = 0x0a
 const IDLE_SWEEPS = 4
 /** A client that has sent nothing for this long after shutdown began has nothing more in flight. */
 const SHUTDOWN_QUIET_MS = 250
+/**
+ * A client read HOLD_AFTER_READS times within HOLD_MS, each time getting
+ * little (the kernel had little queued), is not read again for HOLD_MS: a
+ * client writing every few hundred microseconds (common over unix sockets,
+ * where each write can make its own read) would otherwise wake the server,
+ * and the aggregator behind it, once per write. The data waits in the
+ * kernel meanwhile; the aggregate is the same, a few milliseconds later. A
+ * hold costs about what a read does, so slower clients are never held. Over
+ * loopback TCP the kernel already merges such writes into fewer reads, and
+ * holding measured slightly worse there: only unix listeners hold.
+ */
+const HOLD_MS = 3
+const HOLD_AFTER_READS = 3
+/** A read this big means the kernel has a backlog: keep reading. */
+const HOLD_BELOW_BYTES = 16 * 1024
 
 /** One client connection, however it is read (libuv-handles.ts or net-sockets.ts). */
 export abstract class StreamClient {
@@ -28,6 +43,11 @@ export abstract class StreamClient {
   /** A dropped line has been logged at warn: later ones go to debug. */
   warned = false
   ended = false
+  /** Reads since readWindowStart (see HOLD_MS). */
+  readsInWindow = 0
+  readWindowStart = 0
+  /** Not read until the listener's hold timer fires. */
+  held = false
 
   /** "host:port", or "local" on a unix socket. Only for log messages: it may cost a system call. */
   abstract peer(): string
@@ -35,7 +55,7 @@ export abstract class StreamClient {
   abstract startReading(): void
   /** Tells the client we are going (FIN) and keeps reading. */
   abstract sendFin(): void
-  /** Closes at once. The receive buffer is empty whenever we do, so the client sees a FIN, not a reset. */
+  /** Closes at once: a FIN, as the receive buffer is empty after an EOF, an idle time or a quiet shutdown. */
   abstract close(): void
 }
 
@@ -51,6 +71,9 @@ export class StreamClients implements Pausable {
   /** Paused by the queue: while we do not read, the clients are not idle, we are. */
   private paused = false
   private readonly sweeper: NodeJS.Timeout
+  private readonly holdAfterReads: number
+  private held: StreamClient[] = []
+  private holdTimer: NodeJS.Timeout | null = null
   // Refusals and accept errors can come in floods; each is counted exactly.
   private readonly refusals: RateLimitedLog
   private readonly acceptErrors: RateLimitedLog
@@ -61,7 +84,10 @@ export class StreamClients implements Pausable {
     private readonly counters: IngestCounters,
     private readonly log: Logger,
     private readonly source: number,
+    /** Whether clients read often, in small chunks, are held (see HOLD_MS). */
+    holdBusyClients: boolean,
   ) {
+    this.holdAfterReads = holdBusyClients ? HOLD_AFTER_READS : Infinity
     this.sweeper = setInterval(() => this.disconnectIdle(), limits.idleTimeoutMs / IDLE_SWEEPS).unref()
     this.refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
     this.acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
@@ -99,20 +125,42 @@ export class StreamClients implements Pausable {
   }
 
   data(client: StreamClient, chunk: Buffer): void {
-    client.lastDataAt = Date.now()
-    if (client.lines === null) {
-      // Whole lines, none of them too long: the chunk is the packet, as is.
-      if (chunk[chunk.length - 1] === NEWLINE && chunk.length <= this.limits.maxLineBytes) {
-        this.queue.pushStream(chunk, this.source)
-        return
-      }
-      client.lines = new LineAssembler(
+    const now = Date.now()
+    client.lastDataAt = now
+    // Whole lines, none of them too long: the chunk is the packet, as is.
+    if (client.lines === null && chunk[chunk.length - 1] === NEWLINE && chunk.length <= this.limits.maxLineBytes) {
+      this.queue.pushStream(chunk, this.source)
+    } else {
+      client.lines ??= new LineAssembler(
         this.limits.maxLineBytes,
         (packet) => this.queue.pushStream(packet, this.source),
         (preview) => this.lineTooLong(client, preview),
       )
+      client.lines.write(chunk)
     }
-    client.lines.write(chunk)
+    if (now - client.readWindowStart >= HOLD_MS) {
+      client.readWindowStart = now
+      client.readsInWindow = 1
+    } else if (++client.readsInWindow >= this.holdAfterReads && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.paused) {
+      this.hold(client)
+    }
+  }
+
+  private hold(client: StreamClient): void {
+    client.held = true
+    client.stopReading()
+    this.held.push(client)
+    this.holdTimer ??= setTimeout(() => this.releaseHeld(), HOLD_MS).unref()
+  }
+
+  private releaseHeld(): void {
+    this.holdTimer = null
+    const held = this.held
+    this.held = []
+    for (const client of held) {
+      client.held = false
+      if (!client.ended && !this.paused) client.startReading()
+    }
   }
 
   /** The connection failed (reset...): counted, and ended like any other. */
@@ -141,7 +189,7 @@ export class StreamClients implements Pausable {
     const now = Date.now()
     for (const client of this.open) {
       client.lastDataAt = now
-      client.startReading()
+      if (!client.held) client.startReading()
     }
   }
 
@@ -172,6 +220,7 @@ export class StreamClients implements Pausable {
       await sleep(Math.min(SHUTDOWN_QUIET_MS / 5, deadline - now))
     }
     clearInterval(this.sweeper)
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer)
     this.queue.removePausable(this)
   }
 

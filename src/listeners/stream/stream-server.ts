@@ -26,8 +26,9 @@ export function serveStream(
   counters: IngestCounters,
   log: Logger,
   source: number,
+  holdBusyClients: boolean,
 ): StreamServing {
-  const clients = new StreamClients(limits, queue, counters, log, source)
+  const clients = new StreamClients(limits, queue, counters, log, source, holdBusyClients)
   const unavailable = serveWithHandles(server, clients)
   if (unavailable === null) {
     log.info('stream reader: libuv handles')

@@ -20,7 +20,7 @@ export async function startTcpListener(
   await listen(server, { host: cfg.address, port: cfg.port, exclusive: true }, `tcp ${hostPort(cfg.address, cfg.port)}`)
   const bound = server.address() as net.AddressInfo
   const description = `tcp ${hostPort(bound.address, bound.port)}`
-  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
+  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source, false)
   let closing: Promise<void> | null = null
   return {
     description,

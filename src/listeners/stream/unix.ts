@@ -33,7 +33,7 @@ export async function startUnixListener(
     throw new ListenError(description, err)
   }
 
-  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source)
+  const serving = serveStream(server, cfg, queue, counters, log.child({ listener: description }), source, true)
   let closing: Promise<void> | null = null
   const close = async (timeoutMs: number): Promise<void> => {
     await serving.stop(timeoutMs)
