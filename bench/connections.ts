@@ -9,7 +9,7 @@ import { buildSender, phase, type Server, startServer } from './e2e/run'
  * build/src/main.js, that build too, in one run: CPU per short-lived
  * connection (one line each) and per metric on one long connection, over
  * TCP and the unix socket. Each server is measured ROUNDS times, taking
- * turns, and the median is kept: the machine is shared. About two minutes.
+ * turns, and the median is kept: the machine is shared. Five to ten minutes.
  */
 
 const ROOT = path.resolve(__dirname, '../..')
