@@ -10,7 +10,9 @@ import type { TcpListenerConfig, UdpListenerConfig, UnixListenerConfig } from '.
 import { IngestCounters } from '../src/ingest/counters'
 import { startListener, type Listener } from '../src/ingest/listener'
 import { PacketQueue } from '../src/ingest/queue'
-import { LineAssembler, startTcpListener, startUnixListener } from '../src/ingest/stream'
+import { LineAssembler } from '../src/listeners/stream/line-assembler'
+import { startTcpListener } from '../src/listeners/stream/tcp'
+import { startUnixListener } from '../src/listeners/stream/unix'
 import { startUdpListener } from '../src/ingest/udp'
 import { type Logger, silentLogger } from '../src/log'
 import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
@@ -463,7 +465,7 @@ t.test('tcp: an over-long line is dropped and counted, the next line arrives', a
   t.equal(drain(queue).join(''), 'good:1|c\nalso.good:2|c\n')
   t.equal(counters.oversizedLines, 2)
   await waitFor(() => records.length >= 2, 'log records')
-  const warnings = records.filter((r) => r.level === 40)
+  const warnings = records.filter((r) => r.level === 40 && r.msg === 'line longer than maxLineBytes dropped')
   t.equal(warnings.length, 1, 'one warning per connection, later ones at debug')
   t.equal(warnings[0]!.start, 'x'.repeat(100), 'the payload shown is cut to 100 bytes')
 })

@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -22,7 +23,6 @@ const ROOT = path.resolve(__dirname, '../../..')
 const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
 /** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
 const OURS_MAIN = path.resolve(process.env.BENCH_E2E_MAIN ?? path.join(ROOT, 'build/src/main.js'))
-const OURS_HAS_UNIXGRAM = fs.existsSync(path.join(path.dirname(OURS_MAIN), 'listeners/datagram/unixgram.js'))
 const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
@@ -69,7 +69,7 @@ class ReceivedCounter {
   }
 }
 
-interface Server {
+export interface Server {
   name: string
   child: ChildProcess
   received: ReceivedCounter
@@ -87,7 +87,8 @@ async function freePort(): Promise<number> {
   return port
 }
 
-async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string): Promise<Server> {
+/** Starts Etsy 0.9, or this server from `main` (a build's build/src/main.js). */
+export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN): Promise<Server> {
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -95,7 +96,7 @@ async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string): Promise
   let child: ChildProcess
   let unixgramPath: string | null = null
   if (name === 'statsd-ts') {
-    if (OURS_HAS_UNIXGRAM) unixgramPath = path.join(dir, 'ours.dgram')
+    if (fs.existsSync(path.join(path.dirname(main), 'listeners/datagram/unixgram.js'))) unixgramPath = path.join(dir, 'ours.dgram')
     const config = {
       listeners: [
         { type: 'udp', address: '127.0.0.1', port: udpPort, recvBufferSize: RECV_BUFFER },
@@ -108,7 +109,7 @@ async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string): Promise
       log: { level: 'warn' },
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
-    child = spawn(process.execPath, [OURS_MAIN, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+    child = spawn(process.execPath, [main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
   } else {
     fs.writeFileSync(
       path.join(dir, 'etsy.js'),
@@ -136,7 +137,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
 
-interface Phase {
+export interface Phase {
   sent: number
   received: number
   cpu: number
@@ -145,12 +146,13 @@ interface Phase {
 }
 
 /** Runs the sender, then waits until the server has flushed all it got (a flush adding nothing). */
-async function phase(server: Server, args: string[]): Promise<Phase> {
+export async function phase(server: Server, args: string[]): Promise<Phase> {
   const pid = server.child.pid!
   await server.received.nextFlush()
   const cpu0 = cpuSeconds(pid)
   const received0 = server.received.total
-  const out = execFileSync(SENDER, args, { encoding: 'utf8' })
+  // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
+  const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8' })
   const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
   for (let i = 0; i < 15; i++) if ((await server.received.nextFlush()) === 0) break
   return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0 }
@@ -211,9 +213,13 @@ function format(v: number | undefined): string {
   return v >= 10 ? v.toFixed(0) : v.toFixed(2)
 }
 
-async function main(): Promise<void> {
+export function buildSender(): void {
   fs.mkdirSync(path.dirname(SENDER), { recursive: true })
   execFileSync('gcc', ['-O2', '-o', SENDER, path.join(ROOT, 'bench/e2e/sender.c')])
+}
+
+async function main(): Promise<void> {
+  buildSender()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const results: Results[] = []
   for (const name of ['statsd-ts', 'Etsy 0.9'] as const) {
@@ -245,7 +251,9 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:e2e failed: ${(err as Error).stack}\n`)
-  process.exit(1)
-})
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench:e2e failed: ${(err as Error).stack}\n`)
+    process.exit(1)
+  })
+}

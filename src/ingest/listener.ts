@@ -2,9 +2,10 @@ import type { ListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
 import type { IngestCounters } from './counters'
 import type { PacketQueue } from './queue'
-import { startTcpListener, startUnixListener } from './stream'
 import { startUdpDatagramListener } from '../listeners/datagram/udp-native'
 import { startUnixgramListener } from '../listeners/datagram/unixgram'
+import { startTcpListener } from '../listeners/stream/tcp'
+import { startUnixListener } from '../listeners/stream/unix'
 
 /** A running socket listener that feeds raw client bytes into the queue. */
 export interface Listener {

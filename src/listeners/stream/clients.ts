@@ -1,0 +1,250 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { TcpListenerConfig } from '../../config/schema'
+import type { IngestCounters } from '../../ingest/counters'
+import type { Pausable, PacketQueue } from '../../ingest/queue'
+import { RateLimitedLog } from '../../ingest/rate-limited-log'
+import type { Logger } from '../../log'
+import { LineAssembler } from './line-assembler'
+
+export type StreamLimits = Pick<TcpListenerConfig, 'maxLineBytes' | 'idleTimeoutMs' | 'maxConnections'>
+
+const NEWLINE = 0x0a
+/**
+ * Idle clients are looked for this many times per idleTimeoutMs, so one is
+ * disconnected between 1 and 1.25 idleTimeoutMs after its last byte. One
+ * timer per listener: a timer per connection costs more than the rest of a
+ * short-lived connection's bookkeeping.
+ */
+const IDLE_SWEEPS = 4
+/** A client that has sent nothing for this long after shutdown began has nothing more in flight. */
+const SHUTDOWN_QUIET_MS = 250
+/**
+ * A client read HOLD_AFTER_READS times within HOLD_MS, each time getting
+ * little (the kernel had little queued), is not read again for HOLD_MS: a
+ * client writing every few hundred microseconds (common over unix sockets,
+ * where each write can make its own read) would otherwise wake the server,
+ * and the aggregator behind it, once per write. The data waits in the
+ * kernel meanwhile; the aggregate is the same, a few milliseconds later. A
+ * hold costs about what a read does, so slower clients are never held. Over
+ * loopback TCP the kernel already merges such writes into fewer reads, and
+ * holding measured slightly worse there: only unix listeners hold.
+ */
+const HOLD_MS = 3
+const HOLD_AFTER_READS = 3
+/** A read this big means the kernel has a backlog: keep reading. */
+const HOLD_BELOW_BYTES = 16 * 1024
+
+/** One client connection, however it is read (libuv-handles.ts or net-sockets.ts). */
+export abstract class StreamClient {
+  /** When it last sent something, or when reading last resumed (Date.now()). */
+  lastDataAt = 0
+  /** Made on the first chunk that is not whole lines: most short-lived clients never need one. */
+  lines: LineAssembler | null = null
+  /** A dropped line has been logged at warn: later ones go to debug. */
+  warned = false
+  ended = false
+  /** Reads since readWindowStart (see HOLD_MS). */
+  readsInWindow = 0
+  readWindowStart = 0
+  /** Not read until the listener's hold timer fires. */
+  held = false
+
+  /** "host:port", or "local" on a unix socket. Only for log messages: it may cost a system call. */
+  abstract peer(): string
+  abstract stopReading(): void
+  abstract startReading(): void
+  /** Tells the client we are going (FIN) and keeps reading. */
+  abstract sendFin(): void
+  /** Closes at once: a FIN, as the receive buffer is empty after an EOF, an idle time or a quiet shutdown. */
+  abstract close(): void
+}
+
+/**
+ * The clients of one stream listener and everything done to them as a group:
+ * their lines to the queue, maxConnections, idle disconnects, pausing while
+ * the queue is above its high-water mark, and the graceful close at
+ * shutdown. Whatever way a connection ends, its pending partial line is
+ * queued.
+ */
+export class StreamClients implements Pausable {
+  private readonly open = new Set<StreamClient>()
+  /** Paused by the queue: while we do not read, the clients are not idle, we are. */
+  private paused = false
+  private readonly sweeper: NodeJS.Timeout
+  private readonly holdAfterReads: number
+  private held: StreamClient[] = []
+  private holdTimer: NodeJS.Timeout | null = null
+  // Refusals and accept errors can come in floods; each is counted exactly.
+  private readonly refusals: RateLimitedLog
+  private readonly acceptErrors: RateLimitedLog
+
+  constructor(
+    private readonly limits: StreamLimits,
+    private readonly queue: PacketQueue,
+    private readonly counters: IngestCounters,
+    private readonly log: Logger,
+    private readonly source: number,
+    /** Whether clients read often, in small chunks, are held (see HOLD_MS). */
+    holdBusyClients: boolean,
+  ) {
+    this.holdAfterReads = holdBusyClients ? HOLD_AFTER_READS : Infinity
+    this.sweeper = setInterval(() => this.disconnectIdle(), limits.idleTimeoutMs / IDLE_SWEEPS).unref()
+    this.refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
+    this.acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
+    queue.addPausable(this)
+  }
+
+  get size(): number {
+    return this.open.size
+  }
+
+  /** Whether one more client may be served; if not, the refusal is counted and logged (the caller closes it). */
+  admit(peer: () => string): boolean {
+    const max = this.limits.maxConnections
+    if (max === undefined || this.open.size < max) return true
+    this.refused(peer())
+    return false
+  }
+
+  refused(peer: string): void {
+    this.counters.refusedConnections++
+    this.refusals.event({ maxConnections: this.limits.maxConnections, peer })
+  }
+
+  /** accept() failed (out of descriptors...): the listener keeps serving. */
+  acceptFailed(err: Error): void {
+    this.counters.acceptErrors++
+    this.acceptErrors.event({ err })
+  }
+
+  add(client: StreamClient): void {
+    client.lastDataAt = Date.now()
+    this.open.add(client)
+    if (this.paused) client.stopReading()
+    else client.startReading()
+  }
+
+  data(client: StreamClient, chunk: Buffer): void {
+    const now = Date.now()
+    client.lastDataAt = now
+    // Whole lines, none of them too long: the chunk is the packet, as is.
+    if (client.lines === null && chunk[chunk.length - 1] === NEWLINE && chunk.length <= this.limits.maxLineBytes) {
+      this.queue.pushStream(chunk, this.source)
+    } else {
+      client.lines ??= new LineAssembler(
+        this.limits.maxLineBytes,
+        (packet) => this.queue.pushStream(packet, this.source),
+        (preview) => this.lineTooLong(client, preview),
+      )
+      client.lines.write(chunk)
+    }
+    if (now - client.readWindowStart >= HOLD_MS) {
+      client.readWindowStart = now
+      client.readsInWindow = 1
+    } else if (++client.readsInWindow >= this.holdAfterReads && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.paused) {
+      this.hold(client)
+    }
+  }
+
+  private hold(client: StreamClient): void {
+    client.held = true
+    client.stopReading()
+    this.held.push(client)
+    this.holdTimer ??= setTimeout(() => this.releaseHeld(), HOLD_MS).unref()
+  }
+
+  private releaseHeld(): void {
+    this.holdTimer = null
+    const held = this.held
+    this.held = []
+    for (const client of held) {
+      client.held = false
+      if (!client.ended && !this.paused) client.startReading()
+    }
+  }
+
+  /** The connection failed (reset...): counted, and ended like any other. */
+  failed(client: StreamClient, err: Error): void {
+    this.counters.connectionErrors++
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ peer: client.peer(), err }, 'client connection error')
+    this.end(client)
+  }
+
+  /** Queues the pending partial line and closes the connection; later calls do nothing. */
+  end(client: StreamClient): void {
+    if (client.ended) return
+    client.ended = true
+    this.open.delete(client)
+    client.lines?.finish()
+    client.close()
+  }
+
+  pause(): void {
+    this.paused = true
+    for (const client of this.open) client.stopReading()
+  }
+
+  resume(): void {
+    this.paused = false
+    const now = Date.now()
+    for (const client of this.open) {
+      client.lastDataAt = now
+      if (!client.held) client.startReading()
+    }
+  }
+
+  /**
+   * Sends every client a FIN (a client that reads learns we are going and
+   * closes; we keep reading until it does), then closes each connection
+   * once its client has closed or gone quiet. Any still sending when
+   * `timeoutMs` runs out are cut off, counted and logged.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    for (const client of this.open) client.sendFin()
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const now = Date.now()
+      for (const client of this.open) {
+        if (!this.paused && now - client.lastDataAt >= SHUTDOWN_QUIET_MS) this.end(client)
+      }
+      if (this.open.size === 0) break
+      if (now >= deadline) {
+        this.counters.shutdownDisconnects += this.open.size
+        this.log.warn(
+          { clients: this.open.size, shutdownTimeoutMs: timeoutMs },
+          'shutdown time ran out: clients still sending were disconnected',
+        )
+        for (const client of this.open) this.end(client)
+        break
+      }
+      await sleep(Math.min(SHUTDOWN_QUIET_MS / 5, deadline - now))
+    }
+    clearInterval(this.sweeper)
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer)
+    this.queue.removePausable(this)
+  }
+
+  private disconnectIdle(): void {
+    if (this.paused) return
+    const now = Date.now()
+    const idleMs = this.limits.idleTimeoutMs
+    for (const client of this.open) {
+      if (now - client.lastDataAt < idleMs) continue
+      this.counters.idleTimeouts++
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ peer: client.peer(), idleTimeoutMs: idleMs }, 'idle client disconnected')
+      this.end(client)
+    }
+  }
+
+  private lineTooLong(client: StreamClient, preview: Buffer): void {
+    this.counters.oversizedLines++
+    // A misbehaving client can send many long lines: warn once per
+    // connection, the counter tells how many.
+    const level = client.warned ? 'debug' : 'warn'
+    client.warned = true
+    this.log[level](
+      { peer: client.peer(), maxLineBytes: this.limits.maxLineBytes, start: preview.toString('utf8') },
+      'line longer than maxLineBytes dropped',
+    )
+  }
+}

@@ -1,0 +1,279 @@
+import { once } from 'node:events'
+import net from 'node:net'
+import path from 'node:path'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import pino from 'pino'
+import t, { type Test } from 'tap'
+import type { TcpListenerConfig } from '../../src/config/schema'
+import { IngestCounters } from '../../src/ingest/counters'
+import type { Listener } from '../../src/ingest/listener'
+import { PacketQueue } from '../../src/ingest/queue'
+import { StreamClient, StreamClients } from '../../src/listeners/stream/clients'
+import type { Logger } from '../../src/log'
+import { startTcpListener } from '../../src/listeners/stream/tcp'
+import { startUnixListener } from '../../src/listeners/stream/unix'
+import { shortTempDir, withTimeout } from '../helpers/net'
+
+/*
+ * Per-connection behaviour of the stream listeners, for both ways of reading
+ * clients: libuv handles (the default) and net.Socket (the fallback, forced
+ * with STATSD_TS_FAST_STREAMS=off).
+ */
+
+const DEADLINE_MS = 5_000
+const READERS = [
+  { name: 'libuv handles', env: undefined },
+  { name: 'net.Socket', env: 'off' },
+] as const
+
+type LogRecord = { level: number; msg: string; reason?: string }
+
+function capture(): { log: Logger; records: LogRecord[] } {
+  const records: LogRecord[] = []
+  return { log: pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) }), records }
+}
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await nextTurn()
+  }
+}
+
+function drain(queue: PacketQueue): string {
+  let out = ''
+  for (let buf = queue.shift(); buf !== undefined; buf = queue.shift()) out += buf.toString()
+  return out
+}
+
+function config(over: Partial<TcpListenerConfig> = {}): TcpListenerConfig {
+  return { type: 'tcp', address: '127.0.0.1', port: 0, maxLineBytes: 1024, idleTimeoutMs: 60_000, ...over }
+}
+
+function port(listener: Listener): number {
+  return (listener.boundAddress as { port: number }).port
+}
+
+/** A connected client whose close (by either side) is awaited as `closed`. */
+async function connect(t: Test, opts: net.NetConnectOpts): Promise<{ socket: net.Socket; closed: Promise<void> }> {
+  const socket = net.connect(opts)
+  socket.on('error', () => {})
+  t.teardown(() => socket.destroy())
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  await withTimeout(once(socket, 'connect'), DEADLINE_MS, 'connect')
+  return { socket, closed }
+}
+
+for (const reader of READERS) {
+  t.test(`stream listeners read with ${reader.name}`, async (t) => {
+    const before = process.env.STATSD_TS_FAST_STREAMS
+    if (reader.env === undefined) delete process.env.STATSD_TS_FAST_STREAMS
+    else process.env.STATSD_TS_FAST_STREAMS = reader.env
+    t.teardown(() => {
+      if (before === undefined) delete process.env.STATSD_TS_FAST_STREAMS
+      else process.env.STATSD_TS_FAST_STREAMS = before
+    })
+
+    async function start(
+      t: Test,
+      over: Partial<TcpListenerConfig> = {},
+      limits = { maxBytes: 1 << 20, maxPackets: 10_000 },
+    ): Promise<{ listener: Listener; queue: PacketQueue; counters: IngestCounters; records: LogRecord[] }> {
+      const counters = new IngestCounters()
+      const queue = new PacketQueue(limits, counters)
+      const { log, records } = capture()
+      const listener = await startTcpListener(config(over), queue, counters, log)
+      t.teardown(() => listener.close(0))
+      return { listener, queue, counters, records }
+    }
+
+    t.test('the reader in use is logged, with the reason for a fallback', async (t) => {
+      const { records } = await start(t)
+      const said = records.find((r) => r.msg.startsWith('stream reader:'))
+      t.equal(said?.msg.slice('stream reader: '.length, 'stream reader: '.length + reader.name.length), reader.name)
+      if (reader.env === 'off') t.match(said, { level: 40, reason: /STATSD_TS_FAST_STREAMS=off/ })
+    })
+
+    t.test('one line per connection, over TCP and unix: every line queued, every connection forgotten', async (t) => {
+      const counters = new IngestCounters()
+      const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, counters)
+      const log = pino({ level: 'silent' })
+      const tcp = await startTcpListener(config(), queue, counters, log)
+      const unix = await startUnixListener(
+        { type: 'unix', path: path.join(shortTempDir(t), 's.sock'), maxLineBytes: 1024, idleTimeoutMs: 60_000 },
+        queue,
+        counters,
+        log,
+      )
+      t.teardown(() => Promise.all([tcp.close(0), unix.close(0)]))
+      const expected: string[] = []
+      const targets: net.NetConnectOpts[] = [{ host: '127.0.0.1', port: port(tcp) }, { path: (unix.boundAddress as { path: string }).path }]
+      for (let i = 0; i < 100; i++) {
+        const line = `conn.${i}:1|c${i % 3 === 0 ? '' : '\n'}` // a last line without newline counts too
+        expected.push(line.endsWith('\n') ? line : `${line}\n`)
+        const client = await connect(t, targets[i % 2]!)
+        client.socket.end(line)
+        if (i % 10 === 0) await client.closed
+      }
+      await waitFor(() => tcp.status!().connectionsOpen === 0 && unix.status!().connectionsOpen === 0, 'every connection closed')
+      await waitFor(() => queue.bytes === expected.join('').length, 'every line')
+      t.same(drain(queue).split('\n').sort(), expected.join('').split('\n').sort())
+      t.equal(counters.connectionErrors, 0)
+    })
+
+    t.test('maxConnections: a client past it is closed at once, counted and logged; a freed place is used again', async (t) => {
+      const { listener, queue, counters, records } = await start(t, { maxConnections: 2 })
+      const target = { host: '127.0.0.1', port: port(listener) }
+      const served = [await connect(t, target), await connect(t, target)]
+      await waitFor(() => listener.status!().connectionsOpen === 2, 'two clients served')
+      const refused = [await connect(t, target), await connect(t, target)]
+      await withTimeout(Promise.all(refused.map((c) => c.closed)), DEADLINE_MS, 'refused clients closed')
+      t.equal(counters.refusedConnections, 2)
+      t.equal(records.filter((r) => r.msg.startsWith('client refused: maxConnections reached')).length, 1, 'logged once, rate-limited')
+      served[0]!.socket.end('a:1|c\n')
+      await served[0]!.closed
+      await waitFor(() => listener.status!().connectionsOpen === 1, 'a place freed')
+      const next = await connect(t, target)
+      next.socket.end('b:1|c\n')
+      await next.closed
+      await waitFor(() => queue.length === 2, 'both lines')
+      t.equal(drain(queue), 'a:1|c\nb:1|c\n')
+      t.equal(counters.refusedConnections, 2, 'the later client was served')
+    })
+
+    t.test('idle clients: a silent one is disconnected after idleTimeoutMs, not before; a talking one is kept', async (t) => {
+      const idleTimeoutMs = 300
+      const { listener, queue, counters } = await start(t, { idleTimeoutMs })
+      const target = { host: '127.0.0.1', port: port(listener) }
+      const silent = await connect(t, target)
+      const connectedAt = Date.now()
+      silent.socket.write('partial:1|c')
+      const talking = await connect(t, target)
+      const talk = setInterval(() => talking.socket.write('t:1|c\n'), idleTimeoutMs / 4)
+      t.teardown(() => clearInterval(talk))
+      await withTimeout(silent.closed, DEADLINE_MS, 'silent client disconnected')
+      const after = Date.now() - connectedAt
+      t.ok(after >= idleTimeoutMs - 5, `not before idleTimeoutMs (${after} ms)`)
+      t.equal(counters.idleTimeouts, 1)
+      t.equal(talking.socket.destroyed, false, 'the talking client is still connected')
+      t.match(drain(queue), /^(t:1\|c\n)*partial:1\|c\n(t:1\|c\n)*$/, 'the silent client’s partial line was kept')
+      clearInterval(talk)
+      await withTimeout(talking.closed, DEADLINE_MS, 'the talking client disconnected once silent')
+      t.equal(counters.idleTimeouts, 2)
+    })
+
+    t.test('backpressure: above the high-water mark clients are neither read nor timed out; below it reading resumes', async (t) => {
+      const idleTimeoutMs = 100
+      const { listener, queue, counters } = await start(t, { idleTimeoutMs }, { maxBytes: 1000, maxPackets: 100 })
+      queue.pushStream(Buffer.alloc(600, 'x'))
+      t.equal(queue.paused, true)
+      const client = await connect(t, { host: '127.0.0.1', port: port(listener) })
+      client.socket.write('held:1|c\n')
+      await sleep(3 * idleTimeoutMs)
+      t.equal(queue.length, 1, 'nothing read while paused')
+      t.equal(counters.idleTimeouts, 0, 'not idle: we are the ones not reading')
+      t.equal(client.socket.destroyed, false)
+      queue.shift()
+      await waitFor(() => queue.length === 1, 'the held line, once resumed')
+      t.equal(drain(queue), 'held:1|c\n')
+      await withTimeout(client.closed, DEADLINE_MS, 'idle again once resumed')
+      t.equal(counters.idleTimeouts, 1)
+    })
+
+    t.test('close(): clients get a FIN, their last lines are kept, the listener stops accepting', async (t) => {
+      const { listener, queue, counters } = await start(t)
+      const target = { host: '127.0.0.1', port: port(listener) }
+      const client = await connect(t, target)
+      client.socket.write('last:1|c\nunfinished:2|c')
+      await waitFor(() => queue.length === 1, 'the first line')
+      const ended = once(client.socket, 'end')
+      const closing = listener.close(5_000)
+      await withTimeout(ended, DEADLINE_MS, 'the FIN')
+      client.socket.end()
+      await withTimeout(closing, DEADLINE_MS, 'close()')
+      t.equal(drain(queue), 'last:1|c\nunfinished:2|c\n')
+      t.equal(counters.shutdownDisconnects, 0)
+      const late = net.connect(target)
+      const [err] = (await withTimeout(once(late, 'error'), DEADLINE_MS, 'refused')) as [NodeJS.ErrnoException]
+      t.equal(err.code, 'ECONNREFUSED')
+    })
+
+    t.test('a reset client is counted as a connection error and forgotten', async (t) => {
+      const { listener, counters } = await start(t)
+      const client = await connect(t, { host: '127.0.0.1', port: port(listener) })
+      await waitFor(() => listener.status!().connectionsOpen === 1, 'connected')
+      client.socket.resetAndDestroy()
+      await waitFor(() => counters.connectionErrors === 1, 'the reset counted')
+      await waitFor(() => listener.status!().connectionsOpen === 0, 'forgotten')
+    })
+  })
+}
+
+/** A client that records what the listener asks of it. */
+class FakeClient extends StreamClient {
+  calls: string[] = []
+  peer(): string {
+    return 'fake'
+  }
+  stopReading(): void {
+    this.calls.push('stop')
+  }
+  startReading(): void {
+    this.calls.push('start')
+  }
+  sendFin(): void {
+    this.calls.push('fin')
+  }
+  close(): void {
+    this.calls.push('close')
+  }
+}
+
+t.test('a client read often, in small chunks, is held for a few ms; others are never held', async (t) => {
+  const counters = new IngestCounters()
+  const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, counters)
+  const clients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, true)
+  const tcpClients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, false)
+  t.teardown(() => Promise.all([clients.stop(0), tcpClients.stop(0)]))
+  const line = Buffer.from('s:1|c\n')
+
+  const short = new FakeClient()
+  clients.add(short)
+  for (let i = 0; i < 2; i++) clients.data(short, line)
+  t.same(short.calls, ['start'], 'two reads: not held')
+
+  const streaming = new FakeClient()
+  clients.add(streaming)
+  let sent = 0
+  while (streaming.calls.length === 1 && sent < 1000) {
+    clients.data(streaming, line)
+    sent++
+  }
+  t.ok(sent >= 3, `held after 3 reads or more within 3 ms (${sent})`)
+  t.same(streaming.calls, ['start', 'stop'], 'small chunks back to back hold it')
+  await waitFor(() => streaming.calls.length === 3, 'the hold to end')
+  t.same(streaming.calls, ['start', 'stop', 'start'])
+
+  const overTcp = new FakeClient()
+  tcpClients.add(overTcp)
+  for (let i = 0; i < 100; i++) tcpClients.data(overTcp, line)
+  t.same(overTcp.calls, ['start'], 'a TCP listener never holds')
+
+  const backlogged = new FakeClient()
+  clients.add(backlogged)
+  for (let i = 0; i < 20; i++) clients.data(backlogged, Buffer.alloc(16 * 1024, '\n'))
+  t.same(backlogged.calls, ['start'], 'big reads mean a backlog: never held')
+
+  while (streaming.calls.length === 3 && sent < 2000) {
+    clients.data(streaming, line)
+    sent++
+  }
+  t.same(streaming.calls.slice(3), ['stop'], 'held again')
+  clients.pause()
+  await sleep(10)
+  t.same(streaming.calls.slice(3), ['stop', 'stop'], 'not restarted while the queue is above its high-water mark')
+  clients.resume()
+  t.same(streaming.calls.slice(3), ['stop', 'stop', 'start'], 'restarted on resume')
+  t.equal(queue.length, 2 + sent + 100 + 20, 'every chunk queued')
+})
