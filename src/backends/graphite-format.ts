@@ -130,27 +130,24 @@ export class GraphiteFormatter {
       if (t.stats.length === 0) continue
       // The name is written once per timer; each further statistic copies its bytes.
       const room = 3 * (this.timerPrefix.length + base.length + this.suffix.length + tags.length) + MAX_NUMBER_BYTES + ts.length
-      let nameBuf = out.buf
-      let nameStart = 0
-      let nameEnd = 0
+      let name: Uint8Array | null = null
       for (const [stat, value] of t.stats) {
-        out.reserve(room + stat.length + (nameEnd - nameStart))
-        if (nameEnd === 0) {
-          nameBuf = out.buf
-          nameStart = out.pos
+        out.reserve(room + stat.length)
+        if (name === null) {
+          const start = out.pos
           out.text(this.timerPrefix)
           out.text(base)
           out.byte(DOT)
-          nameEnd = out.pos
+          name = out.buf.subarray(start, out.pos)
         } else {
-          out.copy(nameBuf, nameStart, nameEnd)
+          out.copy(name)
         }
         out.text(stat)
         out.text(this.suffix)
         out.text(tags)
         out.byte(SPACE)
         out.number(value)
-        out.copy(ts, 0, ts.length)
+        out.copy(ts)
       }
     }
     for (const g of part.gauges) {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Aggregator } from '../aggregate/aggregator'
-import type { FlushHeader, FlushWriter } from '../aggregate/flush-data'
+import type { FlushWriter } from '../aggregate/flush-data'
 import type { Backend } from '../backends/backend'
 import type { IngestCounters } from '../ingest/counters'
 import type { PacketQueue } from '../ingest/queue'
@@ -15,7 +15,7 @@ const PACKETS_BETWEEN_CLOCK_CHECKS = 64
 const FLUSH_SLICE_MS = 10
 
 /** Whatever takes each flush: a backend, or the admin plane's record of them. */
-export type FlushReceiver = Pick<Backend, 'name'> & { beginFlush(header: FlushHeader): Pick<FlushWriter, 'write' | 'end'> }
+export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush'>
 
 /**
  * The aggregator loop: drains the packet queue in short slices (so listeners
@@ -98,7 +98,7 @@ export class AggregatorLoop {
       this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
     const taken = this.aggregator.takeInterval(Date.now())
-    const writers = new Map<FlushReceiver, Pick<FlushWriter, 'write' | 'end'>>()
+    const writers = new Map<FlushReceiver, FlushWriter>()
     for (const backend of this.backends) this.attempt(backend, writers, () => writers.set(backend, backend.beginFlush(taken.header)))
     let sliceStart = performance.now()
     for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
