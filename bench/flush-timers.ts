@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
+import { PerformanceObserver, performance } from 'node:perf_hooks'
 
 /*
  * `npm run bench:flush`: one flush of 200,000 timers x 10 values through the
@@ -37,6 +37,9 @@ interface Figures {
   flushMs: number
   /** CPU time (user + system) of the whole process over the same span: steadier than wall time on a busy machine. */
   flushCpuMs: number
+  /** Garbage collection over the same span, and its longest pause, ms. */
+  gcMs: number
+  gcLongestMs: number
   bytes: number
   rssMb: number
   heapMb: number
@@ -180,11 +183,21 @@ async function child(buildDir: string): Promise<Figures> {
   await new Promise((resolve) => setImmediate(resolve))
   const started = performance.now()
   const cpuBefore = process.cpuUsage()
+  let gcMs = 0
+  let gcLongestMs = 0
+  const gcWatch = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration
+      gcLongestMs = Math.max(gcLongestMs, entry.duration)
+    }
+  })
+  gcWatch.observe({ entryTypes: ['gc'] })
   const delivered = sink.next()
   parts.loop.flush()
   const { bytes } = await delivered
   const flushMs = performance.now() - started
   const cpu = process.cpuUsage(cpuBefore)
+  gcWatch.disconnect()
   const longestStallMs = probe.stop()
   await parts.backend.close()
   sink.close()
@@ -192,6 +205,8 @@ async function child(buildDir: string): Promise<Figures> {
     longestStallMs,
     flushMs,
     flushCpuMs: (cpu.user + cpu.system) / 1000,
+    gcMs,
+    gcLongestMs,
     bytes,
     rssMb: mb(loaded.rss),
     heapMb: mb(loaded.heapUsed),
@@ -230,6 +245,8 @@ function parent(): void {
     ['longest event-loop hold during the flush (ms)', 'longestStallMs'],
     ['flush instant -> all bytes at Graphite (ms)', 'flushMs'],
     ['CPU time over the same span (ms, sink included)', 'flushCpuMs'],
+    ['garbage collection over the same span (ms)', 'gcMs'],
+    ['longest garbage-collection pause (ms)', 'gcLongestMs'],
     ['bytes sent', 'bytes'],
     ['RSS, 100k keys loaded (MB)', 'rssMb'],
     ['heap used, 100k keys loaded (MB)', 'heapMb'],

@@ -106,6 +106,16 @@ t.test('values arriving while a flush is computed go to the next interval, none 
   }
 })
 
+t.test("one aggregator's flush does not move another's timer values", async (t) => {
+  const a = aggregator()
+  const b = aggregator()
+  send(a, 'x:1|ms')
+  send(b, 'y:1|ms')
+  b.flush(NOW)
+  send(a, 'x:2|ms')
+  t.equal(values(a.flush(NOW)).get('t x.count'), 2)
+})
+
 /** Records each flush a loop hands over, and whether two ever overlapped. */
 class RecordingReceiver implements FlushReceiver {
   readonly name = 'recorder'

@@ -11,7 +11,7 @@ import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
-import { beginTimerInterval, CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
+import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
@@ -68,6 +68,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private lineRefused = false
   private readonly counters = new Map<string, CounterSlot>()
   private readonly timers = new Map<string, TimerSlot>()
+  private readonly timerIntervals = new TimerIntervals()
   private readonly gauges = new Map<string, GaugeSlot>()
   private readonly sets = new Map<string, SetSlot>()
   private timerStats: TimerStatistics
@@ -242,7 +243,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
       if (slot === null) {
-        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name))
+        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name), this.timerIntervals)
         this.timers.set(key.name, slot)
       }
       key.timer = slot
@@ -317,7 +318,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       this.timerStats,
       this.log,
       this.timers.values(),
-      beginTimerInterval(),
+      this.timerIntervals.begin(),
       (slot) => this.timerTaken(slot),
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),

@@ -19,7 +19,7 @@ const NON_FINITE_NAMES_LOGGED = 20
  * One flush interval, taken from the aggregator at the flush instant: the
  * counters', gauges' and sets' values copied, the timers' values moved
  * aside in their slots without copying as they are reached (see
- * beginTimerInterval). Ingest goes on into fresh state meanwhile; the
+ * TimerIntervals). Ingest goes on into fresh state meanwhile; the
  * statistics are computed here part by part (nextPart), as slowly as the
  * flush loop asks for them.
  */
@@ -48,7 +48,7 @@ export class TakenInterval {
     private readonly log: Logger,
     /** Every timer, live: those created after the instant (born later than `ended`) are skipped. */
     private readonly timers: Iterator<TimerSlot>,
-    /** The timer interval that ended at the instant (beginTimerInterval). */
+    /** The timer interval that ended at the instant (TimerIntervals.begin). */
     private readonly ended: number,
     /** Called with each timer once its values are computed (the delete rules). */
     private readonly onTimerDone: (slot: TimerSlot) => void,

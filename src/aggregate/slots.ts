@@ -31,24 +31,27 @@ const INITIAL_TIMER_CAPACITY = 16
 const NO_SAMPLES = new Float64Array(0)
 
 /**
- * Flush intervals begun so far. Taking 200,000 timers' values one by one at
- * the flush instant would hold the event loop for tens of milliseconds, so a
- * flush only starts a new interval here, and each timer's values are moved
- * aside lazily: by the flush when it reaches the timer, or by the timer's
- * first value of the new interval, whichever comes first.
+ * The flush intervals an aggregator's timers have begun. Taking 200,000
+ * timers' values one by one at the flush instant would hold the event loop
+ * for tens of milliseconds, so a flush only begins a new interval here, and
+ * each timer's values are moved aside lazily: by the flush when it reaches
+ * the timer, or by the timer's first value of the new interval, whichever
+ * comes first. One per aggregator: another's flush must not move these.
  */
-let intervalsBegun = 0
+export class TimerIntervals {
+  current = 0
 
-/** Starts a new interval for every timer at once; returns the number of the one that ended. */
-export function beginTimerInterval(): number {
-  return intervalsBegun++
+  /** Begins a new interval for every timer at once; returns the number of the one that ended. */
+  begin(): number {
+    return this.current++
+  }
 }
 
 export class TimerSlot {
   /** The interval its values belong to; older ones are taken before anything else happens. */
-  private interval = intervalsBegun
+  private interval: number
   /** The interval it was created in: a timer created after a flush instant is not part of that flush. */
-  readonly born = intervalsBegun
+  readonly born: number
   private samples: Float64Array = NO_SAMPLES
   length = 0
   /** Sample-rate-adjusted number of values (Etsy's timer_counters). */
@@ -65,10 +68,13 @@ export class TimerSlot {
     readonly name: string,
     /** Replaced when a reload changes the histogram config. */
     public bins: HistogramBins | null,
-  ) {}
+    private readonly intervals: TimerIntervals,
+  ) {
+    this.interval = this.born = intervals.current
+  }
 
   add(value: number, sampleRate: number): void {
-    if (this.interval !== intervalsBegun) this.take()
+    if (this.interval !== this.intervals.current) this.take()
     if (this.length === this.samples.length) {
       const bigger = new Float64Array(Math.max(INITIAL_TIMER_CAPACITY, this.samples.length * 2))
       bigger.set(this.samples)
@@ -90,8 +96,8 @@ export class TimerSlot {
    * set is enough). Does nothing if they were already moved.
    */
   take(): void {
-    if (this.interval === intervalsBegun) return
-    this.interval = intervalsBegun
+    if (this.interval === this.intervals.current) return
+    this.interval = this.intervals.current
     this.takenSamples = this.samples
     this.takenLength = this.length
     this.takenCount = this.count
