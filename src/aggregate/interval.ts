@@ -11,7 +11,7 @@ export type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
  * statistics and formatting, so a slice of the flush stays short however
  * the keys are spread over types.
  */
-const PART_WORK = 4096
+const PART_WORK = 2048
 /** Names listed in the per-flush warning about statistics that were not finite. */
 const NON_FINITE_NAMES_LOGGED = 20
 
