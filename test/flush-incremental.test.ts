@@ -153,7 +153,8 @@ function loop(a: Aggregator, receiver: FlushReceiver, flushIntervalMs = 10_000, 
 
 t.test('a large flush leaves the event loop free: packets queued meanwhile are parsed into the next interval', async (t) => {
   const a = aggregator()
-  load(a, 20_000, 5)
+  // Enough work for several slices of FLUSH_SLICE_MS even on a fast machine.
+  load(a, 60_000, 5)
   const receiver = new RecordingReceiver()
   const { queue, loop: l } = loop(a, receiver)
   l.start(Date.now())
