@@ -1,7 +1,6 @@
 import { PerformanceObserver, performance } from 'node:perf_hooks'
 import type { FlushData } from '../src/aggregate/flush-data'
 import { CHUNK_CHARS, encodeInSlices, runInSlices } from '../src/backends/encode'
-import { pickleLines } from '../src/backends/graphite/pickle'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { influxLines } from '../src/backends/influxdb/line-protocol'
 import { PrometheusSeries } from '../src/backends/prometheus/exposition'
@@ -77,8 +76,11 @@ async function main(): Promise<void> {
   console.log(`${KEYS} keys (50k each: counters, timers with 12 stats, tagged gauges, sets)`)
   console.log(`${''.padEnd(40)} longest block (ms): wall    user-CPU  GC pause  total (ms)`)
   await measure('graphite text, whole flush in one call', () => Buffer.from(graphite.format(data, Date.now())))
-  await measure('graphite text, sliced (as sent)', () => encodeInSlices(graphite.chunks(data, Date.now(), CHUNK_CHARS), (s) => Buffer.from(s)))
-  await measure('graphite pickle, sliced (as sent)', () => encodeInSlices(graphite.chunks(data, Date.now(), CHUNK_CHARS), pickleLines))
+  await measure('graphite text into Buffers, one part', () => {
+    const lines = graphite.begin(data)
+    lines.write(data)
+    return lines.end(data, Date.now())
+  })
   await measure('influxdb, whole flush in one call', () => Buffer.from([...influxLines(data, 'statsd', Infinity)].join('')))
   await measure('influxdb, sliced (as sent)', () => encodeInSlices(influxLines(data, 'statsd', CHUNK_CHARS), (s) => Buffer.from(s)))
   const series = new PrometheusSeries('statsd')

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { startAdminPlane, type AdminPlane } from './admin/start'
 import { Aggregator } from './aggregate/aggregator'
-import { AggregatorLoop } from './aggregate/loop'
+import { AggregatorLoop } from './flush/loop'
 import type { Backend } from './backends/backend'
 import { createBackends } from './backends/registry'
 import { restartOnlyChanges, withReloadedSettings } from './config/reloadable'

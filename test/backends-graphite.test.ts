@@ -1,7 +1,7 @@
 import t from 'tap'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import type { FlushData } from '../src/aggregate/flush-data'
+import type { FlushData, FlushPart } from '../src/aggregate/flush-data'
 import { createGraphiteBackend } from '../src/backends/graphite/graphite'
 import { pickleLines } from '../src/backends/graphite/pickle'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
@@ -26,6 +26,13 @@ function flushData(keys: number, timestamp = 1_700_000_000): FlushData {
     data.gauges.push({ name: `app.queue.depth${i};dc=eu`, value: i * 1.25 })
   }
   return data
+}
+
+/** The flush's metrics in order, `size` at a time. */
+function* inParts(data: FlushPart, size: number): Generator<FlushPart> {
+  for (let i = 0; i < data.counters.length; i += size) yield { counters: data.counters.slice(i, i + size), timers: [], gauges: [], sets: [] }
+  for (let i = 0; i < data.timers.length; i += size) yield { counters: [], timers: data.timers.slice(i, i + size), gauges: [], sets: [] }
+  yield { counters: [], timers: [], gauges: data.gauges, sets: data.sets }
 }
 
 t.test('issue 6.5: a Graphite that accepts but never reads gets the flush again once it reads', async (t) => {
@@ -76,14 +83,18 @@ t.test('issue 6.5: undelivered flushes are held as flat bytes, so memory stays n
   await backend.close()
 })
 
-t.test('the formatter in pieces gives exactly the text in one piece', async (t) => {
+t.test('the formatter part by part gives exactly the text of the whole flush, in Buffers of whole lines', async (t) => {
   const formatter = new GraphiteFormatter({ ...graphiteConfig(2003), ...NAMING })
-  const data = flushData(300)
+  const data = flushData(30_000)
   const whole = formatter.format(data, Date.now()).replace(/calculationtime \d+/, 'calculationtime X')
-  const pieces = [...formatter.chunks(data, Date.now(), 1000)]
-  t.ok(pieces.length > 10)
-  t.equal(pieces.join('').replace(/calculationtime \d+/, 'calculationtime X'), whole)
-  t.ok(pieces.every((p) => p.endsWith('\n')), 'every piece ends on a line')
+  const lines = formatter.begin(data)
+  for (const part of inParts(data, 7)) lines.write(part)
+  const { chunks, bytes } = lines.end(data, Date.now())
+  t.ok(chunks.length > 2, `${chunks.length} Buffers`)
+  t.equal(bytes, Buffer.byteLength(whole))
+  // Not t.equal: a diff of megabytes would take minutes.
+  t.ok(Buffer.concat(chunks).toString().replace(/calculationtime \d+/, 'calculationtime X') === whole, 'the same text')
+  t.ok(chunks.every((c) => c[c.length - 1] === 0x0a), 'every Buffer ends on a line')
 })
 
 t.test('pickle: Etsy toPickle framing, a 4-byte length and protocol-0 tuples', async (t) => {

@@ -10,10 +10,11 @@ import { OpenGate } from './auth/none'
 import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
-import { BadLineLog, matchingNames, takeBusiestKeys } from './inspection'
-import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerSlot } from './slots'
+import { BadLineLog, busiestKeys, matchingNames } from './inspection'
+import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
-import { TimerStatsCalculator, type TimerStat } from './timer-stats'
+import { TakenInterval, type TimerStatistics } from './interval'
+import { TimerStatsCalculator } from './timer-stats'
 
 /*
  * Rolls parsed values up per flush interval, with Etsy statsd 0.9's rules for
@@ -24,8 +25,6 @@ import { TimerStatsCalculator, type TimerStat } from './timer-stats'
 /** Bad lines logged in full per flush interval; the rest are only counted. */
 const BAD_LINES_LOGGED_PER_FLUSH = 20
 const LOGGED_LINE_BYTES = 200
-/** Names listed in the per-flush warning about statistics that were not finite. */
-const NON_FINITE_NAMES_LOGGED = 20
 
 export type AggregatorConfig = Pick<
   Config,
@@ -55,8 +54,6 @@ interface SourceTotals {
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
 
-type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
-
 export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
   private readonly names = new Map<string, KeyEntry>()
@@ -71,6 +68,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private lineRefused = false
   private readonly counters = new Map<string, CounterSlot>()
   private readonly timers = new Map<string, TimerSlot>()
+  private readonly timerIntervals = new TimerIntervals()
   private readonly gauges = new Map<string, GaugeSlot>()
   private readonly sets = new Map<string, SetSlot>()
   private timerStats: TimerStatistics
@@ -82,6 +80,8 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly internalCounters: ReadonlySet<CounterSlot>
   private readonly timestampLagName: string
   private lastFlushTimestamp = 0
+  /** A timer was deleted during the flush in progress. */
+  private timerDeleted = false
 
   private deleteCounters = false
   private deleteTimers = false
@@ -243,7 +243,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     if (slot === null || !slot.live) {
       slot = this.timers.get(key.name) ?? null
       if (slot === null) {
-        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name))
+        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name), this.timerIntervals)
         this.timers.set(key.name, slot)
       }
       key.timer = slot
@@ -293,67 +293,84 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   // ---- flush ----
 
-  /** Computes this interval's results, then resets state for the next one. */
+  /** Computes this interval's results in one piece, then resets state for the next one. */
   flush(nowMs: number): FlushData {
+    return this.takeInterval(nowMs).all()
+  }
+
+  /**
+   * Takes this interval's values at the flush instant and resets state for
+   * the next interval with Etsy's keep/reset/delete rules, in one quick pass
+   * over the keys; the statistics are computed afterwards, part by part,
+   * from what was taken (TakenInterval), while ingest goes on.
+   */
+  takeInterval(nowMs: number): TakenInterval {
     if (this.pendingReload !== null) this.applyReload(this.pendingReload)
-    const started = Date.now()
-    const startedPrecise = process.hrtime.bigint()
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
       this.gaugeSlot(this.timestampLagName).value = timestamp - this.lastFlushTimestamp - intervalMs / 1000
     }
     this.lastFlushTimestamp = timestamp
-
-    const data: FlushData = {
+    const taken = new TakenInterval(
       timestamp,
-      flushIntervalMs: intervalMs,
-      counters: [],
-      timers: [],
-      gauges: [],
-      sets: [],
-      processingTime: 0,
-      selfMetrics: [],
-    }
-    // Finite inputs can still add up to Infinity (sums of squares, rates over a
-    // sub-second interval): such a statistic is left out and logged, never sent.
-    const notFinite: string[] = []
-    for (const slot of this.counters.values()) {
-      const rate = slot.value / (intervalMs / 1000)
-      if (Number.isFinite(rate)) data.counters.push({ name: slot.name, value: slot.value, rate })
-      else notFinite.push(slot.name)
-    }
-    for (const slot of this.timers.values()) {
-      const stats: TimerStat[] = []
-      this.timerStats.compute(slot.values(), slot.count, intervalMs, slot.bins, stats)
-      for (const [stat, value] of stats) if (!Number.isFinite(value)) notFinite.push(`${slot.name}.${stat}`)
-      data.timers.push({ name: slot.name, stats: stats.filter(([, value]) => Number.isFinite(value)) })
-    }
-    data.processingTime = Date.now() - started
-    for (const slot of this.gauges.values()) data.gauges.push({ name: slot.name, value: slot.value })
-    for (const slot of this.sets.values()) data.sets.push({ name: slot.name, count: slot.members.size })
-    this.rejections.flush(data.selfMetrics)
-
+      intervalMs,
+      this.timerStats,
+      this.log,
+      this.timers.values(),
+      this.timerIntervals.begin(),
+      (slot) => this.timerTaken(slot),
+      this.afterFlushInstant(),
+      (ms) => (this.lastFlushMs = ms),
+    )
     this.totals.packets += this.packetsReceived.value
     this.totals.lines += this.metricsReceived.value
     this.totals.badLines += this.badLines.value
-    // An idle interval keeps the last busy one's list: "what did I last receive?" stays answerable.
-    const busiest = takeBusiestKeys(this.names.values())
-    if (busiest.length > 0) this.busiestKeys = busiest
-    this.resetForNextInterval()
-    if (notFinite.length > 0) {
-      this.log.warn(
-        { count: notFinite.length, metrics: notFinite.slice(0, NON_FINITE_NAMES_LOGGED) },
-        'statistics that are not finite numbers were not sent',
-      )
+    let deleted = false
+    for (const slot of this.counters.values()) {
+      taken.counterNames.push(slot.name)
+      taken.counterValues.push(slot.value)
+      if (this.deleteCounters && !this.internalCounters.has(slot)) deleted = this.remove(this.counters, slot)
+      else slot.value = 0
     }
-    this.lastFlushMs = Number(process.hrtime.bigint() - startedPrecise) / 1e6
+    // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
+    for (const slot of this.gauges.values()) {
+      taken.gaugeNames.push(slot.name)
+      taken.gaugeValues.push(slot.value)
+      if (this.deleteGauges && --slot.ttl < 1) deleted = this.remove(this.gauges, slot)
+    }
+    for (const slot of this.sets.values()) {
+      taken.setNames.push(slot.name)
+      taken.setCounts.push(slot.members.size)
+      if (this.deleteSets) deleted = this.remove(this.sets, slot)
+      else slot.members.clear()
+    }
+    if (deleted) this.forgetEmptyNames()
+    this.rejections.flush(taken.selfMetrics)
+
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
     }
     this.badLinesLogged = 0
     this.badLinesNotLogged = 0
-    return data
+    return taken
+  }
+
+  /** A timer's values were computed for the flush: Etsy's deleteTimers removes it then. */
+  private timerTaken(slot: TimerSlot): void {
+    // One that already has values of the new interval stays, as if created anew.
+    if (this.deleteTimers && slot.length === 0 && slot.live) this.timerDeleted = this.remove(this.timers, slot)
+  }
+
+  /** Once a flush has gone through every metric: names of deleted timers are let go, the busiest keys picked. */
+  private *afterFlushInstant(): Generator<void> {
+    if (this.timerDeleted) this.forgetEmptyNames()
+    this.timerDeleted = false
+    yield
+    // An idle interval keeps the last busy one's list: "what did I last receive?" stays answerable.
+    yield* busiestKeys(this.names.values(), (top) => {
+      if (top.length > 0) this.busiestKeys = top
+    })
   }
 
   // ---- MetricStore: the admin plane's view ----
@@ -403,32 +420,6 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       busiestKeys: this.busiestKeys,
       lastFlushMs: this.lastFlushMs,
     }
-  }
-
-  private resetForNextInterval(): void {
-    let deleted = false
-    for (const slot of this.counters.values()) {
-      if (this.deleteCounters && !this.internalCounters.has(slot)) {
-        deleted = this.remove(this.counters, slot)
-      } else {
-        slot.value = 0
-      }
-    }
-    for (const slot of this.timers.values()) {
-      if (this.deleteTimers) deleted = this.remove(this.timers, slot)
-      else slot.reset()
-    }
-    for (const slot of this.sets.values()) {
-      if (this.deleteSets) deleted = this.remove(this.sets, slot)
-      else slot.members.clear()
-    }
-    // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
-    if (this.deleteGauges) {
-      for (const slot of this.gauges.values()) {
-        if (--slot.ttl < 1) deleted = this.remove(this.gauges, slot)
-      }
-    }
-    if (deleted) this.forgetEmptyNames()
   }
 
   private remove<S extends { name: string; live: boolean }>(table: Map<string, S>, slot: S): true {

@@ -1,15 +1,29 @@
 import type { TimerStat } from './timer-stats'
 
-/** One flush interval's results, handed to every backend. */
-export interface FlushData {
+/*
+ * One flush interval's results. The aggregator takes an interval at the
+ * flush instant and computes it in parts, so that a large flush never holds
+ * the event loop: each receiver is handed the header, then the parts in
+ * order (every counter, then timers, gauges, sets), then the trailer.
+ * FlushData is the same flush in one piece (tests, and receivers that need it whole).
+ */
+
+export interface FlushHeader {
   /** Unix time in seconds, rounded as Etsy does. */
   timestamp: number
   flushIntervalMs: number
+}
+
+/** Some of a flush's metrics; concatenated in order, the parts give the whole flush. */
+export interface FlushPart {
   counters: { name: string; value: number; rate: number }[]
   timers: { name: string; stats: TimerStat[] }[]
   gauges: { name: string; value: number }[]
   sets: { name: string; count: number }[]
-  /** Etsy's statsd_metrics.processing_time: ms spent computing this flush. */
+}
+
+export interface FlushTrailer {
+  /** Etsy's statsd_metrics.processing_time: ms spent computing this flush's statistics. */
   processingTime: number
   /**
    * The server's own figures for this interval (drops, refused clients, auth
@@ -20,7 +34,48 @@ export interface FlushData {
   selfMetrics: SelfMetric[]
 }
 
+/** One flush interval's results in one piece. */
+export interface FlushData extends FlushHeader, FlushPart, FlushTrailer {}
+
 export interface SelfMetric {
   name: string
   value: number
+}
+
+/**
+ * Receives one flush as it is computed. `write` runs inside the flush's
+ * time slice, so it must only format (into Buffers) what it is given, never
+ * wait; `end` resolves once the flush is queued for delivery.
+ */
+export interface FlushWriter {
+  write(part: FlushPart): void
+  end(trailer: FlushTrailer): Promise<void>
+}
+
+/** A FlushWriter that gathers the parts, for a receiver that needs the flush whole. */
+export function gatherFlush(header: FlushHeader, whole: (data: FlushData) => Promise<void>): FlushWriter {
+  const data: FlushData = { ...header, counters: [], timers: [], gauges: [], sets: [], processingTime: 0, selfMetrics: [] }
+  return {
+    write: (part) => appendPart(data, part),
+    end(trailer) {
+      data.processingTime = trailer.processingTime
+      data.selfMetrics = trailer.selfMetrics
+      return whole(data)
+    },
+  }
+}
+
+/** Adds a part's metrics to `data`, after those it has. */
+export function appendPart(data: FlushPart, part: FlushPart): void {
+  for (const c of part.counters) data.counters.push(c)
+  for (const t of part.timers) data.timers.push(t)
+  for (const g of part.gauges) data.gauges.push(g)
+  for (const s of part.sets) data.sets.push(s)
+}
+
+/** Hands a whole flush to a writer in one part. */
+export function writeWhole(begin: (header: FlushHeader) => FlushWriter, data: FlushData): Promise<void> {
+  const writer = begin(data)
+  writer.write(data)
+  return writer.end(data)
 }

@@ -30,10 +30,23 @@ export class BadLineLog {
   }
 }
 
-/** The keys that received the most values since the last call, busiest first; resets every key's count. */
-export function takeBusiestKeys(entries: Iterable<KeyEntry>): { name: string; values: number }[] {
+/** Entries looked at per step of busiestKeys. */
+const ENTRIES_PER_STEP = 4096
+
+/**
+ * The keys that received the most values since the last call, busiest
+ * first, handed to `done`; resets every key's count. A step at a time (it
+ * runs during a flush, between other work), so counts of values arriving
+ * meanwhile may go to either interval: fine for a figure on a status page.
+ */
+export function* busiestKeys(entries: Iterable<KeyEntry>, done: (top: { name: string; values: number }[]) => void): Generator<void> {
   const top: { name: string; values: number }[] = []
+  let step = 0
   for (const entry of entries) {
+    if (++step === ENTRIES_PER_STEP) {
+      step = 0
+      yield
+    }
     const values = entry.values
     if (values === 0) continue
     entry.values = 0
@@ -43,7 +56,7 @@ export function takeBusiestKeys(entries: Iterable<KeyEntry>): { name: string; va
     top.splice(i, 0, { name: entry.name, values })
     if (top.length > BUSIEST_KEYS) top.pop()
   }
-  return top
+  done(top)
 }
 
 /** Etsy's existing_stats(): the exact name, plus, for "a.b.*", every name that starts with "a.b.". */

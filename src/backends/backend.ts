@@ -1,4 +1,4 @@
-import type { FlushData } from '../aggregate/flush-data'
+import type { FlushData, FlushHeader, FlushWriter } from '../aggregate/flush-data'
 
 /** Where each flush's results go. A backend must never throw: it logs and counts its own failures. */
 export interface Backend {
@@ -7,9 +7,13 @@ export interface Backend {
   /** Bind what the backend serves (Prometheus); rejects with a clear error when it cannot. */
   start?(): Promise<void>
   /**
-   * Takes one flush. Resolves once the flush is formatted and queued, never
-   * waiting for delivery, so a slow backend cannot hold up the flush loop.
+   * Takes one flush as it is computed: the parts are formatted as they come
+   * (each within the flush loop's short slice), and the writer's end
+   * resolves once the flush is queued, never waiting for delivery, so a slow
+   * backend cannot hold up the flush loop.
    */
+  beginFlush(header: FlushHeader): FlushWriter
+  /** Takes one flush whole (writeWhole over beginFlush). */
   flush(data: FlushData): Promise<void>
   /** Delivery figures since start, for the admin plane and the logs. */
   stats(): BackendStats

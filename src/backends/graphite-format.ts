@@ -1,6 +1,8 @@
-import type { FlushData } from '../aggregate/flush-data'
+import type { FlushData, FlushHeader, FlushPart, FlushTrailer } from '../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../config/schema'
 import { sanitizeKeyName } from '../parse/key-name'
+import { ByteChunks, MAX_NUMBER_BYTES } from './byte-chunks'
+import type { Payload } from './outbox'
 
 /*
  * Etsy statsd 0.9's Graphite plaintext output (backends/graphite.js): the
@@ -25,6 +27,42 @@ export interface GraphiteHealth {
   lastFlush: number
   flushTime: number
   flushLength: number
+}
+
+const SPACE = 0x20
+const DOT = 0x2e
+
+/** One flush being written as Graphite lines: each part as it comes, then the trailer. */
+export interface FlushLines {
+  write(part: FlushPart): void
+  end(trailer: FlushTrailer, calculationStarted: number): Payload
+}
+
+/** " <timestamp>\n", the end of every line of a flush. */
+export function lineEnd(timestamp: number): Buffer {
+  return Buffer.from(` ${timestamp}\n`)
+}
+
+class GraphiteLines implements FlushLines {
+  private readonly out = new ByteChunks()
+  private readonly ts: Buffer
+  private numStats = 0
+
+  constructor(
+    private readonly formatter: GraphiteFormatter,
+    timestamp: number,
+  ) {
+    this.ts = lineEnd(timestamp)
+  }
+
+  write(part: FlushPart): void {
+    this.numStats += this.formatter.writePart(this.out, part, this.ts)
+  }
+
+  end(trailer: FlushTrailer, calculationStarted: number): Payload {
+    this.formatter.writeTrailer(this.out, this.numStats, trailer, calculationStarted, this.ts)
+    return this.out.finish()
+  }
 }
 
 export class GraphiteFormatter {
@@ -67,68 +105,68 @@ export class GraphiteFormatter {
 
   /** Every metric of a flush, then numStats and the calculation/processing times. */
   format(data: FlushData, calculationStarted: number): string {
-    let out = ''
-    for (const chunk of this.chunks(data, calculationStarted, Infinity)) out += chunk
-    return out
+    const lines = this.begin(data)
+    lines.write(data)
+    return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
   }
 
-  /**
-   * The same text in pieces of about `chunkChars` characters, ending on a line,
-   * so a caller can encode each piece and yield to the event loop between them.
-   */
-  *chunks(data: FlushData, calculationStarted: number, chunkChars: number): Generator<string> {
-    const ts = ` ${data.timestamp}\n`
+  /** One flush's lines, written part by part into Buffers as the parts are computed. */
+  begin(header: FlushHeader): FlushLines {
+    return new GraphiteLines(this, header.timestamp)
+  }
+
+  /** Writes one part's lines; returns how many metrics it counted for numStats. */
+  writePart(out: ByteChunks, part: FlushPart, ts: Buffer): number {
     const legacy = this.naming.legacyNamespace
-    let out = ''
-    let numStats = 0
-    for (const c of data.counters) {
+    const rateStat = legacy ? '' : '.rate'
+    const countStat = legacy ? '' : '.count'
+    for (const c of part.counters) {
       const [base, tags] = this.split(c.name)
-      if (legacy) {
-        out += this.counterPrefix + base + this.suffix + tags + ' ' + c.rate + ts
-        if (this.naming.flushCounts) out += this.countPrefix + base + this.suffix + tags + ' ' + c.value + ts
-      } else {
-        out += this.counterPrefix + base + '.rate' + this.suffix + tags + ' ' + c.rate + ts
-        if (this.naming.flushCounts) out += this.countPrefix + base + '.count' + this.suffix + tags + ' ' + c.value + ts
-      }
-      numStats++
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
-      }
+      out.line(this.counterPrefix, base, rateStat, this.suffix, tags, c.rate, ts)
+      if (this.naming.flushCounts) out.line(this.countPrefix, base, countStat, this.suffix, tags, c.value, ts)
     }
-    for (const t of data.timers) {
+    for (const t of part.timers) {
       const [base, tags] = this.split(t.name)
-      const prefix = this.timerPrefix + base + '.'
-      for (const [stat, value] of t.stats) out += prefix + stat + this.suffix + tags + ' ' + value + ts
-      numStats++
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
+      if (t.stats.length === 0) continue
+      // The name is written once per timer; each further statistic copies its bytes.
+      const room = 3 * (this.timerPrefix.length + base.length + this.suffix.length + tags.length) + MAX_NUMBER_BYTES + ts.length
+      let name: Uint8Array | null = null
+      for (const [stat, value] of t.stats) {
+        out.reserve(room + stat.length)
+        if (name === null) {
+          const start = out.pos
+          out.text(this.timerPrefix)
+          out.text(base)
+          out.byte(DOT)
+          name = out.buf.subarray(start, out.pos)
+        } else {
+          out.copy(name)
+        }
+        out.text(stat)
+        out.text(this.suffix)
+        out.text(tags)
+        out.byte(SPACE)
+        out.number(value)
+        out.copy(ts)
       }
     }
-    for (const g of data.gauges) {
+    for (const g of part.gauges) {
       const [base, tags] = this.split(g.name)
-      out += this.gaugePrefix + base + this.suffix + tags + ' ' + g.value + ts
-      numStats++
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
-      }
+      out.line(this.gaugePrefix, base, '', this.suffix, tags, g.value, ts)
     }
-    for (const s of data.sets) {
+    for (const s of part.sets) {
       const [base, tags] = this.split(s.name)
-      out += this.setPrefix + base + '.count' + this.suffix + tags + ' ' + s.count + ts
-      numStats++
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
-      }
+      out.line(this.setPrefix, base, '.count', this.suffix, tags, s.count, ts)
     }
-    out += this.numStatsName + this.suffix + ' ' + numStats + ts
-    out += this.statsPrefix + 'graphiteStats.calculationtime' + this.suffix + ' ' + (Date.now() - calculationStarted) + ts
-    out += this.statsPrefix + 'processing_time' + this.suffix + ' ' + data.processingTime + ts
-    for (const m of data.selfMetrics) out += this.statsPrefix + m.name + this.suffix + ' ' + m.value + ts
-    yield out
+    return part.counters.length + part.timers.length + part.gauges.length + part.sets.length
+  }
+
+  /** numStats, the calculation and processing times, and the server's own figures. */
+  writeTrailer(out: ByteChunks, numStats: number, trailer: FlushTrailer, calculationStarted: number, ts: Buffer): void {
+    out.line(this.numStatsName, '', '', this.suffix, '', numStats, ts)
+    out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', this.suffix, '', Date.now() - calculationStarted, ts)
+    out.line(this.statsPrefix, 'processing_time', '', this.suffix, '', trailer.processingTime, ts)
+    for (const m of trailer.selfMetrics) out.line(this.statsPrefix, m.name, '', this.suffix, '', m.value, ts)
   }
 
   /** The lines Etsy appends once connected, stamped with the time of sending. */

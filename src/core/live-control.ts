@@ -59,6 +59,11 @@ export class LiveControl implements ServerControl {
 
   // ---- the flush receiver (Backend's shape) ----
 
+  /** Only a flush's end matters here: its self-metrics, and the aggregator's figures by then. */
+  beginFlush(): { write(): void; end(trailer: { selfMetrics: readonly { name: string; value: number }[] }): Promise<void> } {
+    return { write: () => {}, end: (trailer) => this.flush(trailer) }
+  }
+
   async flush(data: { selfMetrics: readonly { name: string; value: number }[] }): Promise<void> {
     const now = Date.now()
     const figures = this.parts.store.inspect()

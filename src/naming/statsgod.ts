@@ -1,5 +1,6 @@
-import type { FlushData } from '../aggregate/flush-data'
-import type { GraphiteHealth } from '../backends/graphite-format'
+import type { FlushData, FlushHeader, FlushPart } from '../aggregate/flush-data'
+import { ByteChunks } from '../backends/byte-chunks'
+import { type FlushLines, type GraphiteHealth, lineEnd } from '../backends/graphite-format'
 import type { StatsgodNamespace } from '../config/statsgod-namespace-schema'
 
 /*
@@ -39,38 +40,39 @@ export class StatsgodFormatter {
   }
 
   format(data: FlushData, calculationStarted: number): string {
-    let out = ''
-    for (const chunk of this.chunks(data, calculationStarted, Infinity)) out += chunk
-    return out
+    const lines = this.begin(data)
+    lines.write(data)
+    return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
   }
 
-  /** The same text in pieces of about `chunkChars` characters, ending on a line (see GraphiteFormatter.chunks). */
-  *chunks(data: FlushData, calculationStarted: number, chunkChars: number): Generator<string> {
-    const ts = ` ${data.timestamp}\n`
-    let out = ''
-    for (const c of data.counters) {
-      out += this.name('rates', c.name) + ' ' + c.rate + ts
-      out += this.name('counters', c.name) + ' ' + c.value + ts
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
-      }
+  /** One flush's lines, written part by part (see GraphiteFormatter.begin). */
+  begin(header: FlushHeader): FlushLines {
+    const out = new ByteChunks()
+    const ts = lineEnd(header.timestamp)
+    return {
+      write: (part) => this.writePart(out, part, ts),
+      end: (trailer, calculationStarted) => {
+        out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', '', '', Date.now() - calculationStarted, ts)
+        out.line(this.statsPrefix, 'processing_time', '', '', '', trailer.processingTime, ts)
+        for (const m of trailer.selfMetrics) out.line(this.statsPrefix, m.name, '', '', '', m.value, ts)
+        return out.finish()
+      },
     }
-    for (const t of data.timers) {
+  }
+
+  private writePart(out: ByteChunks, part: FlushPart, ts: Buffer): void {
+    for (const c of part.counters) {
+      this.line(out, 'rates', c.name, '', c.rate, ts)
+      this.line(out, 'counters', c.name, '', c.value, ts)
+    }
+    for (const t of part.timers) {
       for (const [stat, value] of t.stats) {
-        out += (stat === 'rate' ? this.name('rates', t.name) : this.name('timers', t.name, '.' + stat)) + ' ' + value + ts
-      }
-      if (out.length >= chunkChars) {
-        yield out
-        out = ''
+        if (stat === 'rate') this.line(out, 'rates', t.name, '', value, ts)
+        else this.line(out, 'timers', t.name, '.' + stat, value, ts)
       }
     }
-    for (const g of data.gauges) out += this.name('gauges', g.name) + ' ' + g.value + ts
-    for (const s of data.sets) out += this.name('sets', s.name) + ' ' + s.count + ts
-    out += this.statsPrefix + 'graphiteStats.calculationtime ' + (Date.now() - calculationStarted) + ts
-    out += this.statsPrefix + 'processing_time ' + data.processingTime + ts
-    for (const m of data.selfMetrics) out += this.statsPrefix + m.name + ' ' + m.value + ts
-    yield out
+    for (const g of part.gauges) this.line(out, 'gauges', g.name, '', g.value, ts)
+    for (const s of part.sets) this.line(out, 'sets', s.name, '', s.count, ts)
   }
 
   formatHealth(health: GraphiteHealth, timestamp: number): string {
@@ -85,9 +87,9 @@ export class StatsgodFormatter {
   }
 
   /** Graphite tags (";k=v", from DogStatsD tags) stay last, after the suffixes. */
-  private name(group: Group, key: string, stat = ''): string {
+  private line(out: ByteChunks, group: Group, key: string, stat: string, value: number, ts: Buffer): void {
     const semicolon = key.indexOf(';')
-    if (semicolon < 0) return this.prefixes[group] + key + stat + this.suffixes[group]
-    return this.prefixes[group] + key.slice(0, semicolon) + stat + this.suffixes[group] + key.slice(semicolon)
+    if (semicolon < 0) out.line(this.prefixes[group], key, stat, this.suffixes[group], '', value, ts)
+    else out.line(this.prefixes[group], key.slice(0, semicolon), stat, this.suffixes[group], key.slice(semicolon), value, ts)
   }
 }

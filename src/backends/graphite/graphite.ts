@@ -1,17 +1,17 @@
-import type { FlushData } from '../../aggregate/flush-data'
+import { type FlushData, type FlushHeader, type FlushWriter, writeWhole } from '../../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import { StatsgodFormatter } from '../../naming/statsgod'
 import type { Backend, BackendStats } from '../backend'
-import { CHUNK_CHARS, encodeInSlices, SerialQueue } from '../encode'
-import { GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
-import { Outbox, outboxOptions } from '../outbox'
+import { runInSlices, SerialQueue } from '../encode'
+import { type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
+import { Outbox, outboxOptions, type Payload } from '../outbox'
 import { pickleLines } from './pickle'
 import { sendAndClose } from './send'
 
 /** What the backend needs from a naming scheme; GraphiteFormatter (Etsy's names) is one. */
 export interface GraphiteLineFormatter {
-  chunks(data: FlushData, calculationStarted: number, chunkChars: number): Iterable<string>
+  begin(header: FlushHeader): FlushLines
   formatHealth(health: GraphiteHealth, timestamp: number): string
 }
 
@@ -19,9 +19,16 @@ export type GraphiteServerNaming = Omit<GraphiteNaming, keyof GraphiteBackendCon
 
 const encodeText = (text: string): Buffer => Buffer.from(text, 'utf8')
 
+/** Plaintext Buffers as pickle frames, a Buffer per turn of the event loop. */
+async function pickled(payload: Payload): Promise<Payload> {
+  const chunks: Buffer[] = []
+  await runInSlices(payload.chunks, (chunk) => chunks.push(pickleLines(chunk.toString())))
+  return { chunks, bytes: chunks.reduce((n, c) => n + c.length, 0) }
+}
+
 /**
  * Graphite over TCP, plaintext or pickle, one connection per delivery as
- * Etsy does. Flushes are formatted in slices into Buffers and handed to the
+ * Etsy does. Each flush is written into Buffers part by part as it is computed, and handed to the
  * backend's own outbox, which retries what Graphite did not take and keeps
  * at most its byte bound.
  */
@@ -45,11 +52,21 @@ export class GraphiteBackend implements Backend {
     this.outbox = new Outbox((payloads, signal) => this.deliver(payloads, signal), outboxOptions(cfg), log)
   }
 
-  flush(data: FlushData): Promise<void> {
+  beginFlush(header: FlushHeader): FlushWriter {
     const started = Date.now()
-    return this.order.run(async () => {
-      this.outbox.push(await encodeInSlices(this.formatter.chunks(data, started, CHUNK_CHARS), this.encode))
-    })
+    const lines = this.formatter.begin(header)
+    return {
+      write: (part) => lines.write(part),
+      end: (trailer) =>
+        this.order.run(async () => {
+          const payload = lines.end(trailer, started)
+          this.outbox.push(this.cfg.protocol === 'pickle' ? await pickled(payload) : payload)
+        }),
+    }
+  }
+
+  flush(data: FlushData): Promise<void> {
+    return writeWhole((header) => this.beginFlush(header), data)
   }
 
   stats(): BackendStats {

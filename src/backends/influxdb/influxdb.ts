@@ -1,4 +1,4 @@
-import type { FlushData } from '../../aggregate/flush-data'
+import { type FlushData, type FlushHeader, type FlushWriter, gatherFlush } from '../../aggregate/flush-data'
 import type { InfluxdbBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
@@ -41,6 +41,11 @@ export class InfluxdbBackend implements Backend {
     url.searchParams.set('precision', 's')
     this.writeUrl = url.toString()
     this.outbox = new Outbox((payloads, signal) => this.post(payloads, signal), outboxOptions(cfg), log)
+  }
+
+  /** Gathers the flush's parts, then writes the whole flush in slices (influxLines). */
+  beginFlush(header: FlushHeader): FlushWriter {
+    return gatherFlush(header, (data) => this.flush(data))
   }
 
   flush(data: FlushData): Promise<void> {

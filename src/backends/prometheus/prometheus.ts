@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import http from 'node:http'
-import type { FlushData } from '../../aggregate/flush-data'
+import { type FlushData, type FlushHeader, type FlushWriter, gatherFlush } from '../../aggregate/flush-data'
 import type { PrometheusBackendConfig } from '../../config/schema'
 import { hostPort } from '../../ingest/host-port'
 import type { Logger } from '../../log'
@@ -46,6 +46,11 @@ export class PrometheusBackend implements Backend {
     } catch (err) {
       throw new Error(`prometheus backend cannot listen on ${hostPort(this.cfg.address, this.cfg.port)}: ${(err as Error).message}`)
     }
+  }
+
+  /** Gathers the flush's parts, then applies the whole flush to the table in slices (a scrape never sees half a flush). */
+  beginFlush(header: FlushHeader): FlushWriter {
+    return gatherFlush(header, (data) => this.flush(data))
   }
 
   flush(data: FlushData): Promise<void> {

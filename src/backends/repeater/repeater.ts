@@ -1,5 +1,6 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
+import type { FlushWriter } from '../../aggregate/flush-data'
 import type { RepeaterBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
@@ -57,6 +58,11 @@ export class RepeaterBackend implements Backend {
       this.scheduled = true
       setImmediate(() => this.forward())
     }
+  }
+
+  /** Repeats packets as they arrive; flushes are not its business. */
+  beginFlush(): FlushWriter {
+    return { write: () => {}, end: async () => {} }
   }
 
   async flush(): Promise<void> {}

@@ -1,0 +1,134 @@
+import { performance } from 'node:perf_hooks'
+import type { Logger } from '../log'
+import { appendPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer, type SelfMetric } from './flush-data'
+import type { TimerSlot } from './slots'
+import type { TimerStat, TimerStatsCalculator } from './timer-stats'
+
+export type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
+
+/**
+ * Work in one part: metrics plus timer values. About a millisecond of
+ * statistics and formatting, so a slice of the flush stays short however
+ * the keys are spread over types.
+ */
+const PART_WORK = 2048
+/** Names listed in the per-flush warning about statistics that were not finite. */
+const NON_FINITE_NAMES_LOGGED = 20
+
+/**
+ * One flush interval, taken from the aggregator at the flush instant: the
+ * counters', gauges' and sets' values copied, the timers' values moved
+ * aside in their slots without copying as they are reached (see
+ * TimerIntervals). Ingest goes on into fresh state meanwhile; the
+ * statistics are computed here part by part (nextPart), as slowly as the
+ * flush loop asks for them.
+ */
+export class TakenInterval {
+  readonly header: FlushHeader
+  readonly counterNames: string[] = []
+  readonly counterValues: number[] = []
+  readonly gaugeNames: string[] = []
+  readonly gaugeValues: number[] = []
+  readonly setNames: string[] = []
+  readonly setCounts: number[] = []
+  /** Self-metrics taken at the flush instant (token refusals). */
+  readonly selfMetrics: SelfMetric[] = []
+  private counter = 0
+  private timersLeft = true
+  private choresLeft = true
+  private gauge = 0
+  private set = 0
+  private computeMs = 0
+  private readonly notFinite: string[] = []
+
+  constructor(
+    timestamp: number,
+    private readonly flushIntervalMs: number,
+    private readonly timerStats: TimerStatistics,
+    private readonly log: Logger,
+    /** Every timer, live: those created after the instant (born later than `ended`) are skipped. */
+    private readonly timers: Iterator<TimerSlot>,
+    /** The timer interval that ended at the instant (TimerIntervals.begin). */
+    private readonly ended: number,
+    /** Called with each timer once its values are computed (the delete rules). */
+    private readonly onTimerDone: (slot: TimerSlot) => void,
+    /** The aggregator's own chores after the metrics (forgetting deleted names, busiest keys), a step at a time. */
+    private readonly chores: Iterator<void>,
+    /** Told how long the interval took from its instant to its last part, in ms. */
+    private readonly onFinished: (ms: number) => void,
+    private readonly takenAt = performance.now(),
+  ) {
+    this.header = { timestamp, flushIntervalMs }
+  }
+
+  /** The next metrics in flush order (counters, timers, gauges, sets), or null once all were given. */
+  nextPart(): FlushPart | null {
+    const part: FlushPart = { counters: [], timers: [], gauges: [], sets: [] }
+    let work = 0
+    const started = performance.now()
+    const perSecond = this.flushIntervalMs / 1000
+    for (; this.counter < this.counterNames.length && work < PART_WORK; this.counter++, work++) {
+      // Finite inputs can still add up to Infinity (a rate over a sub-second
+      // interval): such a statistic is left out and logged, never sent.
+      const name = this.counterNames[this.counter]!
+      const value = this.counterValues[this.counter]!
+      const rate = value / perSecond
+      if (Number.isFinite(rate)) part.counters.push({ name, value, rate })
+      else this.notFinite.push(name)
+    }
+    while (this.timersLeft && work < PART_WORK) {
+      const next = this.timers.next()
+      if (next.done === true) {
+        this.timersLeft = false
+        break
+      }
+      const slot = next.value
+      if (slot.born > this.ended) continue
+      slot.take()
+      const values = slot.taken()
+      const stats: TimerStat[] = []
+      this.timerStats.compute(values, slot.takenCount, this.flushIntervalMs, slot.bins, stats)
+      let finite = true
+      for (const [stat, value] of stats) {
+        if (Number.isFinite(value)) continue
+        this.notFinite.push(`${slot.name}.${stat}`)
+        finite = false
+      }
+      part.timers.push({ name: slot.name, stats: finite ? stats : stats.filter(([, value]) => Number.isFinite(value)) })
+      this.onTimerDone(slot)
+      slot.release()
+      work += 1 + values.length
+    }
+    this.computeMs += performance.now() - started
+    for (; this.gauge < this.gaugeNames.length && work < PART_WORK; this.gauge++, work++) {
+      part.gauges.push({ name: this.gaugeNames[this.gauge]!, value: this.gaugeValues[this.gauge]! })
+    }
+    for (; this.set < this.setNames.length && work < PART_WORK; this.set++, work++) {
+      part.sets.push({ name: this.setNames[this.set]!, count: this.setCounts[this.set]! })
+    }
+    while (this.choresLeft && work < PART_WORK) {
+      this.choresLeft = this.chores.next().done !== true
+      work += 1024
+    }
+    return work > 0 ? part : null
+  }
+
+  /** Once every part was taken: processing time and self-metrics. */
+  finish(): FlushTrailer {
+    if (this.notFinite.length > 0) {
+      this.log.warn(
+        { count: this.notFinite.length, metrics: this.notFinite.slice(0, NON_FINITE_NAMES_LOGGED) },
+        'statistics that are not finite numbers were not sent',
+      )
+    }
+    this.onFinished(performance.now() - this.takenAt)
+    return { processingTime: Math.round(this.computeMs), selfMetrics: this.selfMetrics }
+  }
+
+  /** Every part at once, as one FlushData. */
+  all(): FlushData {
+    const data: FlushData = { ...this.header, counters: [], timers: [], gauges: [], sets: [], processingTime: 0, selfMetrics: [] }
+    for (let part = this.nextPart(); part !== null; part = this.nextPart()) appendPart(data, part)
+    return Object.assign(data, this.finish())
+  }
+}

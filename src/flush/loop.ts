@@ -1,0 +1,167 @@
+import { performance } from 'node:perf_hooks'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { Aggregator } from '../aggregate/aggregator'
+import type { FlushWriter } from '../aggregate/flush-data'
+import type { Backend } from '../backends/backend'
+import type { IngestCounters } from '../ingest/counters'
+import type { PacketQueue } from '../ingest/queue'
+import { ingestSelfMetrics, inputLost } from '../ingest/self-metrics'
+import type { Logger } from '../log'
+
+/** How long one drain turn may hold the event loop before letting sockets be read again. */
+const DRAIN_SLICE_MS = 5
+const PACKETS_BETWEEN_CLOCK_CHECKS = 64
+/** How long computing and formatting a flush may hold the event loop before the queue and sockets get a turn. */
+const FLUSH_SLICE_MS = 10
+
+/** Whatever takes each flush: a backend, or the admin plane's record of them. */
+export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush'>
+
+/**
+ * The aggregator loop: drains the packet queue in short slices (so listeners
+ * keep reading while a backlog is parsed) and flushes on a fixed schedule
+ * aligned to the start time, as Etsy does to avoid drift. A flush takes the
+ * interval at its instant, then computes and formats it in slices of at
+ * most FLUSH_SLICE_MS, between which the queue keeps being drained into
+ * the next interval. Flushes never overlap: one that comes due while the
+ * previous is still running starts as soon as that one ends, late, and says
+ * so in the log.
+ */
+export class AggregatorLoop {
+  private drainScheduled = false
+  private flushTimer: NodeJS.Timeout | null = null
+  private nextFlushAt = 0
+  private stopped = false
+  /** The flush in progress (and those queued behind it by flush()). */
+  private running: Promise<void> | null = null
+  /** When a scheduled flush came due while another was running; 0 if none did. */
+  private dueSince = 0
+
+  constructor(
+    private readonly queue: PacketQueue,
+    private readonly aggregator: Aggregator,
+    /** The backends, and anything else that takes each flush (the admin plane's record of them). */
+    private readonly backends: readonly FlushReceiver[],
+    private readonly ingestCounters: IngestCounters,
+    private readonly flushIntervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(startedAt: number): void {
+    this.queue.onReadable = () => this.scheduleDrain()
+    this.nextFlushAt = startedAt + this.flushIntervalMs
+    this.armFlushTimer()
+    if (this.queue.length > 0) this.scheduleDrain()
+  }
+
+  /** Waits for the flush in progress, then drains what is queued and flushes one last time, completely. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.queue.onReadable = null
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer)
+    this.dueSince = 0
+    await this.flush()
+  }
+
+  /**
+   * Flushes now, or as soon as the flush in progress ends. Resolves once every
+   * receiver has the flush (queued for delivery, not delivered).
+   */
+  flush(): Promise<void> {
+    const run = (this.running ?? Promise.resolve())
+      .then(() => this.runFlush())
+      // Only a bug gets here: it costs this flush, never the daemon or the next flushes.
+      .catch((err: unknown) => this.log.error({ err }, 'flush failed'))
+    const tracked: Promise<void> = run.finally(() => {
+      if (this.running !== tracked) return
+      this.running = null
+      if (this.dueSince > 0 && !this.stopped) void this.flush()
+    })
+    this.running = tracked
+    return tracked
+  }
+
+  /** Parses everything queued, takes the interval, then computes it and hands it to every receiver in slices. */
+  private async runFlush(): Promise<void> {
+    if (this.dueSince > 0) {
+      this.log.warn({ lateMs: Date.now() - this.dueSince }, 'flush started late: the previous flush ran longer than the flush interval')
+      this.dueSince = 0
+    }
+    this.drain(Infinity)
+    const drops = this.ingestCounters.takeSnapshot()
+    this.aggregator.addBadLines(drops.oversizedLines)
+    const selfMetrics = ingestSelfMetrics(drops)
+    const nonZero = Object.fromEntries(selfMetrics.filter((m) => m.value > 0).map((m) => [m.name, m.value]))
+    if (inputLost(drops)) {
+      this.log.warn(nonZero, 'input lost during the last flush interval')
+    } else if (drops.idleTimeouts > 0 || drops.connectionErrors > 0) {
+      this.log.info(nonZero, 'stream clients dropped during the last flush interval')
+    }
+    const taken = this.aggregator.takeInterval(Date.now())
+    const writers = new Map<FlushReceiver, FlushWriter>()
+    for (const backend of this.backends) this.attempt(backend, writers, () => writers.set(backend, backend.beginFlush(taken.header)))
+    let sliceStart = performance.now()
+    for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
+      for (const [backend, writer] of writers) this.attempt(backend, writers, () => writer.write(part))
+      if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
+        await nextTurn()
+        sliceStart = performance.now()
+      }
+    }
+    const trailer = taken.finish()
+    trailer.selfMetrics.push(...selfMetrics)
+    await Promise.all(
+      [...writers].map(([backend, writer]) =>
+        writer.end(trailer).catch((err: unknown) => this.log.error({ backend: backend.name, err }, 'backend flush failed')),
+      ),
+    )
+  }
+
+  /** One step of a receiver's flush: one that throws is logged and left out of the rest of this flush. */
+  private attempt(backend: FlushReceiver, writers: Map<FlushReceiver, unknown>, step: () => void): void {
+    try {
+      step()
+    } catch (err) {
+      writers.delete(backend)
+      this.log.error({ backend: backend.name, err }, 'backend flush failed')
+    }
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.stopped) return
+    this.drainScheduled = true
+    setImmediate(() => {
+      this.drainScheduled = false
+      this.drain(DRAIN_SLICE_MS)
+      if (this.queue.length > 0) this.scheduleDrain()
+    })
+  }
+
+  private drain(budgetMs: number): void {
+    const deadline = Date.now() + budgetMs
+    let sinceClockCheck = 0
+    for (let packet = this.queue.shift(); packet !== undefined; packet = this.queue.shift()) {
+      try {
+        this.aggregator.ingest(packet, this.queue.shiftedSource)
+      } catch (err) {
+        // The parser is built not to throw; if it ever does, lose one packet, not the daemon.
+        this.log.error({ err, bytes: packet.length }, 'packet could not be processed')
+      }
+      if (++sinceClockCheck === PACKETS_BETWEEN_CLOCK_CHECKS) {
+        sinceClockCheck = 0
+        if (Date.now() >= deadline) return
+      }
+    }
+  }
+
+  private armFlushTimer(): void {
+    const now = Date.now()
+    // After a stall (suspended VM, huge backlog) skip missed slots instead of flushing in a burst.
+    while (this.nextFlushAt <= now) this.nextFlushAt += this.flushIntervalMs
+    this.flushTimer = setTimeout(() => {
+      if (this.running === null) void this.flush()
+      else this.dueSince ||= Date.now()
+      if (!this.stopped) this.armFlushTimer()
+    }, this.nextFlushAt - now)
+  }
+}

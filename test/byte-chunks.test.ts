@@ -1,0 +1,56 @@
+import t from 'tap'
+import { ByteChunks } from '../src/backends/byte-chunks'
+import { seededRandom } from './helpers/random'
+
+/* Numbers must print digit for digit as JavaScript prints them: Etsy's output is String(value). */
+
+function printed(values: readonly number[]): string[] {
+  const out = new ByteChunks()
+  for (const v of values) {
+    out.reserve(64)
+    out.number(v)
+    out.byte(0x0a)
+  }
+  return Buffer.concat(out.finish().chunks).toString().split('\n').slice(0, -1)
+}
+
+t.test('numbers print exactly as String(value) does', async (t) => {
+  const random = seededRandom(42)
+  const values: number[] = [0, -0, 1, -1, 0.1, 0.2, 0.3, 0.1 + 0.2, 1 / 3, 2 / 3, 1e-6, 1e-7, 1.5e-6, 123456789.123456, 999999999.999999,
+    1e9, 1e15, 1e15 - 1, -1e15 + 1, 1e21, 1.7976931348623157e308, 5e-324, 2 ** 53, 2 ** 53 + 2, 0.000001, 0.0000015, 12.05, 100.5, 4.35, 0.07]
+  for (let i = 0; i < 200_000; i++) {
+    const r = random()
+    const scale = 10 ** Math.floor(random() * 8)
+    switch (i % 6) {
+      case 0: values.push(Math.round(r * 1e6) / 4) // quarters, as timers in ms often are
+        break
+      case 1: values.push(Math.round(r * 1e9) / scale) // a few decimals at any magnitude
+        break
+      case 2: values.push((r - 0.5) * 10 ** (random() * 40 - 20)) // anything
+        break
+      case 3: values.push(Math.round(r * 1000) / 7) // means
+        break
+      case 4: values.push(Math.sqrt(r * 1e6)) // standard deviations
+        break
+      default: values.push(Math.round(r * 1e5) / 10 / scale) // rates
+    }
+  }
+  const expected = values.map((v) => String(v))
+  const got = printed(values)
+  const wrong = values.filter((_, i) => got[i] !== expected[i]).slice(0, 5).map((v) => `${String(v)} printed as ${got[values.indexOf(v)]}`)
+  t.same(wrong, [], `${values.length} numbers`)
+})
+
+t.test('text: ASCII byte by byte, anything else as UTF-8; whole lines per Buffer', async (t) => {
+  const out = new ByteChunks()
+  const lines = ['plain.name', 'naïve.größe', 'emoji.😀', 'x'.repeat(300_000)]
+  for (const line of lines) {
+    out.reserve(3 * line.length + 1)
+    out.text(line)
+    out.byte(0x0a)
+  }
+  const { chunks, bytes } = out.finish()
+  t.equal(Buffer.concat(chunks).toString(), lines.join('\n') + '\n')
+  t.equal(bytes, Buffer.byteLength(lines.join('\n') + '\n'))
+  t.ok(chunks.every((c) => c[c.length - 1] === 0x0a), 'each Buffer ends on a line')
+})
