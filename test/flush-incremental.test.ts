@@ -186,6 +186,37 @@ t.test('a large flush leaves the event loop free: packets queued meanwhile are p
   t.equal(second.get('t t0.count'), 1)
 })
 
+t.test('a backlog queued at the flush instant is parsed in slices; packets queued after it go to the next interval', async (t) => {
+  const a = aggregator()
+  const receiver = new RecordingReceiver()
+  const { queue, loop: l } = loop(a, receiver)
+  // Queued before the loop runs, so it is all there at the flush instant: several drain slices' worth.
+  const packets = 20_000
+  for (let i = 0; i < packets; i++) queue.push(Buffer.from(Array.from({ length: 20 }, (_, k) => `backlog.${k}:1|c`).join('\n')))
+  l.start(Date.now())
+  t.teardown(() => l.stop())
+  let turns = 0
+  let late = false
+  const spin = (): void => {
+    turns++
+    // Sent while the backlog is being parsed: after the instant.
+    if (!late && turns === 2) {
+      late = true
+      queue.push(Buffer.from('after.instant:1|c'))
+    }
+    if (receiver.flushes.length === 0) setImmediate(spin)
+  }
+  setImmediate(spin)
+  await l.flush()
+  t.ok(turns > 2, `the event loop turned ${turns} times while the backlog was parsed`)
+  t.ok(late, 'a packet was queued during the flush')
+  const first = values(receiver.flushes[0]!)
+  t.equal(first.get('c backlog.0'), packets, 'the whole backlog is in the flush')
+  t.notOk(first.has('c after.instant'), 'a packet queued after the instant is not')
+  await l.flush()
+  t.equal(values(receiver.flushes[1]!).get('c after.instant'), 1, 'it is in the next flush')
+})
+
 t.test('a flush due while the previous one still runs waits for it, is logged as late, and loses nothing', async (t) => {
   const lines: string[] = []
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })

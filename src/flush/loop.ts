@@ -36,6 +36,10 @@ export class AggregatorLoop {
   private running: Promise<void> | null = null
   /** When a scheduled flush came due while another was running; 0 if none did. */
   private dueSince = 0
+  /** Packets taken off the queue so far: a flush parses up to a count, the packets queued at its instant. */
+  private shifted = 0
+  /** While a flush parses its backlog, other drains wait, so later packets stay in the next interval. */
+  private holdDrains = false
 
   constructor(
     private readonly queue: PacketQueue,
@@ -87,7 +91,7 @@ export class AggregatorLoop {
       this.log.warn({ lateMs: Date.now() - this.dueSince }, 'flush started late: the previous flush ran longer than the flush interval')
       this.dueSince = 0
     }
-    this.drain(Infinity)
+    await this.drainBacklog()
     const drops = this.ingestCounters.takeSnapshot()
     this.aggregator.addBadLines(drops.oversizedLines)
     const selfMetrics = ingestSelfMetrics(drops)
@@ -98,6 +102,7 @@ export class AggregatorLoop {
       this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
     const taken = this.aggregator.takeInterval(Date.now())
+    if (this.queue.length > 0) this.scheduleDrain()
     const writers = new Map<FlushReceiver, FlushWriter>()
     for (const backend of this.backends) this.attempt(backend, writers, () => writers.set(backend, backend.beginFlush(taken.header)))
     let sliceStart = performance.now()
@@ -127,26 +132,48 @@ export class AggregatorLoop {
     }
   }
 
+  /**
+   * Parses every packet queued before this instant, in slices: a backlog of
+   * a full queue takes seconds, and sockets must keep being read meanwhile.
+   */
+  private async drainBacklog(): Promise<void> {
+    const boundary = this.shifted + this.queue.length
+    this.holdDrains = true
+    try {
+      for (;;) {
+        this.drain(DRAIN_SLICE_MS, boundary)
+        if (this.shifted >= boundary || this.queue.length === 0) return
+        await nextTurn()
+      }
+    } finally {
+      this.holdDrains = false
+    }
+  }
+
   private scheduleDrain(): void {
-    if (this.drainScheduled || this.stopped) return
+    if (this.drainScheduled || this.stopped || this.holdDrains) return
     this.drainScheduled = true
     setImmediate(() => {
       this.drainScheduled = false
+      if (this.holdDrains) return
       this.drain(DRAIN_SLICE_MS)
       if (this.queue.length > 0) this.scheduleDrain()
     })
   }
 
-  private drain(budgetMs: number): void {
+  /** Parses queued packets for up to budgetMs, and no further than the packet numbered `upTo`. */
+  private drain(budgetMs: number, upTo = Infinity): void {
     const deadline = Date.now() + budgetMs
     let sinceClockCheck = 0
     for (let packet = this.queue.shift(); packet !== undefined; packet = this.queue.shift()) {
+      this.shifted++
       try {
         this.aggregator.ingest(packet, this.queue.shiftedSource)
       } catch (err) {
         // The parser is built not to throw; if it ever does, lose one packet, not the daemon.
         this.log.error({ err, bytes: packet.length }, 'packet could not be processed')
       }
+      if (this.shifted >= upTo) return
       if (++sinceClockCheck === PACKETS_BETWEEN_CLOCK_CHECKS) {
         sinceClockCheck = 0
         if (Date.now() >= deadline) return
