@@ -130,8 +130,8 @@ function build(buildDir: string, port: number): Parts {
   const { configSchema } = load(buildDir, 'config/schema.js') as { configSchema: { parse(o: object): Record<string, unknown> } }
   const { Aggregator } = load(buildDir, 'aggregate/aggregator.js') as { Aggregator: new (...a: unknown[]) => Parts['aggregator'] }
   const { AggregatorLoop } = load(buildDir, 'flush/loop.js', 'aggregate/loop.js') as { AggregatorLoop: new (...a: unknown[]) => Parts['loop'] }
-  const { PacketQueue } = load(buildDir, 'ingest/queue.js') as { PacketQueue: new (...a: unknown[]) => unknown }
-  const { IngestCounters } = load(buildDir, 'ingest/counters.js') as { IngestCounters: new () => unknown }
+  const { PacketQueue } = load(buildDir, 'queue/queue.js', 'ingest/queue.js') as { PacketQueue: new (...a: unknown[]) => unknown }
+  const { IngestCounters } = load(buildDir, 'core/ingest-counters.js', 'ingest/counters.js') as { IngestCounters: new () => unknown }
   const { createBackends } = load(buildDir, 'backends/registry.js') as { createBackends(ctx: object): Parts['backend'][] }
   const config = configSchema.parse({ backends: [{ type: 'graphite', host: '127.0.0.1', port }] })
   const log = pino({ level: 'silent' })

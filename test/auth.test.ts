@@ -5,8 +5,8 @@ import { Aggregator, type AggregatorConfig } from '../src/aggregate/aggregator'
 import { lineWithTokenMasked, listenerMetricName, tokenPreview } from '../src/aggregate/auth/rejections'
 import type { FlushData } from '../src/aggregate/flush-data'
 import { configSchema } from '../src/config/schema'
-import { IngestCounters } from '../src/ingest/counters'
-import { PacketQueue } from '../src/ingest/queue'
+import { IngestCounters } from '../src/core/ingest-counters'
+import { PacketQueue } from '../src/queue/queue'
 
 /*
  * Token authentication at key resolution: which lines of a packet count,

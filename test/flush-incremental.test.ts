@@ -6,8 +6,8 @@ import { appendPart, type FlushData, type FlushHeader, type FlushPart, type Flus
 import { ConsoleBackend } from '../src/backends/console/console'
 import { configSchema } from '../src/config/schema'
 import { AggregatorLoop, type FlushReceiver } from '../src/flush/loop'
-import { IngestCounters } from '../src/ingest/counters'
-import { PacketQueue } from '../src/ingest/queue'
+import { IngestCounters } from '../src/core/ingest-counters'
+import { PacketQueue } from '../src/queue/queue'
 import { silentLogger } from '../src/log'
 
 /*

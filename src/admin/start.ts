@@ -1,6 +1,6 @@
 import type net from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import { hostPort } from '../ingest/host-port'
+import { hostPort } from '../core/host-port'
 import type { ServerControl } from '../core/server-control'
 import { ConsoleServer } from './console/console-server'
 import { buildAdminApp } from './http/app'

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { hostPort } from '../ingest/host-port'
+import { hostPort } from '../core/host-port'
 import { ConfigError, formatPath, issuesToError } from './errors'
 import { fromEtsyConfig } from './etsy'
 import { fromStatsgodConfig } from './formats/statsgod'

@@ -3,9 +3,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Aggregator } from '../aggregate/aggregator'
 import type { FlushWriter } from '../aggregate/flush-data'
 import type { Backend } from '../backends/backend'
-import type { IngestCounters } from '../ingest/counters'
-import type { PacketQueue } from '../ingest/queue'
-import { ingestSelfMetrics, inputLost } from '../ingest/self-metrics'
+import type { IngestCounters } from '../core/ingest-counters'
+import type { PacketQueue } from '../queue/queue'
+import { ingestSelfMetrics, inputLost } from './ingest-self-metrics'
 import type { Logger } from '../log'
 
 /** How long one drain turn may hold the event loop before letting sockets be read again. */

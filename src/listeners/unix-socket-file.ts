@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import { EX_CANTCREAT, ListenError } from '../ingest/listen-error'
+import { EX_CANTCREAT, ListenError } from './listen-error'
 
 /*
  * The life of a unix socket file: clear a stale one before binding (never a

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { DatagramBatch } from '../../parse/packets'
-import type { PacketQueue } from '../../ingest/queue'
+import type { PacketQueue } from '../../queue/queue'
 
 /*
  * The recvmmsg addon (native/statsd_recv.c), loaded once. It may be missing

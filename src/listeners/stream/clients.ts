@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TcpListenerConfig } from '../../config/schema'
-import type { IngestCounters } from '../../ingest/counters'
-import type { Pausable, PacketQueue } from '../../ingest/queue'
-import { RateLimitedLog } from '../../ingest/rate-limited-log'
+import type { IngestCounters } from '../../core/ingest-counters'
+import type { Pausable, PacketQueue } from '../../queue/queue'
+import { RateLimitedLog } from './rate-limited-log'
 import type { Logger } from '../../log'
 import { LineAssembler } from './line-assembler'
 

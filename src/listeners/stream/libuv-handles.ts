@@ -1,6 +1,6 @@
 import type net from 'node:net'
 import util from 'node:util'
-import { hostPort } from '../../ingest/host-port'
+import { hostPort } from '../../core/host-port'
 import { type StreamClients, StreamClient } from './clients'
 
 /*

@@ -1,5 +1,5 @@
 import type net from 'node:net'
-import { hostPort } from '../../ingest/host-port'
+import { hostPort } from '../../core/host-port'
 import { type StreamClients, StreamClient } from './clients'
 
 /*

@@ -1,5 +1,5 @@
-import type { ListenerConfig, TcpListenerConfig, UnixListenerConfig } from '../config/schema'
-import type { Logger } from '../log'
+import type { ListenerConfig, TcpListenerConfig, UnixListenerConfig } from '../../config/schema'
+import type { Logger } from '../../log'
 
 /**
  * Descriptors kept out of the stream listeners' reach: Node's own (about 20),

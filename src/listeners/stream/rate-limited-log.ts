@@ -1,4 +1,4 @@
-import type { Logger } from '../log'
+import type { Logger } from '../../log'
 
 /**
  * One log message for an event that can come in floods (refused clients,

@@ -1,11 +1,11 @@
 import type { ListenerConfig } from '../config/schema'
 import type { Logger } from '../log'
-import type { IngestCounters } from './counters'
-import type { PacketQueue } from './queue'
-import { startUdpDatagramListener } from '../listeners/datagram/udp-native'
-import { startUnixgramListener } from '../listeners/datagram/unixgram'
-import { startTcpListener } from '../listeners/stream/tcp'
-import { startUnixListener } from '../listeners/stream/unix'
+import type { IngestCounters } from '../core/ingest-counters'
+import type { PacketQueue } from '../queue/queue'
+import { startUdpDatagramListener } from './datagram/udp-native'
+import { startUnixgramListener } from './datagram/unixgram'
+import { startTcpListener } from './stream/tcp'
+import { startUnixListener } from './stream/unix'
 
 /** A running socket listener that feeds raw client bytes into the queue. */
 export interface Listener {

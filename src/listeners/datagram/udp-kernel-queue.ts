@@ -1,8 +1,8 @@
-import type { Logger } from '../log'
-import type { IngestCounters } from './counters'
+import type { Logger } from '../../log'
+import type { IngestCounters } from '../../core/ingest-counters'
 import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
-import { listenerMetricName } from './self-metrics'
-import { afterPoll } from './shutdown'
+import { listenerMetricName } from '../../flush/ingest-self-metrics'
+import { afterPoll } from '../stream/shutdown'
 
 /**
  * What the kernel says about one bound UDP socket (Linux /proc/net/udp{,6}),

@@ -1,5 +1,5 @@
 import { type Packet, packetCount } from '../parse/packets'
-import type { IngestCounters } from './counters'
+import type { IngestCounters } from '../core/ingest-counters'
 
 /** Slots a fresh (or shrunk) ring starts with; always a power of two. */
 const INITIAL_CAPACITY = 1024

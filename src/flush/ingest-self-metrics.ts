@@ -1,5 +1,5 @@
 import type { SelfMetric } from '../aggregate/flush-data'
-import type { IngestSnapshot } from './counters'
+import type { IngestSnapshot } from '../core/ingest-counters'
 
 /**
  * The ingest side's figures for one flush interval, as the server's own
