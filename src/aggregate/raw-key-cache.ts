@@ -12,7 +12,10 @@ const INITIAL_CAPACITY = 1024 // slots; always a power of two
 const MAX_LOAD = 0.5
 
 export class RawKeyCache<T> {
-  /** hash | 1 per slot, 0 = empty (so no hash value means "empty"). */
+  /**
+   * The hash per slot, 0 = empty: hashes always have bit 0 set (finishHash),
+   * which is also why a key's first slot is taken from the bits above it.
+   */
   private hashes = new Int32Array(INITIAL_CAPACITY)
   private starts = new Int32Array(INITIAL_CAPACITY)
   /** Length of the key part; the tags part follows it in the arena. */
@@ -40,7 +43,7 @@ export class RawKeyCache<T> {
     const mask = this.hashes.length - 1
     const keyLength = keyEnd - keyStart
     const tagLength = tagsEnd - tagsStart
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = (hash >>> 1) & mask; ; slot = (slot + 1) & mask) {
       const h = this.hashes[slot]!
       if (h === 0) return undefined
       if (
@@ -86,7 +89,7 @@ export class RawKeyCache<T> {
 
   private insert(hash: number, start: number, keyLength: number, tagLength: number, value: T): void {
     const mask = this.hashes.length - 1
-    let slot = hash & mask
+    let slot = (hash >>> 1) & mask
     while (this.hashes[slot] !== 0) slot = (slot + 1) & mask
     this.hashes[slot] = hash
     this.starts[slot] = start
