@@ -24,6 +24,12 @@ const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
 /** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
 const OURS_MAIN = path.resolve(process.env.BENCH_E2E_MAIN ?? path.join(ROOT, 'build/src/main.js'))
 const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
+/**
+ * Each fixed-rate workload first runs this long unmeasured, for both servers:
+ * the figures are then the steady state, not V8 compiling code for a new
+ * shape of input (which took a third of a 3 s phase at 1 metric per datagram).
+ */
+const WARMUP_S = Number(process.env.BENCH_E2E_WARMUP_SECONDS ?? 2)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
@@ -180,7 +186,9 @@ type Results = Map<string, number>
 
 async function measure(s: Server): Promise<Results> {
   const r: Results = new Map()
+  /** `args` ends with the duration in seconds; a first run of WARMUP_S is not counted. */
   const fixed = async (label: string, args: string[]): Promise<void> => {
+    if (WARMUP_S > 0) await phase(s, [...args.slice(0, -1), String(WARMUP_S)])
     const p = await phase(s, args)
     r.set(`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6)
     r.set(`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent)
