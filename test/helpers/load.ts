@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import net from 'node:net'
-import { udpSockets } from '../../src/listeners/datagram/proc-net'
+import { udpSockets } from '../../src/listeners/proc-net'
 
 /* Bulk senders for the no-loss tests: whole buffers of lines, written as fast as the socket takes them. */
 

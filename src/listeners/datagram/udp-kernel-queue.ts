@@ -1,8 +1,8 @@
 import type { Logger } from '../../log'
 import type { IngestCounters } from '../../core/ingest-counters'
-import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from './proc-net'
+import { findUdpSocketInode, type UdpSocketStats, udpSocketStats } from '../proc-net'
 import { listenerMetricName } from '../../flush/ingest-self-metrics'
-import { afterPoll } from '../stream/shutdown'
+import { afterPoll } from '../shutdown'
 
 /**
  * What the kernel says about one bound UDP socket (Linux /proc/net/udp{,6}),

@@ -7,7 +7,7 @@ import { hostPort } from '../../core/host-port'
 import { ListenError } from '../listen-error'
 import type { Listener } from '../listener'
 import type { PacketQueue } from '../../queue/queue'
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../stream/shutdown'
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../shutdown'
 import { watchUdpKernelQueue } from './udp-kernel-queue'
 
 /**

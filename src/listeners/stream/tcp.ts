@@ -4,7 +4,7 @@ import type { IngestCounters } from '../../core/ingest-counters'
 import { hostPort } from '../../core/host-port'
 import type { Listener } from '../listener'
 import type { PacketQueue } from '../../queue/queue'
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown'
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../shutdown'
 import type { Logger } from '../../log'
 import { listen, serveStream } from './stream-server'
 
