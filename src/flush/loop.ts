@@ -36,8 +36,6 @@ export class AggregatorLoop {
   private running: Promise<void> | null = null
   /** When a scheduled flush came due while another was running; 0 if none did. */
   private dueSince = 0
-  /** Packets taken off the queue so far: a flush parses up to a count, the packets queued at its instant. */
-  private shifted = 0
   /** While a flush parses its backlog, other drains wait, so later packets stay in the next interval. */
   private holdDrains = false
 
@@ -137,12 +135,12 @@ export class AggregatorLoop {
    * a full queue takes seconds, and sockets must keep being read meanwhile.
    */
   private async drainBacklog(): Promise<void> {
-    const boundary = this.shifted + this.queue.length
+    let left = this.queue.length
     this.holdDrains = true
     try {
       for (;;) {
-        this.drain(DRAIN_SLICE_MS, boundary)
-        if (this.shifted >= boundary || this.queue.length === 0) return
+        left -= this.drain(DRAIN_SLICE_MS, left)
+        if (left === 0 || this.queue.length === 0) return
         await nextTurn()
       }
     } finally {
@@ -161,24 +159,22 @@ export class AggregatorLoop {
     })
   }
 
-  /** Parses queued packets for up to budgetMs, and no further than the packet numbered `upTo`. */
-  private drain(budgetMs: number, upTo = Infinity): void {
+  /** Parses queued packets for up to budgetMs, and at most `limit` of them; returns how many. */
+  private drain(budgetMs: number, limit = Infinity): number {
     const deadline = Date.now() + budgetMs
-    let sinceClockCheck = 0
+    let taken = 0
     for (let packet = this.queue.shift(); packet !== undefined; packet = this.queue.shift()) {
-      this.shifted++
+      taken++
       try {
         this.aggregator.ingest(packet, this.queue.shiftedSource)
       } catch (err) {
         // The parser is built not to throw; if it ever does, lose one packet, not the daemon.
         this.log.error({ err, bytes: packet.length }, 'packet could not be processed')
       }
-      if (this.shifted >= upTo) return
-      if (++sinceClockCheck === PACKETS_BETWEEN_CLOCK_CHECKS) {
-        sinceClockCheck = 0
-        if (Date.now() >= deadline) return
-      }
+      if (taken >= limit) break
+      if (taken % PACKETS_BETWEEN_CLOCK_CHECKS === 0 && Date.now() >= deadline) break
     }
+    return taken
   }
 
   private armFlushTimer(): void {
