@@ -16,9 +16,10 @@
  * the kernel reports it: twice recvBufferSize) waits like this: the default
  * buffer holds about 256 small datagrams, 2.5 ms at 100k/s, too little
  * room; and a Unix datagram socket queues at most net.unix.max_dgram_qlen
- * datagrams (10 by default) before its senders block or fail. The first tick after a quiet spell is 1 ms; later ticks are sized
- * from the rate just seen so that a tick (and the loop's lateness of up to
- * a millisecond) fills at most a quarter of the buffer, up to 8 ms; a rate
+ * datagrams (10 by default) before its senders block or fail. The first
+ * tick after a quiet spell is 1 ms; later ticks are sized from the rate
+ * just seen so that a tick (and the loop's lateness of up to a
+ * millisecond) fills at most a quarter of the buffer, up to 8 ms; a rate
  * too high even for 1 ms goes back to reading on every wakeup.
  */
 #define _GNU_SOURCE
@@ -267,7 +268,6 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
     return throw_errno(env, "cannot watch socket", -err);
   }
   r->poll.data = r;
-  r->handles_open = 1;
   uv_timer_init(loop, &r->timer); /* cannot fail */
   r->timer.data = r;
   r->handles_open = 2;
