@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from './config/errors'
 import { type LoadedConfig, loadConfig } from './config/load'
+import { limitHeapGrowth } from './core/heap-growth'
 import { ListenError } from './listeners/listen-error'
 import { createLogger } from './log'
 import { reloadFromFile } from './reload'
@@ -88,9 +89,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function run(loaded: LoadedConfig, file: string | undefined): Promise<number> {
+  const heapGrowingPercent = limitHeapGrowth()
   const log = createLogger(loaded.config.log)
   const logConfig = (): void => {
-    log.info({ config: loaded.source }, 'configuration loaded')
+    log.info({ config: loaded.source, heapGrowingPercent: heapGrowingPercent ?? 'from the command line' }, 'configuration loaded')
     for (const warning of loaded.warnings) log.warn(warning)
   }
 

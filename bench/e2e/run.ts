@@ -35,6 +35,9 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
 const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
 const CONNECTIONS = 3_000
+/** The memory row: this many distinct keys, sent for this long. */
+const MEMORY_KEYS = 100_000
+const MEMORY_PHASE_S = 6
 /** "Sustained" = below this loss at that rate and every lower one. */
 const MAX_LOSS = 0.001
 
@@ -149,19 +152,31 @@ export interface Phase {
   cpu: number
   /** Datagrams or connections the sender made. */
   units: number
+  /** The server's largest resident memory while the phase ran, sampled every 100 ms, MB. */
+  peakRss: number
+}
+
+/** Resident memory of a process now, MB. */
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024
 }
 
 /** Runs the sender, then waits until the server has flushed all it got (a flush adding nothing). */
-export async function phase(server: Server, args: string[]): Promise<Phase> {
+export async function phase(server: Server, args: string[], senderKeys?: number): Promise<Phase> {
   const pid = server.child.pid!
   await server.received.nextFlush()
   const cpu0 = cpuSeconds(pid)
   const received0 = server.received.total
   // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
-  const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8' })
+  const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
+  let peakRss = rssMb(pid)
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100)
+  const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8', env })
   const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
   for (let i = 0; i < 15; i++) if ((await server.received.nextFlush()) === 0) break
-  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0 }
+  clearInterval(sampler)
+  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss }
 }
 
 const udpArgs = (s: Server, per: number, rate: number, seconds: number): string[] =>
@@ -201,6 +216,10 @@ async function measure(s: Server): Promise<Results> {
   if (s.unixgramPath !== null) {
     await fixed('Unix datagram, 1/datagram, 40k metrics/s', ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)])
   }
+  // Many keys: what memory a server needs per key (its peak, with whatever backlog it lets build up).
+  const manyKeys = await phase(s, udpArgs(s, 20, 200_000, MEMORY_PHASE_S), MEMORY_KEYS)
+  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: peak RSS MB`, manyKeys.peakRss)
+  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (manyKeys.sent - manyKeys.received)) / manyKeys.sent)
   process.stderr.write(`${s.name}: short-lived connections\n`)
   for (const [label, args] of [
     ['TCP', ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],

@@ -9,7 +9,8 @@
  *   sender conn-tcp HOST PORT COUNT            (COUNT connections, one line each)
  *   sender conn-unix PATH COUNT
  *
- * RATE is metrics per second. Keys cycle over 1000 names. Prints
+ * RATE is metrics per second. Keys cycle over 1000 names (SENDER_KEYS in the
+ * environment sets another number). Prints
  * "sent METRICS DATAGRAMS_OR_CONNECTIONS SECONDS".
  */
 #define _GNU_SOURCE
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEYS 1000
+static unsigned long keys = 1000;
 #define BATCH 64
 
 static double now(void) {
@@ -38,7 +39,7 @@ static unsigned long key_counter = 0;
 /* Appends `count` lines to buf; returns the new length. */
 static size_t lines(char *buf, size_t len, int count) {
   for (int i = 0; i < count; i++) {
-    len += sprintf(buf + len, "bench.key%lu:1|c\n", key_counter++ % KEYS);
+    len += sprintf(buf + len, "bench.key%lu:1|c\n", key_counter++ % keys);
   }
   return len;
 }
@@ -138,6 +139,8 @@ static void connections(int family, const char *a, const char *b, long count) {
 int main(int argc, char **argv) {
   if (argc < 4) { fprintf(stderr, "usage: see sender.c\n"); return 2; }
   const char *mode = argv[1];
+  const char *keys_env = getenv("SENDER_KEYS");
+  if (keys_env != NULL && atol(keys_env) > 0) keys = (unsigned long)atol(keys_env);
   if (!strcmp(mode, "udp") && argc == 7) {
     int fd = connect_to(AF_INET, argv[2], argv[3], SOCK_DGRAM);
     datagrams(fd, atoi(argv[4]), atof(argv[5]), atof(argv[6]));
