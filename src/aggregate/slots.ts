@@ -26,23 +26,71 @@ export class SetSlot {
   constructor(readonly name: string) {}
 }
 
-const INITIAL_TIMER_CAPACITY = 16
-/** What a timer holds before its first value of an interval: no memory of its own. */
-const NO_SAMPLES = new Float64Array(0)
+/** Room for a timer's first values of an interval, when its last interval had none. */
+const INITIAL_TIMER_CAPACITY = 8
+const NO_VALUES = new Float64Array(0)
+/** The smallest arena an interval starts with (values). */
+const MIN_ARENA_VALUES = 4096
+
+/**
+ * The values of every timer in one flush interval, back to back in one
+ * Float64Array. A typed array per timer cost about 400 bytes of objects and
+ * allocator overhead on top of its values, and garbage for the collector at
+ * every flush; here each timer holds a region (offset, length, capacity) of
+ * its interval's arena. A timer that outgrows its region moves to a bigger
+ * one at the arena's end; the old one is left unused until the arena is.
+ */
+class SampleArena {
+  data: Float64Array
+  used = 0
+  /** Timers whose values (current or taken) are still in this arena. */
+  holders = 0
+
+  constructor(capacity: number) {
+    this.data = new Float64Array(Math.max(MIN_ARENA_VALUES, capacity))
+  }
+
+  /** Reserves `n` values; returns where they start. May replace `data` (its contents are kept). */
+  reserve(n: number): number {
+    if (this.used + n > this.data.length) {
+      const bigger = new Float64Array(Math.max(this.data.length * 2, this.used + n))
+      bigger.set(this.data.subarray(0, this.used))
+      this.data = bigger
+    }
+    const start = this.used
+    this.used += n
+    return start
+  }
+}
 
 /**
  * The flush intervals an aggregator's timers have begun. Taking 200,000
  * timers' values one by one at the flush instant would hold the event loop
- * for tens of milliseconds, so a flush only begins a new interval here, and
- * each timer's values are moved aside lazily: by the flush when it reaches
- * the timer, or by the timer's first value of the new interval, whichever
- * comes first. One per aggregator: another's flush must not move these.
+ * for tens of milliseconds, so a flush only begins a new interval here (with
+ * another arena for its values), and each timer's values are moved aside
+ * lazily: by the flush when it reaches the timer, or by the timer's first
+ * value of the new interval, whichever comes first. One per aggregator:
+ * another's flush must not move these.
  */
 export class TimerIntervals {
   current = 0
+  arena = new SampleArena(0)
+  /** The arena of the interval before the last one: free again once its flush has released every timer. */
+  private spare: SampleArena | null = null
 
   /** Begins a new interval for every timer at once; returns the number of the one that ended. */
   begin(): number {
+    const ended = this.arena
+    const need = Math.max(MIN_ARENA_VALUES, ended.used)
+    const spare = this.spare
+    // Two arenas take turns, so a steady load allocates none; one much too large after a burst is let go.
+    if (spare !== null && spare.holders === 0 && spare.data.length >= need && spare.data.length <= 4 * need) {
+      spare.used = 0
+      this.arena = spare
+    } else {
+      this.arena = new SampleArena(need)
+    }
+    this.spare = ended
     return this.current++
   }
 }
@@ -52,11 +100,17 @@ export class TimerSlot {
   private interval: number
   /** The interval it was created in: a timer created after a flush instant is not part of that flush. */
   readonly born: number
-  private samples: Float64Array = NO_SAMPLES
+  /** Where this interval's values are (a region of it), once it has any. */
+  private arena: SampleArena | null = null
+  private offset = 0
+  private capacity = 0
+  /** How much room the next region gets: what the last interval needed. */
+  private nextCapacity = INITIAL_TIMER_CAPACITY
   length = 0
   /** Sample-rate-adjusted number of values (Etsy's timer_counters). */
   count = 0
-  private takenSamples: Float64Array = NO_SAMPLES
+  private takenArena: SampleArena | null = null
+  private takenOffset = 0
   private takenLength = 0
   /**
    * A double from the start (NaN until a first take): starting as a small
@@ -75,18 +129,28 @@ export class TimerSlot {
 
   add(value: number, sampleRate: number): void {
     if (this.interval !== this.intervals.current) this.take()
-    if (this.length === this.samples.length) {
-      const bigger = new Float64Array(Math.max(INITIAL_TIMER_CAPACITY, this.samples.length * 2))
-      bigger.set(this.samples)
-      this.samples = bigger
-    }
-    this.samples[this.length++] = value
+    if (this.length === this.capacity) this.moveToBiggerRegion()
+    this.arena!.data[this.offset + this.length++] = value
     this.count += 1 / sampleRate
+  }
+
+  private moveToBiggerRegion(): void {
+    let arena = this.arena
+    if (arena === null) {
+      arena = this.arena = this.intervals.arena
+      arena.holders++
+    }
+    // A steady timer's first region fits its whole interval: no move after that.
+    const capacity = this.capacity === 0 ? this.nextCapacity : this.capacity * 2
+    const start = arena.reserve(capacity)
+    if (this.length > 0) arena.data.copyWithin(start, this.offset, this.offset + this.length)
+    this.offset = start
+    this.capacity = capacity
   }
 
   /** This interval's values (a view, valid until the next add or take). */
   values(): Float64Array {
-    return this.samples.subarray(0, this.length)
+    return this.arena === null ? NO_VALUES : this.arena.data.subarray(this.offset, this.offset + this.length)
   }
 
   /**
@@ -98,30 +162,29 @@ export class TimerSlot {
   take(): void {
     if (this.interval === this.intervals.current) return
     this.interval = this.intervals.current
-    this.takenSamples = this.samples
+    this.release()
+    this.takenArena = this.arena
+    this.takenOffset = this.offset
     this.takenLength = this.length
     this.takenCount = this.count
-    this.samples = NO_SAMPLES
+    this.nextCapacity = Math.max(INITIAL_TIMER_CAPACITY, this.length)
+    this.arena = null
+    this.capacity = 0
     this.length = 0
     this.count = 0
   }
 
   /** The taken values (a view, sorted in place by the statistics). */
   taken(): Float64Array {
-    return this.takenSamples.subarray(0, this.takenLength)
+    const arena = this.takenArena
+    return arena === null ? NO_VALUES : arena.data.subarray(this.takenOffset, this.takenOffset + this.takenLength)
   }
 
-  /**
-   * Once the taken values are computed: a steady timer gets its array back
-   * for the next interval, unless new values already needed one.
-   */
+  /** Once the taken values are computed: the ended interval's arena may be reused. */
   release(): void {
-    const array = this.takenSamples
-    this.takenSamples = NO_SAMPLES
-    if (this.samples !== NO_SAMPLES || !this.live || array === NO_SAMPLES) return
-    // Give back memory after a burst, but keep the capacity a steady rate needs.
-    if (array.length > 4 * INITIAL_TIMER_CAPACITY && this.takenLength < array.length / 4) return
-    this.samples = array
+    if (this.takenArena !== null) this.takenArena.holders--
+    this.takenArena = null
+    this.takenLength = 0
   }
 }
 
