@@ -122,6 +122,10 @@ export class ByteChunks {
    * 0.5): printing a double is most of a flush's formatting time otherwise.
    */
   number(v: number): void {
+    if (v >= 0 && v < 0x80000000 && (v | 0) === v) {
+      this.smallDigits(v, 0)
+      return
+    }
     if (Number.isInteger(v) && v < 1e15 && v > -1e15) {
       if (v < 0) this.byte(0x2d)
       this.digits(Math.abs(v), 0)
@@ -137,13 +141,27 @@ export class ByteChunks {
         if (m / scale !== a) continue
         if (v < 0) this.byte(0x2d)
         const whole = Math.floor(m / scale)
-        this.digits(whole, 0)
+        this.smallDigits(whole, 0)
         this.byte(0x2e)
-        this.digits(m - whole * scale, k)
+        this.smallDigits(m - whole * scale, k)
         return
       }
     }
     this.text(String(v))
+  }
+
+  /** digits() for a non-negative integer below 2^31, in integer arithmetic: most numbers a flush prints. */
+  private smallDigits(v: number, width: number): void {
+    let count = v < 10 ? 1 : v < 100 ? 2 : v < 1e3 ? 3 : v < 1e4 ? 4 : v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : v < 1e8 ? 8 : v < 1e9 ? 9 : 10
+    if (count < width) count = width
+    const buf = this.buf
+    let pos = this.pos + count
+    this.pos = pos
+    for (let i = 0; i < count; i++) {
+      const next = (v / 10) | 0
+      buf[--pos] = 0x30 + v - next * 10
+      v = next
+    }
   }
 
   /** A non-negative integer below 1e15, left-padded with zeros to `width` digits. */
