@@ -14,12 +14,18 @@ const DEMANDS_KEPT = 4
 
 /**
  * CHUNK_BYTES Buffers given back once the flush written into them was
- * delivered or dropped, for the next flushes. Every new ArrayBuffer counts
- * as external memory to V8, which marks the whole heap every 64 MB or so of
- * it: 200 MB of new Buffers per flush cost more in collections than the
- * formatting itself. The pool keeps as many as the largest of the last few
- * flushes took, so a steady flush reuses all of its Buffers and a one-off
- * spike is let go.
+ * delivered or dropped, for the next flushes. The pool keeps as many as the
+ * largest of the last few flushes took, so a steady flush reuses all of its
+ * Buffers and a one-off spike is let go.
+ *
+ * New Buffers are views of SharedArrayBuffers, which V8 (Node 20) leaves
+ * out of its external-memory figure. Every ordinary ArrayBuffer counts,
+ * and V8 marks the whole heap for every 64 MB or so of them: 200 MB of
+ * Buffers for one flush cost several whole-heap markings (more time than
+ * the formatting, and pauses over 100 ms), which could free nothing, since
+ * every chunk stays in use until its flush is delivered or dropped and then
+ * goes back to this pool. The price: Buffers the pool lets go after a spike
+ * are freed at V8's next full collection rather than sooner.
  */
 export class ChunkPool {
   private readonly free: Buffer[] = []
@@ -27,7 +33,7 @@ export class ChunkPool {
   private limit = 0
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES)
+    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(CHUNK_BYTES))
   }
 
   /** A finished flush took `chunks` Buffers. */
