@@ -54,20 +54,24 @@ export function lineEnd(timestamp: number): Buffer {
 export class StatSuffixes {
   private names: readonly string[] = []
   private bytes: Buffer[] = []
+  /** Bytes of the longest one. */
+  longest = 0
 
   constructor(private readonly suffix: string) {}
 
-  /** The encoded suffixes of `names`' statistics, by id; filled in as they are first asked for. */
+  /** The encoded suffixes of every statistic of `names`, by id (a histogram may have added names since the last call). */
   of(names: readonly string[]): Buffer[] {
     if (names !== this.names) {
       this.names = names
       this.bytes = []
+      this.longest = 0
+    }
+    for (let id = this.bytes.length; id < names.length; id++) {
+      const bytes = Buffer.from(names[id] + this.suffix + ' ')
+      this.bytes.push(bytes)
+      this.longest = Math.max(this.longest, bytes.length)
     }
     return this.bytes
-  }
-
-  encode(id: number): Buffer {
-    return (this.bytes[id] = Buffer.from(this.names[id] + this.suffix + ' '))
   }
 }
 
@@ -105,6 +109,7 @@ export class GraphiteFormatter {
   private readonly counterPrefix: string
   private readonly countPrefix: string
   private readonly timerPrefix: string
+  private readonly timerPrefixBytes: Buffer
   private readonly gaugePrefix: string
   private readonly setPrefix: string
   /** Prefix of the daemon's own statistics ("stats.statsd." in the legacy namespace). */
@@ -137,6 +142,7 @@ export class GraphiteFormatter {
       this.statsPrefix = join(g, prefixStats)
       this.numStatsName = `${this.statsPrefix}numStats`
     }
+    this.timerPrefixBytes = Buffer.from(this.timerPrefix)
   }
 
   /** Every metric of a flush, then numStats and the calculation/processing times. */
@@ -183,7 +189,8 @@ export class GraphiteFormatter {
   private writeTimers(out: ByteChunks, timers: TimerColumns, ts: Buffer, suffixes: StatSuffixes): void {
     const encoded = suffixes.of(timers.statNames)
     const { ids, values } = timers
-    const prefix = this.timerPrefix
+    const prefix = this.timerPrefixBytes
+    const fixedBytes = ts.length + prefix.length + 1 + suffixes.longest + MAX_NUMBER_BYTES
     let first = 0
     for (let t = 0; t < timers.count; first = timers.ends[t++]!) {
       const end = timers.ends[t]!
@@ -193,11 +200,9 @@ export class GraphiteFormatter {
         this.writeTimerSlowly(out, timers, t, ts)
         continue
       }
-      let longest = 0
-      for (let i = first; i < end; i++) longest = Math.max(longest, (encoded[ids[i]!] ?? suffixes.encode(ids[i]!)).length)
-      out.reserve((end - first) * (ts.length + 3 * (prefix.length + name.length) + 1 + longest + MAX_NUMBER_BYTES))
+      out.reserve((end - first) * (fixedBytes + 3 * name.length))
       const nameStart = out.pos
-      out.text(prefix)
+      out.copy(prefix)
       out.text(name)
       out.byte(DOT)
       const nameEnd = out.pos
