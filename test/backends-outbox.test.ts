@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
-import { chunksOf, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
+import { chunksOf, type Deliver, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
 import { silentLogger } from '../src/log'
 
 /* The outbox alone: a scripted receiver instead of a socket. */
@@ -35,17 +35,16 @@ class ScriptedReceiver extends EventEmitter {
   }
 }
 
-function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
+function outboxFor(t: Test, deliver: Deliver, opts: Partial<OutboxOptions>): Outbox {
   // The outbox's timers are unref'd (they never keep a server alive); the test must stay alive for them.
   const keepAlive = setInterval(() => {}, 1000)
   t.teardown(() => clearInterval(keepAlive))
+  return new Outbox(deliver, { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts }, silentLogger())
+}
+
+function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
   const receiver = new ScriptedReceiver()
-  const outbox = new Outbox(
-    receiver.deliver,
-    { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts },
-    silentLogger(),
-  )
-  return { receiver, outbox }
+  return { receiver, outbox: outboxFor(t, receiver.deliver, opts) }
 }
 
 t.test('one attempt at a time; what queued meanwhile goes together in the next one', async (t) => {
@@ -208,15 +207,8 @@ class StreamingReceiver extends EventEmitter {
 }
 
 function streamingSetup(t: Test, opts: Partial<OutboxOptions> = {}) {
-  const keepAlive = setInterval(() => {}, 1000)
-  t.teardown(() => clearInterval(keepAlive))
   const receiver = new StreamingReceiver()
-  const outbox = new Outbox(
-    receiver.deliver,
-    { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts },
-    silentLogger(),
-  )
-  return { receiver, outbox }
+  return { receiver, outbox: outboxFor(t, receiver.deliver, opts) }
 }
 
 const settled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10))

@@ -73,19 +73,20 @@ export class GraphiteBackend implements Backend {
     let payload: GrowingPayload | null = null
     const open = (): GrowingPayload => this.outbox.open((done) => chunkPool.give(done.chunks))
     const lines = this.formatter.begin(header, (chunk) => (payload ??= open()).append(chunk))
+    // Never half a flush: if writing fails, what was queued of it is dropped (and counted).
+    const orAbandon = (step: () => void): void => {
+      try {
+        step()
+      } catch (err) {
+        payload?.abandon()
+        throw err
+      }
+    }
     return {
-      write: (part) => {
-        try {
-          lines.write(part)
-        } catch (err) {
-          // Never half a flush: what was queued of it is dropped (and counted).
-          payload?.abandon()
-          throw err
-        }
-      },
+      write: (part) => orAbandon(() => lines.write(part)),
       end: (trailer) =>
         this.order.run(async () => {
-          lines.end(trailer, started)
+          orAbandon(() => lines.end(trailer, started))
           ;(payload ?? open()).end()
         }),
     }
