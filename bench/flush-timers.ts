@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { Session } from 'node:inspector/promises'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -14,12 +15,16 @@ import { PerformanceObserver, performance } from 'node:perf_hooks'
  *     long ingest stops;
  *   - the time from the flush instant until the sink has every byte, and
  *     the process's CPU time over that span (steadier on a busy machine);
+ *   - the same for a second flush of as many timers in the same aggregator
+ *     and backend: a running server's steady state;
  *   - RSS and heap after loading 100,000 keys (a mix of the four types),
  *     and after two flushes of them.
  * Each build runs in its own process, this one and (if present) the build
  * before the change, BENCH_FLUSH_BASELINE (default /work/baseline/build),
  * and the table gives before/after ratios from the same run.
  *   npm run bench:flush            (BENCH_FLUSH_RUNS=n repeats each build n times, default 2)
+ * BENCH_FLUSH_PROFILE=dir writes a CPU profile of each timed flush (flush
+ * instant to last byte, nothing else) to dir/<build>-<run>-{first,second}.cpuprofile.
  */
 
 const ROOT = path.resolve(__dirname, '../..')
@@ -29,6 +34,7 @@ const RUNS = Number(process.env.BENCH_FLUSH_RUNS ?? 2)
 const TIMERS = 200_000
 const VALUES_PER_TIMER = 10
 const MEMORY_KEYS = 100_000
+const PROFILE_DIR = process.env.BENCH_FLUSH_PROFILE
 
 interface Figures {
   /** Longest event-loop hold during the flush, ms, in wall time and in CPU time. */
@@ -42,6 +48,11 @@ interface Figures {
   gcMs: number
   gcLongestMs: number
   bytes: number
+  /** The same for a second flush of as many timers in the same aggregator and backend. */
+  secondFlushMs: number
+  secondFlushCpuMs: number
+  secondLongestStallMs: number
+  secondGcMs: number
   rssMb: number
   heapMb: number
   rssAfterFlushMb: number
@@ -164,7 +175,27 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1e5) / 10
 }
 
-async function child(buildDir: string): Promise<Figures> {
+/** Profiles what runs between start() and stop(), when BENCH_FLUSH_PROFILE names a directory. */
+class Profile {
+  private session: Session | null = null
+  async start(): Promise<void> {
+    if (PROFILE_DIR === undefined) return
+    this.session = new Session()
+    this.session.connect()
+    await this.session.post('Profiler.enable')
+    await this.session.post('Profiler.setSamplingInterval', { interval: 200 })
+    await this.session.post('Profiler.start')
+  }
+  async stop(file: string): Promise<void> {
+    if (this.session === null) return
+    const { profile } = await this.session.post('Profiler.stop')
+    fs.mkdirSync(PROFILE_DIR!, { recursive: true })
+    fs.writeFileSync(path.join(PROFILE_DIR!, file), JSON.stringify(profile))
+    this.session.disconnect()
+  }
+}
+
+async function child(buildDir: string, profileName: string): Promise<Figures> {
   const sink = new Sink()
   const port = await sink.listen()
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
@@ -185,10 +216,35 @@ async function child(buildDir: string): Promise<Figures> {
   const afterFlush = process.memoryUsage()
   await parts.backend.close()
 
-  // Stall and speed: 200k timers x 10 values, one flush, in a fresh aggregator.
+  // Stall and speed: 200k timers x 10 values, one flush, in a fresh aggregator;
+  // then the same again in the same aggregator (a server's steady state).
   parts = build(buildDir, port)
+  const first = await timedFlush(parts, sink, `${profileName}-first`)
+  const second = await timedFlush(parts, sink, `${profileName}-second`)
+  await parts.backend.close()
+  sink.close()
+  return {
+    ...first,
+    secondFlushMs: second.flushMs,
+    secondFlushCpuMs: second.flushCpuMs,
+    secondLongestStallMs: second.longestStallMs,
+    secondGcMs: second.gcMs,
+    rssMb: mb(loaded.rss),
+    heapMb: mb(loaded.heapUsed),
+    rssAfterFlushMb: mb(afterFlush.rss),
+    heapAfterFlushMb: mb(afterFlush.heapUsed),
+  }
+}
+
+type FlushFigures = Pick<Figures, 'longestStallMs' | 'longestStallCpuMs' | 'flushMs' | 'flushCpuMs' | 'gcMs' | 'gcLongestMs' | 'bytes'>
+
+/** Loads 200k timers x 10 values and measures their flush. */
+async function timedFlush(parts: Parts, sink: Sink, profileName: string): Promise<FlushFigures> {
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
   for (const p of packets(TIMERS, VALUES_PER_TIMER, () => 'ms')) parts.aggregator.ingest(p)
   gc()
+  const profile = new Profile()
+  await profile.start()
   const probe = new StallProbe()
   probe.start()
   await new Promise((resolve) => setImmediate(resolve))
@@ -210,8 +266,7 @@ async function child(buildDir: string): Promise<Figures> {
   const cpu = process.cpuUsage(cpuBefore)
   gcWatch.disconnect()
   probe.stop()
-  await parts.backend.close()
-  sink.close()
+  await profile.stop(`${profileName}.cpuprofile`)
   return {
     longestStallMs: probe.longest,
     longestStallCpuMs: probe.longestCpu,
@@ -220,17 +275,14 @@ async function child(buildDir: string): Promise<Figures> {
     gcMs,
     gcLongestMs,
     bytes,
-    rssMb: mb(loaded.rss),
-    heapMb: mb(loaded.heapUsed),
-    rssAfterFlushMb: mb(afterFlush.rss),
-    heapAfterFlushMb: mb(afterFlush.heapUsed),
   }
 }
 
 // ---- parent: each build in its own process, then one table ----
 
-function runChild(buildDir: string): Figures {
-  const out = execFileSync(process.execPath, ['--expose-gc', __filename, '--child', buildDir], { encoding: 'utf8', maxBuffer: 1 << 20 })
+function runChild(buildDir: string, profileName: string): Figures {
+  const args = ['--expose-gc', __filename, '--child', buildDir, profileName]
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
   return JSON.parse(out.trim().split('\n').pop()!) as Figures
 }
 
@@ -241,14 +293,14 @@ function median(values: number[]): number {
 }
 
 function parent(): void {
-  const builds: [string, string][] = [['after (this build)', THIS_BUILD]]
-  if (fs.existsSync(path.join(BASELINE, 'src/aggregate/aggregator.js'))) builds.unshift(['before (' + BASELINE + ')', BASELINE])
+  const builds: [string, string, string][] = [['after (this build)', THIS_BUILD, 'after']]
+  if (fs.existsSync(path.join(BASELINE, 'src/aggregate/aggregator.js'))) builds.unshift(['before (' + BASELINE + ')', BASELINE, 'before'])
   else console.log(`no baseline build at ${BASELINE}: measuring this build only`)
   const results = new Map<string, Figures[]>()
   for (let run = 0; run < RUNS; run++) {
     // Interleaved, so a change in the machine's load hits both builds alike.
-    for (const [label, dir] of builds) {
-      const figures = runChild(dir)
+    for (const [label, dir, short] of builds) {
+      const figures = runChild(dir, `${short}-${run + 1}`)
       console.log(`${label}, run ${run + 1}: ${JSON.stringify(figures)}`)
       results.set(label, [...(results.get(label) ?? []), figures])
     }
@@ -261,6 +313,10 @@ function parent(): void {
     ['garbage collection over the same span (ms)', 'gcMs'],
     ['longest garbage-collection pause (ms)', 'gcLongestMs'],
     ['bytes sent', 'bytes'],
+    ['second flush of as many timers: flush instant -> all bytes (ms)', 'secondFlushMs'],
+    ['second flush: CPU time over the same span (ms)', 'secondFlushCpuMs'],
+    ['second flush: longest event-loop hold (ms)', 'secondLongestStallMs'],
+    ['second flush: garbage collection (ms)', 'secondGcMs'],
     ['RSS, 100k keys loaded (MB)', 'rssMb'],
     ['heap used, 100k keys loaded (MB)', 'heapMb'],
     ['RSS, 100k keys after two flushes (MB)', 'rssAfterFlushMb'],
@@ -277,7 +333,7 @@ function parent(): void {
 }
 
 if (process.argv[2] === '--child') {
-  child(process.argv[3]!).then(
+  child(process.argv[3]!, process.argv[4] ?? 'flush').then(
     (f) => {
       console.log(JSON.stringify(f))
       process.exit(0)

@@ -1,9 +1,13 @@
 import t from 'tap'
+import { once } from 'node:events'
+import net from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { FlushData, FlushPart } from '../src/aggregate/flush-data'
+import { TimerColumns } from '../src/aggregate/timer-columns'
 import { createGraphiteBackend } from '../src/backends/graphite/graphite'
 import { pickleLines } from '../src/backends/graphite/pickle'
+import { chunkPool } from '../src/backends/byte-chunks'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
@@ -29,10 +33,11 @@ function flushData(keys: number, timestamp = 1_700_000_000): FlushData {
 }
 
 /** The flush's metrics in order, `size` at a time. */
-function* inParts(data: FlushPart, size: number): Generator<FlushPart> {
-  for (let i = 0; i < data.counters.length; i += size) yield { counters: data.counters.slice(i, i + size), timers: [], gauges: [], sets: [] }
-  for (let i = 0; i < data.timers.length; i += size) yield { counters: [], timers: data.timers.slice(i, i + size), gauges: [], sets: [] }
-  yield { counters: [], timers: [], gauges: data.gauges, sets: data.sets }
+function* inParts(data: FlushData, size: number): Generator<FlushPart> {
+  const none = TimerColumns.empty()
+  for (let i = 0; i < data.counters.length; i += size) yield { counters: data.counters.slice(i, i + size), timers: none, gauges: [], sets: [] }
+  for (let i = 0; i < data.timers.length; i += size) yield { counters: [], timers: TimerColumns.from(data.timers.slice(i, i + size)), gauges: [], sets: [] }
+  yield { counters: [], timers: none, gauges: data.gauges, sets: data.sets }
 }
 
 t.test('issue 6.5: a Graphite that accepts but never reads gets the flush again once it reads', async (t) => {
@@ -120,5 +125,91 @@ t.test('a flush counts as delivered when Graphite read it and closed cleanly', a
   t.equal(graphite.received.length, 1)
   t.match(graphite.received[0], /^stats\.app\.requests\.host0 0 1700000000\n/)
   t.match(graphite.received[0], /statsd\.graphiteStats\.flush_length 0 \d+\n$/, 'health lines follow, as in Etsy')
+  await withTimeout(backend.close(), 5_000, 'close')
+})
+
+t.test('a large flush is sent while it is still being formatted; a connection broken half-way gets the whole flush again', async (t) => {
+  const connections: { bytes: Buffer[]; ended: boolean }[] = []
+  let changed: () => void = () => {}
+  const server = net.createServer((socket) => {
+    const conn = { bytes: [] as Buffer[], ended: false }
+    connections.push(conn)
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => {
+      conn.bytes.push(chunk)
+      changed()
+      // The first connection breaks once a part of the flush has arrived.
+      if (connections.length === 1 && Buffer.concat(conn.bytes).length > 100_000) socket.destroy()
+    })
+    socket.on('end', () => {
+      conn.ended = true
+      socket.end()
+      changed()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const until = async (test: () => boolean, what: string): Promise<void> => {
+    const deadline = Date.now() + 10_000
+    while (!test()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise<void>((resolve) => {
+        changed = resolve
+        setTimeout(resolve, 100)
+      })
+    }
+  }
+  const port = (server.address() as net.AddressInfo).port
+  const backend = createGraphiteBackend(graphiteConfig(port, { retryInitialMs: 50 }), NAMING, 0, silentLogger())
+  const data = flushData(20_000)
+  const writer = backend.beginFlush(data)
+  const parts = [...inParts(data, 500)]
+  for (const part of parts.slice(0, parts.length - 1)) writer.write(part)
+  await until(() => connections.length > 0 && connections[0]!.bytes.length > 0, 'the first bytes before the flush is complete')
+  t.pass('Graphite has bytes of the flush before it is complete')
+  writer.write(parts.at(-1)!)
+  await writer.end(data)
+  await until(() => backend.stats().delivered === 1, 'delivery')
+  t.equal(connections.length, 2, 'the broken connection, then the retry')
+  t.match(backend.stats(), { delivered: 1, failedAttempts: 1, retries: 1, flushesDropped: 0 })
+  const formatter = new GraphiteFormatter({ ...graphiteConfig(port), ...NAMING })
+  const expected = formatter.format(data, Date.now()).replace(/calculationtime \d+/, 'calculationtime X')
+  const sent = Buffer.concat(connections[1]!.bytes).toString()
+  const health = sent.indexOf('stats.statsd.graphiteStats.last_exception')
+  t.ok(health > 0, 'the health lines come last')
+  t.ok(sent.slice(0, health).replace(/calculationtime \d+/, 'calculationtime X') === expected, 'the retry sent the whole flush, exactly as formatted')
+  await withTimeout(backend.close(), 5_000, 'close')
+})
+
+t.test("a delivered flush's Buffers are reused for later flushes, never those of a flush still undelivered", async (t) => {
+  const { graphite, port } = await ControllableGraphite.start(t)
+  graphite.holding = true
+  const backend = createGraphiteBackend(graphiteConfig(port, { retryInitialMs: 50, timeoutMs: 200 }), NAMING, 0, silentLogger())
+  const formatter = new GraphiteFormatter({ ...graphiteConfig(port), ...NAMING })
+  const flushes = [flushData(8000, 1_700_000_000), flushData(8000, 1_700_000_010), flushData(8000, 1_700_000_020)]
+  const expected = flushes.map((d) => formatter.format(d, Date.now()).replace(/calculationtime \d+/, 'calculationtime X'))
+  // Graphite takes the first connection but never reads: every flush stays undelivered while the next ones are written.
+  for (const data of flushes) await backend.flush(data)
+  await graphite.until(() => graphite.held.size >= 1, 5_000, 'a held connection')
+  t.equal(backend.stats().delivered, 0)
+  graphite.release()
+  await graphite.until(() => backend.stats().delivered === 3, 10_000, 'delivery')
+  const sent = graphite.received
+    .join('')
+    .split('\n')
+    .filter((l) => !l.includes('graphiteStats.last_') && !l.includes('graphiteStats.flush_'))
+    .join('\n')
+    .replace(/calculationtime \d+/g, 'calculationtime X')
+  t.ok(sent === expected.join(''), 'every flush arrived exactly as formatted')
+  t.ok(chunkPool.size > 0, `${chunkPool.size} Buffers back in the pool`)
+  // The next flush is written into those Buffers, and arrives intact too.
+  const reused = chunkPool.size
+  const next = flushData(8000, 1_700_000_030)
+  await backend.flush(next)
+  t.ok(chunkPool.size < reused, 'taken from the pool')
+  await graphite.until(() => backend.stats().delivered === 4, 10_000, 'delivery')
+  const last = graphite.received.at(-1)!.split('\n').filter((l) => !l.includes('graphiteStats.last_') && !l.includes('graphiteStats.flush_'))
+  t.ok(last.join('\n').replace(/calculationtime \d+/, 'calculationtime X') === formatter.format(next, Date.now()).replace(/calculationtime \d+/, 'calculationtime X'), 'intact')
   await withTimeout(backend.close(), 5_000, 'close')
 })

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
-import { Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
+import { chunksOf, type Deliver, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
 import { silentLogger } from '../src/log'
 
 /* The outbox alone: a scripted receiver instead of a socket. */
@@ -35,17 +35,16 @@ class ScriptedReceiver extends EventEmitter {
   }
 }
 
-function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
+function outboxFor(t: Test, deliver: Deliver, opts: Partial<OutboxOptions>): Outbox {
   // The outbox's timers are unref'd (they never keep a server alive); the test must stay alive for them.
   const keepAlive = setInterval(() => {}, 1000)
   t.teardown(() => clearInterval(keepAlive))
+  return new Outbox(deliver, { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts }, silentLogger())
+}
+
+function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
   const receiver = new ScriptedReceiver()
-  const outbox = new Outbox(
-    receiver.deliver,
-    { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts },
-    silentLogger(),
-  )
-  return { receiver, outbox }
+  return { receiver, outbox: outboxFor(t, receiver.deliver, opts) }
 }
 
 t.test('one attempt at a time; what queued meanwhile goes together in the next one', async (t) => {
@@ -175,4 +174,130 @@ t.test('close waits for the attempt in flight', async (t) => {
   a1.settle()
   await closing
   t.equal(outbox.stats().delivered, 1)
+})
+
+// ---- payloads delivered while they are still being written (Outbox.open) ----
+
+/** A receiver that reads each payload's chunks as they come (as the Graphite backend does); `failAfter` chunks it breaks. */
+class StreamingReceiver extends EventEmitter {
+  readonly attempts: string[][] = []
+  readonly delivered: string[] = []
+  failAfter = Infinity
+  hang = false
+  deliver = async (payloads: readonly Payload[], signal: AbortSignal): Promise<void> => {
+    const got: string[] = []
+    this.attempts.push(got)
+    for await (const run of chunksOf(payloads, () => signal.aborted)) {
+      for (const chunk of run) {
+        got.push(chunk.toString())
+        this.emit('chunk', got.length)
+        if (got.length >= this.failAfter) {
+          this.failAfter = Infinity
+          throw new Error('connection reset')
+        }
+      }
+    }
+    if (this.hang) await once(signal, 'abort').then(() => Promise.reject(signal.reason as Error))
+    this.delivered.push(got.join(''))
+  }
+
+  async chunks(n: number): Promise<void> {
+    while ((this.attempts.at(-1)?.length ?? 0) < n) await once(this, 'chunk')
+  }
+}
+
+function streamingSetup(t: Test, opts: Partial<OutboxOptions> = {}) {
+  const receiver = new StreamingReceiver()
+  return { receiver, outbox: outboxFor(t, receiver.deliver, opts) }
+}
+
+const settled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10))
+
+t.test('a payload being written: its first chunks are delivered at once, and it counts as delivered only once complete', async (t) => {
+  const { receiver, outbox } = streamingSetup(t)
+  const p = outbox.open()
+  p.append(Buffer.from('one '))
+  await receiver.chunks(1)
+  t.strictSame(receiver.attempts, [['one ']], 'sent before the payload is complete')
+  t.match(outbox.stats(), { delivered: 0, bytesQueued: 4, flushesQueued: 1 })
+  p.append(Buffer.from('two '))
+  p.append(Buffer.from('three'))
+  await receiver.chunks(3)
+  await settled()
+  t.equal(outbox.stats().delivered, 0, 'not delivered while it may still grow')
+  p.end()
+  await settled()
+  t.strictSame(receiver.delivered, ['one two three'])
+  t.match(outbox.stats(), { delivered: 1, failedAttempts: 0, retries: 0, bytesQueued: 0, flushesQueued: 0 })
+})
+
+t.test('a failure half-way through a payload being written: the retry sends it whole from its first chunk', async (t) => {
+  const { receiver, outbox } = streamingSetup(t, { retryInitialMs: 30 })
+  const p = outbox.open()
+  receiver.failAfter = 2
+  p.append(Buffer.from('a'))
+  p.append(Buffer.from('b'))
+  await settled()
+  t.equal(outbox.stats().failedAttempts, 1, 'the attempt broke after two chunks')
+  t.equal(outbox.stats().bytesQueued, 2, 'and the payload is queued again')
+  p.append(Buffer.from('c'))
+  outbox.push(payload(' next'))
+  p.end()
+  while (outbox.stats().delivered < 2) await settled()
+  t.strictSame(receiver.attempts, [['a', 'b'], ['a', 'b', 'c', ' next']])
+  t.strictSame(receiver.delivered, ['abc next'], 'each byte once, in order, in the attempt that succeeded')
+  t.match(outbox.stats(), { delivered: 2, failedAttempts: 1, retries: 1, flushesDropped: 0, bytesQueued: 0 })
+})
+
+t.test("the deadline runs from when the payload is complete: slow writing is not the receiver's fault", async (t) => {
+  const { receiver, outbox } = streamingSetup(t, { timeoutMs: 40 })
+  const p = outbox.open()
+  for (let i = 0; i < 4; i++) {
+    p.append(Buffer.from(String(i)))
+    await new Promise((resolve) => setTimeout(resolve, 30))
+  }
+  t.equal(outbox.stats().failedAttempts, 0, '120 ms of writing, no timeout')
+  receiver.hang = true
+  const completed = Date.now()
+  p.end()
+  while (outbox.stats().failedAttempts === 0) await settled()
+  t.ok(Date.now() - completed >= 35, 'timed out once complete, after timeoutMs')
+  receiver.hang = false
+  while (outbox.stats().delivered === 0) await settled()
+  t.strictSame(receiver.delivered, ['0123'])
+})
+
+t.test('a payload being written counts against maxBytes as it grows: older flushes are dropped, it is kept', async (t) => {
+  const { receiver, outbox } = streamingSetup(t, { maxBytes: 10 })
+  receiver.failAfter = 1
+  outbox.push(payload('0000'))
+  await settled()
+  outbox.push(payload('1111'))
+  const p = outbox.open()
+  t.match(outbox.stats(), { flushesDropped: 0, bytesQueued: 8 })
+  p.append(Buffer.from('222'))
+  t.match(outbox.stats(), { flushesDropped: 1, bytesQueued: 7 }, 'the oldest went')
+  p.append(Buffer.from('2222222222'))
+  t.match(outbox.stats(), { flushesDropped: 2, bytesQueued: 13 }, 'the newest is kept even past the bound')
+  p.end()
+  while (outbox.stats().delivered === 0) await settled()
+  t.strictSame(receiver.delivered, ['2222222222222'])
+})
+
+t.test('a payload whose writer failed is dropped and counted, never sent in part', async (t) => {
+  const { receiver, outbox } = streamingSetup(t, { retryInitialMs: 20 })
+  const queued = outbox.open()
+  outbox.push(payload('x'))
+  // Queued behind nothing: it is in flight at once. The next one waits in the queue.
+  const inFlight = queued
+  inFlight.append(Buffer.from('half '))
+  await receiver.chunks(1)
+  const later = outbox.open()
+  later.append(Buffer.from('also half'))
+  later.abandon()
+  t.match(outbox.stats(), { flushesDropped: 1 }, 'a queued one goes at once')
+  inFlight.abandon()
+  while (outbox.stats().delivered === 0) await settled()
+  t.strictSame(receiver.delivered, ['x'], 'the complete flush in the same attempt is sent again, alone')
+  t.match(outbox.stats(), { delivered: 1, failedAttempts: 1, flushesDropped: 2, bytesQueued: 0, flushesQueued: 0 })
 })

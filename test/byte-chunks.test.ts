@@ -17,7 +17,7 @@ function printed(values: readonly number[]): string[] {
 t.test('numbers print exactly as String(value) does', async (t) => {
   const random = seededRandom(42)
   const values: number[] = [0, -0, 1, -1, 0.1, 0.2, 0.3, 0.1 + 0.2, 1 / 3, 2 / 3, 1e-6, 1e-7, 1.5e-6, 123456789.123456, 999999999.999999,
-    1e9, 1e15, 1e15 - 1, -1e15 + 1, 1e21, 1.7976931348623157e308, 5e-324, 2 ** 53, 2 ** 53 + 2, 0.000001, 0.0000015, 12.05, 100.5, 4.35, 0.07]
+    1e9, 1e15, 1e15 - 1, -1e15 + 1, 1e21, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, -(2 ** 31), 2 ** 32 + 0.5, 999999999.5, 1e9 - 1e-6, 1.7976931348623157e308, 5e-324, 2 ** 53, 2 ** 53 + 2, 0.000001, 0.0000015, 12.05, 100.5, 4.35, 0.07]
   for (let i = 0; i < 200_000; i++) {
     const r = random()
     const scale = 10 ** Math.floor(random() * 8)

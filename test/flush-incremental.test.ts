@@ -2,7 +2,8 @@ import { PassThrough } from 'node:stream'
 import pino from 'pino'
 import t from 'tap'
 import { Aggregator, type AggregatorConfig } from '../src/aggregate/aggregator'
-import { appendPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer } from '../src/aggregate/flush-data'
+import { appendPart, type FlushData, type FlushHeader, type FlushMetrics, type FlushPart, type FlushTrailer } from '../src/aggregate/flush-data'
+import { TimerColumns } from '../src/aggregate/timer-columns'
 import { ConsoleBackend } from '../src/backends/console/console'
 import { configSchema } from '../src/config/schema'
 import { AggregatorLoop, type FlushReceiver } from '../src/flush/loop'
@@ -26,7 +27,7 @@ function aggregator(overrides: Partial<AggregatorConfig> = {}, log = silentLogge
 const send = (a: Aggregator, ...lines: string[]): void => a.ingest(Buffer.from(lines.join('\n')))
 
 /** Name -> value of every counter, timer statistic, gauge and set of a flush, Etsy's internal ones left out. */
-function values(data: FlushPart): Map<string, number> {
+function values(data: FlushMetrics): Map<string, number> {
   const out = new Map<string, number>()
   for (const c of data.counters) if (!c.name.startsWith('statsd.')) out.set(`c ${c.name}`, c.value)
   for (const tm of data.timers) for (const [stat, v] of tm.stats) out.set(`t ${tm.name}.${stat}`, v)
@@ -257,9 +258,10 @@ t.test('console backend: the JSON written part by part is what JSON.stringify pr
     out.on('data', (c: Buffer) => chunks.push(c))
     const backend = new ConsoleBackend({ type: 'console', prettyprint }, silentLogger(), out)
     const writer = backend.beginFlush(data)
-    for (let i = 0; i < data.counters.length; i++) writer.write({ counters: [data.counters[i]!], timers: [], gauges: [], sets: [] })
-    writer.write({ counters: [], timers: data.timers, gauges: [], sets: [] })
-    writer.write({ counters: [], timers: [], gauges: data.gauges, sets: data.sets })
+    const none = TimerColumns.empty()
+    for (let i = 0; i < data.counters.length; i++) writer.write({ counters: [data.counters[i]!], timers: none, gauges: [], sets: [] })
+    writer.write({ counters: [], timers: TimerColumns.from(data.timers), gauges: [], sets: [] })
+    writer.write({ counters: [], timers: none, gauges: data.gauges, sets: data.sets })
     await writer.end(data)
     await backend.close()
     const doc = {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { StatsgodTimerStats } from '../src/aggregate/statsgod-timer-stats'
-import type { TimerStat } from '../src/aggregate/timer-stats'
+import { TimerColumns } from '../src/aggregate/timer-columns'
 import { ConfigError } from '../src/config/errors'
 import { parseGoDuration } from '../src/config/formats/go-duration'
 import { loadConfig } from '../src/config/load'
@@ -174,9 +174,14 @@ t.test('Go durations', async (t) => {
 })
 
 t.test("statsgod's timer maths", async (t) => {
-  const out: TimerStat[] = []
-  new StatsgodTimerStats([50, 90]).compute(Float64Array.from([60, 10, 40, 20, 50, 30]), 7, 60_000, null, out)
-  t.same(out, [
+  const statsOf = (pct: number[], values: number[], count: number, intervalMs: number): [string, number][] => {
+    const calc = new StatsgodTimerStats(pct)
+    const out = new TimerColumns(calc.statNames)
+    calc.compute(Float64Array.from(values), count, intervalMs, null, out)
+    out.endTimer('t')
+    return out.stats(0)
+  }
+  t.same(statsOf([50, 90], [60, 10, 40, 20, 50, 30], 7, 60_000), [
     ['rate', 7 / 60],
     ['mean_value', 35],
     ['median_value', 35],
@@ -193,9 +198,7 @@ t.test("statsgod's timer maths", async (t) => {
     ['upper_90', 50],
     ['sum_90', 150],
   ])
-  const one: TimerStat[] = []
-  new StatsgodTimerStats([80]).compute(Float64Array.from([0.1, 0.1, 0.1]), 3, 10_000, null, one)
-  t.match(one, [[], [], [], [], [], ['mean_80', 0.1], ['median_80', 0.1], ['upper_80', 0.1], ['sum_80', 0.30000000000000004]], 'equal values all fall within')
+  t.match(statsOf([80], [0.1, 0.1, 0.1], 3, 10_000), [[], [], [], [], [], ['mean_80', 0.1], ['median_80', 0.1], ['upper_80', 0.1], ['sum_80', 0.30000000000000004]], 'equal values all fall within')
 })
 
 t.test('statsgod config.yml end to end: exact Graphite lines for every type', async (t) => {

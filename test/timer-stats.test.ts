@@ -1,5 +1,6 @@
 import t from 'tap'
-import { TimerStatsCalculator, type TimerStat } from '../src/aggregate/timer-stats'
+import { TimerColumns } from '../src/aggregate/timer-columns'
+import { TimerStatsCalculator } from '../src/aggregate/timer-stats'
 import type { HistogramConfig } from '../src/config/schema'
 
 // Expected values are Etsy statsd's own (test/process_metrics_tests.js) plus hand-worked cases.
@@ -9,7 +10,7 @@ function stats(
   opts: { pct?: number[]; count?: number; interval?: number; histogram?: HistogramConfig; only?: string[]; name?: string } = {},
 ): Record<string, number> {
   const calc = new TimerStatsCalculator(opts.pct ?? [], opts.histogram ?? [], opts.only)
-  const out: TimerStat[] = []
+  const out = new TimerColumns(calc.statNames)
   calc.compute(
     Float64Array.from(values),
     opts.count ?? values.length,
@@ -17,7 +18,8 @@ function stats(
     calc.binsFor(opts.name ?? 'a'),
     out,
   )
-  return Object.fromEntries(out)
+  out.endTimer('a')
+  return Object.fromEntries(out.stats(0))
 }
 
 t.test('single value', async (t) => {

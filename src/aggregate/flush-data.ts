@@ -1,4 +1,4 @@
-import type { TimerStat } from './timer-stats'
+import { type TimerEntry, TimerColumns } from './timer-columns'
 
 /*
  * One flush interval's results. The aggregator takes an interval at the
@@ -14,13 +14,21 @@ export interface FlushHeader {
   flushIntervalMs: number
 }
 
-/** Some of a flush's metrics; concatenated in order, the parts give the whole flush. */
-export interface FlushPart {
+interface Metrics<Timers> {
   counters: { name: string; value: number; rate: number }[]
-  timers: { name: string; stats: TimerStat[] }[]
+  timers: Timers
   gauges: { name: string; value: number }[]
   sets: { name: string; count: number }[]
 }
+
+/**
+ * Some of a flush's metrics; concatenated in order, the parts give the whole
+ * flush. The timers' statistics are in flat arrays (no object per statistic).
+ */
+export type FlushPart = Metrics<TimerColumns>
+
+/** All of a flush's metrics, each timer's statistics as [name, value] pairs. */
+export type FlushMetrics = Metrics<TimerEntry[]>
 
 export interface FlushTrailer {
   /** Etsy's statsd_metrics.processing_time: ms spent computing this flush's statistics. */
@@ -35,7 +43,7 @@ export interface FlushTrailer {
 }
 
 /** One flush interval's results in one piece. */
-export interface FlushData extends FlushHeader, FlushPart, FlushTrailer {}
+export interface FlushData extends FlushHeader, FlushMetrics, FlushTrailer {}
 
 export interface SelfMetric {
   name: string
@@ -45,7 +53,8 @@ export interface SelfMetric {
 /**
  * Receives one flush as it is computed. `write` runs inside the flush's
  * time slice, so it must only format (into Buffers) what it is given, never
- * wait; `end` resolves once the flush is queued for delivery.
+ * wait, and must not keep the part: its arrays are reused for the next one.
+ * `end` resolves once the flush is queued for delivery.
  */
 export interface FlushWriter {
   write(part: FlushPart): void
@@ -66,9 +75,9 @@ export function gatherFlush(header: FlushHeader, whole: (data: FlushData) => Pro
 }
 
 /** Adds a part's metrics to `data`, after those it has. */
-export function appendPart(data: FlushPart, part: FlushPart): void {
+export function appendPart(data: FlushMetrics, part: FlushPart): void {
   for (const c of part.counters) data.counters.push(c)
-  for (const t of part.timers) data.timers.push(t)
+  for (const t of part.timers.entries()) data.timers.push(t)
   for (const g of part.gauges) data.gauges.push(g)
   for (const s of part.sets) data.sets.push(s)
 }
@@ -76,6 +85,11 @@ export function appendPart(data: FlushPart, part: FlushPart): void {
 /** Hands a whole flush to a writer in one part. */
 export function writeWhole(begin: (header: FlushHeader) => FlushWriter, data: FlushData): Promise<void> {
   const writer = begin(data)
-  writer.write(data)
+  writer.write(asPart(data))
   return writer.end(data)
+}
+
+/** The whole form's metrics as one part. */
+export function asPart(data: FlushMetrics): FlushPart {
+  return { counters: data.counters, timers: TimerColumns.from(data.timers), gauges: data.gauges, sets: data.sets }
 }

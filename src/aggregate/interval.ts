@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from '../log'
 import { appendPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer, type SelfMetric } from './flush-data'
 import type { TimerSlot } from './slots'
-import type { TimerStat, TimerStatsCalculator } from './timer-stats'
+import { TimerColumns } from './timer-columns'
+import type { TimerStatsCalculator } from './timer-stats'
 
-export type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute'>
+export type TimerStatistics = Pick<TimerStatsCalculator, 'binsFor' | 'compute' | 'statNames'>
 
 /**
  * Work in one part: metrics plus timer values. About a millisecond of
@@ -40,6 +41,12 @@ export class TakenInterval {
   private set = 0
   private computeMs = 0
   private readonly notFinite: string[] = []
+  /**
+   * Every part's timer statistics, reused: a part is only read while it is
+   * written (FlushWriter.write), and new typed arrays for each part would
+   * count as external memory, which makes V8 collect the whole heap.
+   */
+  private readonly timerColumns: TimerColumns
 
   constructor(
     timestamp: number,
@@ -59,11 +66,13 @@ export class TakenInterval {
     private readonly takenAt = performance.now(),
   ) {
     this.header = { timestamp, flushIntervalMs }
+    this.timerColumns = new TimerColumns(timerStats.statNames, 4 * PART_WORK)
   }
 
   /** The next metrics in flush order (counters, timers, gauges, sets), or null once all were given. */
   nextPart(): FlushPart | null {
-    const part: FlushPart = { counters: [], timers: [], gauges: [], sets: [] }
+    this.timerColumns.clear()
+    const part: FlushPart = { counters: [], timers: this.timerColumns, gauges: [], sets: [] }
     let work = 0
     const started = performance.now()
     const perSecond = this.flushIntervalMs / 1000
@@ -86,15 +95,15 @@ export class TakenInterval {
       if (slot.born > this.ended) continue
       slot.take()
       const values = slot.taken()
-      const stats: TimerStat[] = []
-      this.timerStats.compute(values, slot.takenCount, this.flushIntervalMs, slot.bins, stats)
-      let finite = true
-      for (const [stat, value] of stats) {
-        if (Number.isFinite(value)) continue
-        this.notFinite.push(`${slot.name}.${stat}`)
-        finite = false
+      const timers = part.timers
+      const first = timers.length
+      this.timerStats.compute(values, slot.takenCount, this.flushIntervalMs, slot.bins, timers)
+      for (let i = first; i < timers.length; i++) {
+        if (Number.isFinite(timers.values[i]!)) continue
+        timers.dropNonFinite(first, (stat) => this.notFinite.push(`${slot.name}.${stat}`))
+        break
       }
-      part.timers.push({ name: slot.name, stats: finite ? stats : stats.filter(([, value]) => Number.isFinite(value)) })
+      timers.endTimer(slot.name)
       this.onTimerDone(slot)
       slot.release()
       work += 1 + values.length

@@ -1,4 +1,5 @@
-import type { HistogramBins, TimerStat } from './timer-stats'
+import type { TimerColumns } from './timer-columns'
+import { type HistogramBins, sortValues } from './timer-stats'
 
 /*
  * Timer statistics as statsgod computes them (acquia/statsgod
@@ -9,14 +10,27 @@ import type { HistogramBins, TimerStat } from './timer-stats'
  * stay 64-bit, and the rate divides by the real interval, not whole seconds.
  */
 
+/** Ids (indexes into statNames) of the statistics every timer has. */
+const RATE = 0
+const MEAN = 1
+const MEDIAN = 2
+const MAX = 3
+const MIN = 4
+
 export class StatsgodTimerStats {
-  private readonly percentiles: { fraction: number; suffix: string }[]
+  readonly statNames = ['rate', 'mean_value', 'median_value', 'max_value', 'min_value']
+  /** Per percentile, the id of its first statistic (mean_q; then median_q, upper_q, sum_q). */
+  private readonly percentiles: { fraction: number; id: number }[]
 
   constructor(percentThreshold: readonly number[]) {
     // statsgod knows only upper percentiles; Etsy's negative "lower" ones have no statsgod name.
     this.percentiles = percentThreshold
       .filter((pct) => pct > 0)
-      .map((pct) => ({ fraction: pct / 100, suffix: String(pct).replace('.', '_') }))
+      .map((pct) => {
+        const suffix = String(pct).replace('.', '_')
+        const id = this.statNames.push('mean_' + suffix, 'median_' + suffix, 'upper_' + suffix, 'sum_' + suffix) - 4
+        return { fraction: pct / 100, id }
+      })
   }
 
   /** statsgod has no histograms. */
@@ -25,23 +39,23 @@ export class StatsgodTimerStats {
   }
 
   /** `values` is sorted in place; `count` is the sample-rate-adjusted number of values. */
-  compute(values: Float64Array, count: number, flushIntervalMs: number, _bins: HistogramBins | null, out: TimerStat[]): void {
-    out.push(['rate', count / (flushIntervalMs / 1000)])
+  compute(values: Float64Array, count: number, flushIntervalMs: number, _bins: HistogramBins | null, out: TimerColumns): void {
+    out.push(RATE, count / (flushIntervalMs / 1000))
     const n = values.length
     if (n === 0) return
-    values.sort()
-    out.push(['mean_value', mean(values, n)], ['median_value', median(values, n)])
-    out.push(['max_value', values[n - 1]!], ['min_value', values[0]!])
-    for (const { fraction, suffix } of this.percentiles) {
+    sortValues(values)
+    out.push(MEAN, mean(values, n))
+    out.push(MEDIAN, median(values, n))
+    out.push(MAX, values[n - 1]!)
+    out.push(MIN, values[0]!)
+    for (const { fraction, id } of this.percentiles) {
       const within = valuesUpTo(values, quantile(values, fraction))
       let sum = 0
       for (let i = 0; i < within; i++) sum += values[i]!
-      out.push(
-        ['mean_' + suffix, mean(values, within)],
-        ['median_' + suffix, median(values, within)],
-        ['upper_' + suffix, values[within - 1]!],
-        ['sum_' + suffix, sum],
-      )
+      out.push(id, mean(values, within))
+      out.push(id + 1, median(values, within))
+      out.push(id + 2, values[within - 1]!)
+      out.push(id + 3, sum)
     }
   }
 }

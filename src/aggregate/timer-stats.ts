@@ -1,4 +1,5 @@
 import type { HistogramConfig } from '../config/schema'
+import type { TimerColumns } from './timer-columns'
 
 /*
  * Timer statistics with Etsy statsd 0.9's exact maths (lib/process_metrics.js):
@@ -8,25 +9,31 @@ import type { HistogramConfig } from '../config/schema'
  * calculatedTimerMetrics filters decimal percentiles such as 99.9 correctly.
  */
 
-export type TimerStat = [name: string, value: number]
-
-interface PercentileNames {
+/** Each statistic's index in statNames; -1 where calculatedTimerMetrics filters it out. */
+interface PercentileIds {
   pct: number
-  /** null where calculatedTimerMetrics filters the statistic out. */
-  count: string | null
-  mean: string | null
-  bound: string | null
-  sum: string | null
-  sumSquares: string | null
+  count: number
+  mean: number
+  bound: number
+  sum: number
+  sumSquares: number
 }
 
 export interface HistogramBins {
   limits: number[] // Infinity for 'inf'
-  names: string[]
+  /** Each bin's statistic ("histogram.bin_50"), an index into statNames. */
+  ids: number[]
 }
 
+/** The statistics every timer has (each an index into statNames, -1 if filtered out), in Etsy's order. */
+const BASE_STATS = ['std', 'upper', 'lower', 'count', 'count_ps', 'sum', 'sum_squares', 'mean', 'median'] as const
+
 export class TimerStatsCalculator {
-  private readonly percentiles: PercentileNames[]
+  /** The name of every statistic this calculator writes, by id (TimerColumns). */
+  readonly statNames: string[] = []
+  private readonly ids = new Map<string, number>()
+  private readonly percentiles: PercentileIds[]
+  private readonly base: Record<(typeof BASE_STATS)[number], number>
   private readonly keep: (name: string) => boolean
   private readonly keepHistogram: boolean
   private cumulative = new Float64Array(1024)
@@ -43,7 +50,7 @@ export class TimerStatsCalculator {
     this.keepHistogram = this.keep('histogram')
     this.percentiles = percentThreshold.map((pct) => {
       const suffix = String(pct).replace('.', '_').replace('-', 'top')
-      const named = (stat: string): string | null => (this.keep(`${stat}_percent`) ? `${stat}_${suffix}` : null)
+      const named = (stat: string): number => (this.keep(`${stat}_percent`) ? this.id(`${stat}_${suffix}`) : -1)
       return {
         pct,
         count: named('count'),
@@ -53,6 +60,7 @@ export class TimerStatsCalculator {
         sumSquares: named('sum_squares'),
       }
     })
+    this.base = Object.fromEntries(BASE_STATS.map((stat) => [stat, this.keep(stat) ? this.id(stat) : -1])) as TimerStatsCalculator['base']
   }
 
   /** Histogram bins for a timer name: Etsy's first substring match wins. */
@@ -62,7 +70,7 @@ export class TimerStatsCalculator {
         if (entry.bins.length === 0) return null
         return {
           limits: entry.bins.map((b) => (b === 'inf' ? Infinity : b)),
-          names: entry.bins.map((b) => 'bin_' + String(b).replace('.', '_')),
+          ids: entry.bins.map((b) => this.id('histogram.bin_' + String(b).replace('.', '_'))),
         }
       }
     }
@@ -78,15 +86,16 @@ export class TimerStatsCalculator {
     count: number,
     flushIntervalMs: number,
     bins: HistogramBins | null,
-    out: TimerStat[],
+    out: TimerColumns,
   ): void {
     const n = values.length
+    const base = this.base
     if (n === 0) {
-      this.push(out, 'count', 0)
-      this.push(out, 'count_ps', 0)
+      push(out, base.count, 0)
+      push(out, base.count_ps, 0)
       return
     }
-    values.sort()
+    sortValues(values)
     const min = values[0]!
     const max = values[n - 1]!
     const cumulative = this.cumulativeOf(values)
@@ -114,11 +123,11 @@ export class TimerStatsCalculator {
         }
         mean = sum / numInThreshold
       }
-      if (p.count !== null) out.push([p.count, numInThreshold])
-      if (p.mean !== null) out.push([p.mean, mean])
-      if (p.bound !== null) out.push([p.bound, boundary])
-      if (p.sum !== null) out.push([p.sum, sum])
-      if (p.sumSquares !== null) out.push([p.sumSquares, sumSquares])
+      push(out, p.count, numInThreshold)
+      push(out, p.mean, mean)
+      push(out, p.bound, boundary)
+      push(out, p.sum, sum)
+      push(out, p.sumSquares, sumSquares)
     }
 
     const sum = cumulative[n - 1]!
@@ -129,15 +138,15 @@ export class TimerStatsCalculator {
     const mid = Math.floor(n / 2)
     const median = n % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
 
-    this.push(out, 'std', Math.sqrt(sumOfDiffs / n))
-    this.push(out, 'upper', max)
-    this.push(out, 'lower', min)
-    this.push(out, 'count', count)
-    this.push(out, 'count_ps', count / (flushIntervalMs / 1000))
-    this.push(out, 'sum', sum)
-    this.push(out, 'sum_squares', sumSquares)
-    this.push(out, 'mean', mean)
-    this.push(out, 'median', median)
+    push(out, base.std, Math.sqrt(sumOfDiffs / n))
+    push(out, base.upper, max)
+    push(out, base.lower, min)
+    push(out, base.count, count)
+    push(out, base.count_ps, count / (flushIntervalMs / 1000))
+    push(out, base.sum, sum)
+    push(out, base.sum_squares, sumSquares)
+    push(out, base.mean, mean)
+    push(out, base.median, median)
 
     if (bins !== null && this.keepHistogram) {
       // Values above the last bin are not counted, by Etsy's design.
@@ -146,13 +155,18 @@ export class TimerStatsCalculator {
         const limit = bins.limits[b]!
         let frequency = 0
         for (; i < n && (limit === Infinity || values[i]! < limit); i++) frequency++
-        out.push(['histogram.' + bins.names[b]!, frequency])
+        out.push(bins.ids[b]!, frequency)
       }
     }
   }
 
-  private push(out: TimerStat[], name: string, value: number): void {
-    if (this.keep(name)) out.push([name, value])
+  private id(name: string): number {
+    let id = this.ids.get(name)
+    if (id === undefined) {
+      id = this.statNames.push(name) - 1
+      this.ids.set(name, id)
+    }
+    return id
   }
 
   /** Running sums as Etsy computes them (left to right), in reused scratch arrays. */
@@ -173,4 +187,38 @@ export class TimerStatsCalculator {
     }
     return cumulative
   }
+}
+
+function push(out: TimerColumns, id: number, value: number): void {
+  if (id >= 0) out.push(id, value)
+}
+
+/** Up to this many values are sorted here; more go to the built-in sort. */
+const INSERTION_SORT_MAX = 32
+
+/**
+ * Sorts in place into the built-in sort's order (-0 before 0): a call to the
+ * built-in costs more than sorting a few values here, and most timers get
+ * only a few values per interval.
+ */
+export function sortValues(values: Float64Array): void {
+  const n = values.length
+  if (n > INSERTION_SORT_MAX) {
+    values.sort()
+    return
+  }
+  for (let i = 1; i < n; i++) {
+    const v = values[i]!
+    let j = i - 1
+    while (j >= 0 && before(v, values[j]!)) {
+      values[j + 1] = values[j]!
+      j--
+    }
+    values[j + 1] = v
+  }
+}
+
+/** a sorts before b as the built-in TypedArray sort has it (values are never NaN). */
+function before(a: number, b: number): boolean {
+  return a < b || (a === 0 && b === 0 && 1 / a < 0 && 1 / b > 0)
 }

@@ -1,11 +1,64 @@
 import type { Payload } from './outbox'
 
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6]
+/** Strings up to this long are written byte by byte. */
+const SHORT_TEXT = 12
 
 /** Size of each Buffer output is written into: large enough to keep writes and allocations few. */
 export const CHUNK_BYTES = 256 * 1024
 /** Longest number JavaScript prints ("-1.7976931348623157e+308"), with room to spare. */
 export const MAX_NUMBER_BYTES = 32
+
+/** How many recent flushes' needs the pool is sized by. */
+const DEMANDS_KEPT = 4
+
+/**
+ * CHUNK_BYTES Buffers given back once the flush written into them was
+ * delivered or dropped, for the next flushes. The pool keeps as many as the
+ * largest of the last few flushes took, so a steady flush reuses all of its
+ * Buffers and a one-off spike is let go.
+ *
+ * New Buffers are views of SharedArrayBuffers, which V8 (Node 20) leaves
+ * out of its external-memory figure. Every ordinary ArrayBuffer counts,
+ * and V8 marks the whole heap for every 64 MB or so of them: 200 MB of
+ * Buffers for one flush cost several whole-heap markings (more time than
+ * the formatting, and pauses over 100 ms), which could free nothing, since
+ * every chunk stays in use until its flush is delivered or dropped and then
+ * goes back to this pool. The price: Buffers the pool lets go after a spike
+ * are freed at V8's next full collection rather than sooner.
+ */
+export class ChunkPool {
+  private readonly free: Buffer[] = []
+  private readonly demands: number[] = []
+  private limit = 0
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(CHUNK_BYTES))
+  }
+
+  /** A finished flush took `chunks` Buffers. */
+  demanded(chunks: number): void {
+    this.demands.push(chunks)
+    if (this.demands.length > DEMANDS_KEPT) this.demands.shift()
+    this.limit = Math.max(...this.demands)
+    if (this.free.length > this.limit) this.free.length = this.limit
+  }
+
+  /** Buffers nothing refers to any more (a delivered or dropped flush's); others sizes are left to the GC. */
+  give(chunks: readonly Buffer[]): void {
+    for (const chunk of chunks) {
+      if (this.free.length >= this.limit) return
+      if (chunk.byteOffset === 0 && chunk.buffer.byteLength === CHUNK_BYTES) this.free.push(Buffer.from(chunk.buffer, 0, CHUNK_BYTES))
+    }
+  }
+
+  get size(): number {
+    return this.free.length
+  }
+}
+
+/** The pool every ByteChunks takes from. */
+export const chunkPool = new ChunkPool()
 
 /**
  * Output written byte by byte into large Buffers, whole lines only per
@@ -16,18 +69,31 @@ export const MAX_NUMBER_BYTES = 32
 export class ByteChunks {
   private readonly sealed: Buffer[] = []
   private sealedBytes = 0
+  private taken = 0
   buf: Buffer = Buffer.allocUnsafe(0)
   pos = 0
+
+  /** `onChunk` is told of each Buffer as it is completed, so it can be sent while later ones are written. */
+  constructor(private readonly onChunk: ((chunk: Buffer) => void) | null = null) {}
 
   /** Makes room for `bytes` more: a line must never be split between two Buffers. */
   reserve(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return
     this.seal()
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes))
+    this.taken++
+    this.buf = bytes <= CHUNK_BYTES ? chunkPool.take() : Buffer.allocUnsafe(bytes)
   }
 
-  /** A string: ASCII byte by byte, anything else as UTF-8 (reserve 3 bytes per character for it). */
+  /**
+   * A string as UTF-8 (reserve 3 bytes per character for it): a short one
+   * byte by byte, a longer one (a name) in one native call, which costs
+   * less than the loop from about a dozen characters on.
+   */
   text(s: string): void {
+    if (s.length > SHORT_TEXT) {
+      this.pos += this.buf.write(s, this.pos)
+      return
+    }
     const buf = this.buf
     const start = this.pos
     let pos = start
@@ -62,6 +128,10 @@ export class ByteChunks {
    * 0.5): printing a double is most of a flush's formatting time otherwise.
    */
   number(v: number): void {
+    if (v >= 0 && v < 0x80000000 && (v | 0) === v) {
+      this.smallDigits(v, 0)
+      return
+    }
     if (Number.isInteger(v) && v < 1e15 && v > -1e15) {
       if (v < 0) this.byte(0x2d)
       this.digits(Math.abs(v), 0)
@@ -77,13 +147,27 @@ export class ByteChunks {
         if (m / scale !== a) continue
         if (v < 0) this.byte(0x2d)
         const whole = Math.floor(m / scale)
-        this.digits(whole, 0)
+        this.smallDigits(whole, 0)
         this.byte(0x2e)
-        this.digits(m - whole * scale, k)
+        this.smallDigits(m - whole * scale, k)
         return
       }
     }
     this.text(String(v))
+  }
+
+  /** digits() for a non-negative integer below 2^31, in integer arithmetic: most numbers a flush prints. */
+  private smallDigits(v: number, width: number): void {
+    let count = v < 10 ? 1 : v < 100 ? 2 : v < 1e3 ? 3 : v < 1e4 ? 4 : v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : v < 1e8 ? 8 : v < 1e9 ? 9 : 10
+    if (count < width) count = width
+    const buf = this.buf
+    let pos = this.pos + count
+    this.pos = pos
+    for (let i = 0; i < count; i++) {
+      const next = (v / 10) | 0
+      buf[--pos] = 0x30 + v - next * 10
+      v = next
+    }
   }
 
   /** A non-negative integer below 1e15, left-padded with zeros to `width` digits. */
@@ -114,18 +198,29 @@ export class ByteChunks {
     this.copy(lineEnd)
   }
 
-  /** Everything written, as the outbox takes it. */
-  finish(): Payload {
+  /**
+   * Everything written, as the outbox takes it. Once delivered or dropped,
+   * `release` gives the Buffers back to the pool.
+   */
+  finish(): Payload & { release(): void } {
     // A last Buffer mostly empty is copied, rather than kept whole until delivered.
-    if (this.pos < this.buf.length / 2) this.buf = Buffer.from(this.buf.subarray(0, this.pos))
+    if (this.pos < this.buf.length / 2) {
+      const last = this.buf
+      this.buf = Buffer.from(this.buf.subarray(0, this.pos))
+      chunkPool.give([last])
+    }
     this.seal()
-    return { chunks: this.sealed, bytes: this.sealedBytes }
+    chunkPool.demanded(this.taken)
+    const chunks = this.sealed
+    return { chunks, bytes: this.sealedBytes, release: () => chunkPool.give(chunks) }
   }
 
   private seal(): void {
     if (this.pos === 0) return
-    this.sealed.push(this.buf.subarray(0, this.pos))
+    const chunk = this.buf.subarray(0, this.pos)
+    this.sealed.push(chunk)
     this.sealedBytes += this.pos
+    this.onChunk?.(chunk)
     this.buf = Buffer.allocUnsafe(0)
     this.pos = 0
   }

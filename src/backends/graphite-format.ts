@@ -1,4 +1,5 @@
-import type { FlushData, FlushHeader, FlushPart, FlushTrailer } from '../aggregate/flush-data'
+import { asPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer } from '../aggregate/flush-data'
+import type { TimerColumns } from '../aggregate/timer-columns'
 import type { GraphiteBackendConfig } from '../config/schema'
 import { sanitizeKeyName } from '../parse/key-name'
 import { ByteChunks, MAX_NUMBER_BYTES } from './byte-chunks'
@@ -29,13 +30,16 @@ export interface GraphiteHealth {
   flushLength: number
 }
 
-const SPACE = 0x20
 const DOT = 0x2e
 
-/** One flush being written as Graphite lines: each part as it comes, then the trailer. */
+/**
+ * One flush being written as Graphite lines: each part as it comes, then
+ * the trailer. The Buffers can also be had one by one as each is completed
+ * (begin's onChunk).
+ */
 export interface FlushLines {
   write(part: FlushPart): void
-  end(trailer: FlushTrailer, calculationStarted: number): Payload
+  end(trailer: FlushTrailer, calculationStarted: number): Payload & { release(): void }
 }
 
 /** " <timestamp>\n", the end of every line of a flush. */
@@ -43,23 +47,59 @@ export function lineEnd(timestamp: number): Buffer {
   return Buffer.from(` ${timestamp}\n`)
 }
 
+/**
+ * What follows a timer's name on each of its lines, "<stat><globalSuffix> ",
+ * encoded once per flush and statistic (the names are shared by every timer).
+ */
+export class StatSuffixes {
+  private names: readonly string[] = []
+  private bytes: Buffer[] = []
+  /** Bytes of the longest one. */
+  longest = 0
+
+  constructor(private readonly suffix: string) {}
+
+  /** The encoded suffixes of every statistic of `names`, by id (a histogram may have added names since the last call). */
+  of(names: readonly string[]): Buffer[] {
+    if (names !== this.names) {
+      this.names = names
+      this.bytes = []
+      this.longest = 0
+    }
+    for (let id = this.bytes.length; id < names.length; id++) {
+      const bytes = Buffer.from(names[id] + this.suffix + ' ')
+      this.bytes.push(bytes)
+      this.longest = Math.max(this.longest, bytes.length)
+    }
+    return this.bytes
+  }
+}
+
+/** Told of each Buffer of a flush's lines as it is completed. */
+export type ChunkListener = ((chunk: Buffer) => void) | null
+
 class GraphiteLines implements FlushLines {
-  private readonly out = new ByteChunks()
+  private readonly out: ByteChunks
   private readonly ts: Buffer
+  private readonly suffixes: StatSuffixes
   private numStats = 0
 
   constructor(
     private readonly formatter: GraphiteFormatter,
     timestamp: number,
+    suffix: string,
+    onChunk: ChunkListener,
   ) {
+    this.out = new ByteChunks(onChunk)
     this.ts = lineEnd(timestamp)
+    this.suffixes = new StatSuffixes(suffix)
   }
 
   write(part: FlushPart): void {
-    this.numStats += this.formatter.writePart(this.out, part, this.ts)
+    this.numStats += this.formatter.writePart(this.out, part, this.ts, this.suffixes)
   }
 
-  end(trailer: FlushTrailer, calculationStarted: number): Payload {
+  end(trailer: FlushTrailer, calculationStarted: number): Payload & { release(): void } {
     this.formatter.writeTrailer(this.out, this.numStats, trailer, calculationStarted, this.ts)
     return this.out.finish()
   }
@@ -69,6 +109,7 @@ export class GraphiteFormatter {
   private readonly counterPrefix: string
   private readonly countPrefix: string
   private readonly timerPrefix: string
+  private readonly timerPrefixBytes: Buffer
   private readonly gaugePrefix: string
   private readonly setPrefix: string
   /** Prefix of the daemon's own statistics ("stats.statsd." in the legacy namespace). */
@@ -101,22 +142,23 @@ export class GraphiteFormatter {
       this.statsPrefix = join(g, prefixStats)
       this.numStatsName = `${this.statsPrefix}numStats`
     }
+    this.timerPrefixBytes = Buffer.from(this.timerPrefix)
   }
 
   /** Every metric of a flush, then numStats and the calculation/processing times. */
   format(data: FlushData, calculationStarted: number): string {
     const lines = this.begin(data)
-    lines.write(data)
+    lines.write(asPart(data))
     return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
   }
 
   /** One flush's lines, written part by part into Buffers as the parts are computed. */
-  begin(header: FlushHeader): FlushLines {
-    return new GraphiteLines(this, header.timestamp)
+  begin(header: FlushHeader, onChunk: ChunkListener = null): FlushLines {
+    return new GraphiteLines(this, header.timestamp, this.suffix, onChunk)
   }
 
   /** Writes one part's lines; returns how many metrics it counted for numStats. */
-  writePart(out: ByteChunks, part: FlushPart, ts: Buffer): number {
+  writePart(out: ByteChunks, part: FlushPart, ts: Buffer, suffixes: StatSuffixes): number {
     const legacy = this.naming.legacyNamespace
     const rateStat = legacy ? '' : '.rate'
     const countStat = legacy ? '' : '.count'
@@ -125,31 +167,7 @@ export class GraphiteFormatter {
       out.line(this.counterPrefix, base, rateStat, this.suffix, tags, c.rate, ts)
       if (this.naming.flushCounts) out.line(this.countPrefix, base, countStat, this.suffix, tags, c.value, ts)
     }
-    for (const t of part.timers) {
-      const [base, tags] = this.split(t.name)
-      if (t.stats.length === 0) continue
-      // The name is written once per timer; each further statistic copies its bytes.
-      const room = 3 * (this.timerPrefix.length + base.length + this.suffix.length + tags.length) + MAX_NUMBER_BYTES + ts.length
-      let name: Uint8Array | null = null
-      for (const [stat, value] of t.stats) {
-        out.reserve(room + stat.length)
-        if (name === null) {
-          const start = out.pos
-          out.text(this.timerPrefix)
-          out.text(base)
-          out.byte(DOT)
-          name = out.buf.subarray(start, out.pos)
-        } else {
-          out.copy(name)
-        }
-        out.text(stat)
-        out.text(this.suffix)
-        out.text(tags)
-        out.byte(SPACE)
-        out.number(value)
-        out.copy(ts)
-      }
-    }
+    this.writeTimers(out, part.timers, ts, suffixes)
     for (const g of part.gauges) {
       const [base, tags] = this.split(g.name)
       out.line(this.gaugePrefix, base, '', this.suffix, tags, g.value, ts)
@@ -158,7 +176,62 @@ export class GraphiteFormatter {
       const [base, tags] = this.split(s.name)
       out.line(this.setPrefix, base, '.count', this.suffix, tags, s.count, ts)
     }
-    return part.counters.length + part.timers.length + part.gauges.length + part.sets.length
+    return part.counters.length + part.timers.count + part.gauges.length + part.sets.length
+  }
+
+  /**
+   * Every statistic of every timer, a line each. Per line only the number is
+   * formatted; the rest are copies of bytes encoded once: the statistic's
+   * suffix (once per flush), and the timer's name, written once per timer
+   * right after its first line's end, so that " <timestamp>\n<name>" is one
+   * copy for each further line.
+   */
+  private writeTimers(out: ByteChunks, timers: TimerColumns, ts: Buffer, suffixes: StatSuffixes): void {
+    const encoded = suffixes.of(timers.statNames)
+    const { ids, values } = timers
+    const prefix = this.timerPrefixBytes
+    const fixedBytes = ts.length + prefix.length + 1 + suffixes.longest + MAX_NUMBER_BYTES
+    let first = 0
+    for (let t = 0; t < timers.count; first = timers.ends[t++]!) {
+      const end = timers.ends[t]!
+      if (first === end) continue
+      const name = timers.names[t]!
+      if (name.indexOf(';') >= 0 || this.naming.sanitizeNames) {
+        this.writeTimerSlowly(out, timers, t, ts)
+        continue
+      }
+      out.reserve((end - first) * (fixedBytes + 3 * name.length))
+      const nameStart = out.pos
+      out.copy(prefix)
+      out.text(name)
+      out.byte(DOT)
+      const nameEnd = out.pos
+      out.copy(encoded[ids[first]!]!)
+      out.number(values[first]!)
+      if (first + 1 === end) {
+        out.copy(ts)
+        continue
+      }
+      const headStart = out.pos
+      out.copy(ts)
+      out.buf.copyWithin(out.pos, nameStart, nameEnd)
+      out.pos += nameEnd - nameStart
+      const head = out.buf.subarray(headStart, out.pos)
+      for (let i = first + 1; i < end; i++) {
+        if (i > first + 1) out.copy(head)
+        out.copy(encoded[ids[i]!]!)
+        out.number(values[i]!)
+      }
+      out.copy(ts)
+    }
+  }
+
+  /** A timer with Graphite tags, or whose name is sanitised here: each line written whole. */
+  private writeTimerSlowly(out: ByteChunks, timers: TimerColumns, t: number, ts: Buffer): void {
+    const [base, tags] = this.split(timers.names[t]!)
+    for (let i = timers.start(t); i < timers.ends[t]!; i++) {
+      out.line(this.timerPrefix, base, '.' + timers.statNames[timers.ids[i]!]!, this.suffix, tags, timers.values[i]!, ts)
+    }
   }
 
   /** numStats, the calculation and processing times, and the server's own figures. */

@@ -5,6 +5,95 @@ import type { BackendStats } from './backend'
 export interface Payload {
   readonly chunks: readonly Buffer[]
   readonly bytes: number
+  /** Called once the outbox is done with it (delivered or dropped): its Buffers may be reused. */
+  release?(): void
+}
+
+/**
+ * A payload still being written (Outbox.open): delivery can start with its
+ * first chunks while later ones are formatted. Chunks are only ever added,
+ * so an attempt that failed half-way sends it again from its first chunk.
+ */
+export class GrowingPayload implements Payload {
+  readonly chunks: Buffer[] = []
+  bytes = 0
+  complete = false
+  /** Its writer failed half-way: it is dropped, never sent in part. */
+  abandoned = false
+  private waiting: { have: number; resolve: () => void }[] = []
+
+  constructor(
+    private readonly grew: (bytes: number) => void,
+    private readonly dropped: () => void,
+    readonly release?: () => void,
+  ) {}
+
+  append(chunk: Buffer): void {
+    if (this.complete) throw new Error('payload already complete')
+    this.chunks.push(chunk)
+    this.bytes += chunk.length
+    this.grew(chunk.length)
+    this.wake()
+  }
+
+  /** No more chunks: the last attempt can finish. */
+  end(): void {
+    this.complete = true
+    this.wake()
+  }
+
+  /** Its writer failed: the outbox drops it (counted), and an attempt sending it fails. */
+  abandon(): void {
+    if (this.complete) return
+    this.abandoned = this.complete = true
+    this.dropped()
+    this.wake()
+  }
+
+  /** Resolves once there are more than `have` chunks, or it is complete. */
+  more(have: number): Promise<void> {
+    if (this.complete || this.chunks.length > have) return Promise.resolve()
+    return new Promise((resolve) => this.waiting.push({ have, resolve }))
+  }
+
+  /** Whole once complete: resolves then. */
+  completed(): Promise<void> {
+    return this.more(Infinity)
+  }
+
+  private wake(): void {
+    const still = []
+    for (const w of this.waiting) {
+      if (this.complete || this.chunks.length > w.have) w.resolve()
+      else still.push(w)
+    }
+    this.waiting = still
+  }
+}
+
+/**
+ * Each payload's chunks as they become available: all of a complete one at
+ * once, a growing one's as they are added. Stops early once `stop` says so.
+ */
+export async function* chunksOf(payloads: readonly Payload[], stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
+  for (const payload of payloads) {
+    let sent = 0
+    for (;;) {
+      if (stop()) return
+      if (payload instanceof GrowingPayload && payload.abandoned) throw new Error('a flush was abandoned while being sent')
+      if (payload.chunks.length > sent) {
+        yield payload.chunks.slice(sent)
+        sent = payload.chunks.length
+      }
+      if (!(payload instanceof GrowingPayload) || (payload.complete && sent === payload.chunks.length)) break
+      await payload.more(sent)
+    }
+  }
+}
+
+/** Resolves once every payload is complete. */
+function allComplete(payloads: readonly Payload[]): Promise<void> {
+  return Promise.all(payloads.map((p) => (p instanceof GrowingPayload ? p.completed() : undefined))).then(() => {})
 }
 
 /**
@@ -12,6 +101,8 @@ export interface Payload {
  * all of them; rejects otherwise. Must give up promptly when `signal` aborts.
  * Reject with Undeliverable when sending again could not help (or could
  * double-count), so the payloads are dropped and counted instead of retried.
+ * Only a backend that uses Outbox.open gets GrowingPayloads: it must then
+ * wait for their later chunks (chunksOf).
  */
 export type Deliver = (payloads: readonly Payload[], signal: AbortSignal) => Promise<void>
 
@@ -43,6 +134,8 @@ const LOG_EVERY_MS = 10_000
 interface Entry {
   payload: Payload
   attempts: number
+  /** Where its bytes are counted: a growing payload's later chunks are added there. */
+  place: 'queued' | 'inFlight' | 'gone'
 }
 
 /**
@@ -85,13 +178,38 @@ export class Outbox {
   /** Queues a payload and starts a delivery unless one is running or backing off. */
   push(payload: Payload): void {
     if (this.closed) {
+      payload.release?.()
       this.drop(1, 'closed')
       return
     }
-    this.queue.push({ payload, attempts: 0 })
+    this.queue.push({ payload, attempts: 0, place: 'queued' })
     this.queuedBytes += payload.bytes
     this.enforceBound()
     this.pump()
+  }
+
+  /**
+   * Queues a payload that is still being written, so that its delivery can
+   * start before it is complete. It is retried, dropped and bounded as one
+   * unit like any other; an attempt's deadline runs from when every payload
+   * it carries is complete, so slow formatting never counts against the
+   * receiver.
+   */
+  open(release?: (payload: GrowingPayload) => void): GrowingPayload {
+    const payload: GrowingPayload = new GrowingPayload(
+      (bytes) => this.grew(entry, bytes),
+      () => this.abandoned(entry),
+      release && (() => release(payload)),
+    )
+    const entry: Entry = { payload, attempts: 0, place: 'queued' }
+    if (this.closed) {
+      this.retire(entry)
+      this.drop(1, 'closed')
+      return entry.payload as GrowingPayload
+    }
+    this.queue.push(entry)
+    this.pump()
+    return entry.payload as GrowingPayload
   }
 
   /** Waits for the running attempt, then makes one last attempt (no backoff) for what is left; drops the rest. */
@@ -109,6 +227,7 @@ export class Outbox {
       const bytes = this.queuedBytes
       const flushes = this.queue.length
       this.counts.flushesDropped += flushes
+      for (const entry of this.queue) this.retire(entry)
       this.queue = []
       this.queuedBytes = 0
       this.log.error({ flushes, bytes, ...this.stats() }, 'undelivered at exit, dropped')
@@ -131,7 +250,10 @@ export class Outbox {
     this.queuedBytes -= bytes
     this.inFlightBytes = bytes
     this.inFlightFlushes = batch.length
-    for (const entry of batch) if (entry.attempts++ > 0) this.counts.retries++
+    for (const entry of batch) {
+      entry.place = 'inFlight'
+      if (entry.attempts++ > 0) this.counts.retries++
+    }
     this.attempt = this.run(batch).finally(() => {
       this.attempt = null
       this.inFlightBytes = 0
@@ -141,21 +263,52 @@ export class Outbox {
     return this.attempt
   }
 
+  /** A payload whose writer failed: dropped now if queued, else when its attempt fails (chunksOf). */
+  private abandoned(entry: Entry): void {
+    if (entry.place !== 'queued') return
+    this.queue.splice(this.queue.indexOf(entry), 1)
+    this.queuedBytes -= entry.payload.bytes
+    this.retire(entry)
+    this.drop(1, 'its flush failed while being written')
+  }
+
+  /** The outbox is done with an entry: its Buffers may be reused. */
+  private retire(entry: Entry): void {
+    if (entry.place === 'gone') return
+    entry.place = 'gone'
+    entry.payload.release?.()
+  }
+
+  /** A growing payload's new chunk counts where the payload is. */
+  private grew(entry: Entry, bytes: number): void {
+    if (entry.place === 'gone') return
+    if (entry.place === 'queued') this.queuedBytes += bytes
+    else this.inFlightBytes += bytes
+    this.enforceBound()
+  }
+
   private async run(batch: Entry[]): Promise<void> {
     const controller = new AbortController()
+    const payloads = batch.map((e) => e.payload)
     let timer: NodeJS.Timeout | undefined
+    let settled = false
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new Error(`no delivery within ${this.opts.timeoutMs} ms`)
-        controller.abort(err)
-        reject(err)
-      }, this.opts.timeoutMs)
-      // The outbox's own timers never keep the process alive; its sockets decide that.
-      timer.unref()
+      void allComplete(payloads).then(() => {
+        if (settled) return
+        timer = setTimeout(() => {
+          const err = new Error(`no delivery within ${this.opts.timeoutMs} ms`)
+          controller.abort(err)
+          reject(err)
+        }, this.opts.timeoutMs)
+        // The outbox's own timers never keep the process alive; its sockets decide that.
+        timer.unref()
+      })
     })
     try {
-      await Promise.race([this.deliver(batch.map((e) => e.payload), controller.signal), deadline])
+      await Promise.race([this.deliver(payloads, controller.signal), deadline])
+      settled = true
       clearTimeout(timer)
+      for (const entry of batch) this.retire(entry)
       this.counts.delivered += batch.length
       this.counts.lastSuccess = Date.now()
       this.backoffMs = this.opts.retryInitialMs
@@ -164,6 +317,7 @@ export class Outbox {
         this.lastFailureLog = -Infinity
       }
     } catch (err) {
+      settled = true
       clearTimeout(timer)
       if (!controller.signal.aborted) controller.abort(err)
       this.fail(batch, err)
@@ -180,12 +334,22 @@ export class Outbox {
       this.log.warn({ err: message, retryInMs: this.backoffMs, ...this.stats() }, 'delivery failed')
     }
     if (err instanceof Undeliverable) {
+      for (const entry of batch) this.retire(entry)
       this.drop(batch.length, message)
       return
     }
+    const abandoned = batch.filter((e) => e.payload instanceof GrowingPayload && e.payload.abandoned)
+    if (abandoned.length > 0) {
+      for (const entry of abandoned) this.retire(entry)
+      this.drop(abandoned.length, 'its flush failed while being written')
+      batch = batch.filter((e) => e.place !== 'gone')
+    }
     // Back in front, oldest first, then the bound applies to them like to anything queued.
     this.queue.unshift(...batch)
-    for (const entry of batch) this.queuedBytes += entry.payload.bytes
+    for (const entry of batch) {
+      entry.place = 'queued'
+      this.queuedBytes += entry.payload.bytes
+    }
     this.inFlightBytes = 0
     this.inFlightFlushes = 0
     this.enforceBound()
@@ -202,7 +366,9 @@ export class Outbox {
   private enforceBound(): void {
     let dropped = 0
     while (this.queuedBytes + this.inFlightBytes > this.opts.maxBytes && this.queue.length > 1) {
-      this.queuedBytes -= this.queue.shift()!.payload.bytes
+      const entry = this.queue.shift()!
+      this.retire(entry)
+      this.queuedBytes -= entry.payload.bytes
       dropped++
     }
     if (dropped > 0) this.drop(dropped, `more than ${this.opts.maxBytes} bytes undelivered`)

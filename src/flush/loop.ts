@@ -12,7 +12,7 @@ import type { Logger } from '../log'
 const DRAIN_SLICE_MS = 5
 const PACKETS_BETWEEN_CLOCK_CHECKS = 64
 /** How long computing and formatting a flush may hold the event loop before the queue and sockets get a turn. */
-const FLUSH_SLICE_MS = 10
+const FLUSH_SLICE_MS = 5
 
 /** Whatever takes each flush: a backend, or the admin plane's record of them. */
 export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush'>

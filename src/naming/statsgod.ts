@@ -1,6 +1,6 @@
-import type { FlushData, FlushHeader, FlushPart } from '../aggregate/flush-data'
+import { asPart, type FlushData, type FlushHeader, type FlushPart } from '../aggregate/flush-data'
 import { ByteChunks } from '../backends/byte-chunks'
-import { type FlushLines, type GraphiteHealth, lineEnd } from '../backends/graphite-format'
+import { type ChunkListener, type FlushLines, type GraphiteHealth, lineEnd } from '../backends/graphite-format'
 import type { StatsgodNamespace } from '../config/statsgod-namespace-schema'
 
 /*
@@ -41,13 +41,13 @@ export class StatsgodFormatter {
 
   format(data: FlushData, calculationStarted: number): string {
     const lines = this.begin(data)
-    lines.write(data)
+    lines.write(asPart(data))
     return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
   }
 
   /** One flush's lines, written part by part (see GraphiteFormatter.begin). */
-  begin(header: FlushHeader): FlushLines {
-    const out = new ByteChunks()
+  begin(header: FlushHeader, onChunk: ChunkListener = null): FlushLines {
+    const out = new ByteChunks(onChunk)
     const ts = lineEnd(header.timestamp)
     return {
       write: (part) => this.writePart(out, part, ts),
@@ -65,10 +65,12 @@ export class StatsgodFormatter {
       this.line(out, 'rates', c.name, '', c.rate, ts)
       this.line(out, 'counters', c.name, '', c.value, ts)
     }
-    for (const t of part.timers) {
-      for (const [stat, value] of t.stats) {
-        if (stat === 'rate') this.line(out, 'rates', t.name, '', value, ts)
-        else this.line(out, 'timers', t.name, '.' + stat, value, ts)
+    const timers = part.timers
+    for (let t = 0; t < timers.count; t++) {
+      for (let i = timers.start(t); i < timers.ends[t]!; i++) {
+        const stat = timers.statNames[timers.ids[i]!]!
+        if (stat === 'rate') this.line(out, 'rates', timers.names[t]!, '', timers.values[i]!, ts)
+        else this.line(out, 'timers', timers.names[t]!, '.' + stat, timers.values[i]!, ts)
       }
     }
     for (const g of part.gauges) this.line(out, 'gauges', g.name, '', g.value, ts)

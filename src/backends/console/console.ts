@@ -45,7 +45,7 @@ export class ConsoleBackend implements Backend {
       write: (part) => {
         for (const c of part.counters) counters.add(c.name, JSON.stringify(c.value))
         for (const c of part.counters) rates.add(c.name, JSON.stringify(c.rate))
-        for (const t of part.timers) {
+        for (const t of part.timers.entries()) {
           const stats = new JsonObject(indent, 2)
           for (const [stat, value] of t.stats) stats.add(stat, JSON.stringify(value))
           timers.add(t.name, stats.text())

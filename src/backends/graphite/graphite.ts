@@ -3,15 +3,16 @@ import type { GraphiteBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import { StatsgodFormatter } from '../../naming/statsgod'
 import type { Backend, BackendStats } from '../backend'
+import { chunkPool } from '../byte-chunks'
 import { runInSlices, SerialQueue } from '../encode'
-import { type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
-import { Outbox, outboxOptions, type Payload } from '../outbox'
+import { type ChunkListener, type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
+import { chunksOf, type GrowingPayload, Outbox, outboxOptions, type Payload } from '../outbox'
 import { pickleLines } from './pickle'
 import { sendAndClose } from './send'
 
 /** What the backend needs from a naming scheme; GraphiteFormatter (Etsy's names) is one. */
 export interface GraphiteLineFormatter {
-  begin(header: FlushHeader): FlushLines
+  begin(header: FlushHeader, onChunk?: ChunkListener): FlushLines
   formatHealth(health: GraphiteHealth, timestamp: number): string
 }
 
@@ -28,9 +29,11 @@ async function pickled(payload: Payload): Promise<Payload> {
 
 /**
  * Graphite over TCP, plaintext or pickle, one connection per delivery as
- * Etsy does. Each flush is written into Buffers part by part as it is computed, and handed to the
- * backend's own outbox, which retries what Graphite did not take and keeps
- * at most its byte bound.
+ * Etsy does. Each flush is written into Buffers part by part as it is
+ * computed, and handed to the backend's own outbox, which retries what
+ * Graphite did not take and keeps at most its byte bound. In plaintext a
+ * large flush goes to the outbox from its first completed Buffer on, so
+ * sending overlaps formatting; a retry sends the whole flush again.
  */
 export class GraphiteBackend implements Backend {
   readonly name: string
@@ -54,13 +57,37 @@ export class GraphiteBackend implements Backend {
 
   beginFlush(header: FlushHeader): FlushWriter {
     const started = Date.now()
-    const lines = this.formatter.begin(header)
+    if (this.cfg.protocol === 'pickle') {
+      const lines = this.formatter.begin(header)
+      return {
+        write: (part) => lines.write(part),
+        end: (trailer) =>
+          this.order.run(async () => {
+            const plain = lines.end(trailer, started)
+            const payload = await pickled(plain)
+            plain.release()
+            this.outbox.push(payload)
+          }),
+      }
+    }
+    let payload: GrowingPayload | null = null
+    const open = (): GrowingPayload => this.outbox.open((done) => chunkPool.give(done.chunks))
+    const lines = this.formatter.begin(header, (chunk) => (payload ??= open()).append(chunk))
+    // Never half a flush: if writing fails, what was queued of it is dropped (and counted).
+    const orAbandon = (step: () => void): void => {
+      try {
+        step()
+      } catch (err) {
+        payload?.abandon()
+        throw err
+      }
+    }
     return {
-      write: (part) => lines.write(part),
+      write: (part) => orAbandon(() => lines.write(part)),
       end: (trailer) =>
         this.order.run(async () => {
-          const payload = lines.end(trailer, started)
-          this.outbox.push(this.cfg.protocol === 'pickle' ? await pickled(payload) : payload)
+          orAbandon(() => lines.end(trailer, started))
+          ;(payload ?? open()).end()
         }),
     }
   }
@@ -88,9 +115,9 @@ export class GraphiteBackend implements Backend {
     await this.outbox.close()
   }
 
-  private async deliver(payloads: readonly { chunks: readonly Buffer[] }[], signal: AbortSignal): Promise<void> {
+  private async deliver(payloads: readonly Payload[], signal: AbortSignal): Promise<void> {
     try {
-      await sendAndClose(this.cfg, () => this.withHealth(payloads), signal)
+      await sendAndClose(this.cfg, (stop) => this.withHealth(payloads, stop), signal)
     } catch (err) {
       this.health.lastException = Math.round(Date.now() / 1000)
       throw err
@@ -98,14 +125,14 @@ export class GraphiteBackend implements Backend {
   }
 
   /** Etsy appends its own health lines once connected, stamped then, describing the previous send. */
-  private withHealth(payloads: readonly { chunks: readonly Buffer[] }[]): Buffer[] {
+  private async *withHealth(payloads: readonly Payload[], stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
     const now = Math.round(Date.now() / 1000)
-    const chunks = payloads.flatMap((p) => p.chunks)
-    chunks.push(this.encode(this.formatter.formatHealth(this.health, now)))
+    const health = this.encode(this.formatter.formatHealth(this.health, now))
     this.health.flushTime = 0
-    this.health.flushLength = chunks.reduce((n, c) => n + c.length, 0)
     this.health.lastFlush = now
-    return chunks
+    yield* chunksOf(payloads, stop)
+    this.health.flushLength = payloads.reduce((n, p) => n + p.bytes, health.length)
+    yield [health]
   }
 }
 

@@ -1,7 +1,9 @@
 import net from 'node:net'
 
 /**
- * One flush over one new TCP connection, as Etsy sends it. Resolves only when
+ * One flush over one new TCP connection, as Etsy sends it. Once connected,
+ * `payload` gives the Buffers to send, in runs as they become available
+ * (a flush still being formatted is sent as it goes). Resolves only when
  * every byte was written, our end was closed, and the server closed its end
  * without an error: a server that accepts but never reads (or never closes)
  * does not count as having received anything. Rejects on any error or when
@@ -9,7 +11,7 @@ import net from 'node:net'
  */
 export function sendAndClose(
   target: { host: string; port: number },
-  payload: () => readonly Buffer[],
+  payload: (stop: () => boolean) => AsyncIterable<readonly Buffer[]>,
   signal: AbortSignal,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -21,12 +23,22 @@ export function sendAndClose(
     }
     signal.addEventListener('abort', onAbort, { once: true })
     socket.on('error', (err) => reject(err))
+    const stop = (): boolean => signal.aborted || socket.destroyed
+    const send = async (): Promise<void> => {
+      for await (const run of payload(stop)) {
+        if (stop()) return
+        // The Buffers are queued as they are (no copy) and written with one writev.
+        socket.cork()
+        for (const chunk of run) socket.write(chunk)
+        socket.uncork()
+      }
+      if (!stop()) socket.end(() => (finished = true))
+    }
     socket.on('connect', () => {
-      // The Buffers are queued as they are (no copy) and written with one writev.
-      socket.cork()
-      for (const chunk of payload()) socket.write(chunk)
-      socket.end(() => (finished = true))
-      socket.uncork()
+      send().catch((err: unknown) => {
+        socket.destroy()
+        reject(err instanceof Error ? err : new Error(String(err)))
+      })
     })
     socket.on('close', (hadError) => {
       signal.removeEventListener('abort', onAbort)
