@@ -196,6 +196,10 @@ class Profile {
 }
 
 async function child(buildDir: string, profileName: string): Promise<Figures> {
+  // The heap policy the server sets at start-up (src/main.ts), for builds that have one.
+  if (fs.existsSync(path.join(buildDir, 'src/core/heap-growth.js'))) {
+    ;(load(buildDir, 'core/heap-growth.js') as { limitHeapGrowth(): unknown }).limitHeapGrowth()
+  }
   const sink = new Sink()
   const port = await sink.listen()
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})

@@ -28,7 +28,7 @@ export class SetSlot {
 
 /** Room for a timer's first values of an interval, when its last interval had none. */
 const INITIAL_TIMER_CAPACITY = 8
-const NO_VALUES = new Float64Array(0)
+const NO_VALUES: Float64Array<ArrayBufferLike> = new Float64Array(0)
 /** The smallest arena an interval starts with (values). */
 const MIN_ARENA_VALUES = 4096
 
@@ -41,19 +41,18 @@ const MIN_ARENA_VALUES = 4096
  * one at the arena's end; the old one is left unused until the arena is.
  */
 class SampleArena {
-  data: Float64Array
+  data: Float64Array<ArrayBufferLike> = NO_VALUES
   used = 0
   /** Timers whose values (current or taken) are still in this arena. */
   holders = 0
 
-  constructor(capacity: number) {
-    this.data = new Float64Array(Math.max(MIN_ARENA_VALUES, capacity))
-  }
+  /** Allocates nothing until the first value: `capacity` is what to start with then. */
+  constructor(private readonly capacity: number) {}
 
   /** Reserves `n` values; returns where they start. May replace `data` (its contents are kept). */
   reserve(n: number): number {
     if (this.used + n > this.data.length) {
-      const bigger = new Float64Array(Math.max(this.data.length * 2, this.used + n))
+      const bigger = values(Math.max(MIN_ARENA_VALUES, this.capacity, this.data.length * 2, this.used + n))
       bigger.set(this.data.subarray(0, this.used))
       this.data = bigger
     }
@@ -61,6 +60,16 @@ class SampleArena {
     this.used += n
     return start
   }
+}
+
+/**
+ * Memory for `n` values. Shared memory, because V8 leaves it out of its
+ * external-memory accounting: tens of megabytes of ordinary ArrayBuffers at
+ * a flush instant set off whole-heap collections that cannot free anything
+ * (as for the flush's Buffers, src/backends/byte-chunks.ts).
+ */
+function values(n: number): Float64Array<ArrayBufferLike> {
+  return new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT))
 }
 
 /**
