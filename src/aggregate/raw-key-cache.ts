@@ -146,9 +146,10 @@ export class RawKeyCache<T> {
     const words = wordView(buf)
     const at = wordOffset(buf) + start
     const arena = this.arenaWords
-    for (let k = 0; k + 4 < length; k += 4) {
-      if (words.getInt32(at + k, true) !== arena.getInt32(arenaStart + k, true)) return false
+    const lastAt = at + length - 4
+    for (let p = at, q = arenaStart; p < lastAt; p += 4, q += 4) {
+      if (words.getInt32(p, true) !== arena.getInt32(q, true)) return false
     }
-    return words.getInt32(at + length - 4, true) === arena.getInt32(arenaStart + length - 4, true)
+    return words.getInt32(lastAt, true) === arena.getInt32(arenaStart + length - 4, true)
   }
 }

@@ -126,41 +126,38 @@ export class PacketParser<K> {
     // ---- the key, up to the first ":" (or the line's end, or "|#": no value), 4 bytes
     // per read while a word has no ":", newline or "|" in it, hashed a word at a time
     let h: number = KeyHash.Seed
-    let i = lineStart
     let c = -1
-    for (;;) {
-      if (i + 4 > end) {
-        i = this.scanKeyBytes(buf, i, end, h)
-        h = this.scannedHash
-        break
-      }
-      const w = view.getInt32(base + i, true)
+    // Positions in the view, so that the loop adds nothing to them.
+    let at = base + lineStart
+    const lastWord = base + end - 4
+    let w = 0
+    let found = 0
+    while (at <= lastWord) {
+      w = view.getInt32(at, true)
       const colons = w ^ COLONS
       const newlines = w ^ NEWLINES
       const pipes = w ^ PIPES
       // A byte of the result has its high bit set for each zero byte of x in (x - ONES) & ~x,
       // exactly so up to the first zero byte (borrows can mark bytes after it).
-      const found = (((colons - ONES) & ~colons) | ((newlines - ONES) & ~newlines) | ((pipes - ONES) & ~pipes)) & HIGH_BITS
-      if (found === 0) {
-        h = Math.imul(h ^ w, KeyHash.Multiplier)
-        h ^= h >>> 15
-        i += 4
-        continue
-      }
-      const before = (31 - Math.clz32(found ^ (found - 1))) >>> 3 // bytes before the first separator
-      c = buf[i + before]!
-      if (c === PIPE && !(i + before + 1 < end && buf[i + before + 1] === HASH)) {
-        // A "|" inside the key: rare, so the plain way.
-        i = this.scanKeyBytes(buf, i, end, h)
-        h = this.scannedHash
-        break
-      }
+      found = (((colons - ONES) & ~colons) | ((newlines - ONES) & ~newlines) | ((pipes - ONES) & ~pipes)) & HIGH_BITS
+      if (found !== 0) break
+      h = Math.imul(h ^ w, KeyHash.Multiplier)
+      h ^= h >>> 15
+      at += 4
+    }
+    let i = at - base
+    const before = (31 - Math.clz32(found ^ (found - 1))) >>> 3 // bytes before the first separator
+    if (found !== 0) c = buf[i + before]!
+    if (found === 0 || (c === PIPE && !(i + before + 1 < end && buf[i + before + 1] === HASH))) {
+      // The packet's last bytes, or a "|" inside the key (rare): the plain way.
+      i = this.scanKeyBytes(buf, i, end, h)
+      h = this.scannedHash
+    } else {
       if (before > 0) {
         h = Math.imul(h ^ (w & ((1 << (before << 3)) - 1)), KeyHash.Multiplier)
         h ^= h >>> 15
       }
       i += before
-      break
     }
     if (i === end) return this.lineWithoutValue(buf, lineStart, i, end)
     c = buf[i]!
