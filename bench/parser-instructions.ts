@@ -7,15 +7,27 @@ import { generatePackets } from './workload'
  * A fixed amount of parse+aggregate work for instruction counting, where
  * wall-clock time is too noisy to compare (a shared machine):
  *
- *   valgrind --tool=callgrind node build/bench/parser-instructions.js batched|single [rounds]
+ *   valgrind --tool=callgrind node --single-threaded build/bench/parser-instructions.js batched|single|stream [rounds]
  *
- * Compare total instructions against a run with rounds=0 (start-up and
- * packet generation only) to get the cost of the parsing itself.
+ * Shapes: batched = ~1400-byte datagrams (about 35 lines each), single = one
+ * line per packet (each its own Buffer, as node:dgram delivers them), stream =
+ * ~64 KiB chunks of lines (as TCP and Unix streams deliver them).
+ * For the steady state, subtract a run with few rounds (say 5) from one with
+ * more (say 25) and divide by the extra rounds' metrics; a run with rounds=0
+ * gives start-up and packet generation alone. --single-threaded makes the
+ * counts repeatable: under valgrind, background compilation finishes at
+ * varying points otherwise.
  */
 
 const shape = process.argv[2] ?? 'batched'
 const rounds = Number(process.argv[3] ?? 10)
-const { packets, metrics } = generatePackets(shape === 'single' ? 40_000 : 2_000, shape === 'single' ? 0 : 1400)
+const sizes: Record<string, [count: number, packetBytes: number]> = {
+  batched: [2_000, 1400],
+  single: [40_000, 0],
+  stream: [44, 64 * 1024],
+}
+const [count, packetBytes] = sizes[shape] ?? sizes.batched!
+const { packets, metrics } = generatePackets(count, packetBytes)
 const aggregator = new Aggregator({ ...configSchema.parse({}), dumpMessages: false }, silentLogger())
 for (let r = 0; r < rounds; r++) {
   for (const packet of packets) aggregator.ingest(packet)

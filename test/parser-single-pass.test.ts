@@ -92,3 +92,48 @@ t.test('a line with many values grows the pending table', async (t) => {
   new PacketParser(got).parse(Buffer.from('k' + ':1|c'.repeat(100) + '|#t'))
   t.equal(got.calls.filter((c) => c[0] === 'c' && c[1] === 'k|t').length, 100)
 })
+
+t.test('keys of every length, ended at every byte of a 4-byte word, at every alignment', async (t) => {
+  // The key scan reads 4 bytes at a time and finishes the last word by a mask,
+  // so every key length and every way of ending it must agree with the reference.
+  const endings = [':1|c', ':1|c\n', '\n', '|#t:1', ':1|c|#t:1', '|x:2|c', ':3|ms\r\n', '']
+  let mismatches = 0
+  for (let length = 0; length <= 21; length++) {
+    const key = 'abcdefghijklmnopqrstuvwxyz'.slice(0, length)
+    for (const ending of endings) {
+      for (let offset = 0; offset < 4; offset++) {
+        const text = key + ending + 'k:2|c'.slice(0, length % 6)
+        const slab = Buffer.alloc(offset + text.length + 4, 'z')
+        slab.write(text, offset, 'latin1')
+        const expected = new Log()
+        new ReferencePacketParser(expected).parse(Buffer.from(text, 'latin1'))
+        const got = new Log()
+        new PacketParser(got).parse(slab, offset, offset + text.length)
+        const hashes = got.calls.filter((c) => c[0] === 'key' && c[2] !== c[3])
+        if ((!sameCalls(got.calls, expected.calls) || hashes.length > 0) && mismatches++ < 5) {
+          t.same({ text, offset, calls: got.calls }, { text, offset, calls: expected.calls })
+        }
+      }
+    }
+  }
+  t.equal(mismatches, 0)
+})
+
+t.test('type fields the fast path reads, and their near misses', async (t) => {
+  const types = ['c', 'ms', 'g', 's', 'h', 'd', 'm', 'mx', 'msx', 'cc', 'c ', ' c', 'C', 'ms\r', 'x', '']
+  const after = ['', '\n', ':2|c', '|@0.5', '|#t:1', '|x', '\r\n']
+  let mismatches = 0
+  for (const value of ['1', '-2.5', '+3', 'abc', '']) {
+    for (const type of types) {
+      for (const tail of after) {
+        const text = `key:${value}|${type}${tail}`
+        const expected = new Log()
+        new ReferencePacketParser(expected).parse(Buffer.from(text))
+        const got = new Log()
+        new PacketParser(got).parse(Buffer.from(text))
+        if (!sameCalls(got.calls, expected.calls) && mismatches++ < 5) t.same({ text, calls: got.calls }, { text, calls: expected.calls })
+      }
+    }
+  }
+  t.equal(mismatches, 0)
+})

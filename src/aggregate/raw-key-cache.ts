@@ -7,6 +7,7 @@
  */
 
 import { hashKeyBytes } from '../parse/key-hash'
+import { wordOffset, wordView } from '../parse/word-view'
 
 const INITIAL_CAPACITY = 1024 // slots; always a power of two
 const MAX_LOAD = 0.5
@@ -23,6 +24,7 @@ export class RawKeyCache<T> {
   private tagLengths = new Int32Array(INITIAL_CAPACITY)
   private values: (T | undefined)[] = new Array<T | undefined>(INITIAL_CAPACITY)
   private arena = Buffer.allocUnsafe(64 * 1024)
+  private arenaWords = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.length)
   private arenaUsed = 0
   private count = 0
 
@@ -127,17 +129,27 @@ export class RawKeyCache<T> {
       const bigger = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.arenaUsed + length))
       this.arena.copy(bigger, 0, 0, this.arenaUsed)
       this.arena = bigger
+      this.arenaWords = new DataView(bigger.buffer, bigger.byteOffset, bigger.length)
     }
     const start = this.arenaUsed
     this.arenaUsed += length
     return start
   }
 
+  /** Compares 4 bytes per read (see wordView); the last read may overlap the one before. */
   private sameBytes(arenaStart: number, buf: Buffer, start: number, end: number): boolean {
-    const arena = this.arena
-    for (let i = start, j = arenaStart; i < end; i++, j++) {
-      if (buf[i] !== arena[j]) return false
+    const length = end - start
+    if (length < 4) {
+      for (let i = start, j = arenaStart; i < end; i++, j++) if (buf[i] !== this.arena[j]) return false
+      return true
     }
-    return true
+    const words = wordView(buf)
+    const at = wordOffset(buf) + start
+    const arena = this.arenaWords
+    const lastAt = at + length - 4
+    for (let p = at, q = arenaStart; p < lastAt; p += 4, q += 4) {
+      if (words.getInt32(p, true) !== arena.getInt32(q, true)) return false
+    }
+    return words.getInt32(lastAt, true) === arena.getInt32(arenaStart + length - 4, true)
   }
 }

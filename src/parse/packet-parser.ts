@@ -1,5 +1,6 @@
-import { Fnv, finishHash } from './key-hash'
+import { KeyHash, finishHash, mixWord } from './key-hash'
 import { EXACT_POW10, MAX_FAST_DIGITS, isAsciiSpace, parseDecimal } from './number'
+import { wordOffset, wordView } from './word-view'
 
 /*
  * Splits a packet into StatsD lines and values without building strings, in
@@ -12,10 +13,13 @@ import { EXACT_POW10, MAX_FAST_DIGITS, isAsciiSpace, parseDecimal } from './numb
  * Each value is reported to the sink on its own; a bad value is a bad line
  * for statsd.bad_lines_seen (as in Etsy) but never spoils its good neighbours.
  *
- * The scan hashes the key bytes as it passes them, reads plain decimal values
- * digit by digit (anything unusual goes to parseDecimal, which gives the
- * same digits), and keeps each value of a line in a small table until the
- * line ends: the DogStatsD tags that complete the key come after the values.
+ * The scan reads the key 4 bytes at a time (./word-view) and hashes it a
+ * word per read, reads the usual type fields ("c", "ms", ...) and plain
+ * decimal values directly (anything unusual goes to readType and
+ * parseDecimal, which give the same results), and holds a line's values
+ * until the line ends: the DogStatsD tags that complete the key come after
+ * them. The last (usually the only) value of a line stays in local
+ * variables; earlier ones wait in a small table.
  */
 
 export const enum MetricType {
@@ -78,9 +82,25 @@ const BAD_SAMPLE_RATE = BAD + 4
 
 const INITIAL_PENDING = 16
 
+/** The usual type fields, by their first byte ("m" for "ms"); -1 for anything else. */
+const TYPE_BY_FIRST_BYTE = new Int8Array(256).fill(-1)
+TYPE_BY_FIRST_BYTE[99] = MetricType.Counter // c
+TYPE_BY_FIRST_BYTE[109] = MetricType.Timer // m(s)
+TYPE_BY_FIRST_BYTE[103] = MetricType.Gauge // g
+TYPE_BY_FIRST_BYTE[115] = MetricType.Set // s
+TYPE_BY_FIRST_BYTE[104] = MetricType.Timer // h
+TYPE_BY_FIRST_BYTE[100] = MetricType.Timer // d
+
+// Each byte of a word, XORed with one of these, is 0 where the byte is ":", newline or "|".
+const COLONS = 0x3a3a3a3a
+const NEWLINES = 0x0a0a0a0a
+const PIPES = 0x7c7c7c7c
+const ONES = 0x01010101
+const HIGH_BITS = 0x80808080 | 0
+
 /** Reusable parser: one per sink. Not re-entrant (its tables hold the line being read). */
 export class PacketParser<K> {
-  // The values of the current line, delivered when its end (and so its tags) is known.
+  // The values of the current line but its last, delivered when its end (and so its tags) is known.
   private outcomes = new Uint8Array(INITIAL_PENDING)
   private values = new Float64Array(INITIAL_PENDING)
   /** Sample rate (counters, timers), 1 for a gauge delta, or the set value's start. */
@@ -88,34 +108,70 @@ export class PacketParser<K> {
   /** End of the value field (sets). */
   private valueEnds = new Int32Array(INITIAL_PENDING)
   private pending = 0
+  /** The key hash so far, from scanKeyBytes. */
+  private scannedHash = 0
 
   constructor(private readonly sink: ParseSink<K>) {}
 
   /** Parses buf[start, end) as one packet. */
   parse(buf: Buffer, start = 0, end = buf.length): void {
+    const view = wordView(buf)
+    const base = wordOffset(buf)
     let i = start
-    while (i < end) i = this.parseLine(buf, i, end)
+    while (i < end) i = this.parseLine(buf, view, base, i, end)
   }
 
   /** Reads the line starting at lineStart; returns where the next one starts. */
-  private parseLine(buf: Buffer, lineStart: number, end: number): number {
-    // ---- the key, hashed on the way, up to the first ":" (or the line's end, or "|#": no value)
-    let h = Fnv.Offset
-    let i = lineStart
+  private parseLine(buf: Buffer, view: DataView<ArrayBufferLike>, base: number, lineStart: number, end: number): number {
+    // ---- the key, up to the first ":" (or the line's end, or "|#": no value), 4 bytes
+    // per read while a word has no ":", newline or "|" in it, hashed a word at a time
+    let h: number = KeyHash.Seed
     let c = -1
-    while (i < end) {
-      c = buf[i]!
-      if (c === COLON || c === NEWLINE || (c === PIPE && i + 1 < end && buf[i + 1] === HASH)) break
-      h = Math.imul(h ^ c, Fnv.Prime)
-      i++
+    // Positions in the view, so that the loop adds nothing to them.
+    let at = base + lineStart
+    const lastWord = base + end - 4
+    let w = 0
+    let found = 0
+    while (at <= lastWord) {
+      w = view.getInt32(at, true)
+      const colons = w ^ COLONS
+      const newlines = w ^ NEWLINES
+      const pipes = w ^ PIPES
+      // A byte of the result has its high bit set for each zero byte of x in (x - ONES) & ~x,
+      // exactly so up to the first zero byte (borrows can mark bytes after it).
+      found = (((colons - ONES) & ~colons) | ((newlines - ONES) & ~newlines) | ((pipes - ONES) & ~pipes)) & HIGH_BITS
+      if (found !== 0) break
+      h = Math.imul(h ^ w, KeyHash.Multiplier)
+      h ^= h >>> 15
+      at += 4
     }
-    if (i === end || c !== COLON) return this.lineWithoutValue(buf, lineStart, i, end)
+    let i = at - base
+    const before = (31 - Math.clz32(found ^ (found - 1))) >>> 3 // bytes before the first separator
+    if (found !== 0) c = buf[i + before]!
+    if (found === 0 || (c === PIPE && !(i + before + 1 < end && buf[i + before + 1] === HASH))) {
+      // The packet's last bytes, or a "|" inside the key (rare): the plain way.
+      i = this.scanKeyBytes(buf, i, end, h)
+      h = this.scannedHash
+    } else {
+      if (before > 0) {
+        h = Math.imul(h ^ (w & ((1 << (before << 3)) - 1)), KeyHash.Multiplier)
+        h ^= h >>> 15
+      }
+      i += before
+    }
+    if (i === end) return this.lineWithoutValue(buf, lineStart, i, end)
+    c = buf[i]!
+    if (c !== COLON) return this.lineWithoutValue(buf, lineStart, i, end)
     const keyEnd = i
     i++
 
-    // ---- the values: "value|type[|@rate][|...]" separated by ":", up to "|#" or the line's end
+    // ---- the values: "value|type[|@rate][|...]" separated by ":", up to "|#" or the line's end.
+    // The last (usually only) one stays in these locals; earlier ones go to the pending table.
     this.pending = 0
-    let metricEnded = false
+    let outcome = 0
+    let value = 0
+    let extra = 0
+    let valueEnd = 0
     for (;;) {
       const valueStart = i
       // The value field, read as a plain decimal while it looks like one.
@@ -132,6 +188,7 @@ export class PacketParser<K> {
       let mantissa = 0
       let digits = 0
       let dotAt = -1
+      c = -1
       while (i < end) {
         c = buf[i]!
         const d = c - 48
@@ -147,19 +204,30 @@ export class PacketParser<K> {
       }
       if (i === end) c = -1
       const plain = c === PIPE && digits > 0 && digits <= MAX_FAST_DIGITS
-      // Anything else in the field: find its end the plain way.
-      i = separatorAt(buf, i, end)
-      c = i < end ? buf[i]! : -1
-      if (c !== PIPE || (i + 1 < end && buf[i + 1] === HASH)) {
-        this.addPending(NO_TYPE, 0, 0, 0)
-      } else {
-        const valueEnd = i
-        i++
-        const typeStart = i
+      if (!plain) {
+        // Anything else in the field: find its end the plain way.
         i = separatorAt(buf, i, end)
         c = i < end ? buf[i]! : -1
-        const typeEnd = i
-        let outcome: number = -1
+      }
+      if (c !== PIPE || (i + 1 < end && buf[i + 1] === HASH)) {
+        outcome = NO_TYPE
+      } else {
+        valueEnd = i
+        i++
+        // The type: "c", "ms", "g", ... followed by a separator, or else read the plain way.
+        let type: number = i < end ? TYPE_BY_FIRST_BYTE[buf[i]!]! : -1
+        let typeEnd = i + 1
+        if (type === MetricType.Timer && buf[i] === 109) type = typeEnd < end && buf[typeEnd++] === 115 ? type : -1 // "ms"
+        c = typeEnd < end ? buf[typeEnd]! : -1
+        if (type >= 0 && (c === PIPE || c === NEWLINE || c === COLON || c === -1)) {
+          i = typeEnd
+        } else {
+          const typeStart = i
+          i = separatorAt(buf, i, end)
+          c = i < end ? buf[i]! : -1
+          type = readType(buf, typeStart, i)
+        }
+        outcome = -1
         let sampleRate = 1
         if (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
           i++
@@ -175,21 +243,18 @@ export class PacketParser<K> {
           }
           // Fields after the rate are ignored (as in Etsy).
           while (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
-            i++
-            c = -1
-            i = separatorAt(buf, i, end)
+            i = separatorAt(buf, i + 1, end)
             c = i < end ? buf[i]! : -1
           }
         }
-        if (outcome < 0) outcome = readType(buf, typeStart, typeEnd)
-        if (outcome < 0) {
-          this.addPending(UNKNOWN_TYPE, 0, 0, 0)
-        } else if (outcome === MetricType.Set) {
-          this.addPending(outcome, 0, valueStart, valueEnd)
-        } else if (outcome >= BAD) {
-          this.addPending(outcome, 0, 0, 0)
+        if (outcome >= 0) {
+          // a bad sample rate, whatever the type
+        } else if (type < 0) {
+          outcome = UNKNOWN_TYPE
+        } else if (type === MetricType.Set) {
+          outcome = type
+          extra = valueStart
         } else {
-          let value: number
           if (plain) {
             const fractionDigits = dotAt < 0 ? 0 : digits - dotAt
             value = fractionDigits === 0 ? mantissa : mantissa / EXACT_POW10[fractionDigits]!
@@ -197,37 +262,49 @@ export class PacketParser<K> {
           } else {
             value = parseDecimal(buf, valueStart, valueEnd)
           }
+          outcome = type
+          extra = sampleRate
           if (!Number.isFinite(value)) outcome = BAD_VALUE
-          else if (outcome === MetricType.Timer && value < 0) outcome = NEGATIVE_TIMER
-          else if (outcome === MetricType.Gauge) {
+          else if (type === MetricType.Timer && value < 0) outcome = NEGATIVE_TIMER
+          else if (type === MetricType.Gauge) {
             const first = buf[valueStart]
-            sampleRate = valueStart < valueEnd && (first === PLUS || first === MINUS) ? 1 : 0
+            extra = valueStart < valueEnd && (first === PLUS || first === MINUS) ? 1 : 0
           }
-          this.addPending(outcome, value, sampleRate, 0)
         }
       }
       // Here c is the byte that ended the value: ":" (another value), "|" (of "|#"), newline or -1 (end).
-      if (c !== COLON) {
-        metricEnded = c === PIPE
-        break
-      }
+      if (c !== COLON) break
+      this.addPending(outcome, value, extra, valueEnd)
       i++
     }
 
     // ---- the DogStatsD tags, up to the next "|#" or the line's end (without a final "\r")
     let tagsStart = i
     let tagsEnd = i
-    if (metricEnded) {
+    if (c === PIPE) {
       tagsStart = i + 2
-      let th = Math.imul(h ^ Fnv.TagSeparator, Fnv.Prime)
+      let th = Math.imul(h ^ KeyHash.TagSeparator, KeyHash.Multiplier)
+      th ^= th >>> 15
+      let word = 0
+      let shift = 0
       i = tagsStart
       while (i < end) {
         c = buf[i]!
         if (c === NEWLINE) break
         if (c === PIPE && i + 1 < end && buf[i + 1] === HASH) break
         if (c === CARRIAGE_RETURN && (i + 1 === end || buf[i + 1] === NEWLINE)) break
-        th = Math.imul(th ^ c, Fnv.Prime)
+        word |= c << shift
+        shift += 8
+        if (shift === 32) {
+          th = Math.imul(th ^ word, KeyHash.Multiplier)
+          th ^= th >>> 15
+          word = shift = 0
+        }
         i++
+      }
+      if (shift !== 0) {
+        th = Math.imul(th ^ word, KeyHash.Multiplier)
+        th ^= th >>> 15
       }
       tagsEnd = i
       if (tagsEnd > tagsStart) h = th
@@ -240,8 +317,39 @@ export class PacketParser<K> {
     let lineEnd = newline
     if (buf[lineEnd - 1] === CARRIAGE_RETURN) lineEnd-- // there is a ":" before it
     if (tagsStart > lineEnd) tagsStart = tagsEnd = lineEnd
-    this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, finishHash(h))
+
+    const hash = finishHash(h)
+    this.sink.onLine(buf, lineStart, lineEnd)
+    // Keys are interned lazily (undefined: not yet) so that lines with only bad values never create one.
+    let key: K | null | undefined
+    for (let n = 0; n < this.pending; n++) {
+      key = this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!)
+    }
+    this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd)
     return newline + 1
+  }
+
+  /**
+   * The key scan one byte at a time from i (a word boundary of the key), for
+   * the last bytes of a packet and keys with a "|": returns where the key
+   * ends, and leaves its hash so far in scannedHash, words as the fast scan makes them.
+   */
+  private scanKeyBytes(buf: Buffer, i: number, end: number, h: number): number {
+    let word = 0
+    let shift = 0
+    while (i < end) {
+      const c = buf[i]!
+      if (c === COLON || c === NEWLINE || (c === PIPE && i + 1 < end && buf[i + 1] === HASH)) break
+      word |= c << shift
+      shift += 8
+      if (shift === 32) {
+        h = mixWord(h, word)
+        word = shift = 0
+      }
+      i++
+    }
+    this.scannedHash = shift === 0 ? h : mixWord(h, word)
+    return i
   }
 
   /** A line whose key part has no ":". */
@@ -267,6 +375,7 @@ export class PacketParser<K> {
     this.valueEnds[n] = valueEnd
   }
 
+  /** Hands one value of a line to the sink; returns the line's key (undefined while not yet resolved). */
   private deliver(
     buf: Buffer,
     lineStart: number,
@@ -275,40 +384,36 @@ export class PacketParser<K> {
     tagsStart: number,
     tagsEnd: number,
     hash: number,
-  ): void {
+    key: K | null | undefined,
+    outcome: number,
+    value: number,
+    extra: number,
+    valueEnd: number,
+  ): K | null | undefined {
     const sink = this.sink
-    sink.onLine(buf, lineStart, lineEnd)
-    // Keys are interned lazily so that lines with only bad values never create one.
-    let key: K | null = null
-    let resolved = false
-    for (let n = 0; n < this.pending; n++) {
-      const outcome = this.outcomes[n]!
-      if (outcome >= BAD) {
-        sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
-        continue
-      }
-      if (!resolved) {
-        key = sink.resolveKey(buf, lineStart, keyEnd, tagsStart, tagsEnd, hash)
-        resolved = true
-      }
-      if (key === null) {
-        sink.onBadLine(buf, lineStart, lineEnd, 'empty key')
-        continue
-      }
-      switch (outcome) {
-        case MetricType.Counter:
-          sink.onCounter(key, this.values[n]!, this.extras[n]!)
-          break
-        case MetricType.Timer:
-          sink.onTimer(key, this.values[n]!, this.extras[n]!)
-          break
-        case MetricType.Gauge:
-          sink.onGauge(key, this.values[n]!, this.extras[n] === 1)
-          break
-        default:
-          sink.onSet(key, buf, this.extras[n]!, this.valueEnds[n]!)
-      }
+    if (outcome >= BAD) {
+      sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
+      return key
     }
+    if (key === undefined) key = sink.resolveKey(buf, lineStart, keyEnd, tagsStart, tagsEnd, hash)
+    if (key === null) {
+      sink.onBadLine(buf, lineStart, lineEnd, 'empty key')
+      return key
+    }
+    switch (outcome) {
+      case MetricType.Counter:
+        sink.onCounter(key, value, extra)
+        break
+      case MetricType.Timer:
+        sink.onTimer(key, value, extra)
+        break
+      case MetricType.Gauge:
+        sink.onGauge(key, value, extra === 1)
+        break
+      default:
+        sink.onSet(key, buf, extra, valueEnd)
+    }
+    return key
   }
 
   private growPending(): void {
