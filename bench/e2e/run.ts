@@ -199,6 +199,18 @@ async function sustained(s: Server, per: number, rates: number[]): Promise<numbe
 
 type Results = Map<string, number>
 
+/**
+ * Memory per key, on a server of its own (fresh, so that nothing earlier
+ * weighs on it, and nothing after it carries these keys in every flush):
+ * the peak RSS, with whatever backlog the server lets build up.
+ */
+async function measureMemory(s: Server, r: Results): Promise<void> {
+  process.stderr.write(`${s.name}: ${MEMORY_KEYS} keys\n`)
+  const p = await phase(s, udpArgs(s, 20, 200_000, MEMORY_PHASE_S), MEMORY_KEYS)
+  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: peak RSS MB`, p.peakRss)
+  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (p.sent - p.received)) / p.sent)
+}
+
 async function measure(s: Server): Promise<Results> {
   const r: Results = new Map()
   /** `args` ends with the duration in seconds; a first run of WARMUP_S is not counted. */
@@ -216,10 +228,6 @@ async function measure(s: Server): Promise<Results> {
   if (s.unixgramPath !== null) {
     await fixed('Unix datagram, 1/datagram, 40k metrics/s', ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)])
   }
-  // Many keys: what memory a server needs per key (its peak, with whatever backlog it lets build up).
-  const manyKeys = await phase(s, udpArgs(s, 20, 200_000, MEMORY_PHASE_S), MEMORY_KEYS)
-  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: peak RSS MB`, manyKeys.peakRss)
-  r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (manyKeys.sent - manyKeys.received)) / manyKeys.sent)
   process.stderr.write(`${s.name}: short-lived connections\n`)
   for (const [label, args] of [
     ['TCP', ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],
@@ -250,13 +258,26 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const results: Results[] = []
   for (const name of ['statsd-ts', 'Etsy 0.9'] as const) {
-    const server = await startServer(name, dir)
-    try {
-      results.push(await measure(server))
-    } finally {
+    const stop = async (server: Server): Promise<void> => {
+      const exited = once(server.child, 'exit')
       server.child.kill('SIGTERM')
       server.received.close()
+      await exited
     }
+    let server = await startServer(name, dir)
+    let r: Results
+    try {
+      r = await measure(server)
+    } finally {
+      await stop(server)
+    }
+    server = await startServer(name, fs.mkdtempSync(path.join(dir, 'memory-')))
+    try {
+      await measureMemory(server, r)
+    } finally {
+      await stop(server)
+    }
+    results.push(r)
   }
   fs.rmSync(dir, { recursive: true, force: true })
   const [ours, etsy] = results as [Results, Results]
