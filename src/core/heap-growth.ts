@@ -3,10 +3,10 @@ import v8 from 'node:v8'
 /*
  * After each full garbage collection V8 lets the old generation grow to a
  * multiple of what survived, up to 4x while allocation is fast. A flush of
- * many keys allocates in bursts, so a server with 100k keys settled at
- * 260-280 MB of RSS with about 50 MB of live heap. A fixed factor of 1.5
- * held it at 165-170 MB for the same CPU per metric (bench:e2e's memory
- * row); 1.2 saved little more and cost a quarter more CPU.
+ * many keys allocates in bursts, so a server given 100k keys at 200k
+ * metrics/s reached 260-280 MB of RSS with about 50 MB of live heap. A
+ * fixed factor of 1.5 held it at 165-175 MB for the same CPU per metric;
+ * 1.2 saved little more and cost a quarter more CPU (README: Memory).
  */
 export const HEAP_GROWING_PERCENT = 50
 
