@@ -243,3 +243,20 @@ t.test('many keys survive cache growth and reuse', async (t) => {
   t.equal(out.get('stats_counts.k4999'), '9998')
   t.equal(out.get('statsd.numStats'), String(5000 + 3))
 })
+
+t.test('two flushes within one second get distinct timestamps (Graphite would keep only the second)', async (t) => {
+  const aggregator = new Aggregator({ ...configSchema.parse({ flushInterval: 1000 }), dumpMessages: false }, silentLogger())
+  aggregator.ingest(Buffer.from('a:1|c'))
+  const first = aggregator.flush(NOW + 400)
+  aggregator.ingest(Buffer.from('a:2|c'))
+  const second = aggregator.flush(NOW + 450)
+  t.equal(first.timestamp, NOW / 1000)
+  t.equal(second.timestamp, NOW / 1000 + 1)
+  t.equal(aggregator.flush(NOW + 2000).timestamp, NOW / 1000 + 2, 'and back on the clock once it catches up')
+})
+
+t.test('with sub-second intervals timestamps stay on the clock', async (t) => {
+  const aggregator = new Aggregator({ ...configSchema.parse({ flushInterval: 100 }), dumpMessages: false }, silentLogger())
+  t.equal(aggregator.flush(NOW).timestamp, NOW / 1000)
+  t.equal(aggregator.flush(NOW + 100).timestamp, NOW / 1000)
+})

@@ -80,6 +80,8 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly internalCounters: ReadonlySet<CounterSlot>
   private readonly timestampLagName: string
   private lastFlushTimestamp = 0
+  /** The timestamp the last flush was sent with (see distinctTimestamp). */
+  private lastSentTimestamp = 0
   /** A timer was deleted during the flush in progress. */
   private timerDeleted = false
 
@@ -313,7 +315,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     }
     this.lastFlushTimestamp = timestamp
     const taken = new TakenInterval(
-      timestamp,
+      this.distinctTimestamp(timestamp, intervalMs),
       intervalMs,
       this.timerStats,
       this.log,
@@ -354,6 +356,20 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.badLinesLogged = 0
     this.badLinesNotLogged = 0
     return taken
+  }
+
+  /**
+   * Graphite keeps one value per name and timestamp, so two flushes that
+   * round to the same second (a flush that ran a little late followed by
+   * one on time; the final flush at shutdown just after a scheduled one)
+   * would lose the first one's counts. With intervals of a second or more,
+   * such a flush gets the next second instead; timestamp_lag still shows
+   * the real lag.
+   */
+  private distinctTimestamp(timestamp: number, intervalMs: number): number {
+    if (intervalMs >= 1000 && timestamp <= this.lastSentTimestamp) timestamp = this.lastSentTimestamp + 1
+    this.lastSentTimestamp = timestamp
+    return timestamp
   }
 
   /** A timer's values were computed for the flush: Etsy's deleteTimers removes it then. */
