@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
-import { chunksOf, type Deliver, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
+import { chunksOf, type Deliver, GrowingPayload, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
 import { silentLogger } from '../src/log'
 
 /* The outbox alone: a scripted receiver instead of a socket. */
@@ -300,4 +300,23 @@ t.test('a payload whose writer failed is dropped and counted, never sent in part
   while (outbox.stats().delivered === 0) await settled()
   t.strictSame(receiver.delivered, ['x'], 'the complete flush in the same attempt is sent again, alone')
   t.match(outbox.stats(), { delivered: 1, failedAttempts: 1, flushesDropped: 2, bytesQueued: 0, flushesQueued: 0 })
+})
+
+t.test('chunksOf: chunks appended while the consumer holds a run come in the next run, none skipped', async (t) => {
+  const payload = new GrowingPayload(
+    () => {},
+    () => {},
+  )
+  payload.append(Buffer.from('a'))
+  const got: string[] = []
+  for await (const run of chunksOf([payload], () => false)) {
+    got.push(...run.map((b) => b.toString()))
+    // The formatter goes on while the socket takes this run.
+    if (got.length === 1) {
+      payload.append(Buffer.from('b'))
+      payload.append(Buffer.from('c'))
+      payload.end()
+    }
+  }
+  t.same(got, ['a', 'b', 'c'])
 })

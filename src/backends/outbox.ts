@@ -81,9 +81,11 @@ export async function* chunksOf(payloads: readonly Payload[], stop: () => boolea
     for (;;) {
       if (stop()) return
       if (payload instanceof GrowingPayload && payload.abandoned) throw new Error('a flush was abandoned while being sent')
-      if (payload.chunks.length > sent) {
-        yield payload.chunks.slice(sent)
-        sent = payload.chunks.length
+      const have = payload.chunks.length
+      if (have > sent) {
+        // Chunks appended while the consumer holds this run come in the next one.
+        yield payload.chunks.slice(sent, have)
+        sent = have
       }
       if (!(payload instanceof GrowingPayload) || (payload.complete && sent === payload.chunks.length)) break
       await payload.more(sent)
