@@ -1,3 +1,4 @@
+import { uncountedMemory } from '../core/uncounted-memory'
 import type { HistogramBins } from './timer-stats'
 
 /*
@@ -62,14 +63,9 @@ class SampleArena {
   }
 }
 
-/**
- * Memory for `n` values. Shared memory, because V8 leaves it out of its
- * external-memory accounting: tens of megabytes of ordinary ArrayBuffers at
- * a flush instant set off whole-heap collections that cannot free anything
- * (as for the flush's Buffers, src/backends/byte-chunks.ts).
- */
+/** Memory for `n` values, kept out of V8's external-memory figure (see uncountedMemory). */
 function values(n: number): Float64Array<ArrayBufferLike> {
-  return new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT))
+  return new Float64Array(uncountedMemory(n * Float64Array.BYTES_PER_ELEMENT))
 }
 
 /**

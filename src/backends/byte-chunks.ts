@@ -1,3 +1,4 @@
+import { uncountedMemory } from '../core/uncounted-memory'
 import type { Payload } from './outbox'
 
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6]
@@ -16,16 +17,9 @@ const DEMANDS_KEPT = 4
  * CHUNK_BYTES Buffers given back once the flush written into them was
  * delivered or dropped, for the next flushes. The pool keeps as many as the
  * largest of the last few flushes took, so a steady flush reuses all of its
- * Buffers and a one-off spike is let go.
- *
- * New Buffers are views of SharedArrayBuffers, which V8 (Node 20) leaves
- * out of its external-memory figure. Every ordinary ArrayBuffer counts,
- * and V8 marks the whole heap for every 64 MB or so of them: 200 MB of
- * Buffers for one flush cost several whole-heap markings (more time than
- * the formatting, and pauses over 100 ms), which could free nothing, since
- * every chunk stays in use until its flush is delivered or dropped and then
- * goes back to this pool. The price: Buffers the pool lets go after a spike
- * are freed at V8's next full collection rather than sooner.
+ * Buffers and a one-off spike is let go. New Buffers are in memory V8
+ * leaves out of its external-memory figure (uncountedMemory): ordinary ones
+ * cost several whole-heap markings per large flush.
  */
 export class ChunkPool {
   private readonly free: Buffer[] = []
@@ -33,7 +27,7 @@ export class ChunkPool {
   private limit = 0
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(CHUNK_BYTES))
+    return this.free.pop() ?? Buffer.from(uncountedMemory(CHUNK_BYTES))
   }
 
   /** A finished flush took `chunks` Buffers. */
