@@ -17,8 +17,8 @@ export const enum KeyHash {
 }
 
 /**
- * One word into the hash. The parser repeats this expression inline
- * (`h = Math.imul(h ^ w, KeyHash.Multiplier); h ^= h >>> 15`) in its loops.
+ * One word into the hash. The parser's word loop repeats this expression
+ * inline (`h = Math.imul(h ^ w, KeyHash.Multiplier); h ^= h >>> 15`).
  */
 export function mixWord(h: number, w: number): number {
   h = Math.imul(h ^ w, KeyHash.Multiplier)

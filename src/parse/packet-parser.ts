@@ -153,10 +153,7 @@ export class PacketParser<K> {
       i = this.scanKeyBytes(buf, i, end, h)
       h = this.scannedHash
     } else {
-      if (before > 0) {
-        h = Math.imul(h ^ (w & ((1 << (before << 3)) - 1)), KeyHash.Multiplier)
-        h ^= h >>> 15
-      }
+      if (before > 0) h = mixWord(h, w & ((1 << (before << 3)) - 1))
       i += before
     }
     if (i === end) return this.lineWithoutValue(buf, lineStart, i, end)
@@ -283,8 +280,7 @@ export class PacketParser<K> {
     let tagsEnd = i
     if (c === PIPE) {
       tagsStart = i + 2
-      let th = Math.imul(h ^ KeyHash.TagSeparator, KeyHash.Multiplier)
-      th ^= th >>> 15
+      let th = mixWord(h, KeyHash.TagSeparator)
       let word = 0
       let shift = 0
       i = tagsStart
@@ -296,16 +292,12 @@ export class PacketParser<K> {
         word |= c << shift
         shift += 8
         if (shift === 32) {
-          th = Math.imul(th ^ word, KeyHash.Multiplier)
-          th ^= th >>> 15
+          th = mixWord(th, word)
           word = shift = 0
         }
         i++
       }
-      if (shift !== 0) {
-        th = Math.imul(th ^ word, KeyHash.Multiplier)
-        th ^= th >>> 15
-      }
+      if (shift !== 0) th = mixWord(th, word)
       tagsEnd = i
       if (tagsEnd > tagsStart) h = th
     }
