@@ -39,15 +39,17 @@ export class CounterTable {
 
   /** Creates `entry`'s counter at 0; returns its index. */
   add(entry: KeyEntry): number {
-    if (this.length === this.values.length) {
-      const bigger = new Float64Array(this.values.length * 2)
-      bigger.set(this.values)
-      this.values = bigger
-    }
+    if (this.length === this.values.length) this.grow()
     this.entries.push(entry)
     this.values[this.length] = 0
     entry.counter = this.length
     return this.length++
+  }
+
+  private grow(): void {
+    const bigger = new Float64Array(this.values.length * 2)
+    bigger.set(this.values)
+    this.values = bigger
   }
 
   /** Deletes `entry`'s counter, if it has one. */
