@@ -409,13 +409,20 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       return out
     }
     const counters = new Map<string, number>()
-    for (const [entry, value] of this.counters.live()) counters.set(entry.name, value)
+    for (const [entry, value] of this.counters.live()) counters.set(entry.name, value + this.pendingInternal(entry.counter))
     return {
       counters,
       timers: copy(this.timers, (s) => Array.from(s.values())),
       gauges: copy(this.gauges, (s) => s.value),
       sets: copy(this.sets, (s) => [...s.members]),
     }
+  }
+
+  /** What the hot path has counted for an internal counter since the last flush instant (0 for any other). */
+  private pendingInternal(index: number): number {
+    if (index === PACKETS_RECEIVED) return this.packets
+    if (index === METRICS_RECEIVED) return this.lines
+    return index === BAD_LINES ? this.badLines : 0
   }
 
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
