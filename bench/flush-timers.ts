@@ -200,6 +200,9 @@ async function child(buildDir: string, profileName: string): Promise<Figures> {
   if (fs.existsSync(path.join(buildDir, 'src/core/heap-growth.js'))) {
     ;(load(buildDir, 'core/heap-growth.js') as { limitHeapGrowth(): unknown }).limitHeapGrowth()
   }
+  if (fs.existsSync(path.join(buildDir, 'src/core/young-generation.js'))) {
+    ;(load(buildDir, 'core/young-generation.js') as { fixYoungGeneration(): unknown }).fixYoungGeneration()
+  }
   const sink = new Sink()
   const port = await sink.listen()
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})

@@ -1,5 +1,4 @@
 import pino, { type Logger } from 'pino'
-import pretty from 'pino-pretty'
 import type { Config } from './config/schema'
 
 export type { Logger }
@@ -12,6 +11,9 @@ export function createLogger(cfg: Config['log']): Logger {
   const readable = cfg.pretty ?? process.stderr.isTTY === true
   const options = { level: cfg.level, base: { pid: process.pid }, onChild: remember }
   if (readable) {
+    // Loaded only when asked for: a daemon logging JSON never needs it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pretty = require('pino-pretty') as typeof import('pino-pretty')
     return pino(options, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true }))
   }
   return pino(options, pino.destination({ dest: 2, sync: true }))

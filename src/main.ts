@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: it sets V8 flags that must be in effect before the rest is loaded.
+import { semiSpaceGrowthFactor } from './core/heap-policy'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from './config/errors'
@@ -92,7 +94,14 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
   const heapGrowingPercent = limitHeapGrowth()
   const log = createLogger(loaded.config.log)
   const logConfig = (): void => {
-    log.info({ config: loaded.source, heapGrowingPercent: heapGrowingPercent ?? 'from the command line' }, 'configuration loaded')
+    log.info(
+      {
+        config: loaded.source,
+        heapGrowingPercent: heapGrowingPercent ?? 'from the command line',
+        semiSpaceGrowthFactor: semiSpaceGrowthFactor ?? 'from the command line',
+      },
+      'configuration loaded',
+    )
     for (const warning of loaded.warnings) log.warn(warning)
   }
 

@@ -16,7 +16,10 @@ import { promisify } from 'node:util'
  * column is always "how many times better than Etsy" (Etsy's cost / ours,
  * or our rate / Etsy's). Takes a few minutes; BENCH_E2E_SECONDS (default 3)
  * sets the length of each fixed-rate phase, BENCH_E2E_MAIN another build's
- * build/src/main.js to measure instead of this one.
+ * build/src/main.js to measure instead of this one. BENCH_E2E_ONLY=memory
+ * runs only the 100k-key memory row, on our server alone, BENCH_E2E_REPEAT
+ * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
+ * main.js paths; default the one above), taking turns: a quick before/after.
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
@@ -253,8 +256,36 @@ export function buildSender(): void {
   execFileSync('gcc', ['-O2', '-o', SENDER, path.join(ROOT, 'bench/e2e/sender.c')])
 }
 
+/** BENCH_E2E_ONLY=memory: the memory row alone, for each build in turn, several times. */
+async function memoryOnly(): Promise<void> {
+  const mains = (process.env.BENCH_E2E_MAINS ?? OURS_MAIN).split(':').map((m) => path.resolve(m))
+  const repeat = Number(process.env.BENCH_E2E_REPEAT ?? 1)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
+  const lines = ['| run | build | peak RSS MB | loss % |', '|---|---|---|---|']
+  for (let run = 1; run <= repeat; run++) {
+    for (const main of mains) {
+      const server = await startServer('statsd-ts', fs.mkdtempSync(path.join(dir, 'memory-')), main)
+      const r: Results = new Map()
+      try {
+        await measureMemory(server, r)
+      } finally {
+        const exited = once(server.child, 'exit')
+        server.child.kill('SIGTERM')
+        server.received.close()
+        await exited
+      }
+      const [rss, loss] = [...r.values()]
+      lines.push(`| ${run} | ${main} | ${rss!.toFixed(1)} | ${loss!.toFixed(2)} |`)
+      process.stderr.write(`${lines.at(-1)}\n`)
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
 async function main(): Promise<void> {
   buildSender()
+  if (process.env.BENCH_E2E_ONLY === 'memory') return memoryOnly()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const results: Results[] = []
   for (const name of ['statsd-ts', 'Etsy 0.9'] as const) {

@@ -11,7 +11,8 @@ import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
-import { CounterSlot, GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
+import { CounterTable } from './counter-table'
+import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
@@ -25,6 +26,11 @@ import { TimerStatsCalculator } from './timer-stats'
 /** Bad lines logged in full per flush interval; the rest are only counted. */
 const BAD_LINES_LOGGED_PER_FLUSH = 20
 const LOGGED_LINE_BYTES = 200
+/** Etsy's internal counters: created first, so they come first in every flush, and never deleted. */
+const BAD_LINES = 0
+const PACKETS_RECEIVED = 1
+const METRICS_RECEIVED = 2
+const INTERNAL_COUNTERS = 3
 
 export type AggregatorConfig = Pick<
   Config,
@@ -57,6 +63,8 @@ export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: bo
 export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
   private readonly names = new Map<string, KeyEntry>()
+  /** The same entries in the order they were added, for passes a step at a time (busiestKeys). */
+  private entryList: KeyEntry[] = []
   private readonly openGate: OpenGate
   private readonly tokenGate: TokenGate
   /** The gate of each listener (by source id); the packet being parsed uses `gate`. */
@@ -66,18 +74,21 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
   private readonly rejections: AuthRejections
   /** The current line was refused by its gate: its bad values are not bad lines. */
   private lineRefused = false
-  private readonly counters = new Map<string, CounterSlot>()
+  private readonly counters = new CounterTable()
+  /**
+   * This interval's packets, lines and bad lines: added to the internal
+   * counters at the flush instant (plain fields cost the hot path less than
+   * a typed-array element). A client may send to the same names too.
+   */
+  private packets = 0
+  private lines = 0
+  private badLines = 0
   private readonly timers = new Map<string, TimerSlot>()
   private readonly timerIntervals = new TimerIntervals()
   private readonly gauges = new Map<string, GaugeSlot>()
   private readonly sets = new Map<string, SetSlot>()
   private timerStats: TimerStatistics
 
-  // Etsy's internal counters, created first so they come first in every flush.
-  private readonly badLines: CounterSlot
-  private readonly packetsReceived: CounterSlot
-  private readonly metricsReceived: CounterSlot
-  private readonly internalCounters: ReadonlySet<CounterSlot>
   private readonly timestampLagName: string
   private lastFlushTimestamp = 0
   /** The timestamp the last flush was sent with (see distinctTimestamp). */
@@ -120,10 +131,9 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.sourceCounts = this.sourceTotals[0] ?? { packets: 0, bytes: 0, lines: 0, authFailures: 0 }
     this.rejections = new AuthRejections(this.tokenListeners([]), log)
     this.dumpMessages = cfg.dumpMessages
-    this.badLines = this.counterSlot(`${cfg.prefixStats}.bad_lines_seen`)
-    this.packetsReceived = this.counterSlot(`${cfg.prefixStats}.packets_received`)
-    this.metricsReceived = this.counterSlot(`${cfg.prefixStats}.metrics_received`)
-    this.internalCounters = new Set([this.badLines, this.packetsReceived, this.metricsReceived])
+    for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
+      this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
+    }
     this.timestampLagName = `${cfg.prefixStats}.timestamp_lag`
     this.setDeleteOptions(cfg)
   }
@@ -144,13 +154,13 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       let start = 0
       for (let i = 0; i < ends.length; i++) {
         const end = ends[i]!
-        this.packetsReceived.value++
+        this.packets++
         this.parser.parse(slab, start, end)
         start = end
       }
       return
     }
-    this.packetsReceived.value++
+    this.packets++
     this.parser.parse(packet)
   }
 
@@ -174,14 +184,14 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   /** Lines the listeners had to drop (too long) count as bad lines too. */
   addBadLines(count: number): void {
-    this.badLines.value += count
+    this.badLines += count
     if (count > 0) this.badLineLog.add('line too long', null, 0, count)
   }
 
   // ---- ParseSink ----
 
   onLine(buf: Buffer, start: number, end: number): void {
-    this.metricsReceived.value++
+    this.lines++
     this.sourceCounts.lines++
     this.lineRefused = false
     if (this.dumpMessages) this.log.info({ line: this.loggable(buf, start, end, 'utf8') }, 'received')
@@ -198,7 +208,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   /** Counts a bad line; true if it is one of those logged in full this interval. */
   private countBadLine(): boolean {
-    this.badLines.value++
+    this.badLines++
     if (this.badLinesLogged < BAD_LINES_LOGGED_PER_FLUSH) {
       this.badLinesLogged++
       return true
@@ -230,11 +240,12 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     const increment = value * (1 / sampleRate)
     if (!Number.isFinite(increment)) return this.refuseValue(key, value)
     key.values++
-    let slot = key.counter
-    if (slot === null || !slot.live) slot = key.counter = this.counterSlot(key.name)
-    const sum = slot.value + increment
+    let i = key.counter
+    if (i < 0) i = this.counters.add(key)
+    const values = this.counters.values
+    const sum = values[i]! + increment
     if (!Number.isFinite(sum)) return this.refuseValue(key, value)
-    slot.value = sum
+    values[i] = sum
   }
 
   onTimer(key: KeyEntry, value: number, sampleRate: number): void {
@@ -325,16 +336,16 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),
     )
-    this.totals.packets += this.packetsReceived.value
-    this.totals.lines += this.metricsReceived.value
-    this.totals.badLines += this.badLines.value
-    let deleted = false
-    for (const slot of this.counters.values()) {
-      taken.counterNames.push(slot.name)
-      taken.counterValues.push(slot.value)
-      if (this.deleteCounters && !this.internalCounters.has(slot)) deleted = this.remove(this.counters, slot)
-      else slot.value = 0
-    }
+    const internal = this.counters.values
+    internal[PACKETS_RECEIVED] += this.packets
+    internal[METRICS_RECEIVED] += this.lines
+    internal[BAD_LINES] += this.badLines
+    this.packets = this.lines = this.badLines = 0
+    this.totals.packets += internal[PACKETS_RECEIVED]!
+    this.totals.lines += internal[METRICS_RECEIVED]!
+    this.totals.badLines += internal[BAD_LINES]!
+    taken.counters = this.counters.take(INTERNAL_COUNTERS, this.deleteCounters)
+    let deleted = this.deleteCounters && taken.counters.count > INTERNAL_COUNTERS
     // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
     for (const slot of this.gauges.values()) {
       taken.gaugeNames.push(slot.name)
@@ -384,7 +395,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.timerDeleted = false
     yield
     // An idle interval keeps the last busy one's list: "what did I last receive?" stays answerable.
-    yield* busiestKeys(this.names.values(), (top) => {
+    yield* busiestKeys(this.entryList, (top) => {
       if (top.length > 0) this.busiestKeys = top
     })
   }
@@ -397,19 +408,35 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       for (const [name, slot] of table) out.set(name, value(slot))
       return out
     }
+    const counters = new Map<string, number>()
+    for (const [entry, value] of this.counters.live()) counters.set(entry.name, value + this.pendingInternal(entry.counter))
     return {
-      counters: copy(this.counters, (s) => s.value),
+      counters,
       timers: copy(this.timers, (s) => Array.from(s.values())),
       gauges: copy(this.gauges, (s) => s.value),
       sets: copy(this.sets, (s) => [...s.members]),
     }
   }
 
+  /** What the hot path has counted for an internal counter since the last flush instant (0 for any other). */
+  private pendingInternal(index: number): number {
+    if (index === PACKETS_RECEIVED) return this.packets
+    if (index === METRICS_RECEIVED) return this.lines
+    return index === BAD_LINES ? this.badLines : 0
+  }
+
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
   deleteMatching(type: MetricType, pattern: string): string[] {
+    if (type === 'counters') {
+      const deletable = (name: string): boolean => (this.names.get(name)?.counter ?? -1) >= INTERNAL_COUNTERS
+      const live = [...this.counters.live()].map(([entry]) => entry.name).filter(deletable)
+      const names = matchingNames(live, deletable, pattern)
+      for (const name of names) this.counters.remove(this.names.get(name)!)
+      if (names.length > 0) this.forgetEmptyNames()
+      return names
+    }
     const table: Map<string, { name: string; live: boolean }> = this[type]
-    const deletable = (name: string): boolean =>
-      table.has(name) && !(type === 'counters' && this.internalCounters.has(this.counters.get(name)!))
+    const deletable = (name: string): boolean => table.has(name)
     const names = matchingNames([...table.keys()].filter(deletable), deletable, pattern)
     for (const name of names) {
       const slot = table.get(name)
@@ -426,9 +453,9 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
 
   inspect(): AggregatorFigures {
     return {
-      packets: this.totals.packets + this.packetsReceived.value,
-      lines: this.totals.lines + this.metricsReceived.value,
-      badLines: this.totals.badLines + this.badLines.value,
+      packets: this.totals.packets + this.counters.values[PACKETS_RECEIVED]! + this.packets,
+      lines: this.totals.lines + this.counters.values[METRICS_RECEIVED]! + this.lines,
+      badLines: this.totals.badLines + this.counters.values[BAD_LINES]! + this.badLines,
       bytes: this.totals.bytes,
       badLinesByReason: { ...this.badLineLog.byReason },
       recentBadLines: this.badLineLog.latest(),
@@ -455,6 +482,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     }
     // The byte caches may point at forgotten entries: rebuild them lazily.
     if (forgot) {
+      this.entryList = [...this.names.values()]
       this.openGate.clear()
       this.tokenGate.clear()
     }
@@ -466,6 +494,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     if (entry === undefined) {
       entry = new KeyEntry(name)
       this.names.set(name, entry)
+      this.entryList.push(entry)
     }
     return entry
   }
@@ -521,15 +550,6 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       { percentThreshold: cfg.percentThreshold, histograms: cfg.histogram.length, validTokens: this.tokenGate.validTokens },
       'reloaded settings in effect',
     )
-  }
-
-  private counterSlot(name: string): CounterSlot {
-    let slot = this.counters.get(name)
-    if (slot === undefined) {
-      slot = new CounterSlot(name)
-      this.counters.set(name, slot)
-    }
-    return slot
   }
 
   private gaugeSlot(name: string): GaugeSlot {

@@ -14,16 +14,32 @@ export interface FlushHeader {
   flushIntervalMs: number
 }
 
+export interface FlushCounter {
+  name: string
+  value: number
+  rate: number
+}
+export interface FlushGauge {
+  name: string
+  value: number
+}
+export interface FlushSet {
+  name: string
+  count: number
+}
+
 interface Metrics<Timers> {
-  counters: { name: string; value: number; rate: number }[]
+  counters: FlushCounter[]
   timers: Timers
-  gauges: { name: string; value: number }[]
-  sets: { name: string; count: number }[]
+  gauges: FlushGauge[]
+  sets: FlushSet[]
 }
 
 /**
  * Some of a flush's metrics; concatenated in order, the parts give the whole
  * flush. The timers' statistics are in flat arrays (no object per statistic).
+ * Its arrays and rows are reused for the next part: copy what must outlive
+ * the write.
  */
 export type FlushPart = Metrics<TimerColumns>
 
@@ -74,12 +90,12 @@ export function gatherFlush(header: FlushHeader, whole: (data: FlushData) => Pro
   }
 }
 
-/** Adds a part's metrics to `data`, after those it has. */
+/** Adds copies of a part's metrics to `data`, after those it has. */
 export function appendPart(data: FlushMetrics, part: FlushPart): void {
-  for (const c of part.counters) data.counters.push(c)
+  for (const c of part.counters) data.counters.push({ name: c.name, value: c.value, rate: c.rate })
   for (const t of part.timers.entries()) data.timers.push(t)
-  for (const g of part.gauges) data.gauges.push(g)
-  for (const s of part.sets) data.sets.push(s)
+  for (const g of part.gauges) data.gauges.push({ name: g.name, value: g.value })
+  for (const s of part.sets) data.sets.push({ name: s.name, count: s.count })
 }
 
 /** Hands a whole flush to a writer in one part. */

@@ -2,16 +2,11 @@ import { uncountedMemory } from '../core/uncounted-memory'
 import type { HistogramBins } from './timer-stats'
 
 /*
- * Per-metric state. A slot is "live" while it sits in its type's table; when a
- * delete* option removes it at a flush it is marked dead so that cached
- * references (KeyEntry) know to look it up again.
+ * Per-metric state (counters are in a CounterTable instead). A slot is
+ * "live" while it sits in its type's table; when a delete* option removes it
+ * at a flush it is marked dead so that cached references (KeyEntry) know to
+ * look it up again.
  */
-
-export class CounterSlot {
-  value = 0
-  live = true
-  constructor(readonly name: string) {}
-}
 
 export class GaugeSlot {
   value = 0
@@ -195,7 +190,8 @@ export class TimerSlot {
 
 /** Everything known under one metric name, whatever types it was sent as. */
 export class KeyEntry {
-  counter: CounterSlot | null = null
+  /** Its index in the CounterTable, -1 if it has no counter. */
+  counter = -1
   timer: TimerSlot | null = null
   gauge: GaugeSlot | null = null
   set: SetSlot | null = null
@@ -205,6 +201,6 @@ export class KeyEntry {
 
   /** True when no type still holds state under this name. */
   isEmpty(): boolean {
-    return !(this.counter?.live || this.timer?.live || this.gauge?.live || this.set?.live)
+    return !(this.counter >= 0 || this.timer?.live || this.gauge?.live || this.set?.live)
   }
 }

@@ -112,6 +112,16 @@ export class ByteChunks {
     this.pos += bytes.length
   }
 
+  /**
+   * Copies bytes already written at [start, end) of the current Buffer to
+   * the end (room for them reserved beforehand, so that the Buffer is still
+   * the same): a repeated run of bytes without a view of it to collect.
+   */
+  repeat(start: number, end: number): void {
+    this.buf.copyWithin(this.pos, start, end)
+    this.pos += end - start
+  }
+
   byte(b: number): void {
     this.buf[this.pos++] = b
   }

@@ -216,9 +216,9 @@ export class GraphiteFormatter {
       out.copy(ts)
       out.buf.copyWithin(out.pos, nameStart, nameEnd)
       out.pos += nameEnd - nameStart
-      const head = out.buf.subarray(headStart, out.pos)
+      const headEnd = out.pos
       for (let i = first + 1; i < end; i++) {
-        if (i > first + 1) out.copy(head)
+        if (i > first + 1) out.repeat(headStart, headEnd)
         out.copy(encoded[ids[i]!]!)
         out.number(values[i]!)
       }

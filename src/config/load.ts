@@ -3,9 +3,16 @@ import { resolve } from 'node:path'
 import { hostPort } from '../core/host-port'
 import { ConfigError, formatPath, issuesToError } from './errors'
 import { fromEtsyConfig } from './etsy'
-import { fromStatsgodConfig } from './formats/statsgod'
-import { evaluateLiteral } from './literal'
 import { configSchema, type Config, type ConfigInput, type ListenerConfig } from './schema'
+
+/*
+ * The readers of statsgod's YAML and Etsy's config.js, loaded only for a
+ * file that needs them: yaml and acorn are 2 MB of heap a JSON config never uses.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const statsgodFormat = (): typeof import('./formats/statsgod') => require('./formats/statsgod') as typeof import('./formats/statsgod')
+const literals = (): typeof import('./literal') => require('./literal') as typeof import('./literal')
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface LoadedConfig {
   config: Config
@@ -53,7 +60,7 @@ const NATIVE_ONLY_KEYS = ['listeners', 'queue', 'flushCounts']
 export function loadConfig(path?: string): LoadedConfig {
   if (path === undefined) return { config: configSchema.parse({}), warnings: [], source: 'built-in default', format: 'native' }
   // statsgod's config.yml: the only YAML format, so the extension tells.
-  if (/\.ya?ml$/i.test(path)) return { ...fromStatsgodConfig(readSource(path), path), source: resolve(path), format: 'statsgod' }
+  if (/\.ya?ml$/i.test(path)) return { ...statsgodFormat().fromStatsgodConfig(readSource(path), path), source: resolve(path), format: 'statsgod' }
 
   const raw = parseFile(readSource(path), path)
   if (!isPlainObject(raw)) {
@@ -101,7 +108,7 @@ function parseFile(text: string, path: string): unknown {
   } catch {
     // Not JSON. The literal parser reports syntax errors with line and column,
     // which is more useful for a broken JSON file than JSON.parse's message too.
-    return evaluateLiteral(text, path)
+    return literals().evaluateLiteral(text, path)
   }
 }
 

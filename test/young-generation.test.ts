@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { test } from 'tap'
+import { SEMI_SPACE_GROWTH_FACTOR, fixYoungGeneration } from '../src/core/young-generation'
+
+test('the young generation is kept at its size unless the command line sized it', async (t) => {
+  t.equal(fixYoungGeneration(['--inspect']), SEMI_SPACE_GROWTH_FACTOR)
+  t.equal(fixYoungGeneration(['--max-semi-space-size=8']), null)
+  t.equal(fixYoungGeneration(['--min_semi_space_size', '4']), null)
+  t.equal(fixYoungGeneration(['--semi-space-growth-factor=2']), null)
+})
+
+/** The young generation's size (MB) after allocating 20 MB that survives a while, in a fresh node. */
+function youngGenerationAfterLoad(preload: string): number {
+  const script = `${preload}
+    const v8 = require('node:v8')
+    const kept = []
+    for (let r = 0; r < 200; r++) {
+      const a = []
+      for (let i = 0; i < 5000; i++) a.push({ i, s: 'x' + i })
+      kept.push(a)
+      if (kept.length > 20) kept.shift()
+    }
+    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')
+    process.stdout.write(String(young.space_size / 1048576))`
+  return Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))
+}
+
+test('the server fixes it before it loads anything else, and V8 honours it', async (t) => {
+  const policy = path.resolve(__dirname, '../src/core/heap-policy.js')
+  const fixed = youngGenerationAfterLoad(`require(${JSON.stringify(policy)})`)
+  const grown = youngGenerationAfterLoad('')
+  // Two 1 MB semi-spaces at most, where V8 left to itself grows them to 8 MB or more.
+  t.ok(fixed <= 2, `young generation ${fixed} MB with the policy`)
+  t.ok(grown >= 8, `young generation ${grown} MB without it`)
+  const main = path.resolve(__dirname, '../src/main.js')
+  const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(main, 'utf8'))?.[1]
+  t.equal(first, './core/heap-policy', 'main.js loads the heap policy before any other module')
+})
