@@ -5,6 +5,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { median } from '../median'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -14,10 +15,12 @@ import { promisify } from 'node:util'
  * /proc/<pid>/stat (user + system) over each phase, until the server has
  * flushed everything it received. Both servers run at once and take each
  * workload in turn, so that the machine's load weighs on both alike (the
- * memory row runs last, on a fresh server of each). Prints one Markdown table; the ratio
- * column is always "how many times better than Etsy" (Etsy's cost / ours,
- * or our rate / Etsy's). Takes a few minutes; BENCH_E2E_SECONDS (default 3)
- * sets the length of each fixed-rate phase, BENCH_E2E_MAIN another build's
+ * memory row runs last, on a fresh server of each). Prints one Markdown
+ * table; the ratio column is always "how many times better than Etsy"
+ * (Etsy's cost / ours, or our rate / Etsy's). Takes a few minutes;
+ * BENCH_E2E_SECONDS (default 3) sets the length of each fixed-rate phase,
+ * BENCH_E2E_ROUNDS (default 1) how many times the fixed-rate and connection
+ * rows are measured (the median is kept), BENCH_E2E_MAIN another build's
  * build/src/main.js to measure instead of this one.
  */
 
@@ -32,6 +35,8 @@ const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
  * shape of input (which took a third of a 3 s phase at 1 metric per datagram).
  */
 const WARMUP_S = Number(process.env.BENCH_E2E_WARMUP_SECONDS ?? 2)
+/** Fixed-rate and connection rows are measured this many times, in turn, and the median kept. */
+const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
@@ -220,18 +225,32 @@ async function measureMemory(s: Server, r: Results): Promise<void> {
  * the ratios by whatever the machine did in between.
  */
 async function measure(servers: readonly Server[], results: readonly Results[]): Promise<void> {
-  const each = async (step: (s: Server, r: Results) => Promise<void>): Promise<void> => {
-    for (const [i, s] of servers.entries()) await step(s, results[i]!)
+  const each = async (step: (s: Server, r: Results, i: number) => Promise<void>): Promise<void> => {
+    for (const [i, s] of servers.entries()) await step(s, results[i]!, i)
+  }
+  /** ROUNDS times in turn, keeping the median of what `step` measures (the highest loss). */
+  const rounds = async (step: (s: Server) => Promise<[string, number][]>): Promise<void> => {
+    const samples = servers.map(() => new Map<string, number[]>())
+    for (let round = 0; round < ROUNDS; round++) {
+      await each(async (s, _, i) => {
+        for (const [label, value] of await step(s)) samples[i]!.set(label, [...(samples[i]!.get(label) ?? []), value])
+      })
+    }
+    for (const [i, byLabel] of samples.entries()) {
+      for (const [label, values] of byLabel) results[i]!.set(label, label.endsWith('loss %') ? Math.max(...values) : median(values))
+    }
   }
   /** `args` ends with the duration in seconds; a first run of WARMUP_S is not counted. */
   const fixed = (label: string, args: (s: Server) => string[] | null): Promise<void> =>
-    each(async (s, r) => {
+    rounds(async (s) => {
       const a = args(s)
-      if (a === null) return
+      if (a === null) return []
       if (WARMUP_S > 0) await phase(s, [...a.slice(0, -1), String(WARMUP_S)])
       const p = await phase(s, a)
-      r.set(`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6)
-      r.set(`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent)
+      return [
+        [`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6],
+        [`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent],
+      ]
     })
   process.stderr.write('fixed rates\n')
   await fixed('UDP, 20/datagram, 200k metrics/s', (s) => udpArgs(s, 20, 200_000, PHASE_S))
@@ -246,9 +265,9 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
     ['TCP', (s: Server) => ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],
     ['Unix stream', (s: Server) => ['conn-unix', s.unixPath, String(CONNECTIONS)]],
   ] as const) {
-    await each(async (s, r) => {
+    await rounds(async (s) => {
       const p = await phase(s, args(s))
-      r.set(`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6)
+      return [[`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6]]
     })
   }
   process.stderr.write('sustained rates\n')
