@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { buildSender, phase, type Server, startServer } from './e2e/run'
+import { median } from './median'
 
 /*
  * `npm run bench:connections`: the stream rows of bench:e2e alone, for this
@@ -26,8 +27,6 @@ const ROWS: Row[] = [
   { label: `Unix stream, 1 connection, ${STREAM_RATE / 1000}k metrics/s: CPU µs per 1000 metrics`, per: 'metric', args: (s) => ['unix', s.unixPath, String(STREAM_RATE), String(STREAM_SECONDS)] },
   { label: `TCP, 1 connection, ${STREAM_RATE / 1000}k metrics/s: CPU µs per 1000 metrics`, per: 'metric', args: (s) => ['tcp', '127.0.0.1', String(s.tcpPort), String(STREAM_RATE), String(STREAM_SECONDS)] },
 ]
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function main(): Promise<void> {
   buildSender()

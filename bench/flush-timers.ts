@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
+import { median } from './median'
 
 /*
  * `npm run bench:flush`: one flush of 200,000 timers x 10 values through the
@@ -291,12 +292,6 @@ function runChild(buildDir: string, profileName: string): Figures {
   const args = ['--expose-gc', __filename, '--child', buildDir, profileName]
   const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
   return JSON.parse(out.trim().split('\n').pop()!) as Figures
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 function parent(): void {

@@ -5,6 +5,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { median } from '../median'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -12,10 +13,14 @@ import { promisify } from 'node:util'
  * with the same UDP receive buffer, each flushing every second to a local
  * stand-in for Graphite that sums statsd.metrics_received. CPU comes from
  * /proc/<pid>/stat (user + system) over each phase, until the server has
- * flushed everything it received. Prints one Markdown table; the ratio
- * column is always "how many times better than Etsy" (Etsy's cost / ours,
- * or our rate / Etsy's). Takes a few minutes; BENCH_E2E_SECONDS (default 3)
- * sets the length of each fixed-rate phase, BENCH_E2E_MAIN another build's
+ * flushed everything it received. Both servers run at once and take each
+ * workload in turn, so that the machine's load weighs on both alike (the
+ * memory row runs last, on a fresh server of each). Prints one Markdown
+ * table; the ratio column is always "how many times better than Etsy"
+ * (Etsy's cost / ours, or our rate / Etsy's). Takes a few minutes;
+ * BENCH_E2E_SECONDS (default 3) sets the length of each fixed-rate phase,
+ * BENCH_E2E_ROUNDS (default 1) how many times the fixed-rate and connection
+ * rows are measured (the median is kept), BENCH_E2E_MAIN another build's
  * build/src/main.js to measure instead of this one. BENCH_E2E_ONLY=memory
  * runs only the 100k-key memory row, on our server alone, BENCH_E2E_REPEAT
  * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
@@ -33,6 +38,8 @@ const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
  * shape of input (which took a third of a 3 s phase at 1 metric per datagram).
  */
 const WARMUP_S = Number(process.env.BENCH_E2E_WARMUP_SECONDS ?? 2)
+/** Fixed-rate and connection rows are measured this many times, in turn, and the median kept. */
+const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
@@ -214,35 +221,65 @@ async function measureMemory(s: Server, r: Results): Promise<void> {
   r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (p.sent - p.received)) / p.sent)
 }
 
-async function measure(s: Server): Promise<Results> {
-  const r: Results = new Map()
+/**
+ * Every workload on both servers (both running), one right after the other:
+ * a change in the machine's load between workloads then weighs on both
+ * alike, where measuring one server completely before the other skewed
+ * the ratios by whatever the machine did in between.
+ */
+async function measure(servers: readonly Server[], results: readonly Results[]): Promise<void> {
+  const each = async (step: (s: Server, r: Results, i: number) => Promise<void>): Promise<void> => {
+    for (const [i, s] of servers.entries()) await step(s, results[i]!, i)
+  }
+  /** ROUNDS times in turn, keeping the median of what `step` measures (the highest loss). */
+  const rounds = async (step: (s: Server) => Promise<[string, number][]>): Promise<void> => {
+    const samples = servers.map(() => new Map<string, number[]>())
+    for (let round = 0; round < ROUNDS; round++) {
+      await each(async (s, _, i) => {
+        for (const [label, value] of await step(s)) samples[i]!.set(label, [...(samples[i]!.get(label) ?? []), value])
+      })
+    }
+    for (const [i, byLabel] of samples.entries()) {
+      for (const [label, values] of byLabel) results[i]!.set(label, label.endsWith('loss %') ? Math.max(...values) : median(values))
+    }
+  }
   /** `args` ends with the duration in seconds; a first run of WARMUP_S is not counted. */
-  const fixed = async (label: string, args: string[]): Promise<void> => {
-    if (WARMUP_S > 0) await phase(s, [...args.slice(0, -1), String(WARMUP_S)])
-    const p = await phase(s, args)
-    r.set(`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6)
-    r.set(`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent)
-  }
-  process.stderr.write(`${s.name}: fixed rates\n`)
-  await fixed('UDP, 20/datagram, 200k metrics/s', udpArgs(s, 20, 200_000, PHASE_S))
-  await fixed('UDP, 1/datagram, 40k metrics/s', udpArgs(s, 1, 40_000, PHASE_S))
-  await fixed('TCP, 1 connection, 300k metrics/s', ['tcp', '127.0.0.1', String(s.tcpPort), '300000', String(PHASE_S)])
-  await fixed('Unix stream, 1 connection, 300k metrics/s', ['unix', s.unixPath, '300000', String(PHASE_S)])
-  if (s.unixgramPath !== null) {
-    await fixed('Unix datagram, 1/datagram, 40k metrics/s', ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)])
-  }
-  process.stderr.write(`${s.name}: short-lived connections\n`)
+  const fixed = (label: string, args: (s: Server) => string[] | null): Promise<void> =>
+    rounds(async (s) => {
+      const a = args(s)
+      if (a === null) return []
+      if (WARMUP_S > 0) await phase(s, [...a.slice(0, -1), String(WARMUP_S)])
+      const p = await phase(s, a)
+      return [
+        [`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6],
+        [`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent],
+      ]
+    })
+  process.stderr.write('fixed rates\n')
+  await fixed('UDP, 20/datagram, 200k metrics/s', (s) => udpArgs(s, 20, 200_000, PHASE_S))
+  await fixed('UDP, 1/datagram, 40k metrics/s', (s) => udpArgs(s, 1, 40_000, PHASE_S))
+  await fixed('TCP, 1 connection, 300k metrics/s', (s) => ['tcp', '127.0.0.1', String(s.tcpPort), '300000', String(PHASE_S)])
+  await fixed('Unix stream, 1 connection, 300k metrics/s', (s) => ['unix', s.unixPath, '300000', String(PHASE_S)])
+  await fixed('Unix datagram, 1/datagram, 40k metrics/s', (s) =>
+    s.unixgramPath === null ? null : ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)],
+  )
+  process.stderr.write('short-lived connections\n')
   for (const [label, args] of [
-    ['TCP', ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],
-    ['Unix stream', ['conn-unix', s.unixPath, String(CONNECTIONS)]],
+    ['TCP', (s: Server) => ['conn-tcp', '127.0.0.1', String(s.tcpPort), String(CONNECTIONS)]],
+    ['Unix stream', (s: Server) => ['conn-unix', s.unixPath, String(CONNECTIONS)]],
   ] as const) {
-    const p = await phase(s, [...args])
-    r.set(`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6)
+    await rounds(async (s) => {
+      const p = await phase(s, args(s))
+      return [[`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6]]
+    })
   }
-  process.stderr.write(`${s.name}: sustained rates\n`)
-  r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000, 400_000]))
-  r.set('UDP, 20/datagram: sustained metrics/s', await sustained(s, 20, [100_000, 200_000, 400_000, 600_000, 800_000, 1_200_000, 1_600_000, 2_400_000, 3_200_000]))
-  return r
+  process.stderr.write('sustained rates\n')
+  await each(async (s, r) => {
+    r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000, 400_000]))
+  })
+  await each(async (s, r) => {
+    r.set('UDP, 20/datagram: sustained metrics/s', await sustained(s, 20, [100_000, 200_000, 400_000, 600_000, 800_000, 1_200_000, 1_600_000, 2_400_000, 3_200_000]))
+  })
 }
 
 function format(v: number | undefined): string {
@@ -287,28 +324,28 @@ async function main(): Promise<void> {
   buildSender()
   if (process.env.BENCH_E2E_ONLY === 'memory') return memoryOnly()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
-  const results: Results[] = []
-  for (const name of ['statsd-ts', 'Etsy 0.9'] as const) {
-    const stop = async (server: Server): Promise<void> => {
-      const exited = once(server.child, 'exit')
-      server.child.kill('SIGTERM')
-      server.received.close()
-      await exited
-    }
-    let server = await startServer(name, dir)
-    let r: Results
+  const names = ['statsd-ts', 'Etsy 0.9'] as const
+  const results: Results[] = names.map(() => new Map())
+  const stop = async (server: Server): Promise<void> => {
+    const exited = once(server.child, 'exit')
+    server.child.kill('SIGTERM')
+    server.received.close()
+    await exited
+  }
+  const servers: Server[] = []
+  try {
+    for (const name of names) servers.push(await startServer(name, dir))
+    await measure(servers, results)
+  } finally {
+    await Promise.all(servers.map(stop))
+  }
+  for (const [i, name] of names.entries()) {
+    const server = await startServer(name, fs.mkdtempSync(path.join(dir, 'memory-')))
     try {
-      r = await measure(server)
+      await measureMemory(server, results[i]!)
     } finally {
       await stop(server)
     }
-    server = await startServer(name, fs.mkdtempSync(path.join(dir, 'memory-')))
-    try {
-      await measureMemory(server, r)
-    } finally {
-      await stop(server)
-    }
-    results.push(r)
   }
   fs.rmSync(dir, { recursive: true, force: true })
   const [ours, etsy] = results as [Results, Results]
