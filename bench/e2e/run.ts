@@ -293,6 +293,13 @@ export function buildSender(): void {
   execFileSync('gcc', ['-O2', '-o', SENDER, path.join(ROOT, 'bench/e2e/sender.c')])
 }
 
+async function stopServer(server: Server): Promise<void> {
+  const exited = once(server.child, 'exit')
+  server.child.kill('SIGTERM')
+  server.received.close()
+  await exited
+}
+
 /** BENCH_E2E_ONLY=memory: the memory row alone, for each build in turn, several times. */
 async function memoryOnly(): Promise<void> {
   const mains = (process.env.BENCH_E2E_MAINS ?? OURS_MAIN).split(':').map((m) => path.resolve(m))
@@ -306,10 +313,7 @@ async function memoryOnly(): Promise<void> {
       try {
         await measureMemory(server, r)
       } finally {
-        const exited = once(server.child, 'exit')
-        server.child.kill('SIGTERM')
-        server.received.close()
-        await exited
+        await stopServer(server)
       }
       const [rss, loss] = [...r.values()]
       lines.push(`| ${run} | ${main} | ${rss!.toFixed(1)} | ${loss!.toFixed(2)} |`)
@@ -326,25 +330,19 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const names = ['statsd-ts', 'Etsy 0.9'] as const
   const results: Results[] = names.map(() => new Map())
-  const stop = async (server: Server): Promise<void> => {
-    const exited = once(server.child, 'exit')
-    server.child.kill('SIGTERM')
-    server.received.close()
-    await exited
-  }
   const servers: Server[] = []
   try {
     for (const name of names) servers.push(await startServer(name, dir))
     await measure(servers, results)
   } finally {
-    await Promise.all(servers.map(stop))
+    await Promise.all(servers.map(stopServer))
   }
   for (const [i, name] of names.entries()) {
     const server = await startServer(name, fs.mkdtempSync(path.join(dir, 'memory-')))
     try {
       await measureMemory(server, results[i]!)
     } finally {
-      await stop(server)
+      await stopServer(server)
     }
   }
   fs.rmSync(dir, { recursive: true, force: true })
