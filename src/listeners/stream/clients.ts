@@ -65,7 +65,7 @@ export abstract class StreamClient {
 export class StreamClients implements Pausable, HeldClientsHost {
   private readonly open = new Set<StreamClient>()
   /** Paused by the queue: while we do not read, the clients are not idle, we are. */
-  paused = false
+  private pausedByQueue = false
   private readonly sweeper: NodeJS.Timeout
   private readonly holds: ReadHolds | null
   // Refusals and accept errors can come in floods; each is counted exactly.
@@ -86,6 +86,10 @@ export class StreamClients implements Pausable, HeldClientsHost {
     this.refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
     this.acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
     queue.addPausable(this)
+  }
+
+  get paused(): boolean {
+    return this.pausedByQueue
   }
 
   get size(): number {
@@ -114,7 +118,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
   add(client: StreamClient): void {
     client.lastDataAt = Date.now()
     this.open.add(client)
-    if (this.paused) client.stopReading()
+    if (this.pausedByQueue) client.stopReading()
     else client.startReading()
   }
 
@@ -125,7 +129,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
     // Busy: read again within HOLD_MS (see ReadHolds).
     const busy = now - client.lastReadAt < HOLD_MS
     client.lastReadAt = now
-    if (busy && client.readsDirectly && this.holds !== null && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.paused) {
+    if (busy && client.readsDirectly && this.holds !== null && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.pausedByQueue) {
       this.holds.hold(client)
     }
   }
@@ -162,12 +166,12 @@ export class StreamClients implements Pausable, HeldClientsHost {
   }
 
   pause(): void {
-    this.paused = true
+    this.pausedByQueue = true
     for (const client of this.open) client.stopReading()
   }
 
   resume(): void {
-    this.paused = false
+    this.pausedByQueue = false
     const now = Date.now()
     for (const client of this.open) {
       client.lastDataAt = now
@@ -188,7 +192,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
     for (;;) {
       const now = Date.now()
       for (const client of this.open) {
-        if (!this.paused && now - client.lastDataAt >= SHUTDOWN_QUIET_MS) this.end(client)
+        if (!this.pausedByQueue && now - client.lastDataAt >= SHUTDOWN_QUIET_MS) this.end(client)
       }
       if (this.open.size === 0) break
       if (now >= deadline) {
@@ -208,7 +212,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
   }
 
   private disconnectIdle(): void {
-    if (this.paused) return
+    if (this.pausedByQueue) return
     const now = Date.now()
     const idleMs = this.limits.idleTimeoutMs
     for (const client of this.open) {

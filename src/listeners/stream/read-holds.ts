@@ -2,11 +2,11 @@ import type { StreamClient } from './clients'
 
 /**
  * How long a busy client's data waits in the kernel between two reads. A
- * client writing every few hundred microseconds would otherwise wake the
- * server once per write or so, and a wakeup (epoll, the context switch, the
- * read, the callbacks into JavaScript, the drain it schedules) costs as much
- * as parsing a few hundred of its lines. The aggregate is the same, a few
- * milliseconds later.
+ * unix client writing every few hundred microseconds would otherwise wake
+ * the server about once per write, and each wakeup (epoll, the context
+ * switch, the read, the callbacks into JavaScript, the drain it schedules)
+ * costs much more than the few lines it brings. The aggregate is the same,
+ * a few milliseconds later.
  */
 export const HOLD_MS = 3
 /** A read this big means the kernel has a backlog: keep reading. */
@@ -27,7 +27,7 @@ export interface HeldClientsHost {
 /**
  * The busy clients of one listener, read on one timer instead of on
  * readiness. A client is held when it is read again within HOLD_MS of its
- * last read, or right after a hold. While held it is not watched at all:
+ * last read. While held it is not watched at all:
  * every HOLD_MS the timer reads it directly (StreamClient.readNow), and
  * holds it again if the kernel had anything for it. A tick that finds
  * nothing, or a backlog (reads that fill the buffer), puts it back to
