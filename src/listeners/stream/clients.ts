@@ -129,7 +129,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
     // Busy: read again within HOLD_MS (see ReadHolds).
     const busy = now - client.lastReadAt < HOLD_MS
     client.lastReadAt = now
-    if (busy && client.readsDirectly && this.holds !== null && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.pausedByQueue) {
+    if (busy && this.holds !== null && client.readsDirectly && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.pausedByQueue) {
       this.holds.hold(client)
     }
   }
