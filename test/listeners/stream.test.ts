@@ -199,6 +199,39 @@ for (const reader of READERS) {
       t.equal(err.code, 'ECONNREFUSED')
     })
 
+    t.test('a busy unix client: every line, in order, and its last line at EOF; with libuv handles, held and read in few chunks', async (t) => {
+      const counters = new IngestCounters()
+      // Room for a packet per write (net.Socket): this test drains only at the end.
+      const queue = new PacketQueue({ maxBytes: 64 << 20, maxPackets: 1 << 20 }, counters)
+      const unix = await startUnixListener(
+        { type: 'unix', path: path.join(shortTempDir(t), 's.sock'), maxLineBytes: 1024, idleTimeoutMs: 60_000 },
+        queue,
+        counters,
+        pino({ level: 'silent' }),
+      )
+      t.teardown(() => unix.close(0))
+      const client = await connect(t, { path: (unix.boundAddress as { path: string }).path })
+      let expected = ''
+      const startedAt = Date.now()
+      // Writes a turn apart for 100 ms: read again and again within the hold time.
+      for (let i = 0; Date.now() - startedAt < 100; i++) {
+        const chunk = `busy.${i}:1|c\nbusy.${i}:2|` // lines cut across writes
+        expected += chunk
+        client.socket.write(chunk)
+        await nextTurn()
+      }
+      client.socket.end('c')
+      expected += 'c\n'
+      await withTimeout(client.closed, DEADLINE_MS, 'closed at EOF')
+      await waitFor(() => queue.bytes === expected.length, 'every line')
+      const elapsed = Date.now() - startedAt
+      const packets = queue.length
+      t.equal(drain(queue), expected)
+      t.equal(counters.connectionErrors, 0)
+      // Ticks are at least 3 ms apart; a few reads before the first hold, and the last line at EOF.
+      if (reader.env === undefined) t.ok(packets <= elapsed / 3 + 4, `about a read per 3 ms (${packets} in ${elapsed} ms)`)
+    })
+
     t.test('a reset client is counted as a connection error and forgotten', async (t) => {
       const { listener, counters } = await start(t)
       const client = await connect(t, { host: '127.0.0.1', port: port(listener) })
@@ -210,9 +243,16 @@ for (const reader of READERS) {
   })
 }
 
-/** A client that records what the listener asks of it. */
+/** A client that records what the listener asks of it; readNow() hands out `queued` (a chunk, 'eof' or an Error). */
 class FakeClient extends StreamClient {
   calls: string[] = []
+  queued: (Buffer | 'eof' | Error)[] = []
+  constructor(private readonly direct = true) {
+    super()
+  }
+  override get readsDirectly(): boolean {
+    return this.direct
+  }
   peer(): string {
     return 'fake'
   }
@@ -228,52 +268,124 @@ class FakeClient extends StreamClient {
   close(): void {
     this.calls.push('close')
   }
+  override readNow(into: Buffer): number {
+    this.calls.push('readNow')
+    const next = this.queued.shift()
+    if (next === undefined) return -1
+    if (next === 'eof') return 0
+    if (next instanceof Error) throw next
+    return next.copy(into)
+  }
 }
 
-t.test('a client read often, in small chunks, is held for a few ms; others are never held', async (t) => {
+function holding(t: Test, limits = { maxBytes: 1 << 20, maxPackets: 10_000 }): { clients: StreamClients; queue: PacketQueue; counters: IngestCounters } {
   const counters = new IngestCounters()
-  const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, counters)
+  const queue = new PacketQueue(limits, counters)
   const clients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, true)
-  const tcpClients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, false)
-  t.teardown(() => Promise.all([clients.stop(0), tcpClients.stop(0)]))
-  const line = Buffer.from('s:1|c\n')
+  t.teardown(() => clients.stop(0))
+  return { clients, queue, counters }
+}
 
-  const short = new FakeClient()
-  clients.add(short)
-  for (let i = 0; i < 2; i++) clients.data(short, line)
-  t.same(short.calls, ['start'], 'two reads: not held')
+const LINE = Buffer.from('s:1|c\n')
+/** Longer than a hold, and than the timer's lateness on a loaded machine. */
+const AFTER_A_HOLD_MS = 30
 
-  const streaming = new FakeClient()
-  clients.add(streaming)
-  let sent = 0
-  while (streaming.calls.length === 1 && sent < 1000) {
-    clients.data(streaming, line)
-    sent++
-  }
-  t.ok(sent >= 3, `held after 3 reads or more within 3 ms (${sent})`)
-  t.same(streaming.calls, ['start', 'stop'], 'small chunks back to back hold it')
-  await waitFor(() => streaming.calls.length === 3, 'the hold to end')
-  t.same(streaming.calls, ['start', 'stop', 'start'])
+t.test('a client read again within the hold time is held; one read less often never is', async (t) => {
+  const { clients, queue } = holding(t)
+  const slow = new FakeClient()
+  clients.add(slow)
+  clients.data(slow, LINE)
+  await sleep(AFTER_A_HOLD_MS)
+  clients.data(slow, LINE)
+  t.same(slow.calls, ['start'], 'reads further apart than the hold time: not held')
 
-  const overTcp = new FakeClient()
-  tcpClients.add(overTcp)
-  for (let i = 0; i < 100; i++) tcpClients.data(overTcp, line)
-  t.same(overTcp.calls, ['start'], 'a TCP listener never holds')
+  const busy = new FakeClient()
+  clients.add(busy)
+  clients.data(busy, LINE)
+  t.same(busy.calls, ['start'], 'one read: not held')
+  clients.data(busy, LINE)
+  t.same(busy.calls, ['start', 'stop'], 'read again at once: held')
 
   const backlogged = new FakeClient()
   clients.add(backlogged)
-  for (let i = 0; i < 20; i++) clients.data(backlogged, Buffer.alloc(16 * 1024, '\n'))
-  t.same(backlogged.calls, ['start'], 'big reads mean a backlog: never held')
+  for (let i = 0; i < 5; i++) clients.data(backlogged, Buffer.alloc(64 * 1024, '\n'))
+  t.same(backlogged.calls, ['start'], 'reads that fill the buffer mean a backlog: never held')
+  t.equal(queue.length, 2 + 2 + 5, 'every chunk queued')
+})
 
-  while (streaming.calls.length === 3 && sent < 2000) {
-    clients.data(streaming, line)
-    sent++
+t.test('a held client is read directly on the hold timer while it has data, then on readiness again', async (t) => {
+  const { clients, queue } = holding(t)
+  const busy = new FakeClient()
+  clients.add(busy)
+  clients.data(busy, LINE)
+  clients.data(busy, LINE)
+  busy.queued.push(Buffer.from('a:1|c\n'))
+  await waitFor(() => busy.calls.length === 3, 'the first tick')
+  t.same(busy.calls, ['start', 'stop', 'readNow'], 'read directly, and held again: no readiness watch')
+  busy.queued.push(Buffer.from('b:2|c\nc:3|'), Buffer.from('c\n'))
+  await waitFor(() => busy.calls.length === 4, 'the second tick')
+  await waitFor(() => busy.calls.length === 5, 'the third tick')
+  await waitFor(() => busy.calls.length === 7, 'the fourth tick')
+  t.same(busy.calls.slice(3), ['readNow', 'readNow', 'readNow', 'start'], 'a tick that finds nothing ends the hold')
+  t.equal(drain(queue), 's:1|c\ns:1|c\na:1|c\nb:2|c\nc:3|c\n', 'in order, the line split across reads whole')
+  await sleep(AFTER_A_HOLD_MS)
+  t.equal(busy.calls.length, 7, 'not read again until it is ready')
+})
+
+t.test('a held client at EOF or failing is ended like any other', async (t) => {
+  const { clients, queue, counters } = holding(t)
+  const ending = new FakeClient()
+  const failing = new FakeClient()
+  for (const client of [ending, failing]) {
+    clients.add(client)
+    clients.data(client, LINE)
+    clients.data(client, LINE)
   }
-  t.same(streaming.calls.slice(3), ['stop'], 'held again')
-  clients.pause()
-  await sleep(10)
-  t.same(streaming.calls.slice(3), ['stop', 'stop'], 'not restarted while the queue is above its high-water mark')
-  clients.resume()
-  t.same(streaming.calls.slice(3), ['stop', 'stop', 'start'], 'restarted on resume')
-  t.equal(queue.length, 2 + sent + 100 + 20, 'every chunk queued')
+  ending.queued.push(Buffer.from('last:1|c'), 'eof')
+  failing.queued.push(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+  await waitFor(() => ending.calls.includes('close') && failing.calls.includes('close'), 'both closed')
+  t.same(ending.calls, ['start', 'stop', 'readNow', 'readNow', 'close'])
+  t.same(failing.calls, ['start', 'stop', 'readNow', 'close'])
+  t.equal(counters.connectionErrors, 1)
+  t.equal(drain(queue), 's:1|c\ns:1|c\ns:1|c\ns:1|c\nlast:1|c\n', 'the partial last line kept')
+  t.equal(clients.size, 0)
+})
+
+t.test('a held client is not read while the queue is above its high-water mark', async (t) => {
+  const { clients, queue } = holding(t, { maxBytes: 1000, maxPackets: 100 })
+  const busy = new FakeClient()
+  clients.add(busy)
+  clients.data(busy, LINE)
+  clients.data(busy, LINE)
+  busy.queued.push(Buffer.from('a:1|c\n'))
+  queue.pushStream(Buffer.alloc(600, '\n'))
+  t.equal(queue.paused, true)
+  await sleep(AFTER_A_HOLD_MS)
+  t.same(busy.calls, ['start', 'stop', 'stop'], 'paused, and not read on the timer')
+  drain(queue)
+  t.equal(queue.paused, false)
+  await waitFor(() => busy.calls.length === 4, 'a tick once resumed')
+  t.same(busy.calls.slice(3), ['readNow'])
+  t.equal(drain(queue), 'a:1|c\n')
+})
+
+t.test('a client that cannot be read directly (net.Socket) is never held: paused, it would go on reading anyway', async (t) => {
+  const { clients, queue } = holding(t)
+  const busy = new FakeClient(false)
+  clients.add(busy)
+  for (let i = 0; i < 100; i++) clients.data(busy, LINE)
+  t.same(busy.calls, ['start'])
+  t.equal(queue.length, 100)
+})
+
+t.test('a TCP listener never holds: loopback TCP already merges a busy client’s writes into fewer reads', async (t) => {
+  const counters = new IngestCounters()
+  const queue = new PacketQueue({ maxBytes: 1 << 20, maxPackets: 10_000 }, counters)
+  const clients = new StreamClients(config(), queue, counters, pino({ level: 'silent' }), 0, false)
+  t.teardown(() => clients.stop(0))
+  const busy = new FakeClient()
+  clients.add(busy)
+  for (let i = 0; i < 100; i++) clients.data(busy, LINE)
+  t.same(busy.calls, ['start'])
+  t.equal(queue.length, 100)
 })

@@ -5,6 +5,7 @@ import type { Pausable, PacketQueue } from '../../queue/queue'
 import { RateLimitedLog } from './rate-limited-log'
 import type { Logger } from '../../log'
 import { LineAssembler } from './line-assembler'
+import { HOLD_BELOW_BYTES, HOLD_MS, type HeldClientsHost, ReadHolds } from './read-holds'
 
 export type StreamLimits = Pick<TcpListenerConfig, 'maxLineBytes' | 'idleTimeoutMs' | 'maxConnections'>
 
@@ -18,22 +19,6 @@ const NEWLINE = 0x0a
 const IDLE_SWEEPS = 4
 /** A client that has sent nothing for this long after shutdown began has nothing more in flight. */
 const SHUTDOWN_QUIET_MS = 250
-/**
- * A client read HOLD_AFTER_READS times within HOLD_MS, each time getting
- * little (the kernel had little queued), is not read again for HOLD_MS: a
- * client writing every few hundred microseconds (common over unix sockets,
- * where each write can make its own read) would otherwise wake the server,
- * and the aggregator behind it, once per write. The data waits in the
- * kernel meanwhile; the aggregate is the same, a few milliseconds later. A
- * hold costs about what a read does, so slower clients are never held. Over
- * loopback TCP the kernel already merges such writes into fewer reads, and
- * holding measured slightly worse there: only unix listeners hold.
- */
-const HOLD_MS = 3
-const HOLD_AFTER_READS = 3
-/** A read this big means the kernel has a backlog: keep reading. */
-const HOLD_BELOW_BYTES = 16 * 1024
-
 /** One client connection, however it is read (libuv-handles.ts or net-sockets.ts). */
 export abstract class StreamClient {
   /** When it last sent something, or when reading last resumed (Date.now()). */
@@ -43,10 +28,9 @@ export abstract class StreamClient {
   /** A dropped line has been logged at warn: later ones go to debug. */
   warned = false
   ended = false
-  /** Reads since readWindowStart (see HOLD_MS). */
-  readsInWindow = 0
-  readWindowStart = 0
-  /** Not read until the listener's hold timer fires. */
+  /** When it was last read (Date.now(); see ReadHolds). */
+  lastReadAt = -Infinity
+  /** Read by the listener's hold timer, not on readiness (see ReadHolds). */
   held = false
 
   /** "host:port", or "local" on a unix socket. Only for log messages: it may cost a system call. */
@@ -57,6 +41,18 @@ export abstract class StreamClient {
   abstract sendFin(): void
   /** Closes at once: a FIN, as the receive buffer is empty after an EOF, an idle time or a quiet shutdown. */
   abstract close(): void
+  /** Whether readNow() works. Only these clients are held (see ReadHolds). */
+  get readsDirectly(): boolean {
+    return false
+  }
+  /**
+   * Reads what the kernel has queued for it into `into`, without waiting,
+   * while it is not reading on readiness: the bytes read, 0 at EOF, -1 if
+   * nothing is queued. Throws on a connection error.
+   */
+  readNow(_into: Buffer): number {
+    throw new Error('this client cannot be read directly')
+  }
 }
 
 /**
@@ -66,14 +62,12 @@ export abstract class StreamClient {
  * shutdown. Whatever way a connection ends, its pending partial line is
  * queued.
  */
-export class StreamClients implements Pausable {
+export class StreamClients implements Pausable, HeldClientsHost {
   private readonly open = new Set<StreamClient>()
   /** Paused by the queue: while we do not read, the clients are not idle, we are. */
-  private paused = false
+  private pausedByQueue = false
   private readonly sweeper: NodeJS.Timeout
-  private readonly holdAfterReads: number
-  private held: StreamClient[] = []
-  private holdTimer: NodeJS.Timeout | null = null
+  private readonly holds: ReadHolds | null
   // Refusals and accept errors can come in floods; each is counted exactly.
   private readonly refusals: RateLimitedLog
   private readonly acceptErrors: RateLimitedLog
@@ -84,14 +78,18 @@ export class StreamClients implements Pausable {
     private readonly counters: IngestCounters,
     private readonly log: Logger,
     private readonly source: number,
-    /** Whether clients read often, in small chunks, are held (see HOLD_MS). */
+    /** Whether clients read often, in small chunks, are held (see ReadHolds). */
     holdBusyClients: boolean,
   ) {
-    this.holdAfterReads = holdBusyClients ? HOLD_AFTER_READS : Infinity
+    this.holds = holdBusyClients ? new ReadHolds(this) : null
     this.sweeper = setInterval(() => this.disconnectIdle(), limits.idleTimeoutMs / IDLE_SWEEPS).unref()
     this.refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
     this.acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
     queue.addPausable(this)
+  }
+
+  get paused(): boolean {
+    return this.pausedByQueue
   }
 
   get size(): number {
@@ -120,13 +118,24 @@ export class StreamClients implements Pausable {
   add(client: StreamClient): void {
     client.lastDataAt = Date.now()
     this.open.add(client)
-    if (this.paused) client.stopReading()
+    if (this.pausedByQueue) client.stopReading()
     else client.startReading()
   }
 
+  /** A chunk read on readiness. */
   data(client: StreamClient, chunk: Buffer): void {
-    const now = Date.now()
-    client.lastDataAt = now
+    this.take(client, chunk)
+    const now = client.lastDataAt
+    // Busy: read again within HOLD_MS (see ReadHolds).
+    const busy = now - client.lastReadAt < HOLD_MS
+    client.lastReadAt = now
+    if (busy && this.holds !== null && client.readsDirectly && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.pausedByQueue) {
+      this.holds.hold(client)
+    }
+  }
+
+  take(client: StreamClient, chunk: Buffer): void {
+    client.lastDataAt = Date.now()
     // Whole lines, none of them too long: the chunk is the packet, as is.
     if (client.lines === null && chunk[chunk.length - 1] === NEWLINE && chunk.length <= this.limits.maxLineBytes) {
       this.queue.pushStream(chunk, this.source)
@@ -137,29 +146,6 @@ export class StreamClients implements Pausable {
         (preview) => this.lineTooLong(client, preview),
       )
       client.lines.write(chunk)
-    }
-    if (now - client.readWindowStart >= HOLD_MS) {
-      client.readWindowStart = now
-      client.readsInWindow = 1
-    } else if (++client.readsInWindow >= this.holdAfterReads && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.paused) {
-      this.hold(client)
-    }
-  }
-
-  private hold(client: StreamClient): void {
-    client.held = true
-    client.stopReading()
-    this.held.push(client)
-    this.holdTimer ??= setTimeout(() => this.releaseHeld(), HOLD_MS).unref()
-  }
-
-  private releaseHeld(): void {
-    this.holdTimer = null
-    const held = this.held
-    this.held = []
-    for (const client of held) {
-      client.held = false
-      if (!client.ended && !this.paused) client.startReading()
     }
   }
 
@@ -180,17 +166,18 @@ export class StreamClients implements Pausable {
   }
 
   pause(): void {
-    this.paused = true
+    this.pausedByQueue = true
     for (const client of this.open) client.stopReading()
   }
 
   resume(): void {
-    this.paused = false
+    this.pausedByQueue = false
     const now = Date.now()
     for (const client of this.open) {
       client.lastDataAt = now
       if (!client.held) client.startReading()
     }
+    this.holds?.resume()
   }
 
   /**
@@ -205,7 +192,7 @@ export class StreamClients implements Pausable {
     for (;;) {
       const now = Date.now()
       for (const client of this.open) {
-        if (!this.paused && now - client.lastDataAt >= SHUTDOWN_QUIET_MS) this.end(client)
+        if (!this.pausedByQueue && now - client.lastDataAt >= SHUTDOWN_QUIET_MS) this.end(client)
       }
       if (this.open.size === 0) break
       if (now >= deadline) {
@@ -220,12 +207,12 @@ export class StreamClients implements Pausable {
       await sleep(Math.min(SHUTDOWN_QUIET_MS / 5, deadline - now))
     }
     clearInterval(this.sweeper)
-    if (this.holdTimer !== null) clearTimeout(this.holdTimer)
+    this.holds?.stop()
     this.queue.removePausable(this)
   }
 
   private disconnectIdle(): void {
-    if (this.paused) return
+    if (this.pausedByQueue) return
     const now = Date.now()
     const idleMs = this.limits.idleTimeoutMs
     for (const client of this.open) {

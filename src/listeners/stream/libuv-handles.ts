@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import type net from 'node:net'
 import util from 'node:util'
 import { hostPort } from '../../core/host-port'
@@ -26,6 +27,8 @@ interface StreamHandle {
   shutdown(req: ShutdownRequest): number
   close(): void
   getpeername?(out: { address?: string; port?: number }): number
+  /** The socket's descriptor (-1 once closed; absent off Unix). */
+  readonly fd?: number
   [CLIENT]?: HandleClient
 }
 
@@ -100,6 +103,24 @@ class HandleClient extends StreamClient {
 
   close(): void {
     this.handle.close()
+  }
+
+  override get readsDirectly(): boolean {
+    const fd = this.handle.fd
+    return typeof fd === 'number' && fd >= 0
+  }
+
+  /** A plain read(2) of the non-blocking socket, which libuv does not watch while reading is stopped. */
+  override readNow(into: Buffer): number {
+    const fd = this.handle.fd!
+    // Closed under us (never seen: held clients are ended through StreamClients): as good as EOF.
+    if (fd < 0) return 0
+    try {
+      return fs.readSync(fd, into, 0, into.length, null)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return -1
+      throw err
+    }
   }
 }
 
