@@ -1,6 +1,6 @@
 /*
  * The common StatsD line, parsed in C: `key:value|type` with an optional
- * `|@rate`, a key of plain Graphite characters, a plain decimal value.
+ * `|@rate`, a key with no "|" in it, a plain decimal value.
  * That is nearly every line a real client sends, and in JavaScript its
  * scan and key lookup cost about as much as everything else the server
  * does per metric (system calls, batching, flushing) put together: every
@@ -14,7 +14,7 @@
  * place and the results are the same bits either way (the value is the
  * mantissa over an exact power of ten, as there). Keys are interned here by
  * their raw bytes into small integer ids; JavaScript resolves an id once,
- * when it is first seen, to its metric.
+ * when it is first seen, to its metric (cleaning the name as it always does).
  *
  * Output is a list of records in typed arrays JavaScript handed over once
  * (see src/parse/native-parser.ts for their layout); a call stops at a line
@@ -51,7 +51,6 @@ typedef struct {
   napi_ref refs[3];
 } key_table_t;
 
-static unsigned char PLAIN_KEY_BYTE[256];
 static double EXACT_POW10[MAX_FAST_DIGITS + 1];
 
 static void free_table(key_table_t *t) {
@@ -189,16 +188,52 @@ static void record(key_table_t *t, uint32_t *n, int32_t op, int32_t a, int32_t b
   t->vals[2 * r + 1] = rate;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* The high bit of each byte of the result is set up to and at the first zero byte of x (later ones may be wrong). */
+#define ZERO_BYTES(x) (((x) - ONES) & ~(x) & HIGHS)
+
+static uint64_t mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+/*
+ * Where the key from start ends: at the first ":", "|" or newline, or end.
+ * Reads 8 bytes at a time and hashes them on the way; the hash is of the
+ * key's bytes only (the last word masked), so the same key always gets it.
+ */
+static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t *hash) {
+  uint64_t h = 0;
+  int32_t i = start;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t w;
+    memcpy(&w, buf + i, 8); /* little-endian: byte k is bits 8k..8k+7 */
+    uint64_t colons = w ^ (ONES * ':'), pipes = w ^ (ONES * '|'), newlines = w ^ (ONES * '\n');
+    uint64_t found = ZERO_BYTES(colons) | ZERO_BYTES(pipes) | ZERO_BYTES(newlines);
+    if (found != 0) {
+      int before = __builtin_ctzll(found) >> 3;
+      if (before > 0) h = mix(h, w & ((1ull << (before * 8)) - 1));
+      *hash = (uint32_t)(h ^ (h >> 32));
+      return i + before;
+    }
+    h = mix(h, w);
+  }
+  uint64_t w = 0;
+  int shift = 0;
+  for (; i < end && buf[i] != ':' && buf[i] != '|' && buf[i] != '\n'; i++, shift += 8) w |= (uint64_t)buf[i] << shift;
+  if (shift > 0) h = mix(h, w);
+  *hash = (uint32_t)(h ^ (h >> 32));
+  return i;
+}
+
 /* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
 static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
   if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
   int32_t i = start;
-  uint32_t hash = 2166136261u; /* FNV-1a */
-  while (i < end && PLAIN_KEY_BYTE[buf[i]]) {
-    hash = (hash ^ buf[i]) * 16777619u;
-    i++;
-  }
-  int32_t key_end = i;
+  uint32_t hash;
+  int32_t key_end = key_scan(buf, start, end, &hash);
+  i = key_end;
   if (key_end == start || i >= end || buf[i] != ':') goto slow;
   i++;
   int negative = 0, sign = 0;
@@ -373,9 +408,6 @@ static napi_value ClearKeyTable(napi_env env, napi_callback_info info) {
 }
 
 void statsd_parse_init(napi_env env, napi_value exports) {
-  for (int c = 0; c < 256; c++) {
-    PLAIN_KEY_BYTE[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-  }
   EXACT_POW10[0] = 1;
   for (int i = 1; i <= MAX_FAST_DIGITS; i++) EXACT_POW10[i] = EXACT_POW10[i - 1] * 10;
   napi_property_descriptor props[] = {

@@ -55,9 +55,11 @@ export interface CountingSink<K> extends ParseSink<K> {
 export class NativePacketParser<K> {
   private readonly ops = new Int32Array(3 * RECORDS)
   private readonly vals = new Float64Array(2 * RECORDS)
-  private readonly state = new Int32Array(2)
+  // The addon keeps pointers into these: each is over 64 bytes, so V8 keeps
+  // it off its heap, where a garbage collection never moves it.
+  private readonly state = new Int32Array(32)
   /** The end of a lone packet (parse()), for the addon's list of packet ends. */
-  private readonly lone = new Int32Array(16)
+  private readonly lone = new Int32Array(32)
   private readonly table: KeyTable
   /** What each id resolved to, by id (undefined: not yet). */
   private keys: (K | null | undefined)[] = []
