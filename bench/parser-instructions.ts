@@ -7,7 +7,7 @@ import { generatePackets } from './workload'
  * A fixed amount of parse+aggregate work for instruction counting, where
  * wall-clock time is too noisy to compare (a shared machine):
  *
- *   valgrind --tool=callgrind node --single-threaded build/bench/parser-instructions.js batched|single|stream [rounds]
+ *   valgrind --tool=callgrind node --single-threaded build/bench/parser-instructions.js batched|single|stream [rounds] [native|js]
  *
  * Shapes: batched = ~1400-byte datagrams (about 35 lines each), single = one
  * line per packet (each its own Buffer, as node:dgram delivers them), stream =
@@ -16,11 +16,13 @@ import { generatePackets } from './workload'
  * more (say 25) and divide by the extra rounds' metrics; a run with rounds=0
  * gives start-up and packet generation alone. --single-threaded makes the
  * counts repeatable: under valgrind, background compilation finishes at
- * varying points otherwise.
+ * varying points otherwise. The last argument picks the addon's fast path
+ * (native, the default when the addon is built) or the JavaScript parser alone.
  */
 
 const shape = process.argv[2] ?? 'batched'
 const rounds = Number(process.argv[3] ?? 10)
+const nativeParsing = process.argv[4] !== 'js'
 const sizes: Record<string, [count: number, packetBytes: number]> = {
   batched: [2_000, 1400],
   single: [40_000, 0],
@@ -28,9 +30,9 @@ const sizes: Record<string, [count: number, packetBytes: number]> = {
 }
 const [count, packetBytes] = sizes[shape] ?? sizes.batched!
 const { packets, metrics } = generatePackets(count, packetBytes)
-const aggregator = new Aggregator({ ...configSchema.parse({}), dumpMessages: false }, silentLogger())
+const aggregator = new Aggregator({ ...configSchema.parse({}), dumpMessages: false, nativeParsing }, silentLogger())
 for (let r = 0; r < rounds; r++) {
   for (const packet of packets) aggregator.ingest(packet)
   aggregator.flush(Date.now())
 }
-process.stdout.write(`${shape}: ${rounds} x ${metrics} metrics\n`)
+process.stdout.write(`${shape} (${nativeParsing ? 'native fast path' : 'JavaScript'}): ${rounds} x ${metrics} metrics\n`)

@@ -1,6 +1,6 @@
 'use strict'
 /*
- * `npm ci` runs this (the "install" script). It builds the recvmmsg addon
+ * `npm ci` runs this (the "install" script). It builds the native addon
  * with node-gyp against the headers of the Node that runs it, and NEVER
  * fails the install: without the addon the server reads UDP with Node's
  * dgram and says so at start-up.
@@ -17,7 +17,7 @@ function nodeDir() {
 
 function main() {
   if (process.env.STATSD_TS_NATIVE === 'off') {
-    console.warn('statsd-ts: STATSD_TS_NATIVE=off, not building the native datagram reader')
+    console.warn('statsd-ts: STATSD_TS_NATIVE=off, not building the native addon')
     return
   }
   // npm says where its own node-gyp is; otherwise look beside this node's npm.
@@ -30,8 +30,8 @@ function main() {
   const result = spawnSync(command, args, { stdio: 'inherit' })
   if (result.status !== 0) {
     console.warn(
-      `statsd-ts: could not build the native datagram reader (${result.error ? result.error.message : `exit ${result.status}`}); ` +
-        'UDP will use node:dgram and unixgram listeners are unavailable',
+      `statsd-ts: could not build the native addon (datagram reader and line fast path) (${result.error ? result.error.message : `exit ${result.status}`}); ` +
+        'UDP will use node:dgram, unixgram listeners are unavailable and the JavaScript parser reads every line',
     )
   }
 }

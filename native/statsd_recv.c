@@ -35,6 +35,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "statsd_parse.h"
+
 #define VLEN 64                   /* datagrams per recvmmsg() */
 #define SLOT_BYTES 65536          /* room per datagram: any UDP datagram fits */
 #define CALLS_PER_WAKEUP 16       /* then let the loop serve other sockets */
@@ -455,6 +457,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  statsd_parse_init(env, exports);
   return exports;
 }
 

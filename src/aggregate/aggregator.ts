@@ -3,7 +3,8 @@ import type { Config } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
-import { type BadLineReason, PacketParser, type ParseSink } from '../parse/packet-parser'
+import { type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
+import { type BadLineReason, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
 import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
 import { OpenGate } from './auth/none'
@@ -48,7 +49,12 @@ export type AggregatorConfig = Pick<
   | 'keyNameSanitize'
   | 'timerStatistics'
   | 'auth'
-> & { dumpMessages: boolean; listeners: readonly { auth?: 'none' | 'token' | undefined }[] }
+> & {
+  dumpMessages: boolean
+  listeners: readonly { auth?: 'none' | 'token' | undefined }[]
+  /** false: the JavaScript parser reads every line, even with the addon there (tests compare the two). */
+  nativeParsing?: boolean
+}
 
 interface SourceTotals {
   packets: number
@@ -60,8 +66,14 @@ interface SourceTotals {
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
 
-export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
+export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
+  /**
+   * The addon's fast path (null without the addon), for listeners whose keys
+   * need no admission check: it caches each raw key's entry for good, where
+   * a token gate must look at every line.
+   */
+  private readonly nativeParser: NativePacketParser<KeyEntry> | null
   private readonly names = new Map<string, KeyEntry>()
   /** The same entries in the order they were added, for passes a step at a time (busiestKeys). */
   private entryList: KeyEntry[] = []
@@ -121,6 +133,9 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     private readonly log: Logger,
   ) {
     this.timerStats = this.timerStatistics(cfg)
+    const native = cfg.nativeParsing === false ? null : nativeLineParsing()
+    this.nativeParser = native !== null && 'addon' in native ? new NativePacketParser(native.addon, this, this.parser) : null
+    if (native !== null && 'unavailable' in native) log.info({ reason: native.unavailable }, 'line parser: JavaScript only (native fast path unavailable)')
     const resolveName: NameResolver = (buf, nameStart, keyEnd, tagsStart, tagsEnd) =>
       this.intern(buildKeyName(buf, nameStart, keyEnd, tagsStart, tagsEnd, cfg.keyNameSanitize))
     this.openGate = new OpenGate(resolveName)
@@ -149,19 +164,22 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.sourceCounts.packets += packet instanceof DatagramBatch ? packet.count : 1
     this.sourceCounts.bytes += packet.length
     this.totals.bytes += packet.length
+    const native = this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
     if (packet instanceof DatagramBatch) {
       const { slab, ends } = packet
+      this.packets += ends.length
+      if (native !== null) return native.parsePackets(slab, 0, ends, ends.length)
       let start = 0
       for (let i = 0; i < ends.length; i++) {
         const end = ends[i]!
-        this.packets++
         this.parser.parse(slab, start, end)
         start = end
       }
       return
     }
     this.packets++
-    this.parser.parse(packet)
+    if (native !== null) native.parse(packet)
+    else this.parser.parse(packet)
   }
 
   /** Names the token listeners by their bound addresses, for their self-metrics and logs. */
@@ -195,6 +213,13 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
     this.sourceCounts.lines++
     this.lineRefused = false
     if (this.dumpMessages) this.log.info({ line: this.loggable(buf, start, end, 'utf8') }, 'received')
+  }
+
+  /** `count` lines with nothing to log (the native fast path's). */
+  onLines(count: number): void {
+    this.lines += count
+    this.sourceCounts.lines += count
+    this.lineRefused = false
   }
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
@@ -485,6 +510,7 @@ export class Aggregator implements ParseSink<KeyEntry>, MetricStore {
       this.entryList = [...this.names.values()]
       this.openGate.clear()
       this.tokenGate.clear()
+      this.nativeParser?.clear()
     }
   }
 

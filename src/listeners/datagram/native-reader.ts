@@ -1,12 +1,6 @@
-import path from 'node:path'
+import { nativeFunctions } from '../../core/native-addon'
 import { DatagramBatch } from '../../parse/packets'
 import type { PacketQueue } from '../../queue/queue'
-
-/*
- * The recvmmsg addon (native/statsd_recv.c), loaded once. It may be missing
- * (no compiler at install time) or turned off with STATSD_TS_NATIVE=off:
- * callers then fall back to node:dgram, or refuse a unixgram listener.
- */
 
 interface BoundSocket {
   fd: number
@@ -17,6 +11,7 @@ interface BoundSocket {
 
 type Handle = { readonly __brand: 'statsd_recv handle' }
 
+/** The recvmmsg half of the addon (native/statsd_recv.c). */
 interface Addon {
   bindUdp(ip: string, port: number, recvBufferSize: number): BoundSocket
   bindUnixgram(path: string, recvBufferSize: number): BoundSocket
@@ -29,24 +24,13 @@ interface Addon {
 
 /** Datagrams per recvmmsg() in the addon (VLEN). */
 const MAX_BATCH = 64
-const ADDON_PATH = path.resolve(__dirname, '../../../../native/build/Release/statsd_recv.node')
 
-let loaded: { addon: Addon } | { unavailable: string } | null = null
-
-/** The addon, or why it cannot be used. */
+/**
+ * The addon's reader, or why it cannot be used: callers then fall back to
+ * node:dgram, or refuse a unixgram listener.
+ */
 export function nativeReader(): { addon: Addon } | { unavailable: string } {
-  if (loaded === null) {
-    if (process.env.STATSD_TS_NATIVE === 'off') {
-      loaded = { unavailable: 'turned off by STATSD_TS_NATIVE=off' }
-    } else {
-      try {
-        loaded = { addon: require(ADDON_PATH) as Addon }
-      } catch (err) {
-        loaded = { unavailable: `cannot load ${ADDON_PATH}: ${(err as Error).message.split('\n')[0]}` }
-      }
-    }
-  }
-  return loaded
+  return nativeFunctions<Addon>(['bindUdp', 'bindUnixgram', 'probeUnixgram', 'watch', 'drain', 'close'])
 }
 
 export interface DatagramReader {

@@ -1,0 +1,419 @@
+/*
+ * The common StatsD line, parsed in C: `key:value|type` with an optional
+ * `|@rate`, a key with no "|" in it, a plain decimal value.
+ * That is nearly every line a real client sends, and in JavaScript its
+ * scan and key lookup cost about as much as everything else the server
+ * does per metric (system calls, batching, flushing) put together: every
+ * typed-array byte read re-checks bounds and map.
+ *
+ * This is only a fast path in front of the JavaScript parser
+ * (src/parse/packet-parser.ts), never a second reading of the protocol:
+ * anything else on a line (tags, several values, sets, a sign or exponent
+ * it does not expect, a bad field, "\r") sends that whole line to
+ * JavaScript as it is, in order, so bad lines are counted and logged in one
+ * place and the results are the same bits either way (the value is the
+ * mantissa over an exact power of ten, as there). Keys are interned here by
+ * their raw bytes into small integer ids; JavaScript resolves an id once,
+ * when it is first seen, to its metric (cleaning the name as it always does).
+ *
+ * Output is a list of records in typed arrays JavaScript handed over once
+ * (see src/parse/native-parser.ts for their layout); a call stops at a line
+ * boundary when they are full and says where it got to.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "statsd_parse.h"
+
+enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_NEW_KEY, REC_SLOW_LINE };
+#define KIND_BITS 3
+#define MAX_FAST_DIGITS 15
+/* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
+#define MAX_KEYS (1 << 20)
+#define INITIAL_SLOTS 1024
+
+typedef struct {
+  uint32_t *slot_hashes;
+  int32_t *slot_ids; /* id + 1; 0 = empty */
+  uint32_t slots;    /* a power of two, at least twice count */
+  uint32_t count;
+  uint32_t ids_cap;
+  uint32_t *key_start;
+  uint32_t *key_len;
+  char *arena;
+  size_t arena_used, arena_cap;
+  int32_t *ops;   /* 3 per record: kind | id << KIND_BITS, line start, line end (or key start, end) */
+  double *vals;   /* 2 per record: value, sample rate */
+  int32_t *state; /* where the last call stopped: position, index of the packet end */
+  uint32_t records_cap;
+  napi_ref refs[3];
+} key_table_t;
+
+static double EXACT_POW10[MAX_FAST_DIGITS + 1];
+
+static void free_table(key_table_t *t) {
+  free(t->slot_hashes);
+  free(t->slot_ids);
+  free(t->key_start);
+  free(t->key_len);
+  free(t->arena);
+  free(t);
+}
+
+static void finalize_table(napi_env env, void *data, void *hint) {
+  key_table_t *t = data;
+  for (int i = 0; i < 3; i++)
+    if (t->refs[i]) napi_delete_reference(env, t->refs[i]);
+  free_table(t);
+}
+
+static int alloc_slots(key_table_t *t, uint32_t slots) {
+  uint32_t *hashes = calloc(slots, sizeof *hashes);
+  int32_t *ids = calloc(slots, sizeof *ids);
+  if (hashes == NULL || ids == NULL) {
+    free(hashes);
+    free(ids);
+    return 0;
+  }
+  free(t->slot_hashes);
+  free(t->slot_ids);
+  t->slot_hashes = hashes;
+  t->slot_ids = ids;
+  t->slots = slots;
+  return 1;
+}
+
+static uint32_t slot_of(const key_table_t *t, uint32_t hash) {
+  uint32_t mask = t->slots - 1, s = hash & mask;
+  while (t->slot_ids[s] != 0) s = (s + 1) & mask;
+  return s;
+}
+
+/* The id of key[0, len), adding it if new (*added = 1); -1 if it cannot be added. */
+static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t hash, int *added) {
+  uint32_t mask = t->slots - 1, s = hash & mask;
+  *added = 0;
+  for (;; s = (s + 1) & mask) {
+    int32_t id1 = t->slot_ids[s];
+    if (id1 == 0) break;
+    uint32_t id = (uint32_t)id1 - 1;
+    if (t->slot_hashes[s] == hash && t->key_len[id] == len && memcmp(t->arena + t->key_start[id], key, len) == 0) return (int32_t)id;
+  }
+  if (t->count >= MAX_KEYS) return -1;
+  if (t->arena_used + len > t->arena_cap) {
+    size_t cap = t->arena_cap * 2 > t->arena_used + len ? t->arena_cap * 2 : t->arena_used + len;
+    char *arena = realloc(t->arena, cap);
+    if (arena == NULL) return -1;
+    t->arena = arena;
+    t->arena_cap = cap;
+  }
+  if (t->count == t->ids_cap) {
+    uint32_t cap = t->ids_cap * 2;
+    uint32_t *starts = realloc(t->key_start, cap * sizeof *starts);
+    if (starts == NULL) return -1;
+    t->key_start = starts;
+    uint32_t *lens = realloc(t->key_len, cap * sizeof *lens);
+    if (lens == NULL) return -1;
+    t->key_len = lens;
+    t->ids_cap = cap;
+  }
+  if ((t->count + 1) * 2 > t->slots) {
+    uint32_t *old_hashes = t->slot_hashes;
+    int32_t *old_ids = t->slot_ids;
+    uint32_t old_slots = t->slots;
+    t->slot_hashes = NULL;
+    t->slot_ids = NULL;
+    if (!alloc_slots(t, old_slots * 2)) {
+      t->slot_hashes = old_hashes;
+      t->slot_ids = old_ids;
+      t->slots = old_slots;
+      return -1;
+    }
+    for (uint32_t i = 0; i < old_slots; i++) {
+      if (old_ids[i] == 0) continue;
+      uint32_t at = slot_of(t, old_hashes[i]);
+      t->slot_hashes[at] = old_hashes[i];
+      t->slot_ids[at] = old_ids[i];
+    }
+    free(old_hashes);
+    free(old_ids);
+  }
+  uint32_t id = t->count++;
+  memcpy(t->arena + t->arena_used, key, len);
+  t->key_start[id] = (uint32_t)t->arena_used;
+  t->key_len[id] = len;
+  t->arena_used += len;
+  s = slot_of(t, hash);
+  t->slot_hashes[s] = hash;
+  t->slot_ids[s] = (int32_t)id + 1;
+  *added = 1;
+  return (int32_t)id;
+}
+
+/*
+ * A plain decimal at buf[*at, end): digits with at most one ".", 1 to 15
+ * digits in all. Leaves *at after it; 0 if it is not one.
+ */
+static int plain_decimal(const uint8_t *buf, int32_t *at, int32_t end, double *value) {
+  int32_t i = *at;
+  int64_t mantissa = 0;
+  int digits = 0, dot_at = -1;
+  for (; i < end; i++) {
+    unsigned d = (unsigned)buf[i] - '0';
+    if (d <= 9) {
+      mantissa = mantissa * 10 + d;
+      digits++;
+    } else if (buf[i] == '.' && dot_at < 0) {
+      dot_at = digits;
+    } else {
+      break;
+    }
+    if (digits > MAX_FAST_DIGITS) return 0;
+  }
+  if (digits == 0) return 0;
+  int fraction = dot_at < 0 ? 0 : digits - dot_at;
+  *value = fraction == 0 ? (double)mantissa : (double)mantissa / EXACT_POW10[fraction];
+  *at = i;
+  return 1;
+}
+
+static void record(key_table_t *t, uint32_t *n, int32_t op, int32_t a, int32_t b, double value, double rate) {
+  uint32_t r = (*n)++;
+  t->ops[3 * r] = op;
+  t->ops[3 * r + 1] = a;
+  t->ops[3 * r + 2] = b;
+  t->vals[2 * r] = value;
+  t->vals[2 * r + 1] = rate;
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* The high bit of each byte of the result is set up to and at the first zero byte of x (later ones may be wrong). */
+#define ZERO_BYTES(x) (((x) - ONES) & ~(x) & HIGHS)
+
+static uint64_t mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+/*
+ * Where the key from start ends: at the first ":", "|" or newline, or end.
+ * Reads 8 bytes at a time and hashes them on the way; the hash is of the
+ * key's bytes only (the last word masked), so the same key always gets it.
+ */
+static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t *hash) {
+  uint64_t h = 0;
+  int32_t i = start;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t w;
+    memcpy(&w, buf + i, 8); /* little-endian: byte k is bits 8k..8k+7 */
+    uint64_t colons = w ^ (ONES * ':'), pipes = w ^ (ONES * '|'), newlines = w ^ (ONES * '\n');
+    uint64_t found = ZERO_BYTES(colons) | ZERO_BYTES(pipes) | ZERO_BYTES(newlines);
+    if (found != 0) {
+      int before = __builtin_ctzll(found) >> 3;
+      if (before > 0) h = mix(h, w & ((1ull << (before * 8)) - 1));
+      *hash = (uint32_t)(h ^ (h >> 32));
+      return i + before;
+    }
+    h = mix(h, w);
+  }
+  uint64_t w = 0;
+  int shift = 0;
+  for (; i < end && buf[i] != ':' && buf[i] != '|' && buf[i] != '\n'; i++, shift += 8) w |= (uint64_t)buf[i] << shift;
+  if (shift > 0) h = mix(h, w);
+  *hash = (uint32_t)(h ^ (h >> 32));
+  return i;
+}
+
+/* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
+static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
+  if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
+  int32_t i = start;
+  uint32_t hash;
+  int32_t key_end = key_scan(buf, start, end, &hash);
+  i = key_end;
+  if (key_end == start || i >= end || buf[i] != ':') goto slow;
+  i++;
+  int negative = 0, sign = 0;
+  if (i < end && (buf[i] == '-' || buf[i] == '+')) {
+    sign = 1;
+    negative = buf[i] == '-';
+    i++;
+  }
+  double value;
+  if (!plain_decimal(buf, &i, end, &value) || i >= end || buf[i] != '|') goto slow;
+  if (negative) value = -value;
+  i++;
+  if (i >= end) goto slow;
+  int kind;
+  switch (buf[i++]) {
+    case 'c':
+      kind = REC_COUNTER;
+      break;
+    case 'g':
+      kind = sign ? REC_GAUGE_DELTA : REC_GAUGE;
+      break;
+    case 'h':
+    case 'd':
+      kind = REC_TIMER;
+      break;
+    case 'm':
+      if (i >= end || buf[i++] != 's') goto slow;
+      kind = REC_TIMER;
+      break;
+    default:
+      goto slow;
+  }
+  if (kind == REC_TIMER && value < 0) goto slow;
+  double rate = 1;
+  if (i < end && buf[i] == '|') {
+    if (i + 1 >= end || buf[i + 1] != '@') goto slow;
+    i += 2;
+    if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
+  }
+  if (i < end && buf[i] != '\n') goto slow;
+  int added;
+  int32_t id = intern(t, buf + start, (uint32_t)(key_end - start), hash, &added);
+  if (id < 0) goto slow;
+  if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, 0, 0);
+  record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
+  return i + 1;
+
+slow:;
+  /* From the line's start: the scan above may have stepped over its newline. */
+  const uint8_t *newline = memchr(buf + start, '\n', (size_t)(end - start));
+  int32_t line_end = newline == NULL ? end : (int32_t)(newline - buf);
+  record(t, n, REC_SLOW_LINE, start, line_end, 0, 0);
+  return line_end + 1;
+}
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "statsd_parse: " #call " failed"); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok || type != want) return 0;
+  return 1;
+}
+
+static key_table_t *get_table(napi_env env, napi_value value) {
+  void *t = NULL;
+  if (napi_get_value_external(env, value, &t) != napi_ok) return NULL;
+  return t;
+}
+
+/* (ops: Int32Array, vals: Float64Array, state: Int32Array(>= 2)) -> table; records fit min(ops / 3, vals / 2). */
+static napi_value CreateKeyTable(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *ops, *vals, *state;
+  size_t ops_len, vals_len, state_len;
+  if (argc < 3 || !typed_array(env, argv[0], napi_int32_array, &ops, &ops_len) ||
+      !typed_array(env, argv[1], napi_float64_array, &vals, &vals_len) ||
+      !typed_array(env, argv[2], napi_int32_array, &state, &state_len) || state_len < 2 || ops_len < 6 || vals_len < 4) {
+    napi_throw_type_error(env, NULL, "createKeyTable(ops: Int32Array, vals: Float64Array, state: Int32Array)");
+    return NULL;
+  }
+  key_table_t *t = calloc(1, sizeof *t);
+  if (t == NULL || !alloc_slots(t, INITIAL_SLOTS) || (t->key_start = malloc(INITIAL_SLOTS * sizeof *t->key_start)) == NULL ||
+      (t->key_len = malloc(INITIAL_SLOTS * sizeof *t->key_len)) == NULL || (t->arena = malloc(16384)) == NULL) {
+    if (t != NULL) free_table(t);
+    napi_throw_error(env, "ENOMEM", "statsd_parse: cannot allocate a key table");
+    return NULL;
+  }
+  t->ids_cap = INITIAL_SLOTS;
+  t->arena_cap = 16384;
+  t->ops = ops;
+  t->vals = vals;
+  t->state = state;
+  t->records_cap = (uint32_t)(ops_len / 3 < vals_len / 2 ? ops_len / 3 : vals_len / 2);
+  /* The arrays stay alive (and where they are) as long as the table. */
+  for (int i = 0; i < 3; i++) CHECK(napi_create_reference(env, argv[i], 1, &t->refs[i]));
+  napi_value handle;
+  if (napi_create_external(env, t, finalize_table, NULL, &handle) != napi_ok) {
+    finalize_table(env, t, NULL);
+    napi_throw_error(env, NULL, "statsd_parse: napi_create_external failed");
+    return NULL;
+  }
+  return handle;
+}
+
+/*
+ * (table, buf, pos, ends: Int32Array, index, count) -> records written.
+ * Parses buf from pos: packet `index` ends at ends[index], and so on up to
+ * packet count - 1 (a line never runs past its packet's end). state[0] and
+ * state[1] say where it stopped: state[1] == count when all is done.
+ */
+static napi_value ParseLines(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  key_table_t *t = argc == 6 ? get_table(env, argv[0]) : NULL;
+  void *data;
+  size_t length;
+  int32_t *ends;
+  size_t ends_len;
+  int32_t pos, index, count;
+  if (t == NULL || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &pos) != napi_ok || !typed_array(env, argv[3], napi_int32_array, (void **)&ends, &ends_len) ||
+      napi_get_value_int32(env, argv[4], &index) != napi_ok || napi_get_value_int32(env, argv[5], &count) != napi_ok ||
+      index < 0 || count < index || (size_t)count > ends_len || pos < 0) {
+    napi_throw_type_error(env, NULL, "parseLines(table, buf, pos, ends, index, count)");
+    return NULL;
+  }
+  const uint8_t *buf = data;
+  uint32_t n = 0;
+  for (; index < count; index++) {
+    int32_t end = ends[index];
+    if (end < pos || (size_t)end > length) {
+      napi_throw_range_error(env, NULL, "parseLines: a packet end lies outside the buffer");
+      return NULL;
+    }
+    while (pos < end) {
+      if (n + 2 > t->records_cap) goto full;
+      pos = parse_line(t, buf, pos, end, &n);
+    }
+    pos = end;
+  }
+full:
+  t->state[0] = pos;
+  t->state[1] = index;
+  napi_value result;
+  CHECK(napi_create_uint32(env, n, &result));
+  return result;
+}
+
+/* (table): forgets every key; ids start again from 0. */
+static napi_value ClearKeyTable(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  key_table_t *t = argc == 1 ? get_table(env, argv[0]) : NULL;
+  if (t == NULL) {
+    napi_throw_type_error(env, NULL, "clearKeyTable(table)");
+    return NULL;
+  }
+  memset(t->slot_ids, 0, t->slots * sizeof *t->slot_ids);
+  t->count = 0;
+  t->arena_used = 0;
+  return NULL;
+}
+
+void statsd_parse_init(napi_env env, napi_value exports) {
+  EXACT_POW10[0] = 1;
+  for (int i = 1; i <= MAX_FAST_DIGITS; i++) EXACT_POW10[i] = EXACT_POW10[i - 1] * 10;
+  napi_property_descriptor props[] = {
+    {"createKeyTable", NULL, CreateKeyTable, NULL, NULL, NULL, napi_default, NULL},
+    {"parseLines", NULL, ParseLines, NULL, NULL, NULL, napi_default, NULL},
+    {"clearKeyTable", NULL, ClearKeyTable, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

@@ -1,0 +1,166 @@
+import t from 'tap'
+import { Aggregator } from '../src/aggregate/aggregator'
+import { GraphiteFormatter } from '../src/backends/graphite-format'
+import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
+import { silentLogger } from '../src/log'
+import { NativePacketParser, type CountingSink, nativeLineParsing } from '../src/parse/native-parser'
+import { type BadLineReason, PacketParser } from '../src/parse/packet-parser'
+import { stableValues } from './helpers/graphite-lines'
+import { seededRandom } from './helpers/random'
+
+/*
+ * The addon's line fast path against the JavaScript parser alone: the same
+ * values, bad lines and line count, in the same order, numbers compared with
+ * Object.is (so -0 and every last bit count), on generated StatsD-ish input,
+ * in batches of datagrams and in packets too big for one call's records.
+ */
+
+const native = nativeLineParsing()
+
+class Log implements CountingSink<string> {
+  calls: unknown[][] = []
+  lines = 0
+  onLine(): void {
+    this.lines++
+  }
+  onLines(count: number): void {
+    this.lines += count
+  }
+  onBadLine(buf: Buffer, start: number, end: number, reason: BadLineReason): void {
+    this.calls.push(['bad', buf.toString('latin1', start, end), reason])
+  }
+  resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
+    const key = `${buf.toString('latin1', ks, ke)}|${te > ts ? buf.toString('latin1', ts, te) : ''}`
+    return key === 'empty|' ? null : key
+  }
+  onCounter(key: string, value: number, rate: number): void {
+    this.calls.push(['c', key, value, rate])
+  }
+  onTimer(key: string, value: number, rate: number): void {
+    this.calls.push(['ms', key, value, rate])
+  }
+  onGauge(key: string, value: number, isDelta: boolean): void {
+    this.calls.push(['g', key, value, isDelta])
+  }
+  onSet(key: string, buf: Buffer, start: number, end: number): void {
+    this.calls.push(['s', key, buf.toString('latin1', start, end)])
+  }
+}
+
+function sameCalls(a: Log, b: Log): boolean {
+  if (a.lines !== b.lines || a.calls.length !== b.calls.length) return false
+  return a.calls.every((call, i) => call.length === b.calls[i]!.length && call.every((x, j) => Object.is(x, b.calls[i]![j])))
+}
+
+function parsers(): { js: Log; fast: Log; jsParser: PacketParser<string>; fastParser: NativePacketParser<string> } {
+  if (!('addon' in native)) throw new Error(native.unavailable)
+  const js = new Log()
+  const fast = new Log()
+  return { js, fast, jsParser: new PacketParser(js), fastParser: new NativePacketParser(native.addon, fast, new PacketParser(fast)) }
+}
+
+const skip = 'unavailable' in native ? `the addon is not built: ${native.unavailable}` : false
+
+t.test('same calls as the JavaScript parser on generated lines', { skip }, async (t) => {
+  const random = seededRandom(4321)
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
+  const keys = ['a', 'foo.bar', 'x-y_Z9', 'empty', 'sp ace', 'sl/ash', 'ü', '', 'k'.repeat(40), 'tag|#t:1', 'a:b']
+  const values = ['1', '-1', '+1', '0', '-0', '+0', '1.5', '-2.25', '.5', '5.', '1.2.3', '1e3', '0x10', '123456789012345', '1234567890123456',
+    '0.000000000000001', '', 'abc', ' 1', '00001', '-', '+-1', '9007199254740993']
+  const types = ['c', 'ms', 'g', 's', 'h', 'd', 'x', '', 'm', 'msx', 'c ', ' c', 'C', 'cc']
+  const tails = ['', '', '', '|@0.1', '|@1', '|@0', '|@1.5', '|@', '|@.5', '|@0.5|extra', '|#t:v', '|x', '|@0.25|#a', ':2|c', ':', '|@1e-1', '|@ 0.5']
+  const ends = ['\n', '\n', '\r\n', '', '\n\n', '\r']
+  const line = (): string => {
+    if (random() < 0.03) return String.fromCharCode(...Array.from({ length: Math.floor(random() * 8) }, () => Math.floor(random() * 256)))
+    return `${pick(keys)}:${pick(values)}|${pick(types)}${pick(tails)}`
+  }
+  // One pair of parsers throughout, so the key table also serves keys seen in earlier packets.
+  const { js, fast, jsParser, fastParser } = parsers()
+  let mismatches = 0
+  for (let i = 0; i < 20_000; i++) {
+    for (const log of [js, fast]) {
+      log.calls = []
+      log.lines = 0
+    }
+    const datagrams: Buffer[] = []
+    for (let d = 1 + Math.floor(random() * 3); d > 0; d--) {
+      let text = ''
+      for (let l = 1 + Math.floor(random() * 4); l > 0; l--) text += line() + pick(ends)
+      datagrams.push(Buffer.from(text, 'latin1'))
+    }
+    // As a batch of datagrams delivers them: back to back, a line never running into the next.
+    const slab = Buffer.concat([Buffer.from('skipped:1|c\n'), ...datagrams])
+    const batchEnds = new Int32Array(datagrams.length)
+    let at = 12
+    datagrams.forEach((d, k) => {
+      jsParser.parse(slab, at, at + d.length)
+      batchEnds[k] = at += d.length
+    })
+    fastParser.parsePackets(slab, 12, batchEnds, datagrams.length)
+    if (!sameCalls(fast, js) && mismatches++ < 5) {
+      t.same({ text: datagrams.map((d) => d.toString('latin1')), lines: fast.lines, calls: fast.calls }, { text: datagrams.map((d) => d.toString('latin1')), lines: js.lines, calls: js.calls })
+    }
+  }
+  t.equal(mismatches, 0)
+})
+
+t.test('a packet of more lines than one call has room for', { skip }, async (t) => {
+  const { js, fast, jsParser, fastParser } = parsers()
+  let text = ''
+  for (let i = 0; i < 30_000; i++) text += i % 7 === 0 ? `k${i % 50}:1|c:2|ms\n` : `k${i % 5000}:${i}|${['c', 'ms', 'g'][i % 3]}\n`
+  const packet = Buffer.from(text)
+  jsParser.parse(packet)
+  fastParser.parse(packet)
+  t.equal(fast.lines, 30_000)
+  t.ok(sameCalls(fast, js))
+})
+
+t.test('keys are the ones resolved, before and after clear()', { skip }, async (t) => {
+  const { fast, fastParser } = parsers()
+  fastParser.parse(Buffer.from('a:1|c\nb:2|c\na:3|c\nempty:1|c\n'))
+  fastParser.clear()
+  fastParser.parse(Buffer.from('b:4|c\na:5|c\n'))
+  t.strictSame(fast.calls, [
+    ['c', 'a|', 1, 1],
+    ['c', 'b|', 2, 1],
+    ['c', 'a|', 3, 1],
+    ['bad', 'empty:1|c', 'empty key'],
+    ['c', 'b|', 4, 1],
+    ['c', 'a|', 5, 1],
+  ])
+  t.equal(fast.lines, 6)
+})
+
+t.test('bad arguments are refused, not read', { skip }, async (t) => {
+  if (!('addon' in native)) return
+  const { addon } = native
+  const table = addon.createKeyTable(new Int32Array(30), new Float64Array(20), new Int32Array(2))
+  t.throws(() => addon.parseLines(table, Buffer.from('a:1|c'), 0, new Int32Array([99]), 0, 1), /outside the buffer/)
+  t.throws(() => addon.parseLines(table, Buffer.from('a:1|c'), 0, new Int32Array([5]), 0, 2), /parseLines/)
+  t.equal(addon.parseLines(table, Buffer.from('a:1|c'), 0, new Int32Array([5]), 0, 1), 2) // a new key, then its value
+})
+
+t.test('an aggregator gives the same flushes with and without the fast path', { skip }, async (t) => {
+  // deleteIdleStats forgets idle names between flushes, which must clear the key ids too.
+  const defaults = configSchema.parse({ flushInterval: 1000, deleteIdleStats: true, backends: [{ type: 'graphite', host: '127.0.0.1' }] })
+  const make = (nativeParsing: boolean): { aggregator: Aggregator; formatter: GraphiteFormatter } => ({
+    aggregator: new Aggregator({ ...defaults, dumpMessages: false, nativeParsing }, silentLogger()),
+    formatter: new GraphiteFormatter({ ...(defaults.backends[0] as GraphiteBackendConfig), prefixStats: defaults.prefixStats, flushCounts: true, sanitizeNames: false }),
+  })
+  const both = [make(true), make(false)]
+  const random = seededRandom(99)
+  for (let flush = 0; flush < 6; flush++) {
+    const lines: string[] = []
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${Math.floor(random() * (flush % 2 === 0 ? 300 : 30))}`
+      const r = random()
+      lines.push(r < 0.4 ? `${key}:${Math.floor(random() * 9)}|c|@0.3` : r < 0.7 ? `${key}.t:${(random() * 100).toFixed(3)}|ms` : r < 0.8 ? `${key}.g:-${Math.floor(random() * 5)}|g` : r < 0.85 ? `${key}.s:${i % 7}|s` : r < 0.95 ? `${key}:1|c:2|c` : `${key} bad|x`)
+    }
+    const batch = Buffer.from(lines.join('\n'))
+    const results = both.map(({ aggregator, formatter }) => {
+      aggregator.ingest(batch)
+      return [...stableValues(formatter.format(aggregator.flush(1_700_000_000_000 + flush * 1000), 0))]
+    })
+    t.strictSame(results[0], results[1], `flush ${flush}`)
+  }
+})
