@@ -230,10 +230,9 @@ static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t
 /* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
 static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
   if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
-  int32_t i = start;
   uint32_t hash;
   int32_t key_end = key_scan(buf, start, end, &hash);
-  i = key_end;
+  int32_t i = key_end;
   if (key_end == start || i >= end || buf[i] != ':') goto slow;
   i++;
   int negative = 0, sign = 0;

@@ -118,20 +118,18 @@ export class NativePacketParser<K> {
       }
       const id = op >>> KIND_BITS
       let key = keys[id]
-      if (key === undefined) {
+      if (key === undefined || key === null) {
+        // This line is counted before its key is resolved or refused.
         sink.onLines(lines + 1)
         lines = 0
-        key = sink.resolveKey(buf, keyStart, keyEnd, keyEnd, keyEnd, hashKeyBytes(buf, keyStart, keyEnd, keyEnd, keyEnd))
-        keys[id] = key
+        if (key === undefined) {
+          key = sink.resolveKey(buf, keyStart, keyEnd, keyEnd, keyEnd, hashKeyBytes(buf, keyStart, keyEnd, keyEnd, keyEnd))
+          keys[id] = key
+        }
         if (key === null) {
           sink.onBadLine(buf, ops[3 * r + 1]!, ops[3 * r + 2]!, 'empty key')
           continue
         }
-      } else if (key === null) {
-        sink.onLines(lines + 1)
-        lines = 0
-        sink.onBadLine(buf, ops[3 * r + 1]!, ops[3 * r + 2]!, 'empty key')
-        continue
       } else {
         lines++
       }
