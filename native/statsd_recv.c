@@ -5,6 +5,14 @@
  * per-datagram cost is a memcpy instead of a system call, a Buffer and a JS
  * callback. Used for UDP and for Unix datagram sockets (which Node lacks).
  *
+ * A batch is copied into one of a few slabs JavaScript lends the reader:
+ * shared memory, which V8 leaves out of its external-memory figure, so a
+ * batch costs no new ArrayBuffer. A new Buffer per batch counted there, and
+ * V8 marked the whole heap every few seconds of steady UDP traffic for it
+ * (src/core/uncounted-memory.ts). JavaScript says which slab is free next;
+ * when none is (a backlog holds them all) or the batch is bigger than a
+ * slab, the batch gets a Buffer of its own as before.
+ *
  * The socket is watched with a libuv poll handle on Node's own loop, so
  * batches arrive on the main thread like any socket event. Most clients
  * send one metric per datagram: woken for each, the process would spend
@@ -59,9 +67,13 @@ typedef struct {
   uv_poll_t poll;
   uv_timer_t timer;
   napi_env env;
-  napi_ref on_batch;              /* (slab, count, truncated) => void */
-  napi_ref ends_ref;              /* the Int32Array that receives end offsets */
-  int32_t *ends;
+  napi_ref on_batch;              /* (slab | null, lent slab index, count, truncated) => void */
+  napi_ref refs[4];               /* keep alive the arrays below: ends, lent, lent_ends, next_lent */
+  int32_t *ends;                  /* end offsets of a batch in a Buffer of its own */
+  char *lent;                     /* lent_count slabs of lent_bytes */
+  int32_t *lent_ends;             /* VLEN end offsets per lent slab */
+  int32_t *next_lent;             /* [0]: the lent slab to fill next, -1 if none is free */
+  size_t lent_count, lent_bytes;
   napi_async_context async;
   char *slots;                    /* VLEN * SLOT_BYTES, reused for every call */
   struct mmsghdr msgs[VLEN];
@@ -112,34 +124,46 @@ static int read_batch(reader_t *r) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return n;
 
   size_t total = 0;
-  int kept = 0, truncated = 0;
+  int truncated = 0;
   for (int i = 0; i < n; i++) {
     if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) truncated++;
     else if (r->msgs[i].msg_len > 0) total += r->msgs[i].msg_len;
   }
-  napi_value slab;
-  void *data = NULL;
-  if (napi_create_buffer(env, total, &data, &slab) == napi_ok) {
-    size_t at = 0;
-    for (int i = 0; i < n; i++) {
-      unsigned len = r->msgs[i].msg_len;
-      if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) continue;
-      memcpy((char *)data + at, r->iovs[i].iov_base, len);
-      at += len;
-      r->window_bytes += len;
-      r->ends[kept++] = (int32_t)at;
+  napi_value argv[4], fn, recv, result;
+  int32_t lent = r->next_lent[0];
+  char *data;
+  int32_t *ends;
+  if (lent >= 0 && (size_t)lent < r->lent_count && total <= r->lent_bytes) {
+    data = r->lent + (size_t)lent * r->lent_bytes;
+    ends = r->lent_ends + (size_t)lent * VLEN;
+    napi_get_null(env, &argv[0]);
+  } else {
+    lent = -1;
+    ends = r->ends;
+    if (napi_create_buffer(env, total, (void **)&data, &argv[0]) != napi_ok) {
+      napi_close_handle_scope(env, scope);
+      return n;
     }
-    napi_value fn, recv, argv[3], result;
-    napi_get_reference_value(env, r->on_batch, &fn);
-    napi_get_global(env, &recv);
-    argv[0] = slab;
-    napi_create_int32(env, kept, &argv[1]);
-    napi_create_int32(env, truncated, &argv[2]);
-    if (napi_make_callback(env, r->async, recv, fn, 3, argv, &result) == napi_pending_exception) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
+  }
+  size_t at = 0;
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    unsigned len = r->msgs[i].msg_len;
+    if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) continue;
+    memcpy(data + at, r->iovs[i].iov_base, len);
+    at += len;
+    r->window_bytes += len;
+    ends[kept++] = (int32_t)at;
+  }
+  napi_get_reference_value(env, r->on_batch, &fn);
+  napi_get_global(env, &recv);
+  napi_create_int32(env, lent, &argv[1]);
+  napi_create_int32(env, kept, &argv[2]);
+  napi_create_int32(env, truncated, &argv[3]);
+  if (napi_make_callback(env, r->async, recv, fn, 4, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
   }
   napi_close_handle_scope(env, scope);
   return n;
@@ -216,7 +240,8 @@ static void on_tick(uv_timer_t *handle) {
 static void free_reader(reader_t *r) {
   napi_env env = r->env;
   if (r->on_batch) napi_delete_reference(env, r->on_batch);
-  if (r->ends_ref) napi_delete_reference(env, r->ends_ref);
+  for (int i = 0; i < 4; i++)
+    if (r->refs[i]) napi_delete_reference(env, r->refs[i]);
   if (r->async) napi_async_destroy(env, r->async);
   free(r->slots);
   free(r);
@@ -227,19 +252,29 @@ static void on_handle_closed(uv_handle_t *handle) {
   if (--r->handles_open == 0) free_reader(r);
 }
 
-/* Arguments: (fd, onBatch, ends: Int32Array(>= 64)) -> handle. Takes ownership of fd. */
+static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) == napi_ok && type == want;
+}
+
+/*
+ * Arguments: (fd, onBatch, ends: Int32Array(>= 64), lent: Uint8Array,
+ * lentEnds: Int32Array(64 per slab), nextLent: Int32Array(>= 1)) -> handle.
+ * lent holds as many slabs as lentEnds has 64s, back to back. Takes
+ * ownership of fd.
+ */
 static napi_value Watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  napi_typedarray_type type;
-  size_t length;
-  void *ends;
-  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &ends, NULL, NULL));
-  if (type != napi_int32_array || length < VLEN) {
-    napi_throw_type_error(env, NULL, "ends must be an Int32Array of at least 64");
+  void *ends, *lent, *lent_ends, *next_lent;
+  size_t ends_len, lent_len, lent_ends_len, next_lent_len;
+  if (argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !typed_array(env, argv[2], napi_int32_array, &ends, &ends_len) ||
+      ends_len < VLEN || !typed_array(env, argv[3], napi_uint8_array, &lent, &lent_len) ||
+      !typed_array(env, argv[4], napi_int32_array, &lent_ends, &lent_ends_len) ||
+      !typed_array(env, argv[5], napi_int32_array, &next_lent, &next_lent_len) || next_lent_len < 1) {
+    napi_throw_type_error(env, NULL, "watch(fd, onBatch, ends: Int32Array(64), lent: Uint8Array, lentEnds: Int32Array, nextLent: Int32Array)");
     return NULL;
   }
   reader_t *r = calloc(1, sizeof *r);
@@ -256,12 +291,17 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, &optlen) != 0) r->rcvbuf = 0;
   r->ticks = (domain == AF_INET || domain == AF_INET6) && r->rcvbuf >= MIN_COALESCING_RCVBUF;
   r->ends = ends;
+  r->lent = lent;
+  r->lent_ends = lent_ends;
+  r->next_lent = next_lent;
+  r->lent_count = lent_ends_len / VLEN;
+  r->lent_bytes = r->lent_count > 0 ? lent_len / r->lent_count : 0;
   napi_value name, resource;
   napi_create_string_utf8(env, "statsd_recv", NAPI_AUTO_LENGTH, &name);
   napi_create_object(env, &resource);
   CHECK(napi_async_init(env, resource, name, &r->async));
   CHECK(napi_create_reference(env, argv[1], 1, &r->on_batch));
-  CHECK(napi_create_reference(env, argv[2], 1, &r->ends_ref));
+  for (int i = 0; i < 4; i++) CHECK(napi_create_reference(env, argv[2 + i], 1, &r->refs[i]));
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   int err = uv_poll_init(loop, &r->poll, fd);

@@ -16,7 +16,7 @@ import { nativeReader } from '../src/listeners/datagram/native-reader'
 import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
 import { startUnixgramListener } from '../src/listeners/datagram/unixgram'
 import { silentLogger } from '../src/log'
-import { DatagramBatch, type Packet, packetCount } from '../src/parse/packets'
+import { DatagramBatch, forEachDatagram, type Packet, packetCount } from '../src/parse/packets'
 import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
 import { sendUnixgram } from './helpers/unixgram'
 
@@ -41,15 +41,8 @@ function setup(): { queue: PacketQueue; counters: IngestCounters } {
 function datagrams(queue: PacketQueue): string[] {
   const out: string[] = []
   for (let p: Packet | undefined = queue.shift(); p !== undefined; p = queue.shift()) {
-    if (!(p instanceof DatagramBatch)) {
-      out.push(p.toString())
-      continue
-    }
-    let start = 0
-    for (const end of p.ends) {
-      out.push(p.slab.toString('utf8', start, end))
-      start = end
-    }
+    forEachDatagram(p, (datagram) => out.push(datagram.toString()))
+    if (p instanceof DatagramBatch) p.done()
   }
   return out
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import dgram from 'node:dgram'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -98,16 +99,30 @@ export interface Server {
   unixgramPath: string | null
 }
 
+/** A loopback port free for both TCP and UDP (a server listens on the same number for both). */
 async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as net.AddressInfo
-  s.close()
-  return port
+  for (;;) {
+    const tcp = net.createServer().listen(0, '127.0.0.1')
+    await once(tcp, 'listening')
+    const { port } = tcp.address() as net.AddressInfo
+    const udp = dgram.createSocket('udp4')
+    const free = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false))
+      udp.bind(port, '127.0.0.1', () => resolve(true))
+    })
+    udp.close()
+    tcp.close()
+    if (free) return port
+  }
 }
 
 /** Starts Etsy 0.9, or this server from `main` (a build's build/src/main.js). */
-export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN): Promise<Server> {
+export async function startServer(
+  name: 'statsd-ts' | 'Etsy 0.9',
+  dir: string,
+  main = OURS_MAIN,
+  nodeArgs: readonly string[] = [],
+): Promise<Server> {
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -128,7 +143,7 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
       log: { level: 'warn' },
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
-    child = spawn(process.execPath, [main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+    child = spawn(process.execPath, [...nodeArgs, main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
   } else {
     fs.writeFileSync(
       path.join(dir, 'etsy.js'),

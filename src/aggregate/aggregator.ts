@@ -166,11 +166,11 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.totals.bytes += packet.length
     const native = this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
     if (packet instanceof DatagramBatch) {
-      const { slab, ends } = packet
-      this.packets += ends.length
-      if (native !== null) return native.parsePackets(slab, 0, ends, ends.length)
+      const { slab, ends, count } = packet
+      this.packets += count
+      if (native !== null) return native.parsePackets(slab, 0, ends, count)
       let start = 0
-      for (let i = 0; i < ends.length; i++) {
+      for (let i = 0; i < count; i++) {
         const end = ends[i]!
         this.parser.parse(slab, start, end)
         start = end

@@ -4,6 +4,7 @@ import type { Aggregator } from '../aggregate/aggregator'
 import type { FlushWriter } from '../aggregate/flush-data'
 import type { Backend } from '../backends/backend'
 import type { IngestCounters } from '../core/ingest-counters'
+import { DatagramBatch } from '../parse/packets'
 import type { PacketQueue } from '../queue/queue'
 import { ingestSelfMetrics, inputLost } from './ingest-self-metrics'
 import type { Logger } from '../log'
@@ -171,6 +172,7 @@ export class AggregatorLoop {
         // The parser is built not to throw; if it ever does, lose one packet, not the daemon.
         this.log.error({ err, bytes: packet.length }, 'packet could not be processed')
       }
+      if (packet instanceof DatagramBatch) packet.done()
       if (taken >= limit) break
       if (taken % PACKETS_BETWEEN_CLOCK_CHECKS === 0 && Date.now() >= deadline) break
     }

@@ -1,6 +1,7 @@
 import { nativeFunctions } from '../../core/native-addon'
 import { DatagramBatch } from '../../parse/packets'
 import type { PacketQueue } from '../../queue/queue'
+import { LentSlabs, MAX_BATCH } from './lent-slabs'
 
 interface BoundSocket {
   fd: number
@@ -17,13 +18,18 @@ interface Addon {
   bindUnixgram(path: string, recvBufferSize: number): BoundSocket
   /** 0: nobody reads that socket; -1: somebody does; otherwise the errno of trying. */
   probeUnixgram(path: string): number
-  watch(fd: number, onBatch: (slab: Buffer, count: number, truncated: number) => void, ends: Int32Array): Handle
+  /** onBatch gets a Buffer of the batch's own, or null and the lent slab it filled. */
+  watch(
+    fd: number,
+    onBatch: (slab: Buffer | null, lent: number, count: number, truncated: number) => void,
+    ends: Int32Array,
+    lent: Buffer,
+    lentEnds: Int32Array,
+    nextLent: Int32Array,
+  ): Handle
   drain(handle: Handle): number
   close(handle: Handle): void
 }
-
-/** Datagrams per recvmmsg() in the addon (VLEN). */
-const MAX_BATCH = 64
 
 /**
  * The addon's reader, or why it cannot be used: callers then fall back to
@@ -52,13 +58,21 @@ export function readDatagrams(
   source: number,
 ): DatagramReader {
   const ends = new Int32Array(MAX_BATCH)
+  const slabs = new LentSlabs()
   const handle = addon.watch(
     fd,
-    (slab, count, truncated) => {
-      if (count > 0) queue.push(new DatagramBatch(slab, ends.slice(0, count)), source)
+    (slab, lent, count, truncated) => {
+      if (count > 0) {
+        const batch = slab === null ? slabs.take(lent, count) : new DatagramBatch(slab, ends.slice(0, count))
+        // A refused batch is counted as dropped and never reaches the consumer.
+        if (!queue.push(batch, source)) batch.done()
+      }
       if (truncated > 0) onTruncated(truncated)
     },
     ends,
+    slabs.memory,
+    slabs.ends,
+    slabs.next,
   )
   let closed = false
   return {
