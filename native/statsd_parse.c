@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "statsd_parse.h"
+#include "typed_array.h"
 
 enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_NEW_KEY, REC_SLOW_LINE };
 #define KIND_BITS 3
@@ -295,12 +296,6 @@ slow:;
       return NULL;                                                    \
     }                                                                 \
   } while (0)
-
-static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok || type != want) return 0;
-  return 1;
-}
 
 static key_table_t *get_table(napi_env env, napi_value value) {
   void *t = NULL;

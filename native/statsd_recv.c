@@ -44,6 +44,7 @@
 #include <uv.h>
 
 #include "statsd_parse.h"
+#include "typed_array.h"
 
 #define VLEN 64                   /* datagrams per recvmmsg() */
 #define SLOT_BYTES 65536          /* room per datagram: any UDP datagram fits */
@@ -250,11 +251,6 @@ static void free_reader(reader_t *r) {
 static void on_handle_closed(uv_handle_t *handle) {
   reader_t *r = (reader_t *)handle->data;
   if (--r->handles_open == 0) free_reader(r);
-}
-
-static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
-  napi_typedarray_type type;
-  return napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) == napi_ok && type == want;
 }
 
 /*
