@@ -55,6 +55,8 @@ const MAX_LOSS = 0.001
 /** Stands in for Graphite: sums metrics_received over every flush. */
 class ReceivedCounter {
   total = 0
+  /** Datagrams our server reported dropped (Etsy reports none). */
+  drops = 0
   private flushWaiters: ((added: number) => void)[] = []
   readonly port: Promise<number>
   private readonly server = net.createServer((socket) => {
@@ -64,9 +66,10 @@ class ReceivedCounter {
     socket.on('end', () => {
       // One delivery may carry several flushes (the outbox sends what queued up while it was busy).
       let added = 0
-      for (const m of Buffer.concat(chunks).toString().matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) {
-        added += Number(m[1])
-      }
+      const text = Buffer.concat(chunks).toString()
+      for (const m of text.matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) added += Number(m[1])
+      // Ours only: what it saw dropped, by the kernel or at its full queue.
+      for (const m of text.matchAll(/^stats\.statsd\.(?:udp\.\S+\.kernel_drops|queue\.dropped_packets) (\d+)/gm)) this.drops += Number(m[1])
       this.total += added
       for (const w of this.flushWaiters.splice(0)) w(added)
     })
@@ -189,6 +192,8 @@ export interface Phase {
   units: number
   /** The server's largest resident memory while the phase ran, sampled every 100 ms, MB. */
   peakRss: number
+  /** Datagrams the server reported dropped (ours only). */
+  drops: number
 }
 
 /** Resident memory of a process now, MB. */
@@ -203,6 +208,7 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   await server.received.nextFlush()
   const cpu0 = cpuSeconds(pid)
   const received0 = server.received.total
+  const drops0 = server.received.drops
   // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
   const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
   let peakRss = rssMb(pid)
@@ -211,7 +217,7 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
   for (let i = 0; i < 15; i++) if ((await server.received.nextFlush()) === 0) break
   clearInterval(sampler)
-  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss }
+  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
 }
 
 const udpArgs = (s: Server, per: number, rate: number, seconds: number): string[] =>
@@ -221,7 +227,10 @@ async function sustained(s: Server, per: number, rates: number[]): Promise<numbe
   let best = 0
   for (const rate of rates) {
     const p = await phase(s, udpArgs(s, per, rate, STEP_S))
-    if (1 - p.received / p.sent > MAX_LOSS) break
+    if (1 - p.received / p.sent > MAX_LOSS) {
+      process.stderr.write(`${s.name}: ${per}/datagram at ${rate}/s lost ${p.sent - p.received} of ${p.sent} (it reported ${p.drops} datagrams dropped)\n`)
+      break
+    }
     // A sender that could not keep this rate measured itself, not the server.
     if (p.sent < 0.9 * rate * STEP_S) {
       process.stderr.write(`${s.name}: the sender reached only ${Math.round(p.sent / STEP_S)} of ${rate} metrics/s\n`)
