@@ -4,7 +4,6 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { Aggregator } from '../src/aggregate/aggregator'
@@ -17,20 +16,12 @@ import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
 import { startUnixgramListener } from '../src/listeners/datagram/unixgram'
 import { silentLogger } from '../src/log'
 import { DatagramBatch, forEachDatagram, type Packet, packetCount } from '../src/parse/packets'
-import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
+import { ipv6Unavailable, sendUdp, shortTempDir, waitFor, withTimeout } from './helpers/net'
 import { sendUnixgram } from './helpers/unixgram'
 
 /* The recvmmsg reader (UDP and unix datagram sockets). The node:dgram fallback is tested in ingest.test.ts. */
 
 const log = silentLogger()
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await nextTurn()
-  }
-}
 
 function setup(): { queue: PacketQueue; counters: IngestCounters } {
   const counters = new IngestCounters()

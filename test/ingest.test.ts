@@ -15,22 +15,13 @@ import { startTcpListener } from '../src/listeners/stream/tcp'
 import { startUnixListener } from '../src/listeners/stream/unix'
 import { startUdpListener } from '../src/listeners/datagram/udp'
 import { type Logger, silentLogger } from '../src/log'
-import { ipv6Unavailable, sendUdp, shortTempDir, withTimeout } from './helpers/net'
+import { ipv6Unavailable, sendUdp, shortTempDir, waitFor, withTimeout } from './helpers/net'
 import { seededRandom } from './helpers/random'
 
 const log = silentLogger()
 const DEADLINE_MS = 5_000
 
 // ---------------------------------------------------------------- helpers
-
-/** Polls `cond` once per event-loop turn, for things that emit no event. */
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + DEADLINE_MS
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await nextTurn()
-  }
-}
 
 /** `promise`, or a failure if it takes longer than the deadline. */
 function within<T>(promise: Promise<T>, what: string): Promise<T> {

@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import t from 'tap'
 import { IngestCounters } from '../src/core/ingest-counters'
 import { LentSlabs } from '../src/listeners/datagram/lent-slabs'
@@ -6,7 +5,7 @@ import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
 import { silentLogger } from '../src/log'
 import { DatagramBatch, forEachDatagram, type Packet } from '../src/parse/packets'
 import { PacketQueue } from '../src/queue/queue'
-import { sendUdp } from './helpers/net'
+import { sendUdp, waitFor } from './helpers/net'
 
 /* The slabs the recvmmsg reader copies batches into (src/listeners/datagram/lent-slabs.ts). */
 
@@ -76,11 +75,7 @@ t.test('udp: while the consumer holds every slab, batches get Buffers of their o
   const held: Packet[] = []
   const sendOne = async (line: string): Promise<DatagramBatch> => {
     await sendUdp({ host: '127.0.0.1', port: bound.port }, [line])
-    const deadline = Date.now() + 5_000
-    while (queue.length === 0) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${line}`)
-      await nextTurn()
-    }
+    await waitFor(() => queue.length > 0, line)
     const packet = queue.shift()!
     if (!(packet instanceof DatagramBatch)) throw new Error('not a batch')
     held.push(packet)
@@ -104,24 +99,17 @@ t.test('udp: a batch the full queue refuses gives its slab back at once', async 
   const listener = await startUdpDatagramListener({ type: 'udp', address: '127.0.0.1', port: 0 }, queue, counters, silentLogger())
   t.teardown(() => listener.close())
   const to = { host: '127.0.0.1', port: (listener.boundAddress as { port: number }).port }
-  const until = async (cond: () => boolean): Promise<void> => {
-    const deadline = Date.now() + 5_000
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error('timed out')
-      await nextTurn()
-    }
-  }
   await sendUdp(to, ['first:1|c'])
-  await until(() => queue.length === 1)
+  await waitFor(() => queue.length === 1, 'a queued batch')
   // One at a time, so that each is a batch of its own: more refusals than there are slabs.
   for (let i = 1; i <= SLABS + 8; i++) {
     await sendUdp(to, [`refused${i}:1|c`])
-    await until(() => counters.queueDroppedPackets === i)
+    await waitFor(() => counters.queueDroppedPackets === i, `${i} refused`)
   }
   const first = queue.shift() as DatagramBatch
   t.same(contents(first), ['first:1|c'])
   await sendUdp(to, ['next:1|c'])
-  await until(() => queue.length === 1)
+  await waitFor(() => queue.length === 1, 'a queued batch')
   const next = queue.shift() as DatagramBatch
   t.ok(next.lent, 'refused batches did not keep their slabs')
   t.same(contents(next), ['next:1|c'])

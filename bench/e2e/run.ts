@@ -52,7 +52,7 @@ const MEMORY_PHASE_S = 6
 /** "Sustained" = below this loss at that rate and every lower one. */
 const MAX_LOSS = 0.001
 
-/** Stands in for Graphite: sums metrics_received over every flush. */
+/** Stands in for Graphite: sums metrics_received, and our server's reported drops, over every flush. */
 class ReceivedCounter {
   total = 0
   /** Datagrams our server reported dropped (Etsy reports none). */

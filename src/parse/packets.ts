@@ -19,7 +19,7 @@ export class DatagramBatch {
     /** Bytes, like a Buffer packet's length. */
     public length = count > 0 ? ends[count - 1]! : 0,
     /** Gives the bytes back to their lender; null: the batch owns them. */
-    private readonly giveBack: ((batch: DatagramBatch) => void) | null = null,
+    private readonly giveBack: (() => void) | null = null,
   ) {}
 
   /** Whether the bytes are valid only until done(). */
@@ -29,7 +29,7 @@ export class DatagramBatch {
   done(): void {
     if (!this.lent) return
     this.lent = false
-    this.giveBack!(this)
+    this.giveBack!()
   }
 }
 

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Test } from 'tap'
 
 /* Loopback clients and probes shared by the network tests. */
@@ -18,6 +19,15 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
     return await Promise.race([promise, timeout])
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/** Polls `cond` once per event-loop turn, for things that emit no event; fails after 5 s. */
+export async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await nextTurn()
   }
 }
 

@@ -12,7 +12,7 @@ import { StreamClient, StreamClients } from '../../src/listeners/stream/clients'
 import type { Logger } from '../../src/log'
 import { startTcpListener } from '../../src/listeners/stream/tcp'
 import { startUnixListener } from '../../src/listeners/stream/unix'
-import { shortTempDir, withTimeout } from '../helpers/net'
+import { shortTempDir, waitFor, withTimeout } from '../helpers/net'
 
 /*
  * Per-connection behaviour of the stream listeners, for both ways of reading
@@ -31,14 +31,6 @@ type LogRecord = { level: number; msg: string; reason?: string }
 function capture(): { log: Logger; records: LogRecord[] } {
   const records: LogRecord[] = []
   return { log: pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) }), records }
-}
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + DEADLINE_MS
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await nextTurn()
-  }
 }
 
 function drain(queue: PacketQueue): string {
