@@ -11,7 +11,9 @@ import { generatePackets } from './workload'
  *
  * Shapes: batched = ~1400-byte datagrams (about 35 lines each), single = one
  * line per packet (each its own Buffer, as node:dgram delivers them), stream =
- * ~64 KiB chunks of lines (as TCP and Unix streams deliver them).
+ * ~64 KiB chunks of lines (as TCP and Unix streams deliver them), plain =
+ * the same chunks of nothing but `bench.keyN:1|c` over 1000 keys (what
+ * bench:e2e sends, and the most common traffic: untagged counters).
  * For the steady state, subtract a run with few rounds (say 5) from one with
  * more (say 25) and divide by the extra rounds' metrics; a run with rounds=0
  * gives start-up and packet generation alone. --single-threaded makes the
@@ -28,8 +30,19 @@ const sizes: Record<string, [count: number, packetBytes: number]> = {
   single: [40_000, 0],
   stream: [44, 64 * 1024],
 }
+
+function plainCounters(): { packets: Buffer[]; metrics: number } {
+  const packets: Buffer[] = []
+  let metrics = 0
+  for (let p = 0; p < 44; p++) {
+    let text = ''
+    while (text.length < 64 * 1024) text += `bench.key${metrics++ % 1000}:1|c\n`
+    packets.push(Buffer.from(text))
+  }
+  return { packets, metrics }
+}
 const [count, packetBytes] = sizes[shape] ?? sizes.batched!
-const { packets, metrics } = generatePackets(count, packetBytes)
+const { packets, metrics } = shape === 'plain' ? plainCounters() : generatePackets(count, packetBytes)
 const aggregator = new Aggregator({ ...configSchema.parse({}), dumpMessages: false, nativeParsing }, silentLogger())
 for (let r = 0; r < rounds; r++) {
   for (const packet of packets) aggregator.ingest(packet)

@@ -19,8 +19,20 @@
  * Output is a list of records in typed arrays JavaScript handed over once
  * (see src/parse/native-parser.ts for their layout); a call stops at a line
  * boundary when they are full and says where it got to.
+ *
+ * Counters, most of what clients send, need no record at all once
+ * JavaScript has bound their key's id to its row in the aggregator's column
+ * of counter values: the call adds `value / rate` straight into that row,
+ * exactly as the aggregator does (the same double operations, the same
+ * order), and counts the line and the key's hit. Handing JavaScript a
+ * record per line, and calling back into the aggregator per record, cost
+ * more than parsing the line. A call stops adding directly after its first
+ * record of a counter, or of a line JavaScript parses that may hold one:
+ * from there on, every counter goes through JavaScript in order, so a
+ * metric's additions never change order.
  */
 #include <node_api.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +40,8 @@
 #include "statsd_parse.h"
 #include "typed_array.h"
 
-enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_NEW_KEY, REC_SLOW_LINE };
+/* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
+enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_NEW_KEY, REC_SLOW_LINE };
 #define KIND_BITS 3
 #define MAX_FAST_DIGITS 15
 /* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
@@ -43,14 +56,24 @@ typedef struct {
   uint32_t ids_cap;
   uint32_t *key_start;
   uint32_t *key_len;
+  uint32_t *row1;  /* per id: its counter's row + 1 in the column of values; 0 = not bound */
+  uint32_t *hits;  /* per id: lines added directly since JavaScript last took them */
   char *arena;
   size_t arena_used, arena_cap;
   int32_t *ops;   /* 3 per record: kind | id << KIND_BITS, line start, line end (or key start, end) */
   double *vals;   /* 2 per record: value, sample rate */
-  int32_t *state; /* where the last call stopped: position, index of the packet end */
-  uint32_t records_cap;
-  napi_ref refs[3];
+  int32_t *state; /* see STATE_* */
+  int32_t *binds; /* pairs (id, row) JavaScript has bound since the last call */
+  uint32_t records_cap, binds_cap;
+  /* During a call: the counter column (NULL: add nothing directly), its length, lines added. */
+  double *values;
+  size_t values_len;
+  int32_t summed;
+  napi_ref refs[4];
 } key_table_t;
+
+/* state[]: written by a call (where it stopped, lines it added directly), or read by it (binds, reset). */
+enum { STATE_POS, STATE_INDEX, STATE_SUMMED, STATE_BINDS, STATE_UNBIND_ALL, STATE_NEXT_ID, STATE_LEN };
 
 static double EXACT_POW10[MAX_FAST_DIGITS + 1];
 
@@ -59,13 +82,15 @@ static void free_table(key_table_t *t) {
   free(t->slot_ids);
   free(t->key_start);
   free(t->key_len);
+  free(t->row1);
+  free(t->hits);
   free(t->arena);
   free(t);
 }
 
 static void finalize_table(napi_env env, void *data, void *hint) {
   key_table_t *t = data;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (t->refs[i]) napi_delete_reference(env, t->refs[i]);
   free_table(t);
 }
@@ -118,6 +143,12 @@ static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t
     uint32_t *lens = realloc(t->key_len, cap * sizeof *lens);
     if (lens == NULL) return -1;
     t->key_len = lens;
+    uint32_t *row1 = realloc(t->row1, cap * sizeof *row1);
+    if (row1 == NULL) return -1;
+    t->row1 = row1;
+    uint32_t *hits = realloc(t->hits, cap * sizeof *hits);
+    if (hits == NULL) return -1;
+    t->hits = hits;
     t->ids_cap = cap;
   }
   if ((t->count + 1) * 2 > t->slots) {
@@ -142,6 +173,8 @@ static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t
     free(old_ids);
   }
   uint32_t id = t->count++;
+  t->row1[id] = 0;
+  t->hits[id] = 0;
   memcpy(t->arena + t->arena_used, key, len);
   t->key_start[id] = (uint32_t)t->arena_used;
   t->key_len[id] = len;
@@ -228,6 +261,21 @@ static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t
   return i;
 }
 
+/*
+ * Whether JavaScript might read a counter in buf[start, end): only a type
+ * field "c" makes one, and Etsy trims the field, so a "|" then spaces then
+ * "c" anywhere. Sets, timers and tagged lines of other types have none.
+ */
+static int may_count(const uint8_t *buf, int32_t start, int32_t end) {
+  for (int32_t i = start; i < end; i++) {
+    if (buf[i] != '|') continue;
+    int32_t j = i + 1;
+    while (j < end && (buf[j] == ' ' || (buf[j] >= 9 && buf[j] <= 13))) j++;
+    if (j < end && buf[j] == 'c') return 1;
+  }
+  return 0;
+}
+
 /* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
 static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
   if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
@@ -277,6 +325,25 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
   int added;
   int32_t id = intern(t, buf + start, (uint32_t)(key_end - start), hash, &added);
   if (id < 0) goto slow;
+  if (kind == REC_COUNTER && t->values != NULL && t->row1[id] != 0) {
+    size_t row = t->row1[id] - 1;
+    /* As the aggregator's onCounter: the value times the inverse rate, each step finite. */
+    double increment = value * (1 / rate), sum = row < t->values_len ? t->values[row] + increment : NAN;
+    if (isfinite(increment) && isfinite(sum)) {
+      t->values[row] = sum;
+      t->hits[id]++;
+      t->summed++;
+      return i + 1;
+    }
+  }
+  if (kind == REC_COUNTER) {
+    /*
+     * A counter JavaScript adds: so are all after it in this call, or one of
+     * them could overtake it (two raw keys may name the same metric).
+     */
+    t->values = NULL;
+    if (t->row1[id] == 0) kind = REC_UNBOUND_COUNTER;
+  }
   if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, 0, 0);
   record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
   return i + 1;
@@ -285,6 +352,8 @@ slow:;
   /* From the line's start: the scan above may have stepped over its newline. */
   const uint8_t *newline = memchr(buf + start, '\n', (size_t)(end - start));
   int32_t line_end = newline == NULL ? end : (int32_t)(newline - buf);
+  /* Counters after one for JavaScript go there too, in order. */
+  if (t->values != NULL && may_count(buf, start, line_end)) t->values = NULL;
   record(t, n, REC_SLOW_LINE, start, line_end, 0, 0);
   return line_end + 1;
 }
@@ -303,22 +372,27 @@ static key_table_t *get_table(napi_env env, napi_value value) {
   return t;
 }
 
-/* (ops: Int32Array, vals: Float64Array, state: Int32Array(>= 2)) -> table; records fit min(ops / 3, vals / 2). */
+/*
+ * (ops: Int32Array, vals: Float64Array, state: Int32Array(>= 6), binds: Int32Array) -> table;
+ * records fit min(ops / 3, vals / 2), binds binds / 2 pairs.
+ */
 static napi_value CreateKeyTable(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *ops, *vals, *state;
-  size_t ops_len, vals_len, state_len;
-  if (argc < 3 || !typed_array(env, argv[0], napi_int32_array, &ops, &ops_len) ||
+  void *ops, *vals, *state, *binds;
+  size_t ops_len, vals_len, state_len, binds_len;
+  if (argc < 4 || !typed_array(env, argv[0], napi_int32_array, &ops, &ops_len) ||
       !typed_array(env, argv[1], napi_float64_array, &vals, &vals_len) ||
-      !typed_array(env, argv[2], napi_int32_array, &state, &state_len) || state_len < 2 || ops_len < 6 || vals_len < 4) {
-    napi_throw_type_error(env, NULL, "createKeyTable(ops: Int32Array, vals: Float64Array, state: Int32Array)");
+      !typed_array(env, argv[2], napi_int32_array, &state, &state_len) || state_len < STATE_LEN || ops_len < 6 || vals_len < 4 ||
+      !typed_array(env, argv[3], napi_int32_array, &binds, &binds_len)) {
+    napi_throw_type_error(env, NULL, "createKeyTable(ops: Int32Array, vals: Float64Array, state: Int32Array, binds: Int32Array)");
     return NULL;
   }
   key_table_t *t = calloc(1, sizeof *t);
   if (t == NULL || !alloc_slots(t, INITIAL_SLOTS) || (t->key_start = malloc(INITIAL_SLOTS * sizeof *t->key_start)) == NULL ||
-      (t->key_len = malloc(INITIAL_SLOTS * sizeof *t->key_len)) == NULL || (t->arena = malloc(16384)) == NULL) {
+      (t->key_len = malloc(INITIAL_SLOTS * sizeof *t->key_len)) == NULL || (t->row1 = malloc(INITIAL_SLOTS * sizeof *t->row1)) == NULL ||
+      (t->hits = malloc(INITIAL_SLOTS * sizeof *t->hits)) == NULL || (t->arena = malloc(16384)) == NULL) {
     if (t != NULL) free_table(t);
     napi_throw_error(env, "ENOMEM", "statsd_parse: cannot allocate a key table");
     return NULL;
@@ -328,9 +402,11 @@ static napi_value CreateKeyTable(napi_env env, napi_callback_info info) {
   t->ops = ops;
   t->vals = vals;
   t->state = state;
+  t->binds = binds;
   t->records_cap = (uint32_t)(ops_len / 3 < vals_len / 2 ? ops_len / 3 : vals_len / 2);
+  t->binds_cap = (uint32_t)(binds_len / 2);
   /* The arrays stay alive (and where they are) as long as the table. */
-  for (int i = 0; i < 3; i++) CHECK(napi_create_reference(env, argv[i], 1, &t->refs[i]));
+  for (int i = 0; i < 4; i++) CHECK(napi_create_reference(env, argv[i], 1, &t->refs[i]));
   napi_value handle;
   if (napi_create_external(env, t, finalize_table, NULL, &handle) != napi_ok) {
     finalize_table(env, t, NULL);
@@ -340,29 +416,50 @@ static napi_value CreateKeyTable(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+/* Applies what JavaScript wrote to state and binds since the last call (see STATE_*). */
+static void apply_binds(key_table_t *t) {
+  if (t->state[STATE_UNBIND_ALL]) memset(t->row1, 0, t->count * sizeof *t->row1);
+  t->state[STATE_UNBIND_ALL] = 0;
+  uint32_t binds = (uint32_t)t->state[STATE_BINDS];
+  if (binds > t->binds_cap) binds = t->binds_cap;
+  for (uint32_t b = 0; b < binds; b++) {
+    int32_t id = t->binds[2 * b], row = t->binds[2 * b + 1];
+    if (id >= 0 && (uint32_t)id < t->count && row >= 0) t->row1[id] = (uint32_t)row + 1;
+  }
+  t->state[STATE_BINDS] = 0;
+}
+
 /*
- * (table, buf, pos, ends: Int32Array, index, count) -> records written.
- * Parses buf from pos: packet `index` ends at ends[index], and so on up to
- * packet count - 1 (a line never runs past its packet's end). state[0] and
- * state[1] say where it stopped: state[1] == count when all is done.
+ * (table, buf, pos, ends: Int32Array, index, count, values: Float64Array | null)
+ * -> records written. Parses buf from pos: packet `index` ends at
+ * ends[index], and so on up to packet count - 1 (a line never runs past its
+ * packet's end). state says where it stopped (STATE_INDEX == count when all
+ * is done) and how many lines it added straight into `values`, the
+ * counters' column (none if null).
  */
 static napi_value ParseLines(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  key_table_t *t = argc == 6 ? get_table(env, argv[0]) : NULL;
-  void *data;
-  size_t length;
+  key_table_t *t = argc == 7 ? get_table(env, argv[0]) : NULL;
+  void *data, *values = NULL;
+  size_t length, values_len = 0;
   int32_t *ends;
   size_t ends_len;
   int32_t pos, index, count;
+  napi_valuetype values_type = napi_undefined;
   if (t == NULL || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok ||
       napi_get_value_int32(env, argv[2], &pos) != napi_ok || !typed_array(env, argv[3], napi_int32_array, (void **)&ends, &ends_len) ||
       napi_get_value_int32(env, argv[4], &index) != napi_ok || napi_get_value_int32(env, argv[5], &count) != napi_ok ||
-      index < 0 || count < index || (size_t)count > ends_len || pos < 0) {
-    napi_throw_type_error(env, NULL, "parseLines(table, buf, pos, ends, index, count)");
+      index < 0 || count < index || (size_t)count > ends_len || pos < 0 || napi_typeof(env, argv[6], &values_type) != napi_ok ||
+      (values_type != napi_null && !typed_array(env, argv[6], napi_float64_array, &values, &values_len))) {
+    napi_throw_type_error(env, NULL, "parseLines(table, buf, pos, ends, index, count, values)");
     return NULL;
   }
+  apply_binds(t);
+  t->values = values;
+  t->values_len = values_len;
+  t->summed = 0;
   const uint8_t *buf = data;
   uint32_t n = 0;
   for (; index < count; index++) {
@@ -378,8 +475,10 @@ static napi_value ParseLines(napi_env env, napi_callback_info info) {
     pos = end;
   }
 full:
-  t->state[0] = pos;
-  t->state[1] = index;
+  t->state[STATE_POS] = pos;
+  t->state[STATE_INDEX] = index;
+  t->state[STATE_SUMMED] = t->summed;
+  t->values = NULL;
   napi_value result;
   CHECK(napi_create_uint32(env, n, &result));
   return result;
@@ -398,7 +497,41 @@ static napi_value ClearKeyTable(napi_env env, napi_callback_info info) {
   memset(t->slot_ids, 0, t->slots * sizeof *t->slot_ids);
   t->count = 0;
   t->arena_used = 0;
+  t->state[STATE_BINDS] = 0;
   return NULL;
+}
+
+/*
+ * (table, out: Int32Array, from) -> pairs written: (id, hits) for each id
+ * from `from` on that has had lines added directly, as many as fit in out,
+ * zeroing them; state[STATE_NEXT_ID] says where to go on (the table's
+ * size when done).
+ */
+static napi_value TakeHits(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  key_table_t *t = argc == 3 ? get_table(env, argv[0]) : NULL;
+  int32_t *out;
+  size_t out_len;
+  uint32_t from;
+  if (t == NULL || !typed_array(env, argv[1], napi_int32_array, (void **)&out, &out_len) ||
+      napi_get_value_uint32(env, argv[2], &from) != napi_ok) {
+    napi_throw_type_error(env, NULL, "takeHits(table, out: Int32Array, from)");
+    return NULL;
+  }
+  uint32_t pairs = 0, id = from;
+  for (; id < t->count && pairs < out_len / 2; id++) {
+    if (t->hits[id] == 0) continue;
+    out[2 * pairs] = (int32_t)id;
+    out[2 * pairs + 1] = (int32_t)t->hits[id];
+    t->hits[id] = 0;
+    pairs++;
+  }
+  t->state[STATE_NEXT_ID] = (int32_t)id;
+  napi_value result;
+  CHECK(napi_create_uint32(env, pairs, &result));
+  return result;
 }
 
 void statsd_parse_init(napi_env env, napi_value exports) {
@@ -408,6 +541,7 @@ void statsd_parse_init(napi_env env, napi_value exports) {
     {"createKeyTable", NULL, CreateKeyTable, NULL, NULL, NULL, napi_default, NULL},
     {"parseLines", NULL, ParseLines, NULL, NULL, NULL, napi_default, NULL},
     {"clearKeyTable", NULL, ClearKeyTable, NULL, NULL, NULL, napi_default, NULL},
+    {"takeHits", NULL, TakeHits, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -192,7 +192,7 @@ t.test('a backlog queued at the flush instant is parsed in slices; packets queue
   const receiver = new RecordingReceiver()
   const { queue, loop: l } = loop(a, receiver)
   // Queued before the loop runs, so it is all there at the flush instant: several drain slices' worth.
-  const packets = 20_000
+  const packets = 60_000
   for (let i = 0; i < packets; i++) queue.push(Buffer.from(Array.from({ length: 20 }, (_, k) => `backlog.${k}:1|c`).join('\n')))
   l.start(Date.now())
   t.teardown(() => l.stop())

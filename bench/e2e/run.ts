@@ -51,10 +51,14 @@ const MEMORY_KEYS = 100_000
 const MEMORY_PHASE_S = 6
 /** "Sustained" = below this loss at that rate and every lower one. */
 const MAX_LOSS = 0.001
+/** BENCH_E2E_VERBOSE=1: a line per phase on stderr (what was sent, received, reported dropped). */
+const VERBOSE = process.env.BENCH_E2E_VERBOSE === '1'
 
 /** Stands in for Graphite: sums metrics_received, and our server's reported drops, over every flush. */
 class ReceivedCounter {
   total = 0
+  /** statsd.packets_received: datagrams, or stream reads. */
+  packets = 0
   /** Datagrams our server reported dropped (Etsy reports none). */
   drops = 0
   private flushWaiters: ((added: number) => void)[] = []
@@ -68,6 +72,7 @@ class ReceivedCounter {
       let added = 0
       const text = Buffer.concat(chunks).toString()
       for (const m of text.matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) added += Number(m[1])
+      for (const m of text.matchAll(/^stats_counts\.statsd\.packets_received (\d+)/gm)) this.packets += Number(m[1])
       // Ours only: what it saw dropped, by the kernel or at its full queue.
       for (const m of text.matchAll(/^stats\.statsd\.(?:udp\.\S+\.kernel_drops|queue\.dropped_packets) (\d+)/gm)) this.drops += Number(m[1])
       this.total += added
@@ -120,7 +125,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts Etsy 0.9, or this server from `main` (a build's build/src/main.js). */
-export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN): Promise<Server> {
+export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN, nodeArgs: readonly string[] = []): Promise<Server> {
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -141,7 +146,7 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
       log: { level: 'warn' },
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
-    child = spawn(process.execPath, [main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+    child = spawn(process.execPath, [...nodeArgs, main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
   } else {
     fs.writeFileSync(
       path.join(dir, 'etsy.js'),
@@ -196,6 +201,26 @@ export interface Phase {
   drops: number
 }
 
+/** The kernel's UDP counters (the Udp: lines of /proc/net/snmp), for BENCH_E2E_VERBOSE. */
+function udpCounters(): Record<string, number> {
+  const [names, values] = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.split(/\s+/))
+  return Object.fromEntries(names!.map((name, i) => [name, Number(values![i])]))
+}
+
+/** Packets every CPU's input backlog dropped (net.core.netdev_max_backlog): the second column of softnet_stat. */
+function softnetDrops(): number {
+  return fs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((sum, l) => sum + parseInt(l.split(' ')[1]!, 16), 0)
+}
+
+/** Bytes waiting on the IPv4 UDP socket bound to `port` (/proc/net/udp), -1 if none is. */
+function udpSocket(port: number): { rxQueue: number } {
+  for (const line of fs.readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/)
+    if (f.length > 4 && parseInt(f[1]!.split(':')[1]!, 16) === port) return { rxQueue: parseInt(f[4]!.split(':')[1]!, 16) }
+  }
+  return { rxQueue: -1 }
+}
+
 /** Resident memory of a process now, MB. */
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -209,15 +234,33 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   const cpu0 = cpuSeconds(pid)
   const received0 = server.received.total
   const drops0 = server.received.drops
+  const packets0 = server.received.packets
+  const udp0 = udpCounters()
+  const softnet0 = softnetDrops()
   // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
   const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
   let peakRss = rssMb(pid)
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100)
   const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8', env })
   const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
-  for (let i = 0; i < 15; i++) if ((await server.received.nextFlush()) === 0) break
+  const flushes: number[] = []
+  for (let i = 0; i < 15; i++) {
+    flushes.push(await server.received.nextFlush())
+    if (flushes.at(-1) === 0) break
+  }
   clearInterval(sampler)
-  return { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
+  const p = { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
+  if (VERBOSE) {
+    const packets = server.received.packets - packets0
+    const udp = udpCounters()
+    const socket = udpSocket(server.udpPort)
+    process.stderr.write(
+      `  ${server.name} ${args.join(' ')}: sent ${sent} in ${units}, received ${p.received} in ${packets} packets, reported dropped ${p.drops}, ` +
+        `flushes after ${flushes.join(' ')}; kernel: ${udp.InDatagrams! - udp0.InDatagrams!} UDP datagrams in, ${udp.RcvbufErrors! - udp0.RcvbufErrors!} receive buffer errors, ` +
+        `${softnetDrops() - softnet0} backlog drops, ${socket.rxQueue} bytes left queued on the socket\n`,
+    )
+  }
+  return p
 }
 
 const udpArgs = (s: Server, per: number, rate: number, seconds: number): string[] =>

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
-import { type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
+import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
 import { type BadLineReason, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
 import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
@@ -87,6 +87,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   /** The current line was refused by its gate: its bad values are not bad lines. */
   private lineRefused = false
   private readonly counters = new CounterTable()
+  /** The native parser adds counter lines to their rows itself. */
+  readonly counterColumn: CounterColumn<KeyEntry> = this.counters
   /**
    * This interval's packets, lines and bad lines: added to the internal
    * counters at the flush instant (plain fields cost the hot path less than
@@ -343,6 +345,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
    * from what was taken (TakenInterval), while ingest goes on.
    */
   takeInterval(nowMs: number): TakenInterval {
+    // Before the busiest keys are picked from them.
+    this.nativeParser?.takeHits()
     if (this.pendingReload !== null) this.applyReload(this.pendingReload)
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval

@@ -1,3 +1,4 @@
+import type { CounterColumn } from '../parse/native-parser'
 import type { KeyEntry } from './slots'
 
 /*
@@ -11,6 +12,9 @@ import type { KeyEntry } from './slots'
  * A counter is live at index i while its key's `counter` is i. Deleting one
  * only sets that to -1; the columns are compacted at the next take, when
  * no flush is reading them.
+ *
+ * The native parser adds to `values` by index itself (CounterColumn), for
+ * keys it was told the index of: `layout` tells it when those have moved.
  */
 
 const INITIAL_CAPACITY = 64
@@ -23,7 +27,7 @@ export interface TakenCounters {
   readonly count: number
 }
 
-export class CounterTable {
+export class CounterTable implements CounterColumn<KeyEntry> {
   private entries: KeyEntry[] = []
   /** Values by index; replaced when it grows, so read it through the table. */
   values = new Float64Array(INITIAL_CAPACITY)
@@ -31,6 +35,8 @@ export class CounterTable {
   private deleted = 0
   /** The copy a take hands out, reused: flushes never overlap, so the last one is done with it. */
   private taken = new Float64Array(0)
+  /** Changes whenever an index stops being its key's: a deletion or a compaction. */
+  layout = 0
 
   /** Live counters. */
   get size(): number {
@@ -52,11 +58,21 @@ export class CounterTable {
     this.values = bigger
   }
 
+  row(entry: KeyEntry): number {
+    return entry.counter
+  }
+
+  /** Lines the native parser added to `entry`'s counter itself count as its values (for the busiest keys). */
+  addHits(entry: KeyEntry, count: number): void {
+    entry.values += count
+  }
+
   /** Deletes `entry`'s counter, if it has one. */
   remove(entry: KeyEntry): void {
     if (entry.counter < 0) return
     entry.counter = -1
     this.deleted++
+    this.layout++
   }
 
   /** Every live counter's key and value, in flush order. */
@@ -100,5 +116,6 @@ export class CounterTable {
     this.entries = entries
     this.length = entries.length
     this.deleted = 0
+    this.layout++
   }
 }

@@ -14,14 +14,30 @@ import type { PacketParser, ParseSink } from './packet-parser'
  *   ops[3r + 1]  line start (key start for a new key)
  *   ops[3r + 2]  line end   (key end for a new key)
  *   vals[2r]     value      vals[2r + 1]  sample rate
+ *
+ * A sink that keeps its counters in one column of doubles (CounterColumn)
+ * lets the addon add a counter line straight into its row, once the key's
+ * id is bound to it, with no record and no call at all; the addon counts
+ * those lines, and each key's share, for the sink.
  */
 
 type KeyTable = { readonly __brand: 'statsd_parse key table' }
 
 interface Addon {
-  createKeyTable(ops: Int32Array, vals: Float64Array, state: Int32Array): KeyTable
-  parseLines(table: KeyTable, buf: Buffer, pos: number, ends: Int32Array, index: number, count: number): number
+  createKeyTable(ops: Int32Array, vals: Float64Array, state: Int32Array, binds: Int32Array): KeyTable
+  parseLines(table: KeyTable, buf: Buffer, pos: number, ends: Int32Array, index: number, count: number, values: Float64Array | null): number
   clearKeyTable(table: KeyTable): void
+  takeHits(table: KeyTable, out: Int32Array, from: number): number
+}
+
+/** Slots of the state array shared with the addon (STATE_* in native/statsd_parse.c). */
+const enum State {
+  Pos,
+  Index,
+  Summed,
+  Binds,
+  UnbindAll,
+  NextId,
 }
 
 const enum Record {
@@ -29,6 +45,8 @@ const enum Record {
   Timer,
   Gauge,
   GaugeDelta,
+  /** A counter whose id has no row in the addon yet. */
+  UnboundCounter,
   NewKey,
   SlowLine,
 }
@@ -37,6 +55,8 @@ const KIND_MASK = (1 << KIND_BITS) - 1
 
 /** Records per addon call: a 64 KiB stream read of short lines fits in one. */
 const RECORDS = 8192
+/** (id, hits) pairs per takeHits call. */
+const HIT_PAIRS = 4096
 
 /** The addon's parser, or why there is none (the JavaScript parser then reads everything). */
 export function nativeLineParsing(): { addon: Addon } | { unavailable: string } {
@@ -49,6 +69,25 @@ export function nativeLineParsing(): { addon: Addon } | { unavailable: string } 
  */
 export interface CountingSink<K> extends ParseSink<K> {
   onLines(count: number): void
+  /** Where the addon may add counter values itself; absent: every counter line comes through onCounter. */
+  readonly counterColumn?: CounterColumn<K>
+}
+
+/**
+ * A sink's counters as one column of values by row. The addon adds a line
+ * to a row exactly as onCounter would (value times the inverse rate,
+ * refused through onCounter if not finite), for keys onCounter has given a
+ * row.
+ */
+export interface CounterColumn<K> {
+  /** The values by row; may be replaced (it grows), so it is read before every addon call. */
+  readonly values: Float64Array
+  /** Changes whenever rows move or are deleted: every row bound before is then forgotten. */
+  readonly layout: number
+  /** `key`'s row, -1 if it has no counter. */
+  row(key: K): number
+  /** `count` lines were added to `key` directly since the last call (onCounter counts its own). */
+  addHits(key: K, count: number): void
 }
 
 /** Parses packets for one sink through the addon; `fallback` (for the same sink) reads the lines it leaves. */
@@ -58,6 +97,12 @@ export class NativePacketParser<K> {
   // The addon keeps pointers into these: each is over 64 bytes, so V8 keeps
   // it off its heap, where a garbage collection never moves it.
   private readonly state = new Int32Array(32)
+  /** (id, row) pairs for the addon to bind at its next call; state[State.Binds] of them. */
+  private readonly binds = new Int32Array(2 * RECORDS)
+  private readonly hits = new Int32Array(2 * HIT_PAIRS)
+  private readonly column: CounterColumn<K> | null
+  /** The column's layout the addon's bound rows belong to. */
+  private layout = -1
   /** The end of a lone packet (parse()), for the addon's list of packet ends. */
   private readonly lone = new Int32Array(32)
   private readonly table: KeyTable
@@ -69,7 +114,8 @@ export class NativePacketParser<K> {
     private readonly sink: CountingSink<K>,
     private readonly fallback: PacketParser<K>,
   ) {
-    this.table = addon.createKeyTable(this.ops, this.vals, this.state)
+    this.table = addon.createKeyTable(this.ops, this.vals, this.state, this.binds)
+    this.column = sink.counterColumn ?? null
   }
 
   /** Parses buf[start, end) as one packet. */
@@ -82,26 +128,55 @@ export class NativePacketParser<K> {
   parsePackets(buf: Buffer, start: number, ends: Int32Array, count: number): void {
     let pos = start
     let index = 0
+    const { column, state } = this
     while (index < count) {
-      const records = this.addon.parseLines(this.table, buf, pos, ends, index, count)
-      this.deliver(buf, records)
-      pos = this.state[0]!
-      index = this.state[1]!
+      if (column !== null && column.layout !== this.layout) {
+        // Rows have moved: forget them all, and the binds made for them.
+        state[State.UnbindAll] = 1
+        state[State.Binds] = 0
+        this.layout = column.layout
+      }
+      const records = this.addon.parseLines(this.table, buf, pos, ends, index, count, column === null ? null : column.values)
+      this.deliver(buf, records, state[State.Summed]!)
+      pos = state[State.Pos]!
+      index = state[State.Index]!
+    }
+  }
+
+  /** Hands the sink each key's lines the addon added directly since the last time: before it reads them for a flush. */
+  takeHits(): void {
+    const { column, hits, keys } = this
+    if (column === null) return
+    for (let from = 0, pairs = HIT_PAIRS; pairs === HIT_PAIRS; from = this.state[State.NextId]!) {
+      pairs = this.addon.takeHits(this.table, hits, from)
+      for (let p = 0; p < pairs; p++) column.addHits(keys[hits[2 * p]!]!, hits[2 * p + 1]!)
     }
   }
 
   /** Forgets every key id: the sink's entries may have gone (always safe; costs one resolve per key after). */
   clear(): void {
+    this.takeHits()
     this.addon.clearKeyTable(this.table)
     this.keys = []
   }
 
-  private deliver(buf: Buffer, records: number): void {
+  /** Has the addon add `key`'s counter lines to its row from its next call on (out of deliver, which stays small for the JIT). */
+  private bind(id: number, key: K): void {
+    const row = this.column === null ? -1 : this.column.row(key)
+    if (row < 0) return
+    const b = this.state[State.Binds]!
+    this.binds[2 * b] = id
+    this.binds[2 * b + 1] = row
+    this.state[State.Binds] = b + 1
+  }
+
+  /** Hands the sink `records` records, and `summed` lines the addon added itself. */
+  private deliver(buf: Buffer, records: number, summed: number): void {
     const { ops, vals, sink, keys } = this
     // A new key's record comes just before its line's: resolved after onLine, as the JavaScript parser does.
     let keyStart = 0
     let keyEnd = 0
-    let lines = 0
+    let lines = summed
     for (let r = 0; r < records; r++) {
       const op = ops[3 * r]!
       const kind = op & KIND_MASK
@@ -134,8 +209,10 @@ export class NativePacketParser<K> {
         lines++
       }
       const value = vals[2 * r]!
-      if (kind === Record.Counter) sink.onCounter(key, value, vals[2 * r + 1]!)
-      else if (kind === Record.Timer) sink.onTimer(key, value, vals[2 * r + 1]!)
+      if (kind === Record.Counter || kind === Record.UnboundCounter) {
+        sink.onCounter(key, value, vals[2 * r + 1]!)
+        if (kind === Record.UnboundCounter) this.bind(id, key)
+      } else if (kind === Record.Timer) sink.onTimer(key, value, vals[2 * r + 1]!)
       else sink.onGauge(key, value, kind === Record.GaugeDelta)
     }
     sink.onLines(lines)
