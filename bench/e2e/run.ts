@@ -26,6 +26,7 @@ import { median } from '../median'
  * runs only the 100k-key memory row, on our server alone, BENCH_E2E_REPEAT
  * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
  * main.js paths; default the one above), taking turns: a quick before/after.
+ * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
