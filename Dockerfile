@@ -27,5 +27,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8127/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form, no shell: node is PID 1 and gets SIGTERM itself, drains and sends a last flush.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/usr/lib/statsd-ts/build/src/main.js"]
+ENTRYPOINT ["node", "--no-memory-reducer", "/usr/lib/statsd-ts/build/src/main.js"]
 CMD ["/etc/statsd-ts/config.json"]

@@ -35,7 +35,7 @@ node -e '
   assert.match(image.healthcheck, /CMD .*127\.0\.0\.1:8127\/healthz/)
   assert.strictEqual(image.stopsignal, "SIGTERM")
   // Exec form with node itself: node is PID 1 and receives the signals, no shell in between.
-  assert.deepStrictEqual(image.entrypoint, ["node", "/usr/lib/statsd-ts/build/src/main.js"])
+  assert.deepStrictEqual(image.entrypoint, ["node", "--no-memory-reducer", "/usr/lib/statsd-ts/build/src/main.js"])
   assert.deepStrictEqual(image.cmd, ["/etc/statsd-ts/config.json"])
   const config = JSON.parse(fs.readFileSync(inRoot("/etc/statsd-ts/config.json"), "utf8"))
   for (const l of config.listeners) assert.strictEqual(l.address, "0.0.0.0", "listens on every interface in the container")

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 // First: it sets V8 flags that must be in effect before the rest is loaded.
 import { semiSpaceGrowthFactor } from './core/heap-policy'
 import { readFileSync } from 'node:fs'

@@ -6,6 +6,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { NODE_FLAGS } from '../../src/core/node-flags'
 import { median } from '../median'
 
 /*
@@ -126,7 +127,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts Etsy 0.9, or this server from `main` (a build's build/src/main.js). */
-export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN, nodeArgs: readonly string[] = []): Promise<Server> {
+export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN, nodeArgs?: readonly string[]): Promise<Server> {
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -147,7 +148,8 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
       log: { level: 'warn' },
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
-    child = spawn(process.execPath, [...nodeArgs, main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+    // Launched as every launcher does (NODE_FLAGS), unless the caller says otherwise.
+    child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
   } else {
     fs.writeFileSync(
       path.join(dir, 'etsy.js'),

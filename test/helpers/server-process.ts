@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { NODE_FLAGS } from '../../src/core/node-flags'
 import { withTimeout } from './net'
 
 const MAIN = path.resolve(__dirname, '../../src/main.js')
@@ -54,7 +55,8 @@ export class ServerProcess {
     const file = path.join(dir, fileName)
     const text = typeof config === 'string' ? config : JSON.stringify({ admin: { port: 0 }, mgmt: { port: 0 }, ...config })
     writeFileSync(file, text)
-    const command = [...wrapper, process.execPath, MAIN, file]
+    // As every launcher runs it.
+    const command = [...wrapper, process.execPath, ...NODE_FLAGS, MAIN, file]
     const server = new ServerProcess(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }))
     try {
       server.endpoints = await withTimeout(server.up, 10_000, 'server start')
