@@ -245,6 +245,33 @@ t.test('a flush due while the previous one still runs waits for it, is logged as
   t.ok(lines.some((l) => l.includes('flush started late')), 'the late flush is logged')
 })
 
+t.test('a flush timer that fires early by the wall clock still flushes once per interval', async (t) => {
+  // Node schedules a timer by the loop's cached time, so by Date.now() it can fire a few ms early.
+  // A wall clock running 5 % slow makes every timer early by 5 % of its delay, here 5 ms.
+  const realNow = Date.now
+  const t0 = realNow()
+  Date.now = () => t0 + (realNow() - t0) * 0.95
+  t.teardown(() => {
+    Date.now = realNow
+  })
+  const begun: number[] = []
+  const receiver: FlushReceiver = {
+    name: 'times',
+    beginFlush: () => {
+      begun.push(performance.now())
+      return { write: () => {}, end: async () => {} }
+    },
+  }
+  const { loop: l } = loop(aggregator({ flushInterval: 100 }), receiver, 100)
+  l.start(Date.now())
+  await new Promise((resolve) => setTimeout(resolve, 1_050))
+  await l.stop()
+  // The last flush is stop()'s.
+  const gaps = begun.slice(1, -1).map((at, i) => at - begun[i]!)
+  t.ok(gaps.length >= 8, `${gaps.length + 1} scheduled flushes in about a second`)
+  t.ok(Math.min(...gaps) > 50, `no flush followed the one before within half an interval (gaps ${gaps.map(Math.round).join(' ')} ms)`)
+})
+
 t.test('console backend: the JSON written part by part is what JSON.stringify prints', async (t) => {
   const a = aggregator()
   send(a, 'a.b:1|c', 'a.b:2|c', 'lat:3|ms', 'lat:5|ms', 'g:7|g', 's:x|s', 's:y|s', 'q"uote:1|c', 'idle:1|ms')

@@ -27,6 +27,7 @@ import { median } from '../median'
  * runs only the 100k-key memory row, on our server alone, BENCH_E2E_REPEAT
  * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
  * main.js paths; default the one above), taking turns: a quick before/after.
+ * BENCH_E2E_ONLY=sustained runs only the sustained-rate ladders, of both servers.
  * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
  */
 
@@ -353,12 +354,23 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
       return [[`${label}, one line per connection: CPU µs per connection`, (p.cpu / p.units) * 1e6]]
     })
   }
+  await measureSustained(servers, results)
+}
+
+/** The sustained UDP rates, each server's whole ladder in turn. */
+async function measureSustained(servers: readonly Server[], results: readonly Results[]): Promise<void> {
+  const each = async (step: (s: Server, r: Results) => Promise<void>): Promise<void> => {
+    for (const [i, s] of servers.entries()) await step(s, results[i]!)
+  }
   process.stderr.write('sustained rates\n')
   await each(async (s, r) => {
-    r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000, 400_000]))
+    r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000, 400_000, 600_000, 800_000]))
   })
   await each(async (s, r) => {
-    r.set('UDP, 20/datagram: sustained metrics/s', await sustained(s, 20, [100_000, 200_000, 400_000, 600_000, 800_000, 1_200_000, 1_600_000, 2_400_000, 3_200_000]))
+    r.set(
+      'UDP, 20/datagram: sustained metrics/s',
+      await sustained(s, 20, [100_000, 200_000, 400_000, 600_000, 800_000, 1_200_000, 1_600_000, 2_400_000, 3_200_000, 4_800_000, 6_400_000]),
+    )
   })
 }
 
@@ -411,13 +423,14 @@ async function main(): Promise<void> {
   const names = ['statsd-ts', 'Etsy 0.9'] as const
   const results: Results[] = names.map(() => new Map())
   const servers: Server[] = []
+  const sustainedOnly = process.env.BENCH_E2E_ONLY === 'sustained'
   try {
     for (const name of names) servers.push(await startServer(name, dir))
-    await measure(servers, results)
+    await (sustainedOnly ? measureSustained : measure)(servers, results)
   } finally {
     await Promise.all(servers.map(stopServer))
   }
-  for (const [i, name] of names.entries()) {
+  for (const [i, name] of sustainedOnly ? [] : names.entries()) {
     const server = await startServer(name, fs.mkdtempSync(path.join(dir, 'memory-')))
     try {
       await measureMemory(server, results[i]!)

@@ -186,6 +186,11 @@ export class AggregatorLoop {
     this.flushTimer = setTimeout(() => {
       if (this.running === null) void this.flush()
       else this.dueSince ||= Date.now()
+      // This slot is done even when the wall clock says it is not quite due:
+      // a timer can fire a few ms early by Date.now() (Node schedules it by
+      // the loop's cached time), and re-arming for "the rest" of this slot
+      // flushed a second time a few ms later, splitting an interval in two.
+      this.nextFlushAt += this.flushIntervalMs
       if (!this.stopped) this.armFlushTimer()
     }, this.nextFlushAt - now)
   }
