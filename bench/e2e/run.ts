@@ -260,6 +260,7 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
     const socket = udpSocket(server.udpPort)
     process.stderr.write(
       `  ${server.name} ${args.join(' ')}: sent ${sent} in ${units}, received ${p.received} in ${packets} packets, reported dropped ${p.drops}, ` +
+        `CPU ${p.cpu.toFixed(3)} s, ` +
         `flushes after ${flushes.join(' ')}; kernel: ${udp.InDatagrams! - udp0.InDatagrams!} UDP datagrams in, ${udp.RcvbufErrors! - udp0.RcvbufErrors!} receive buffer errors, ` +
         `${softnetDrops() - softnet0} backlog drops, ${socket.rxQueue} bytes left queued on the socket\n`,
     )
