@@ -117,6 +117,14 @@ static uint32_t slot_of(const key_table_t *t, uint32_t hash) {
   return s;
 }
 
+/* Resizes one of the per-id columns to `cap` entries; 0 if there is no memory (it is left as it was). */
+static int grow_column(uint32_t **column, uint32_t cap) {
+  uint32_t *bigger = realloc(*column, cap * sizeof *bigger);
+  if (bigger == NULL) return 0;
+  *column = bigger;
+  return 1;
+}
+
 /* The id of key[0, len), adding it if new (*added = 1); -1 if it cannot be added. */
 static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t hash, int *added) {
   uint32_t mask = t->slots - 1, s = hash & mask;
@@ -137,18 +145,7 @@ static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t
   }
   if (t->count == t->ids_cap) {
     uint32_t cap = t->ids_cap * 2;
-    uint32_t *starts = realloc(t->key_start, cap * sizeof *starts);
-    if (starts == NULL) return -1;
-    t->key_start = starts;
-    uint32_t *lens = realloc(t->key_len, cap * sizeof *lens);
-    if (lens == NULL) return -1;
-    t->key_len = lens;
-    uint32_t *row1 = realloc(t->row1, cap * sizeof *row1);
-    if (row1 == NULL) return -1;
-    t->row1 = row1;
-    uint32_t *hits = realloc(t->hits, cap * sizeof *hits);
-    if (hits == NULL) return -1;
-    t->hits = hits;
+    if (!grow_column(&t->key_start, cap) || !grow_column(&t->key_len, cap) || !grow_column(&t->row1, cap) || !grow_column(&t->hits, cap)) return -1;
     t->ids_cap = cap;
   }
   if ((t->count + 1) * 2 > t->slots) {

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { NODE_FLAGS } from '../../src/core/node-flags'
+import { udpSockets } from '../../src/listeners/proc-net'
 import { median } from '../median'
 
 /*
@@ -216,15 +217,6 @@ function softnetDrops(): number {
   return fs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((sum, l) => sum + parseInt(l.split(' ')[1]!, 16), 0)
 }
 
-/** Bytes waiting on the IPv4 UDP socket bound to `port` (/proc/net/udp), -1 if none is. */
-function udpSocket(port: number): { rxQueue: number } {
-  for (const line of fs.readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/)
-    if (f.length > 4 && parseInt(f[1]!.split(':')[1]!, 16) === port) return { rxQueue: parseInt(f[4]!.split(':')[1]!, 16) }
-  }
-  return { rxQueue: -1 }
-}
-
 /** Resident memory of a process now, MB. */
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -239,8 +231,8 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   const received0 = server.received.total
   const drops0 = server.received.drops
   const packets0 = server.received.packets
-  const udp0 = udpCounters()
-  const softnet0 = softnetDrops()
+  const udp0 = VERBOSE ? udpCounters() : {}
+  const softnet0 = VERBOSE ? softnetDrops() : 0
   // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
   const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
   let peakRss = rssMb(pid)
@@ -257,12 +249,12 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   if (VERBOSE) {
     const packets = server.received.packets - packets0
     const udp = udpCounters()
-    const socket = udpSocket(server.udpPort)
+    const queued = udpSockets('127.0.0.1').find((row) => row.port === server.udpPort)?.rxQueue ?? -1
     process.stderr.write(
       `  ${server.name} ${args.join(' ')}: sent ${sent} in ${units}, received ${p.received} in ${packets} packets, reported dropped ${p.drops}, ` +
         `CPU ${p.cpu.toFixed(3)} s, ` +
         `flushes after ${flushes.join(' ')}; kernel: ${udp.InDatagrams! - udp0.InDatagrams!} UDP datagrams in, ${udp.RcvbufErrors! - udp0.RcvbufErrors!} receive buffer errors, ` +
-        `${softnetDrops() - softnet0} backlog drops, ${socket.rxQueue} bytes left queued on the socket\n`,
+        `${softnetDrops() - softnet0} backlog drops, ${queued} bytes left queued on the socket\n`,
     )
   }
   return p
@@ -303,6 +295,15 @@ async function measureMemory(s: Server, r: Results): Promise<void> {
   r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (p.sent - p.received)) / p.sent)
 }
 
+/** `step` for each server in turn, with its results. */
+async function eachServer(
+  servers: readonly Server[],
+  results: readonly Results[],
+  step: (s: Server, r: Results, i: number) => Promise<void>,
+): Promise<void> {
+  for (const [i, s] of servers.entries()) await step(s, results[i]!, i)
+}
+
 /**
  * Every workload on both servers (both running), one right after the other:
  * a change in the machine's load between workloads then weighs on both
@@ -310,9 +311,7 @@ async function measureMemory(s: Server, r: Results): Promise<void> {
  * the ratios by whatever the machine did in between.
  */
 async function measure(servers: readonly Server[], results: readonly Results[]): Promise<void> {
-  const each = async (step: (s: Server, r: Results, i: number) => Promise<void>): Promise<void> => {
-    for (const [i, s] of servers.entries()) await step(s, results[i]!, i)
-  }
+  const each = (step: (s: Server, r: Results, i: number) => Promise<void>): Promise<void> => eachServer(servers, results, step)
   /** ROUNDS times in turn, keeping the median of what `step` measures (the highest loss). */
   const rounds = async (step: (s: Server) => Promise<[string, number][]>): Promise<void> => {
     const samples = servers.map(() => new Map<string, number[]>())
@@ -360,9 +359,7 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
 
 /** The sustained UDP rates, each server's whole ladder in turn. */
 async function measureSustained(servers: readonly Server[], results: readonly Results[]): Promise<void> {
-  const each = async (step: (s: Server, r: Results) => Promise<void>): Promise<void> => {
-    for (const [i, s] of servers.entries()) await step(s, results[i]!)
-  }
+  const each = (step: (s: Server, r: Results) => Promise<void>): Promise<void> => eachServer(servers, results, step)
   process.stderr.write('sustained rates\n')
   await each(async (s, r) => {
     r.set('UDP, 1/datagram: sustained metrics/s', await sustained(s, 1, [25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 300_000, 400_000, 600_000, 800_000]))
