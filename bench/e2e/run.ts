@@ -200,6 +200,8 @@ export interface Phase {
   cpu: number
   /** Datagrams or connections the sender made. */
   units: number
+  /** How long the sender sent. */
+  seconds: number
   /** The server's largest resident memory while the phase ran, sampled every 100 ms, MB. */
   peakRss: number
   /** Datagrams the server reported dropped (ours only). */
@@ -238,14 +240,14 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   let peakRss = rssMb(pid)
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100)
   const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8', env })
-  const [, sent, units] = out.trim().split(' ').map(Number) as [number, number, number]
+  const [, sent, units, seconds] = out.trim().split(' ').map(Number) as [number, number, number, number]
   const flushes: number[] = []
   for (let i = 0; i < 15; i++) {
     flushes.push(await server.received.nextFlush())
     if (flushes.at(-1) === 0) break
   }
   clearInterval(sampler)
-  const p = { sent, units, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
+  const p = { sent, units, seconds, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
   if (VERBOSE) {
     const packets = server.received.packets - packets0
     const udp = udpCounters()
@@ -324,8 +326,12 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
       for (const [label, values] of byLabel) results[i]!.set(label, label.endsWith('loss %') ? Math.max(...values) : median(values))
     }
   }
-  /** `args` ends with the duration in seconds; a first run of WARMUP_S is not counted. */
-  const fixed = (label: string, args: (s: Server) => string[] | null): Promise<void> =>
+  /**
+   * `args` ends with the duration in seconds; a first run of WARMUP_S is not
+   * counted. `flatOut`: the sender goes as fast as the server lets it, and
+   * the rate it got is a figure too.
+   */
+  const fixed = (label: string, args: (s: Server) => string[] | null, flatOut = false): Promise<void> =>
     rounds(async (s) => {
       const a = args(s)
       if (a === null) return []
@@ -334,6 +340,7 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
       return [
         [`${label}: CPU-seconds per million metrics`, (p.cpu / p.received) * 1e6],
         [`${label}: loss %`, (100 * (p.sent - p.received)) / p.sent],
+        ...(flatOut ? [[`${label}: metrics/s`, p.received / p.seconds] as [string, number]] : []),
       ]
     })
   process.stderr.write('fixed rates\n')
@@ -341,6 +348,8 @@ async function measure(servers: readonly Server[], results: readonly Results[]):
   await fixed('UDP, 1/datagram, 40k metrics/s', (s) => udpArgs(s, 1, 40_000, PHASE_S))
   await fixed('TCP, 1 connection, 300k metrics/s', (s) => ['tcp', '127.0.0.1', String(s.tcpPort), '300000', String(PHASE_S)])
   await fixed('Unix stream, 1 connection, 300k metrics/s', (s) => ['unix', s.unixPath, '300000', String(PHASE_S)])
+  // Many local emitters write each line as it comes: a server that reads late makes their write() wait.
+  await fixed('Unix stream, one line per write, client flat out', (s) => ['unix-lines', s.unixPath, String(PHASE_S)], true)
   await fixed('Unix datagram, 1/datagram, 40k metrics/s', (s) =>
     s.unixgramPath === null ? null : ['unixgram', s.unixgramPath, '1', '40000', String(PHASE_S)],
   )
@@ -448,7 +457,7 @@ async function main(): Promise<void> {
     const theirs = etsy.get(label)
     let ratio = 'n/a'
     if (theirs !== undefined && !label.includes('loss')) {
-      const better = label.includes('sustained') ? value / theirs : theirs / value
+      const better = label.endsWith('metrics/s') ? value / theirs : theirs / value
       ratio = Number.isFinite(better) ? `${better.toFixed(2)}x` : 'n/a'
     }
     lines.push(`| ${label} | ${format(value)} | ${format(theirs)} | ${ratio} |`)

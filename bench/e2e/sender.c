@@ -6,6 +6,7 @@
  *   sender unixgram PATH PER_DATAGRAM RATE SECONDS
  *   sender tcp HOST PORT RATE SECONDS          (one connection)
  *   sender unix PATH RATE SECONDS              (one connection)
+ *   sender unix-lines PATH SECONDS             (one connection, one line per write(), as fast as it can)
  *   sender conn-tcp HOST PORT COUNT            (COUNT connections, one line each)
  *   sender conn-unix PATH COUNT
  *
@@ -137,6 +138,24 @@ static void stream(int fd, double rate, double seconds) {
   printf("sent %lu 1 %.3f\n", metrics, now() - start);
 }
 
+/* One line per write(), with no pause: how many such writes the server lets a client make. */
+static void line_writes(int fd, double seconds) {
+  char line[64];
+  unsigned long metrics = 0;
+  double start = now(), end = start + seconds;
+  while (now() < end) {
+    for (int i = 0; i < 256; i++, metrics++) {
+      size_t len = lines(line, 0, 1);
+      if (write(fd, line, len) != (ssize_t)len) { perror("write"); exit(1); }
+    }
+  }
+  double elapsed = now() - start;
+  shutdown(fd, SHUT_WR);
+  char sink[256];
+  while (read(fd, sink, sizeof sink) > 0) {}
+  printf("sent %lu 1 %.3f\n", metrics, elapsed);
+}
+
 static void connections(int family, const char *a, const char *b, long count) {
   char line[64];
   double start = now();
@@ -165,6 +184,8 @@ int main(int argc, char **argv) {
     stream(connect_to(AF_INET, argv[2], argv[3], SOCK_STREAM), atof(argv[4]), atof(argv[5]));
   } else if (!strcmp(mode, "unix") && argc == 5) {
     stream(connect_to(AF_UNIX, argv[2], NULL, SOCK_STREAM), atof(argv[3]), atof(argv[4]));
+  } else if (!strcmp(mode, "unix-lines") && argc == 4) {
+    line_writes(connect_to(AF_UNIX, argv[2], NULL, SOCK_STREAM), atof(argv[3]));
   } else if (!strcmp(mode, "conn-tcp") && argc == 5) {
     connections(AF_INET, argv[2], argv[3], atol(argv[4]));
   } else if (!strcmp(mode, "conn-unix") && argc == 4) {

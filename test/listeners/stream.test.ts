@@ -381,3 +381,47 @@ t.test('a TCP listener never holds: loopback TCP already merges a busy client’
   t.same(busy.calls, ['start'])
   t.equal(queue.length, 100)
 })
+
+/** A held client whose readNow() finds `bytes(elapsed ms since its last read)` bytes of whole lines; records its reads. */
+class KernelClient extends FakeClient {
+  readBytes = 0
+  private lastRead = performance.now()
+  constructor(private readonly bytes: (elapsedMs: number) => number) {
+    super()
+  }
+  override readNow(into: Buffer): number {
+    this.calls.push('readNow')
+    const now = performance.now()
+    const n = Math.min(into.length, Math.floor(this.bytes(now - this.lastRead) / LINE.length) * LINE.length)
+    this.lastRead = now
+    for (let at = 0; at < n; at += LINE.length) LINE.copy(into, at)
+    this.readBytes += n
+    return n > 0 ? n : -1
+  }
+}
+
+t.test('a held client blocked on its full socket buffer is read on readiness again; one that writes at its own pace stays held', async (t) => {
+  const { clients, queue } = holding(t)
+  // Blocked: the kernel holds the same full buffer's worth (about 265 one-line writes) whenever it is read.
+  const blocked = new KernelClient(() => 265 * LINE.length)
+  // At its own pace: 2 bytes a microsecond, however long the tick.
+  const paced = new KernelClient((ms) => 2_000 * ms)
+  for (const client of [blocked, paced]) {
+    clients.add(client)
+    clients.data(client, LINE)
+    clients.data(client, LINE)
+  }
+  await waitFor(() => blocked.calls.at(-1) === 'start', 'the blocked client let go')
+  t.same(blocked.calls.slice(0, 3), ['start', 'stop', 'readNow'], 'held at first')
+  t.ok(blocked.calls.slice(2, -1).every((call) => call === 'readNow'), 'then read on the timer until let go')
+  // Busy on readiness, but not held again for a while.
+  clients.data(blocked, LINE)
+  clients.data(blocked, LINE)
+  t.equal(blocked.calls.at(-1), 'start', 'not held again at once')
+
+  // Several probes (every 8th tick) later, the paced client is still held.
+  await waitFor(() => paced.calls.length > 40, 'five probes')
+  t.same(paced.calls.slice(0, 2), ['start', 'stop'])
+  t.ok(paced.calls.slice(2).every((call) => call === 'readNow'), 'only read on the timer')
+  t.equal(queue.bytes, blocked.readBytes + paced.readBytes + 6 * LINE.length, 'every byte read is queued')
+})

@@ -5,7 +5,7 @@ import type { Pausable, PacketQueue } from '../../queue/queue'
 import { RateLimitedLog } from './rate-limited-log'
 import type { Logger } from '../../log'
 import { LineAssembler } from './line-assembler'
-import { HOLD_BELOW_BYTES, HOLD_MS, type HeldClientsHost, ReadHolds } from './read-holds'
+import { HOLD_BELOW_BYTES, HOLD_MS, type HeldClientsHost, type HoldRecord, ReadHolds } from './read-holds'
 
 export type StreamLimits = Pick<TcpListenerConfig, 'maxLineBytes' | 'idleTimeoutMs' | 'maxConnections'>
 
@@ -32,6 +32,8 @@ export abstract class StreamClient {
   lastReadAt = -Infinity
   /** Read by the listener's hold timer, not on readiness (see ReadHolds). */
   held = false
+  /** How it fared while held, made on its first hold (see ReadHolds). */
+  holdRecord: HoldRecord | null = null
 
   /** "host:port", or "local" on a unix socket. Only for log messages: it may cost a system call. */
   abstract peer(): string
@@ -130,7 +132,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
     const busy = now - client.lastReadAt < HOLD_MS
     client.lastReadAt = now
     if (busy && this.holds !== null && client.readsDirectly && chunk.length < HOLD_BELOW_BYTES && !client.held && !this.pausedByQueue) {
-      this.holds.hold(client)
+      this.holds.hold(client, now)
     }
   }
 
