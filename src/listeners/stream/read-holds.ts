@@ -84,9 +84,8 @@ export interface HeldClientsHost {
  * so a short tick brings as much as a long one. Every PROBE_EVERY-th tick
  * is short; a client that brought nearly as much in two probes running as
  * in the long tick before each (THROTTLED_SHARE) is let go, read on
- * readiness, and not held
- * again for a second, then two, four... up to a minute: at most a few tens
- * of milliseconds of waiting each time.
+ * readiness, and not held again for a second, then two, four... up to a
+ * minute: up to about 50 ms of waiting each time.
  */
 export class ReadHolds {
   private held: StreamClient[] = []
@@ -214,7 +213,6 @@ export class ReadHolds {
     const wasSuspect = record.suspect
     record.suspect = bytes >= THROTTLED_SHARE * record.bytes
     if (!record.suspect || !wasSuspect) return false
-    record.suspect = false
     record.refusedUntil = now + record.refusalMs
     record.refusalMs = Math.min(2 * record.refusalMs, MAX_REFUSAL_MS)
     return true
