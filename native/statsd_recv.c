@@ -483,6 +483,31 @@ static napi_value ProbeUnixgram(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * (fd, buffer) -> bytes read into buffer, 0 at EOF, -1 when nothing is
+ * queued; throws with the errno on an error. A held stream client's read
+ * (src/listeners/stream/read-holds.ts): fs.readSync costs a request object
+ * and, when nothing is queued, an exception with its stack trace.
+ */
+static napi_value ReadSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  void *data;
+  size_t length;
+  if (argc != 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "readSocket(fd, buffer)");
+    return NULL;
+  }
+  ssize_t n;
+  do n = read(fd, data, length);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, "read", errno);
+  CHECK(napi_create_int32(env, n < 0 ? -1 : (int32_t)n, &result));
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"bindUdp", NULL, BindUdp, NULL, NULL, NULL, napi_default, NULL},
@@ -491,6 +516,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"watch", NULL, Watch, NULL, NULL, NULL, napi_default, NULL},
     {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+    {"readSocket", NULL, ReadSocket, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   statsd_parse_init(env, exports);

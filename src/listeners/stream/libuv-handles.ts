@@ -1,8 +1,8 @@
-import fs from 'node:fs'
 import type net from 'node:net'
 import util from 'node:util'
 import { hostPort } from '../../core/host-port'
 import { type StreamClients, StreamClient } from './clients'
+import { readSocket } from './read-socket'
 
 /*
  * Reads stream clients straight from the libuv handles Node accepts them on,
@@ -115,12 +115,7 @@ class HandleClient extends StreamClient {
     const fd = this.handle.fd!
     // Closed under us (never seen: held clients are ended through StreamClients): as good as EOF.
     if (fd < 0) return 0
-    try {
-      return fs.readSync(fd, into, 0, into.length, null)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return -1
-      throw err
-    }
+    return readSocket(fd, into)
   }
 }
 
