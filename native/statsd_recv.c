@@ -484,9 +484,9 @@ static napi_value ProbeUnixgram(napi_env env, napi_callback_info info) {
 }
 
 /*
- * (fd, buffer) -> bytes read into buffer, 0 at EOF, -1 when nothing is
- * queued; throws with the errno on an error. A held stream client's read
- * (src/listeners/stream/read-holds.ts): fs.readSync costs a request object
+ * (fd, buffer) -> bytes read into buffer, 0 at EOF, or -errno (-EAGAIN when
+ * nothing is queued). A held stream client's read
+ * (src/listeners/stream/read-socket.ts): fs.readSync costs a request object
  * and, when nothing is queued, an exception with its stack trace.
  */
 static napi_value ReadSocket(napi_env env, napi_callback_info info) {
@@ -503,8 +503,8 @@ static napi_value ReadSocket(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = read(fd, data, length);
   while (n < 0 && errno == EINTR);
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, "read", errno);
-  CHECK(napi_create_int32(env, n < 0 ? -1 : (int32_t)n, &result));
+  if (n < 0) n = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  CHECK(napi_create_int32(env, (int32_t)n, &result));
   return result;
 }
 

@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import os from 'node:os'
 import util from 'node:util'
 import { hostPort } from '../../core/host-port'
 import { type StreamClients, StreamClient } from './clients'
@@ -46,6 +47,7 @@ interface StreamWrap {
 }
 
 const CLIENT = Symbol('statsd-ts client')
+const NOTHING_QUEUED = -os.constants.errno.EAGAIN
 const UV_EOF = [...util.getSystemErrorMap()].find(([, [name]]) => name === 'EOF')?.[0]
 
 let internals: StreamWrap | string | null = null
@@ -115,7 +117,11 @@ class HandleClient extends StreamClient {
     const fd = this.handle.fd!
     // Closed under us (never seen: held clients are ended through StreamClients): as good as EOF.
     if (fd < 0) return 0
-    return readSocket(fd, into)
+    const n = readSocket(fd, into)
+    if (n >= 0) return n
+    if (n === NOTHING_QUEUED) return -1
+    // As a failed read on readiness does.
+    throw errnoError(n, 'read')
   }
 }
 

@@ -1,11 +1,11 @@
 import fs from 'node:fs'
-import util from 'node:util'
 import { nativeFunctions } from '../../core/native-addon'
 
 /**
  * One read(2) of a non-blocking socket into `into`: the bytes read, 0 at
- * EOF, -1 when nothing is queued; throws on an error. How a held client is
- * read (read-holds.ts), a few hundred times a second per busy client.
+ * EOF, or a negative errno (-EAGAIN when nothing is queued), as libuv
+ * reports errors. How a held client is read (read-holds.ts), a few hundred
+ * times a second per busy client.
  */
 export type ReadSocket = (fd: number, into: Buffer) => number
 
@@ -14,25 +14,16 @@ export const readSocketWithFs: ReadSocket = (fd, into) => {
   try {
     return fs.readSync(fd, into, 0, into.length, null)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return -1
+    const errno = (err as NodeJS.ErrnoException).errno
+    if (typeof errno === 'number' && errno < 0) return errno
     throw err
   }
 }
 
-/** The addon's readSocket (native/statsd_recv.c), or null without it. Its errors get the code fs.readSync's have (ECONNRESET...). */
+/** The addon's readSocket (native/statsd_recv.c), or null without it. */
 export const nativeReadSocket: ReadSocket | null = (() => {
   const native = nativeFunctions<{ readSocket: ReadSocket }>(['readSocket'])
-  if (!('addon' in native)) return null
-  const read = native.addon.readSocket
-  return (fd, into) => {
-    try {
-      return read(fd, into)
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException
-      if (typeof e.errno === 'number' && e.errno > 0) Object.assign(e, { errno: -e.errno, code: util.getSystemErrorName(-e.errno), syscall: 'read' })
-      throw e
-    }
-  }
+  return 'addon' in native ? native.addon.readSocket : null
 })()
 
 /**
