@@ -44,6 +44,7 @@
 #include <uv.h>
 
 #include "statsd_parse.h"
+#include "tcp_info.h"
 #include "typed_array.h"
 
 #define VLEN 64                   /* datagrams per recvmmsg() */
@@ -520,6 +521,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   statsd_parse_init(env, exports);
+  tcp_info_init(env, exports);
   return exports;
 }
 

@@ -159,6 +159,7 @@ function backendStatus(backend: Backend): BackendStatus {
     flushesSent: s.delivered,
     flushesFailed: s.failedAttempts,
     flushesRetried: s.retries,
+    flushesResentInPart: s.resentInPart ?? 0,
     flushesDropped: s.flushesDropped,
     undeliveredFlushes: s.flushesQueued,
     undeliveredBytes: s.bytesQueued,

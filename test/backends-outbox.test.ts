@@ -39,7 +39,7 @@ function outboxFor(t: Test, deliver: Deliver, opts: Partial<OutboxOptions>): Out
   // The outbox's timers are unref'd (they never keep a server alive); the test must stay alive for them.
   const keepAlive = setInterval(() => {}, 1000)
   t.teardown(() => clearInterval(keepAlive))
-  return new Outbox(deliver, { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, ...opts }, silentLogger())
+  return new Outbox(deliver, { maxBytes: 1000, timeoutMs: 5_000, retryInitialMs: 20, retryMaxMs: 1_000, batchBytes: Infinity, connections: 1, ...opts }, silentLogger())
 }
 
 function setup(t: Test, opts: Partial<OutboxOptions> = {}) {
@@ -101,6 +101,59 @@ t.test('a failed attempt is retried after a backoff that doubles, in the origina
   const a6 = await receiver.nthAttempt(6)
   t.ok(a6.at - a5.at < 55, 'back to the first backoff after a success')
   a6.settle()
+})
+
+t.test('connections > 1: each first attempt starts at once on its own, up to the bound; a stuck one holds up nothing', async (t) => {
+  const { receiver, outbox } = setup(t, { connections: 2 })
+  outbox.push(payload('a'))
+  outbox.push(payload('b'))
+  outbox.push(payload('c'))
+  const [a, b] = [await receiver.nthAttempt(1), await receiver.nthAttempt(2)]
+  t.strictSame([a.payloads, b.payloads], [['a'], ['b']], 'a and b each on a connection of its own')
+  t.equal(receiver.attempts.length, 2, 'c waits at the bound')
+  t.match(outbox.stats(), { flushesQueued: 3, bytesQueued: 3 })
+  b.settle()
+  const c = await receiver.nthAttempt(3)
+  t.strictSame(c.payloads, ['c'], 'c goes once b is done, while a is still stuck')
+  c.settle()
+  a.settle()
+  await new Promise(setImmediate)
+  t.match(outbox.stats(), { delivered: 3, failedAttempts: 0, flushesQueued: 0, bytesQueued: 0 })
+})
+
+t.test('connections > 1: failed flushes go again together, in their order, one attempt at a time; new flushes do not wait for them', async (t) => {
+  const { receiver, outbox } = setup(t, { connections: 3, retryInitialMs: 30 })
+  for (const p of ['a', 'b', 'c']) outbox.push(payload(p))
+  const first = [await receiver.nthAttempt(1), await receiver.nthAttempt(2), await receiver.nthAttempt(3)]
+  first[1]!.settle(new Error('reset'))
+  first[0]!.settle(new Error('reset'))
+  outbox.push(payload('d'))
+  const d = await receiver.nthAttempt(4)
+  t.strictSame(d.payloads, ['d'], 'a new flush starts during the backoff')
+  const retry = await receiver.nthAttempt(5)
+  t.strictSame(retry.payloads, ['a', 'b'], 'the failed ones together, oldest first')
+  first[2]!.settle(new Error('reset'))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(receiver.attempts.length, 5, 'c waits for the retry in flight')
+  retry.settle()
+  const again = await receiver.nthAttempt(6)
+  t.strictSame(again.payloads, ['c'])
+  again.settle()
+  d.settle()
+  await new Promise(setImmediate)
+  t.strictSame(receiver.delivered.sort(), ['a', 'b', 'c', 'd'])
+  t.match(outbox.stats(), { delivered: 4, failedAttempts: 3, retries: 3, flushesQueued: 0 })
+})
+
+t.test('a deliver that resolves in its abort listener (it could tell the receiver took everything) counts as delivered', async (t) => {
+  const outbox = outboxFor(
+    t,
+    (_payloads, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+    { timeoutMs: 30 },
+  )
+  outbox.push(payload('a'))
+  while (outbox.stats().delivered === 0 && outbox.stats().failedAttempts === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.match(outbox.stats(), { delivered: 1, failedAttempts: 0, retries: 0 })
 })
 
 t.test('an attempt that never ends is aborted at the timeout and counts as failed', async (t) => {

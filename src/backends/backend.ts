@@ -39,6 +39,12 @@ export interface BackendStats {
   flushesDropped: number
   /** Undelivered flushes held right now. */
   flushesQueued: number
+  /**
+   * Attempts reset at their deadline after the receiver had acknowledged part
+   * of what they carried, so that part is sent again and may arrive twice
+   * (Graphite's TCP backend; absent elsewhere).
+   */
+  resentInPart?: number
   /** Unix ms of the last delivery and of the last failed attempt; 0 for never. */
   lastSuccess: number
   lastFailure: number

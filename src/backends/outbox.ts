@@ -100,7 +100,10 @@ function allComplete(payloads: readonly Payload[]): Promise<void> {
 
 /**
  * Sends payloads to the receiver. Resolves only when the receiver has taken
- * all of them; rejects otherwise. Must give up promptly when `signal` aborts.
+ * all of them; rejects otherwise. Must give up promptly when `signal` aborts
+ * (the attempt's deadline); one that can tell then that the receiver took
+ * everything may resolve instead, synchronously in its abort listener, and
+ * the payloads count as delivered.
  * Reject with Undeliverable when sending again could not help (or could
  * double-count), so the payloads are dropped and counted instead of retried.
  * Only a backend that uses Outbox.open gets GrowingPayloads: it must then
@@ -120,6 +123,16 @@ export interface OutboxOptions {
   retryMaxMs: number
   /** At most this many bytes go to one attempt (at least one payload always does). */
   batchBytes: number
+  /**
+   * Attempts at once. 1: one at a time, strictly in order, what queued
+   * meanwhile going together in the next (HTTP stores reject out-of-order
+   * samples). More: each payload's first attempt starts as soon as it is
+   * queued, on its own, while fewer than this many are in flight (a payload
+   * queued at the bound waits for one to end, at the latest at its
+   * deadline); failed payloads go again together, one attempt at a time,
+   * in their original order, after the backoff.
+   */
+  connections: number
 }
 
 export const OUTBOX_DEFAULTS: OutboxOptions = {
@@ -128,6 +141,7 @@ export const OUTBOX_DEFAULTS: OutboxOptions = {
   retryInitialMs: 500,
   retryMaxMs: 30_000,
   batchBytes: Infinity,
+  connections: 1,
 }
 
 /** Repeated failure and drop messages are logged at most this often. */
@@ -135,21 +149,27 @@ const LOG_EVERY_MS = 10_000
 
 interface Entry {
   payload: Payload
+  /** Queue order: the queue stays sorted by it, so payloads that failed go back where they were. */
+  seq: number
   attempts: number
   /** Where its bytes are counted: a growing payload's later chunks are added there. */
   place: 'queued' | 'inFlight' | 'gone'
 }
 
 /**
- * A backend's own bounded queue of undelivered payloads, with one delivery in
- * flight at a time, a deadline per attempt, retry with exponential backoff,
- * and drop-oldest (counted and logged) at the byte bound. Everything happens
+ * A backend's own bounded queue of undelivered payloads, with a bounded
+ * number of deliveries in flight (OutboxOptions.connections), a deadline per
+ * attempt, retry with exponential backoff, and drop-oldest (counted and
+ * logged) at the byte bound. Everything happens
  * on timers and callbacks: pushing never waits, so the flush loop, other
  * backends and ingest never wait on this receiver.
  */
 export class Outbox {
   private queue: Entry[] = []
-  private attempt: Promise<void> | null = null
+  private readonly attempts = new Set<Promise<void>>()
+  /** A retry (an attempt for payloads that failed before) is in flight. */
+  private retrying = false
+  private nextSeq = 0
   private retryTimer: NodeJS.Timeout | null = null
   private backoffMs: number
   private closed = false
@@ -184,7 +204,7 @@ export class Outbox {
       this.drop(1, 'closed')
       return
     }
-    this.queue.push({ payload, attempts: 0, place: 'queued' })
+    this.queue.push({ payload, seq: this.nextSeq++, attempts: 0, place: 'queued' })
     this.queuedBytes += payload.bytes
     this.enforceBound()
     this.pump()
@@ -203,7 +223,7 @@ export class Outbox {
       () => this.abandoned(entry),
       release && (() => release(payload)),
     )
-    const entry: Entry = { payload, attempts: 0, place: 'queued' }
+    const entry: Entry = { payload, seq: this.nextSeq++, attempts: 0, place: 'queued' }
     if (this.closed) {
       this.retire(entry)
       this.drop(1, 'closed')
@@ -214,15 +234,15 @@ export class Outbox {
     return entry.payload as GrowingPayload
   }
 
-  /** Waits for the running attempt, then makes one last attempt (no backoff) for what is left; drops the rest. */
+  /** Waits for the running attempts, then makes one last attempt (no backoff) for what is left; drops the rest. */
   async close(): Promise<void> {
     this.closed = true
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.retryTimer = null
-    if (this.attempt !== null) await this.attempt
+    await Promise.all(this.attempts)
     while (this.queue.length > 0) {
       const delivered = this.counts.delivered
-      await this.start()
+      await this.start(this.batch(this.queue))
       if (this.counts.delivered === delivered) break
     }
     if (this.queue.length > 0) {
@@ -237,32 +257,59 @@ export class Outbox {
   }
 
   private pump(): void {
-    if (this.attempt !== null || this.retryTimer !== null || this.closed || this.queue.length === 0) return
-    void this.start()
+    while (!this.closed && this.attempts.size < this.opts.connections && this.queue.length > 0) {
+      if (this.opts.connections === 1) {
+        if (this.retryTimer !== null) return
+        void this.start(this.batch(this.queue))
+        continue
+      }
+      const failed = this.queue.filter((e) => e.attempts > 0)
+      if (failed.length > 0 && this.retryTimer === null && !this.retrying) {
+        void this.start(this.batch(failed))
+        continue
+      }
+      const fresh = this.queue.find((e) => e.attempts === 0)
+      if (fresh === undefined) return
+      void this.start([fresh])
+    }
   }
 
-  private start(): Promise<void> {
+  /** The first of `entries` (in queue order) that fit in one attempt's batchBytes; at least one. */
+  private batch(entries: readonly Entry[]): Entry[] {
     let bytes = 0
     let n = 0
-    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.payload.bytes <= this.opts.batchBytes)) {
-      bytes += this.queue[n]!.payload.bytes
+    while (n < entries.length && (n === 0 || bytes + entries[n]!.payload.bytes <= this.opts.batchBytes)) {
+      bytes += entries[n]!.payload.bytes
       n++
     }
-    const batch = this.queue.splice(0, n)
-    this.queuedBytes -= bytes
-    this.inFlightBytes = bytes
-    this.inFlightFlushes = batch.length
+    return entries.slice(0, n)
+  }
+
+  private start(batch: Entry[]): Promise<void> {
+    const retry = batch[0]!.attempts > 0
+    const given = new Set(batch)
+    this.queue = this.queue.filter((e) => !given.has(e))
     for (const entry of batch) {
       entry.place = 'inFlight'
+      this.queuedBytes -= entry.payload.bytes
+      this.inFlightBytes += entry.payload.bytes
       if (entry.attempts++ > 0) this.counts.retries++
     }
-    this.attempt = this.run(batch).finally(() => {
-      this.attempt = null
-      this.inFlightBytes = 0
-      this.inFlightFlushes = 0
+    this.inFlightFlushes += batch.length
+    if (retry) this.retrying = true
+    const attempt: Promise<void> = this.run(batch).finally(() => {
+      this.attempts.delete(attempt)
+      if (retry) this.retrying = false
       this.pump()
     })
-    return this.attempt
+    this.attempts.add(attempt)
+    return attempt
+  }
+
+  /** The attempt carrying `batch` is over: its bytes are no longer in flight. */
+  private landed(batch: readonly Entry[]): void {
+    for (const entry of batch) this.inFlightBytes -= entry.payload.bytes
+    this.inFlightFlushes -= batch.length
   }
 
   /** A payload whose writer failed: dropped now if queued, else when its attempt fails (chunksOf). */
@@ -300,7 +347,8 @@ export class Outbox {
         timer = setTimeout(() => {
           const err = new Error(`no delivery within ${this.opts.timeoutMs} ms`)
           controller.abort(err)
-          reject(err)
+          // After the promise jobs of the abort: a deliver that resolved in its abort listener wins the race.
+          setImmediate(() => reject(err))
         }, this.opts.timeoutMs)
         // The outbox's own timers never keep the process alive; its sockets decide that.
         timer.unref()
@@ -310,10 +358,16 @@ export class Outbox {
       await Promise.race([this.deliver(payloads, controller.signal), deadline])
       settled = true
       clearTimeout(timer)
+      this.landed(batch)
       for (const entry of batch) this.retire(entry)
       this.counts.delivered += batch.length
       this.counts.lastSuccess = Date.now()
       this.backoffMs = this.opts.retryInitialMs
+      // The receiver takes flushes again: what waits for a retry goes now.
+      if (this.retryTimer !== null) {
+        clearTimeout(this.retryTimer)
+        this.retryTimer = null
+      }
       if (this.lastFailureLog > -Infinity) {
         this.log.info(this.stats(), 'delivering again')
         this.lastFailureLog = -Infinity
@@ -322,6 +376,7 @@ export class Outbox {
       settled = true
       clearTimeout(timer)
       if (!controller.signal.aborted) controller.abort(err)
+      this.landed(batch)
       this.fail(batch, err)
     }
   }
@@ -346,16 +401,14 @@ export class Outbox {
       this.drop(abandoned.length, 'its flush failed while being written')
       batch = batch.filter((e) => e.place !== 'gone')
     }
-    // Back in front, oldest first, then the bound applies to them like to anything queued.
-    this.queue.unshift(...batch)
+    // Back where they were, oldest first, then the bound applies to them like to anything queued.
     for (const entry of batch) {
       entry.place = 'queued'
       this.queuedBytes += entry.payload.bytes
     }
-    this.inFlightBytes = 0
-    this.inFlightFlushes = 0
+    this.queue = [...this.queue, ...batch].sort((a, b) => a.seq - b.seq)
     this.enforceBound()
-    if (this.closed) return
+    if (this.closed || this.retryTimer !== null) return
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       this.pump()
@@ -405,5 +458,6 @@ export function outboxOptions(cfg: OutboxConfig, defaults: Partial<OutboxOptions
     retryInitialMs: cfg.retryInitialMs ?? base.retryInitialMs,
     retryMaxMs: cfg.retryMaxMs ?? base.retryMaxMs,
     batchBytes: base.batchBytes,
+    connections: base.connections,
   }
 }

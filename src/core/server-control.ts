@@ -76,6 +76,8 @@ export interface BackendStatus {
   flushesSent: number
   flushesFailed: number
   flushesRetried: number
+  /** Attempts reset at their deadline after the receiver acknowledged part of the flush (Graphite): that part may arrive twice. */
+  flushesResentInPart: number
   flushesDropped: number
   undeliveredFlushes: number
   undeliveredBytes: number

@@ -57,6 +57,7 @@ export class FakeControl implements ServerControl {
         flushesSent: 370,
         flushesFailed: 2,
         flushesRetried: 2,
+        flushesResentInPart: 0,
         flushesDropped: 0,
         undeliveredFlushes: 0,
         undeliveredBytes: 0,

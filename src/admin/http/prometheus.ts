@@ -104,13 +104,19 @@ export function buildRegistry(current: Snapshot): Registry {
     },
   })
 
-  const backend = (field: 'flushesSent' | 'flushesFailed' | 'flushesRetried' | 'flushesDropped') => (s: StatusSnapshot, c: Counter): void => {
+  const backend = (field: 'flushesSent' | 'flushesFailed' | 'flushesRetried' | 'flushesResentInPart' | 'flushesDropped') => (s: StatusSnapshot, c: Counter): void => {
     for (const b of s.backends) c.inc({ backend: b.name, target: b.target }, b[field])
   }
   const labels = ['backend', 'target']
   total('statsd_backend_flushes_sent_total', 'Flushes delivered, per backend', labels, backend('flushesSent'))
   total('statsd_backend_flushes_failed_total', 'Delivery attempts that failed, per backend', labels, backend('flushesFailed'))
   total('statsd_backend_flushes_retried_total', 'Flushes kept to be sent again, per backend', labels, backend('flushesRetried'))
+  total(
+    'statsd_backend_flushes_resent_in_part_total',
+    'Attempts reset at their deadline after the receiver acknowledged part of the flush, which may arrive twice, per backend',
+    labels,
+    backend('flushesResentInPart'),
+  )
   total('statsd_backend_flushes_dropped_total', 'Flushes given up on, per backend', labels, backend('flushesDropped'))
   gauge('statsd_backend_undelivered_bytes', 'Bytes held for delivery, per backend', labels, (s, g) => {
     for (const b of s.backends) g.set({ backend: b.name, target: b.target }, b.undeliveredBytes)

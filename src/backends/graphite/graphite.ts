@@ -8,7 +8,7 @@ import { runInSlices, SerialQueue } from '../encode'
 import { type ChunkListener, type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
 import { chunksOf, type GrowingPayload, Outbox, outboxOptions, type Payload } from '../outbox'
 import { pickleLines } from './pickle'
-import { sendAndClose } from './send'
+import { ResetAtDeadline, sendAndClose } from './send'
 
 /** What the backend needs from a naming scheme; GraphiteFormatter (Etsy's names) is one. */
 export interface GraphiteLineFormatter {
@@ -19,6 +19,14 @@ export interface GraphiteLineFormatter {
 export type GraphiteServerNaming = Omit<GraphiteNaming, keyof GraphiteBackendConfig>
 
 const encodeText = (text: string): Buffer => Buffer.from(text, 'utf8')
+
+/**
+ * Connections open at once to one Graphite: each flush's first attempt
+ * starts at its flush time, as in Etsy, so that a new flush never waits
+ * behind a stuck one; past this bound it waits for one to end (at the
+ * latest at its deadline, timeoutMs).
+ */
+export const GRAPHITE_CONNECTIONS = 4
 
 /** Plaintext Buffers as pickle frames, a Buffer per turn of the event loop. */
 async function pickled(payload: Payload): Promise<Payload> {
@@ -41,6 +49,8 @@ export class GraphiteBackend implements Backend {
   private readonly health: GraphiteHealth
   private readonly encode: (text: string) => Buffer
   private readonly order = new SerialQueue()
+  /** Attempts reset at their deadline after the receiver had acknowledged part of the flush: that part may arrive twice. */
+  private resentInPart = 0
 
   constructor(
     private readonly cfg: GraphiteBackendConfig,
@@ -52,7 +62,7 @@ export class GraphiteBackend implements Backend {
     this.encode = cfg.protocol === 'pickle' ? pickleLines : encodeText
     // As Etsy 0.9: last_exception stays 0 until a flush fails.
     this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
-    this.outbox = new Outbox((payloads, signal) => this.deliver(payloads, signal), outboxOptions(cfg), log)
+    this.outbox = new Outbox((payloads, signal) => this.deliver(payloads, signal), outboxOptions(cfg, { connections: GRAPHITE_CONNECTIONS }), log)
   }
 
   beginFlush(header: FlushHeader): FlushWriter {
@@ -97,7 +107,7 @@ export class GraphiteBackend implements Backend {
   }
 
   stats(): BackendStats {
-    return this.outbox.stats()
+    return { ...this.outbox.stats(), resentInPart: this.resentInPart }
   }
 
   etsyStatus(): [string, number][] {
@@ -120,6 +130,7 @@ export class GraphiteBackend implements Backend {
       await sendAndClose(this.cfg, (stop) => this.withHealth(payloads, stop), signal)
     } catch (err) {
       this.health.lastException = Math.round(Date.now() / 1000)
+      if (err instanceof ResetAtDeadline && err.bytesAcked > 0) this.resentInPart++
       throw err
     }
   }

@@ -1,29 +1,84 @@
 import net from 'node:net'
+import { type TcpAcks, tcpAcks } from './tcp-acks'
+
+/** How often an attempt whose bytes are all written asks the kernel whether the receiver acknowledged them. */
+export const ACK_POLL_MS = 5
+
+/**
+ * An attempt still unacknowledged at its deadline, reset (RST) so that the
+ * receiver's kernel discards what it holds of it. `bytesAcked` of it had
+ * reached the receiver's kernel: a receiver that had read them gets them
+ * again with the next attempt.
+ */
+export class ResetAtDeadline extends Error {
+  constructor(
+    message: string,
+    readonly bytesAcked: number,
+  ) {
+    super(message)
+  }
+}
 
 /**
  * One flush over one new TCP connection, as Etsy sends it. Once connected,
  * `payload` gives the Buffers to send, in runs as they become available
- * (a flush still being formatted is sent as it goes). Resolves only when
- * every byte was written, our end was closed, and the server closed its end
- * without an error: a server that accepts but never reads (or never closes)
- * does not count as having received anything. Rejects on any error or when
- * `signal` aborts; the socket is destroyed then.
+ * (a flush still being formatted is sent as it goes).
+ *
+ * Resolves once the flush is delivered: every byte and our FIN are
+ * acknowledged by the receiver's TCP stack (TCP_INFO, polled every
+ * ACK_POLL_MS), or the receiver closed cleanly after taking it, whichever
+ * comes first; our socket is closed then, without waiting for the receiver.
+ * Without the addon nothing tells when bytes were acknowledged, and a flush
+ * counts as delivered once every byte and our FIN are handed to our kernel,
+ * as Etsy counts it.
+ *
+ * Rejects on any error, and when `signal` aborts (the attempt's deadline):
+ * then, if every byte written was acknowledged (only our FIN was not yet),
+ * it resolves instead, synchronously in the abort listener, so that the
+ * flush is never sent again; otherwise the connection is reset and it
+ * rejects with ResetAtDeadline.
  */
 export function sendAndClose(
   target: { host: string; port: number },
   payload: (stop: () => boolean) => AsyncIterable<readonly Buffer[]>,
   signal: AbortSignal,
+  acks: TcpAcks | null = tcpAcks,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let finished = false
+    let written = false
+    let poll: NodeJS.Timeout | undefined
     const socket = net.createConnection({ host: target.host, port: target.port })
-    const onAbort = (): void => {
+    const settle = (err?: Error): void => {
+      clearInterval(poll)
+      signal.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const delivered = (): void => {
+      settle()
       socket.destroy()
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+    }
+    const onAbort = (): void => {
+      const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted')
+      const acked = acks?.bytesAcked(socket) ?? 0
+      if (written && acks !== null && acked >= socket.bytesWritten) return delivered()
+      if (socket.destroyed) return settle(reason)
+      socket.resetAndDestroy()
+      settle(new ResetAtDeadline(`${reason.message}; reset with ${socket.bytesWritten - acked} of ${socket.bytesWritten} bytes unacknowledged`, acked))
     }
     signal.addEventListener('abort', onAbort, { once: true })
-    socket.on('error', (err) => reject(err))
+    socket.on('error', (err) => settle(err))
     const stop = (): boolean => signal.aborted || socket.destroyed
+    const allWritten = (): void => {
+      written = true
+      if (acks === null) return delivered()
+      const check = (): void => {
+        if (acks.finAcked(socket)) delivered()
+      }
+      poll = setInterval(check, ACK_POLL_MS)
+      poll.unref()
+      check()
+    }
     const send = async (): Promise<void> => {
       for await (const run of payload(stop)) {
         if (stop()) return
@@ -32,18 +87,17 @@ export function sendAndClose(
         for (const chunk of run) socket.write(chunk)
         socket.uncork()
       }
-      if (!stop()) socket.end(() => (finished = true))
+      if (!stop()) socket.end(allWritten)
     }
     socket.on('connect', () => {
       send().catch((err: unknown) => {
         socket.destroy()
-        reject(err instanceof Error ? err : new Error(String(err)))
+        settle(err instanceof Error ? err : new Error(String(err)))
       })
     })
     socket.on('close', (hadError) => {
-      signal.removeEventListener('abort', onAbort)
-      if (finished && !hadError) resolve()
-      else reject(new Error(finished ? 'connection failed after the flush was written' : 'connection closed before the flush was written'))
+      if (written && !hadError) settle()
+      else settle(new Error(written ? 'connection failed after the flush was written' : 'connection closed before the flush was written'))
     })
   })
 }
