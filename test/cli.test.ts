@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -19,11 +19,19 @@ interface Run {
   stderr: string
 }
 
-function statsd(args: string[], options: { uid?: number; gid?: number } = {}): Promise<Run> {
+/**
+ * Runs the command line. `unprivileged`: as root, without the capabilities
+ * that let root write and search where the mode bits say no (util-linux's
+ * setpriv), so that a permission check fails for root too; still root, so
+ * it reads the checkout wherever that is.
+ */
+function statsd(args: string[], { unprivileged = false } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    // `env -i`: tap's process instrumentation, passed on in the environment, cannot write its files as another user.
+    // `env -i`: tap's process instrumentation, passed on in the environment, has nothing to do with the command.
     const argv = ['-i', `PATH=${process.env['PATH'] ?? '/usr/bin:/bin'}`, process.execPath, MAIN, ...args]
-    execFile('/usr/bin/env', argv, { timeout: 15_000, ...options }, (err, stdout, stderr) => {
+    const dropCaps = ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search', '--', '/usr/bin/env']
+    const [command, commandArgs] = unprivileged && process.getuid?.() === 0 ? ['/usr/bin/setpriv', [...dropCaps, ...argv]] : ['/usr/bin/env', argv]
+    execFile(command, commandArgs, { timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
       resolve({ code, stdout, stderr })
     })
@@ -60,6 +68,14 @@ t.test('--check-config: 0 with warnings for a usable file, 78 with the usual mes
     stdout: `${etsy}: configuration OK\n`,
     stderr: `statsd-ts: warning: ${etsy}: batch: unknown key; ignored, as Etsy statsd does\n`,
   })
+  const nowhere = write(dir, 'repeater.js', '{ backends: ["./backends/repeater"] }')
+  t.strictSame(await statsd(['--check-config', nowhere]), {
+    code: 0,
+    stdout: `${nowhere}: configuration OK\n`,
+    stderr:
+      `statsd-ts: warning: ${nowhere}: no backend can receive a flush ("./backends/repeater" has no repeater targets): ` +
+      'every flush goes nowhere; add a backend that sends somewhere\n',
+  })
   const broken = write(dir, 'bad.json', { flushInterval: 'often' })
   t.strictSame(await statsd(['--check-config', broken]), {
     code: 78,
@@ -93,11 +109,10 @@ t.test('--print-config prints the effective native config, which loads as it is'
 })
 
 /** Runs the server on `listeners` and expects it to fail at once with `line` first and `code`. */
-async function expectStartFailure(t: Test, listeners: object[], line: string, code: number, uid?: number): Promise<void> {
+async function expectStartFailure(t: Test, listeners: object[], line: string, code: number, unprivileged = false): Promise<void> {
   const dir = shortTempDir(t)
-  chmodSync(dir, 0o755)
   const config = write(dir, 'config.json', { listeners, backends: [] })
-  const run = await statsd([config], uid === undefined ? {} : { uid, gid: uid })
+  const run = await statsd([config], { unprivileged })
   t.equal(firstLine(run.stderr), line, 'one clear line first')
   t.equal(run.code, code, 'exit status')
   t.match(run.stderr, /"msg":"could not start"/, 'then the structured log entry')
@@ -167,14 +182,11 @@ t.test('start-up failure: a Unix socket in a directory this user cannot write', 
   const dir = shortTempDir(t)
   const locked = path.join(dir, 'locked')
   mkdirSync(locked, 0o555)
-  chmodSync(dir, 0o755)
-  // root may write anywhere: run the server as nobody then.
-  const uid = process.getuid?.() === 0 ? 65534 : undefined
   await expectStartFailure(
     t,
     [{ type: 'unix', path: path.join(locked, 'statsd.sock') }],
     `statsd-ts: cannot listen on unix ${path.join(locked, 'statsd.sock')}: permission denied (can this user create files in ${locked}?)`,
     73,
-    uid,
+    true,
   )
 })

@@ -61,6 +61,11 @@ const GRAPHITE_DEFAULTS = {
 
 const STREAM_DEFAULTS = { maxLineBytes: 65536, idleTimeoutMs: 60000 }
 
+/** The warning of a config that sends nowhere, and why, as operators read it. */
+const nowhere = (file: string, why: string): string =>
+  `${file}: no backend can receive a flush (${why}): every flush goes nowhere; add a backend that sends somewhere`
+const GRAPHITE_NO_HOST = '"./backends/graphite" has no graphiteHost'
+
 t.test('no path: the built-in default', async (t) => {
   const loaded = loadConfig()
   t.strictSame(loaded.config, DEFAULTS)
@@ -181,7 +186,7 @@ t.test('Etsy top-level address_ipv6, and top-level keys ignored next to servers'
 
   const both = fromEtsyConfig({ port: 9000, servers: [{ port: 9001 }] }, 'c.js')
   t.strictSame(both.config.listeners, [{ type: 'udp', address: '0.0.0.0', port: 9001 }])
-  t.strictSame(both.warnings, ['c.js: port: ignored because "servers" is set (as in Etsy statsd)'])
+  t.strictSame(both.warnings, ['c.js: port: ignored because "servers" is set (as in Etsy statsd)', nowhere('c.js', GRAPHITE_NO_HOST)])
 })
 
 t.test('Etsy keys with a different name or shape in the native format', async (t) => {
@@ -220,7 +225,10 @@ t.test('Etsy keys with a different name or shape in the native format', async (t
 t.test('unimplemented Etsy settings are accepted with a warning', async (t) => {
   const file = writeConfig(t, 'c.js', '{ port: 8125, debugInterval: 1000, automaticConfigReload: false, repeater: [] }')
   const loaded = loadConfig(file)
-  t.strictSame(loaded.warnings, [`${file}: debugInterval: periodic debug dumps are not implemented; setting ignored`])
+  t.strictSame(loaded.warnings, [
+    `${file}: no backend can receive a flush ("./backends/graphite" has no graphiteHost): every flush goes nowhere; add a backend that sends somewhere`,
+    `${file}: debugInterval: periodic debug dumps are not implemented; setting ignored`,
+  ])
   t.equal(
     configErrorOf(() => fromEtsyConfig({ mgmt_port: '8126' }, 'c.js')),
     'c.js: mgmt_port: expected number, received string',
@@ -325,6 +333,7 @@ t.test('unknown keys in an Etsy file are warnings, named, with a suggestion when
     `${etsy}: graphite.globalprefix: unknown key (did you mean "globalPrefix"?); ignored, as Etsy statsd does`,
     `${etsy}: flushIntreval: unknown key (did you mean "flushInterval"?); ignored, as Etsy statsd does`,
     `${etsy}: zzz: unknown key; ignored, as Etsy statsd does`,
+    nowhere(etsy, GRAPHITE_NO_HOST),
   ])
   t.equal(loaded.config.flushInterval, 10_000, 'the misspelt key has no effect')
   t.equal(loaded.config.listeners[0]?.type === 'udp' && loaded.config.listeners[0].port, 8125)
@@ -419,8 +428,19 @@ t.test('Etsy pickle and repeater settings map to the graphite pickle protocol an
   t.strictSame(fromEtsyConfig({ repeater: targets, repeaterProtocol: 'udp6' }, 'c.js').warnings, [
     'c.js: repeater: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
     'c.js: repeaterProtocol: ignored because "./backends/repeater" is not in backends (as in Etsy statsd)',
+    nowhere('c.js', GRAPHITE_NO_HOST),
   ])
   t.match(configErrorOf(() => fromEtsyConfig({ repeaterProtocol: 'sctp' }, 'c.js')), /^c\.js: repeaterProtocol: /)
+})
+
+t.test('a config whose flushes can reach no destination starts with a warning saying why', async (t) => {
+  t.strictSame(fromEtsyConfig({ backends: ['./backends/repeater'] }, 'c.js').warnings, [nowhere('c.js', '"./backends/repeater" has no repeater targets')])
+  t.strictSame(fromEtsyConfig({ backends: ['./backends/graphite'], graphiteHost: '' }, 'c.js').warnings, [nowhere('c.js', GRAPHITE_NO_HOST)])
+  t.strictSame(fromEtsyConfig({ backends: [] }, 'c.js').warnings, [nowhere('c.js', 'backends is empty')])
+  const native = writeConfig(t, 'c.json', '{ "backends": [] }')
+  t.strictSame(loadConfig(native).warnings, [nowhere(native, 'backends is empty')])
+  t.strictSame(fromEtsyConfig({ backends: ['./backends/graphite', './backends/console'] }, 'c.js').warnings, [], 'one that sends is enough')
+  t.strictSame(loadConfig(writeConfig(t, 'd.json', '{}')).warnings, [], 'the default sends to the console')
 })
 
 t.test('unsupported backends and servers are named', async (t) => {

@@ -19,6 +19,11 @@ type Issue = z.core.$ZodIssue
  * the offending value. `schema` is the one that produced the issues; it is
  * used to suggest the intended key when an unknown key is a typo.
  */
+/** The warning for a config whose flushes can reach no destination: `why` names what is missing. */
+export function noDestination(why: string): string {
+  return `no backend can receive a flush (${why}): every flush goes nowhere; add a backend that sends somewhere`
+}
+
 export function issuesToError(fileName: string, schema: z.ZodType, issues: readonly Issue[]): ConfigError {
   return new ConfigError(describeIssues(schema, issues).map((line) => `${fileName}: ${line}`).join('\n'))
 }

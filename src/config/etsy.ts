@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConfigError, describeIssues, formatPath, issuesToError } from './errors'
+import { ConfigError, describeIssues, formatPath, issuesToError, noDestination } from './errors'
 import { configSchema, type ConfigInput } from './schema'
 
 /*
@@ -247,6 +247,8 @@ function defaultAddress(ipv6: boolean | undefined): string {
 
 function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): BackendInput[] {
   const backends: BackendInput[] = []
+  // What each backend that Etsy loads but that sends nothing lacks.
+  const sendingNothing: string[] = []
   // Etsy loads the graphite backend when no backends are listed.
   const names = etsy.backends ?? ['./backends/graphite']
   const kinds = names.map((name) => BACKEND_MODULE.exec(name)?.[1])
@@ -256,7 +258,7 @@ function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): 
       backends.push({ type: 'console', prettyprint: etsy.console?.prettyprint ?? true })
     } else if (kind === 'graphite') {
       // Etsy's graphite backend without graphiteHost loads but sends nothing,
-      // which is the same as not having it; no warning, as Etsy gives none.
+      // which is the same as not having it.
       const host = etsy.graphiteHost
       if (host !== undefined && host !== '') {
         const pickle = etsy.graphiteProtocol === 'pickle'
@@ -266,11 +268,15 @@ function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): 
           ...(pickle ? { protocol: 'pickle', port: etsy.graphitePicklePort ?? 2004 } : { port: etsy.graphitePort ?? 2003 }),
           ...etsy.graphite,
         })
+      } else {
+        sendingNothing.push(`"${name}" has no graphiteHost`)
       }
     } else if (kind === 'repeater') {
       // Like graphite without a host: loaded by Etsy, but with no target it sends nothing.
       if (etsy.repeater !== undefined && etsy.repeater.length > 0) {
         backends.push({ type: 'repeater', targets: etsy.repeater, protocol: etsy.repeaterProtocol ?? 'udp4' })
+      } else {
+        sendingNothing.push(`"${name}" has no repeater targets`)
       }
     } else {
       problems.push(
@@ -285,6 +291,7 @@ function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): 
       }
     }
   }
+  if (backends.length === 0) warnings.push(noDestination(sendingNothing.length > 0 ? sendingNothing.join(', ') : 'backends is empty'))
   return backends
 }
 

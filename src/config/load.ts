@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hostPort } from '../core/host-port'
-import { ConfigError, formatPath, issuesToError } from './errors'
+import { ConfigError, formatPath, issuesToError, noDestination } from './errors'
 import { fromEtsyConfig } from './etsy'
 import { configSchema, type Config, type ConfigInput, type ListenerConfig } from './schema'
 
@@ -85,6 +85,8 @@ export function loadConfig(path?: string): LoadedConfig {
     throw new ConfigError(`${error.message}\n${path}: (the names above are native config keys the Etsy settings were translated into)`)
   }
   rejectDuplicateListeners(parsed.data.listeners, path, etsy ? 'servers' : 'listeners')
+  // An Etsy config says which of its backends send nothing (fromEtsyConfig).
+  if (!etsy && parsed.data.backends.length === 0) warnings.push(`${path}: ${noDestination('backends is empty')}`)
   return { config: parsed.data, warnings, source: resolve(path), format: etsy ? 'etsy' : 'native' }
 }
 

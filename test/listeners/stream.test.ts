@@ -191,7 +191,7 @@ for (const reader of READERS) {
       t.equal(err.code, 'ECONNREFUSED')
     })
 
-    t.test('a busy unix client: every line, in order, and its last line at EOF; with libuv handles, held and read in few chunks', async (t) => {
+    t.test('a busy unix client: every line, in order, and its last line at EOF', async (t) => {
       const counters = new IngestCounters()
       // Room for a packet per write (net.Socket): this test drains only at the end.
       const queue = new PacketQueue({ maxBytes: 64 << 20, maxPackets: 1 << 20 }, counters)
@@ -216,12 +216,9 @@ for (const reader of READERS) {
       expected += 'c\n'
       await withTimeout(client.closed, DEADLINE_MS, 'closed at EOF')
       await waitFor(() => queue.bytes === expected.length, 'every line')
-      const elapsed = Date.now() - startedAt
-      const packets = queue.length
+      // How few reads the holds take is a speed figure: bench:e2e's Unix stream rows measure it.
       t.equal(drain(queue), expected)
       t.equal(counters.connectionErrors, 0)
-      // Ticks are at least 3 ms apart; a few reads before the first hold, and the last line at EOF.
-      if (reader.env === undefined) t.ok(packets <= elapsed / 3 + 4, `about a read per 3 ms (${packets} in ${elapsed} ms)`)
     })
 
     t.test('a reset client is counted as a connection error and forgotten', async (t) => {

@@ -3,10 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { eventually, httpGet } from './helpers/admin-clients'
-import { startFakeGraphite } from './helpers/fake-graphite'
-import { sendUdp } from './helpers/net'
-import { ServerProcess } from './helpers/server-process'
+import { eventually, httpGet } from '../helpers/admin-clients'
+import { startFakeGraphite } from '../helpers/fake-graphite'
+import { sendUdp } from '../helpers/net'
+import { ServerProcess } from '../helpers/server-process'
 
 /*
  * The status page in a real browser: Debian's Chromium, headless, driven by
