@@ -7,6 +7,8 @@ import type { FlushData, FlushPart } from '../src/aggregate/flush-data'
 import { TimerColumns } from '../src/aggregate/timer-columns'
 import { createGraphiteBackend } from '../src/backends/graphite/graphite'
 import { pickleLines } from '../src/backends/graphite/pickle'
+import { sendAndClose } from '../src/backends/graphite/send'
+import { tcpAcks } from '../src/backends/graphite/tcp-acks'
 import { chunkPool } from '../src/backends/byte-chunks'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
@@ -202,4 +204,29 @@ t.test("a delivered flush's Buffers are reused for later flushes, never those of
   const last = graphite.received.at(-1)!.split('\n').filter((l) => !l.includes('graphiteStats.last_') && !l.includes('graphiteStats.flush_'))
   t.ok(last.join('\n').replace(/calculationtime \d+/, 'calculationtime X') === formatter.format(next, Date.now()).replace(/calculationtime \d+/, 'calculationtime X'), 'intact')
   await withTimeout(backend.close(), 5_000, 'close')
+})
+
+t.test('sendAndClose: delivered on the ACK of our FIN with the addon, on handing it to our kernel without; never waiting for the receiver to close', async (t) => {
+  // A receiver that reads everything and never closes its end.
+  const sockets: net.Socket[] = []
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.push(socket)
+    socket.resume()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const target = { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }
+  async function* payload(): AsyncGenerator<readonly Buffer[]> {
+    yield [Buffer.from('a.b 1 1700000000\n')]
+  }
+  if (process.env.STATSD_TS_NATIVE !== 'off') t.ok(tcpAcks !== null, 'the addon reads TCP_INFO')
+  for (const acks of [tcpAcks, null]) {
+    const signal = new AbortController().signal
+    await withTimeout(sendAndClose(target, payload, signal, acks), 2_000, `delivery ${acks === null ? 'without' : 'with'} the addon`)
+    t.pass(`delivered ${acks === null ? 'without' : 'with'} the addon while the receiver keeps its end open`)
+  }
 })
