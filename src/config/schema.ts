@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { adminAuthSchema } from './admin-auth-schema'
 import { authSchema } from './auth-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
@@ -211,6 +212,8 @@ export const configSchema = z.strictObject({
   admin: adminEndpoint(8127),
   /** Etsy's TCP management console (Etsy's mgmt_address/mgmt_port). */
   mgmt: adminEndpoint(8126),
+  /** The token admin writes need on a non-loopback admin or mgmt server. */
+  adminAuth: adminAuthSchema.default({ openWrites: false }),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

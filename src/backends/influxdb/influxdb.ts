@@ -1,4 +1,5 @@
 import { type FlushData, type FlushHeader, type FlushWriter, gatherFlush } from '../../aggregate/flush-data'
+import { withoutCredentials } from '../../config/redact'
 import type { InfluxdbBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
@@ -24,7 +25,7 @@ export class InfluxdbBackend implements Backend {
     private readonly prefixStats: string,
     log: Logger,
   ) {
-    this.name = `influxdb ${cfg.url}`
+    this.name = `influxdb ${withoutCredentials(cfg.url)}`
     const url = new URL(cfg.url)
     const base = url.pathname.replace(/\/$/, '')
     if (cfg.database !== undefined) {
