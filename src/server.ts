@@ -86,6 +86,7 @@ export class StatsdServer {
     setLogLevel(this.log, this.config.log.level)
     this.aggregator.reconfigure({ ...this.config, dumpMessages: this.config.log.dumpMessages })
     this.admin.reload(this.config.adminAuth)
+    for (const listener of this.listeners) listener.reload?.()
     this.log.info('reload: new settings take effect at the next flush')
   }
 

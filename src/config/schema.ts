@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { adminAuthSchema } from './admin-auth-schema'
 import { authSchema } from './auth-schema'
+import { tlsServerSchema } from './tls-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
 /*
@@ -39,6 +40,8 @@ const tcpListener = z.strictObject({
   port: port.default(8125),
   ...streamLimits,
   auth: listenerAuth,
+  /** Clients speak TLS (read through net.Socket: no libuv-handle fast path). */
+  tls: tlsServerSchema.optional(),
 })
 
 const unixListener = z.strictObject({
