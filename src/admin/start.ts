@@ -1,6 +1,9 @@
 import type net from 'node:net'
+import type tls from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AdminAuthConfig } from '../config/admin-auth-schema'
+import type { TlsServerConfig } from '../config/tls-schema'
+import { reloadCertificates, tlsServerOptions } from '../core/tls-options'
 import { hostPort } from '../core/host-port'
 import type { ServerControl } from '../core/server-control'
 import { isLoopback, WriteGate } from './auth/write-gate'
@@ -19,16 +22,21 @@ export interface AdminEndpoint {
   port: number
 }
 
+export interface AdminHttpEndpoint extends AdminEndpoint {
+  tls?: TlsServerConfig | undefined
+  probePort?: number | undefined
+}
+
 export interface AdminPlane {
-  /** "http 127.0.0.1:8127", "mgmt 127.0.0.1:8126", for the start-up log. */
+  /** "http 127.0.0.1:8127" (or "https ..."), "probe 127.0.0.1:8128", "mgmt 127.0.0.1:8126", for the start-up log. */
   readonly descriptions: string[]
-  /** SIGHUP: the new admin token (or none) for both servers. */
+  /** SIGHUP: the new admin token (or none) for both servers; the HTTPS certificates read again. */
   reload(settings: AdminAuthConfig): void
   close(): Promise<void>
 }
 
 export async function startAdminPlane(
-  endpoints: { admin: AdminEndpoint | false; mgmt: AdminEndpoint | false; adminAuth: AdminAuthConfig },
+  endpoints: { admin: AdminHttpEndpoint | false; mgmt: AdminEndpoint | false; adminAuth: AdminAuthConfig },
   control: ServerControl,
   log: FastifyBaseLogger,
 ): Promise<AdminPlane> {
@@ -37,22 +45,30 @@ export async function startAdminPlane(
   const gate = new WriteGate(endpoints.adminAuth, log.child({ component: 'admin-auth' }))
   warnAboutWrites(endpoints, gate, log)
 
-  if (endpoints.admin !== false) {
-    const { address, port } = endpoints.admin
+  const reloaders: (() => void)[] = []
+  const startHttp = async (kind: 'http' | 'https' | 'probe', address: string, port: number, secure?: TlsServerConfig): Promise<void> => {
     const app = buildAdminApp({
       control,
-      logger: log.child({ component: 'admin-http' }, { level: 'warn' }),
+      logger: log.child({ component: `admin-${kind}` }, { level: 'warn' }),
       writes: { gate, boundAddress: address },
+      // Node refuses an unverified client certificate itself here: HTTPS clients are few and have no data to keep.
+      ...(secure !== undefined && { https: { ...tlsServerOptions(secure), rejectUnauthorized: secure.clientCaFile !== undefined } }),
     })
     try {
       await app.listen({ host: address, port })
       const bound = app.server.address() as net.AddressInfo
-      descriptions.push(`http ${hostPort(bound.address, bound.port)}`)
+      descriptions.push(`${kind} ${hostPort(bound.address, bound.port)}`)
       closers.push(() => app.close())
+      if (secure !== undefined) reloaders.push(() => reloadCertificates(app.server as unknown as tls.Server, secure, log.child({ component: 'admin-https' })))
     } catch (err) {
-      log.error({ err, address: hostPort(address, port) }, 'admin HTTP server not started; running without it')
+      log.error({ err, address: hostPort(address, port) }, `admin ${kind} server not started; running without it`)
       await app.close()
     }
+  }
+  if (endpoints.admin !== false) {
+    const { address, port, tls: secure, probePort } = endpoints.admin
+    await startHttp(secure === undefined ? 'http' : 'https', address, port, secure)
+    if (probePort !== undefined) await startHttp('probe', '127.0.0.1', probePort)
   }
 
   if (endpoints.mgmt !== false) {
@@ -71,6 +87,7 @@ export async function startAdminPlane(
     descriptions,
     reload: (settings) => {
       gate.update(settings)
+      for (const reload of reloaders) reload()
       warnAboutWrites(endpoints, gate, log)
     },
     close: async () => {

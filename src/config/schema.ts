@@ -164,6 +164,20 @@ const adminEndpoint = (defaultPort: number) => {
   return z.union([z.literal(false), endpoint]).default({ address: '127.0.0.1', port: defaultPort })
 }
 
+/** The HTTP admin server: optionally HTTPS, with a plain HTTP twin on loopback for local probes. */
+const adminHttpEndpoint = z
+  .union([
+    z.literal(false),
+    z.strictObject({
+      address: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8127),
+      tls: tlsServerSchema.optional(),
+      /** The same API over plain HTTP on 127.0.0.1 at this port (the container's HEALTHCHECK asks 8128 first). */
+      probePort: port.optional(),
+    }),
+  ])
+  .default({ address: '127.0.0.1', port: 8127 })
+
 const percentile = z
   .number()
   .refine((p) => p !== 0 && p >= -100 && p <= 100, {
@@ -212,7 +226,7 @@ export const configSchema = z.strictObject({
     })
     .default({ maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 }),
   /** The HTTP admin API and status page. */
-  admin: adminEndpoint(8127),
+  admin: adminHttpEndpoint,
   /** Etsy's TCP management console (Etsy's mgmt_address/mgmt_port). */
   mgmt: adminEndpoint(8126),
   /** The token admin writes need on a non-loopback admin or mgmt server. */

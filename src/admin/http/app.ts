@@ -1,3 +1,4 @@
+import type tls from 'node:tls'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ServerControl } from '../../core/server-control'
 import type { RefusalReason, WriteGate } from '../auth/write-gate'
@@ -32,6 +33,8 @@ export interface AdminOptions {
   logger?: FastifyBaseLogger
   /** Who may write, and the address the server is bound to. Without it, writes are open, as on loopback. */
   writes?: { gate: WriteGate; boundAddress: string }
+  /** Serve HTTPS with these options. */
+  https?: tls.TlsOptions
 }
 
 const REFUSAL_STATUS: Record<RefusalReason, number> = { missing: 401, wrong: 401, 'rate-limited': 429, closed: 403 }
@@ -42,8 +45,10 @@ const REFUSAL_MESSAGE: Record<RefusalReason, string> = {
   closed: 'writes are disabled on this address: no adminAuth token is configured',
 }
 
-export function buildAdminApp({ control, logger, writes }: AdminOptions): FastifyInstance {
-  const app = Fastify({
+export function buildAdminApp({ control, logger, writes, https }: AdminOptions): FastifyInstance {
+  // Typed as the HTTP instance: routes and hooks are the same either way.
+  const app = (Fastify as (options: object) => FastifyInstance)({
+    ...(https !== undefined && { https }),
     ...(logger !== undefined ? { loggerInstance: logger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
     connectionTimeout: ADMIN_TIMEOUT_MS,

@@ -7,7 +7,7 @@ import type { Listener } from '../listener'
 import type { PacketQueue } from '../../queue/queue'
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../shutdown'
 import type { Logger } from '../../log'
-import { tlsContextOptions, tlsServerOptions } from '../tls-options'
+import { reloadCertificates, tlsServerOptions } from '../../core/tls-options'
 import { listen, serveStream } from './stream-server'
 
 /** Newline-delimited metrics over TCP, or over TLS when `cfg.tls` is set. */
@@ -35,15 +35,5 @@ export async function startTcpListener(
     ...(secure !== undefined && {
       reload: () => reloadCertificates(server as tls.Server, secure, listenerLog),
     }),
-  }
-}
-
-/** SIGHUP: new handshakes use the files as they are now; open connections keep theirs. A file that does not load keeps the old ones. */
-function reloadCertificates(server: tls.Server, cfg: NonNullable<TcpListenerConfig['tls']>, log: Logger): void {
-  try {
-    server.setSecureContext(tlsContextOptions(cfg))
-    log.info({ certFile: cfg.certFile }, 'TLS certificates reloaded')
-  } catch (err) {
-    log.error({ err, certFile: cfg.certFile, keyFile: cfg.keyFile }, 'TLS certificates not reloaded: keeping the ones in use')
   }
 }

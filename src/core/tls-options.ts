@@ -34,3 +34,20 @@ export function clientCertificateProblem(socket: tls.TLSSocket): string | null {
   const reason = socket.authorizationError as Error | string | null
   return reason === null ? 'UNVERIFIED' : typeof reason === 'string' ? reason : ((reason as { code?: string }).code ?? reason.message)
 }
+
+/**
+ * SIGHUP: new handshakes use the files as they are now; open connections keep
+ * theirs. Files that do not load are logged and the ones in use are kept.
+ */
+export function reloadCertificates(
+  server: tls.Server,
+  cfg: TlsServerConfig,
+  log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void },
+): void {
+  try {
+    server.setSecureContext(tlsContextOptions(cfg))
+    log.info({ certFile: cfg.certFile }, 'TLS certificates reloaded')
+  } catch (err) {
+    log.error({ err, certFile: cfg.certFile, keyFile: cfg.keyFile }, 'TLS certificates not reloaded: keeping the ones in use')
+  }
+}
