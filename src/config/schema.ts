@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { adminAuthSchema } from './admin-auth-schema'
 import { authSchema } from './auth-schema'
-import { tlsServerSchema } from './tls-schema'
+import { readableFile, tlsServerSchema } from './tls-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
 /*
@@ -129,6 +129,8 @@ const influxdbBackend = z
     token: z.string().min(1).optional(),
     /** Largest request body; a larger flush goes as several requests. */
     batchBytes: positiveInt.default(1024 * 1024),
+    /** https: PEM of the CAs to trust for the server's certificate, instead of the system's. */
+    caFile: readableFile.optional(),
     ...outboxKeys,
   })
   .refine((c) => (c.database !== undefined) !== (c.bucket !== undefined || c.org !== undefined), {

@@ -8,7 +8,7 @@ import { z } from 'zod'
  * server starts and again on SIGHUP.
  */
 
-const readableFile = z
+export const readableFile = z
   .string()
   .min(1)
   .superRefine((path, ctx) => {
