@@ -94,6 +94,8 @@ const graphiteBackend = z
     globalSuffix: z.string().optional(),
     /** Use statsgod's naming instead of Etsy's (set when a statsgod config.yml is read). */
     statsgodNamespace: statsgodNamespaceSchema.optional(),
+    /** Send over TLS (carbon-c-relay's `transport plain ssl`); caFile: the CAs to trust instead of the system's. */
+    tls: z.strictObject({ caFile: readableFile.optional() }).optional(),
     ...outboxKeys,
     timeoutMs: positiveInt.default(5_000),
   })

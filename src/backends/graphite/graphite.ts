@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import type tls from 'node:tls'
 import { type FlushData, type FlushHeader, type FlushWriter, writeWhole } from '../../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
@@ -41,6 +44,7 @@ export class GraphiteBackend implements Backend {
   private readonly health: GraphiteHealth
   private readonly encode: (text: string) => Buffer
   private readonly order = new SerialQueue()
+  private readonly target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined }
 
   constructor(
     private readonly cfg: GraphiteBackendConfig,
@@ -49,6 +53,7 @@ export class GraphiteBackend implements Backend {
     private readonly formatter: GraphiteLineFormatter,
   ) {
     this.name = `graphite ${cfg.host}:${cfg.port}`
+    this.target = { host: cfg.host, port: cfg.port, tls: cfg.tls && tlsTarget(cfg.host, cfg.tls.caFile) }
     this.encode = cfg.protocol === 'pickle' ? pickleLines : encodeText
     // As Etsy 0.9: last_exception stays 0 until a flush fails.
     this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
@@ -117,7 +122,7 @@ export class GraphiteBackend implements Backend {
 
   private async deliver(payloads: readonly Payload[], signal: AbortSignal): Promise<void> {
     try {
-      await sendAndClose(this.cfg, (stop) => this.withHealth(payloads, stop), signal)
+      await sendAndClose(this.target, (stop) => this.withHealth(payloads, stop), signal)
     } catch (err) {
       this.health.lastException = Math.round(Date.now() / 1000)
       throw err
@@ -147,4 +152,9 @@ export function createGraphiteBackend(
       ? new StatsgodFormatter(cfg.statsgodNamespace, naming.prefixStats)
       : new GraphiteFormatter({ ...cfg, ...naming })
   return new GraphiteBackend(cfg, startupTime, log, formatter)
+}
+
+/** The certificate must name `host` (SNI only for a name); the CA file is read once, at start-up. */
+function tlsTarget(host: string, caFile: string | undefined): tls.ConnectionOptions {
+  return { ...(isIP(host) === 0 && { servername: host }), ...(caFile !== undefined && { ca: readFileSync(caFile) }) }
 }

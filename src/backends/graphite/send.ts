@@ -1,4 +1,5 @@
 import net from 'node:net'
+import tls from 'node:tls'
 
 /**
  * One flush over one new TCP connection, as Etsy sends it. Once connected,
@@ -10,13 +11,14 @@ import net from 'node:net'
  * `signal` aborts; the socket is destroyed then.
  */
 export function sendAndClose(
-  target: { host: string; port: number },
+  target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined },
   payload: (stop: () => boolean) => AsyncIterable<readonly Buffer[]>,
   signal: AbortSignal,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let finished = false
-    const socket = net.createConnection({ host: target.host, port: target.port })
+    const socket =
+      target.tls === undefined ? net.createConnection({ host: target.host, port: target.port }) : tls.connect({ host: target.host, port: target.port, ...target.tls })
     const onAbort = (): void => {
       socket.destroy()
       reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
@@ -34,7 +36,7 @@ export function sendAndClose(
       }
       if (!stop()) socket.end(() => (finished = true))
     }
-    socket.on('connect', () => {
+    socket.on(target.tls === undefined ? 'connect' : 'secureConnect', () => {
       send().catch((err: unknown) => {
         socket.destroy()
         reject(err instanceof Error ? err : new Error(String(err)))
