@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { loadConfig } from '../src/config/load'
 import { makeAuthority } from './helpers/certs'
 import { startFakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues, selfMetrics } from './helpers/graphite-lines'
@@ -76,18 +77,27 @@ function flushed(graphite: { flushes: string[] }): { values: Map<string, string>
   return { values, self: selfMetrics(values) }
 }
 
-t.test('mTLS: a client signed by the CA is served; none, a stranger and an expired one are refused and counted', async (t) => {
+/** The server with one TLS listener and a Graphite stand-in; `listener` gets the certificate files' paths. */
+async function startTlsServer(t: Test, listener: (files: Record<string, string>) => object, extra: object = {}) {
   const { graphite, port: graphitePort } = await startFakeGraphite(t)
   const dir = t.testdir()
-  const f = writeFiles(dir, { 'ca.pem': ca.cert, 'server.pem': serverPair.cert, 'server.key': serverPair.key })
+  const files = writeFiles(dir, { 'ca.pem': ca.cert, 'server.pem': serverPair.cert, 'server.key': serverPair.key })
   const server = await ServerProcess.start(dir, {
-    listeners: [{ type: 'tcp', address: '127.0.0.1', port: 0, tls: { certFile: f['server.pem'], keyFile: f['server.key'], clientCaFile: f['ca.pem'] } }],
+    listeners: [{ type: 'tcp', address: '127.0.0.1', port: 0, ...listener(files) }],
     backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
     flushInterval: 600_000,
-    log: { level: 'debug' },
+    ...extra,
   })
   t.teardown(() => server.kill())
-  const { port } = server.endpoints.tcp[0]!
+  return { server, graphite, dir, port: server.endpoints.tcp[0]!.port }
+}
+
+t.test('mTLS: a client signed by the CA is served; none, a stranger and an expired one are refused and counted', async (t) => {
+  const { server, graphite, port } = await startTlsServer(
+    t,
+    (f) => ({ tls: { certFile: f['server.pem'], keyFile: f['server.key'], clientCaFile: f['ca.pem'] } }),
+    { log: { level: 'debug' } },
+  )
   t.match(server.logs.find((l) => l.msg === 'statsd server is up')?.listeners, [/^tls 127\.0\.0\.1:\d+$/])
 
   const good = await connectTls(port, { ca: ca.cert, ...goodClient })
@@ -112,16 +122,10 @@ t.test('mTLS: a client signed by the CA is served; none, a stranger and an expir
 })
 
 t.test('a client that never completes its handshake is cut off at the deadline and counted; its slot is freed', async (t) => {
-  const { graphite, port: graphitePort } = await startFakeGraphite(t)
-  const dir = t.testdir()
-  const f = writeFiles(dir, { 'server.pem': serverPair.cert, 'server.key': serverPair.key })
-  const server = await ServerProcess.start(dir, {
-    listeners: [{ type: 'tcp', address: '127.0.0.1', port: 0, maxConnections: 1, tls: { certFile: f['server.pem'], keyFile: f['server.key'], handshakeTimeoutMs: 500 } }],
-    backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
-    flushInterval: 600_000,
-  })
-  t.teardown(() => server.kill())
-  const { port } = server.endpoints.tcp[0]!
+  const { server, graphite, port } = await startTlsServer(t, (f) => ({
+    maxConnections: 1,
+    tls: { certFile: f['server.pem'], keyFile: f['server.key'], handshakeTimeoutMs: 500 },
+  }))
   const silent = net.createConnection(port, '127.0.0.1')
   silent.on('error', () => {})
   await once(silent, 'connect')
@@ -139,16 +143,7 @@ t.test('a client that never completes its handshake is cut off at the deadline a
 })
 
 t.test('SIGHUP reloads the certificates; an open connection is not dropped', async (t) => {
-  const { graphite, port: graphitePort } = await startFakeGraphite(t)
-  const dir = t.testdir()
-  const f = writeFiles(dir, { 'server.pem': serverPair.cert, 'server.key': serverPair.key })
-  const server = await ServerProcess.start(dir, {
-    listeners: [{ type: 'tcp', address: '127.0.0.1', port: 0, tls: { certFile: f['server.pem'], keyFile: f['server.key'] } }],
-    backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
-    flushInterval: 600_000,
-  })
-  t.teardown(() => server.kill())
-  const { port } = server.endpoints.tcp[0]!
+  const { server, graphite, port, dir } = await startTlsServer(t, (f) => ({ tls: { certFile: f['server.pem'], keyFile: f['server.key'] } }))
   const before = await connectTls(port, { ca: ca.cert })
   before.write('tls.reload:1|c\n')
 
@@ -177,16 +172,9 @@ t.test('SIGTERM drains TLS clients: exact totals', async (t) => {
   const CLIENTS = 6
   const BLOCK = 5_000
   const WRITES = 4
-  const { graphite, port: graphitePort } = await startFakeGraphite(t)
-  const dir = t.testdir()
-  const f = writeFiles(dir, { 'ca.pem': ca.cert, 'server.pem': serverPair.cert, 'server.key': serverPair.key })
-  const server = await ServerProcess.start(dir, {
-    listeners: [{ type: 'tcp', address: '127.0.0.1', port: 0, tls: { certFile: f['server.pem'], keyFile: f['server.key'], clientCaFile: f['ca.pem'] } }],
-    backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
-    flushInterval: 600_000,
-  })
-  t.teardown(() => server.kill())
-  const { port } = server.endpoints.tcp[0]!
+  const { server, graphite, port } = await startTlsServer(t, (f) => ({
+    tls: { certFile: f['server.pem'], keyFile: f['server.key'], clientCaFile: f['ca.pem'] },
+  }))
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connectTls(port, { ca: ca.cert, ...goodClient })))
   // Also one that is stuck in its handshake: it must not hold the shutdown.
   const stuck = net.createConnection(port, '127.0.0.1').on('error', () => {})
@@ -207,4 +195,9 @@ t.test('SIGTERM drains TLS clients: exact totals', async (t) => {
   t.equal(values.get('stats_counts.tls.drain'), String(CLIENTS * WRITES * BLOCK), 'exact total')
   t.equal(self.get('stream.shutdown_disconnects')?.value, 0, 'nobody cut off')
   stuck.destroy()
+})
+
+t.test('config: an unreadable certificate file is a config error naming the key', async (t) => {
+  const dir = t.testdir({ 'config.json': JSON.stringify({ listeners: [{ type: 'tcp', tls: { certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' } }] }) })
+  t.throws(() => loadConfig(path.join(dir, 'config.json')), /listeners\[0\]\.tls\.certFile: cannot read \/nonexistent\/cert\.pem/)
 })
