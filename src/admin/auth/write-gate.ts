@@ -8,8 +8,8 @@ import type { AdminAuthConfig } from '../../config/admin-auth-schema'
  * bound to loopback; elsewhere they need the admin token, or are open
  * without one only where the operator chose it (adminAuth.openWrites, set
  * for Etsy configs). Refusals are counted; wrong tokens are limited per
- * source address: a flood from one address is refused without comparing anything and cannot
- * lock out an operator elsewhere.
+ * source address: a flood from one address is refused without comparing
+ * anything, and cannot lock out an operator elsewhere.
  */
 
 /** Failed attempts allowed per source address per window; past them, refused until the window ends. */
@@ -70,7 +70,7 @@ export class WriteGate {
     return this.tokenDigest !== null
   }
 
-  /** Whether a server bound to `address` lets writes through without a token, and why (for the start-up log). */
+  /** Whether a server bound to `address` lets writes through without a token (for the start-up log). */
   writesWithoutToken(address: string): boolean {
     return isLoopback(address) || (this.tokenDigest === null && this.openWrites)
   }
@@ -88,8 +88,8 @@ export class WriteGate {
     if (seen !== undefined && now - seen.windowStart < FAILURE_WINDOW_MS && seen.failures >= FAILURES_PER_WINDOW) {
       return this.refuse('rate-limited', source, server)
     }
-    // Both sides hashed first: equal lengths for timingSafeEqual, and the token's length does not leak.
     if (token === undefined) return this.refuse('missing', source, server)
+    // Both sides hashed first: equal lengths for timingSafeEqual, and the token's length does not leak.
     if (timingSafeEqual(digest(token), this.tokenDigest)) return 'allowed'
     // Only guesses count towards the limit: a client that just forgot the token is told so every time.
     this.failed(source, now)
