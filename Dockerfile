@@ -22,9 +22,10 @@ RUN ["node", "/usr/lib/statsd-ts/build/src/main.js", "--check-config", "/etc/sta
 # The image's unprivileged user (uid 1000).
 USER node
 EXPOSE 8125/udp 8125/tcp 8126/tcp 8127/tcp
-# The admin server's health endpoint (admin on 0.0.0.0:8127 in the image's config).
+# The admin server's health endpoint (admin on 0.0.0.0:8127 in the image's config). With TLS on the
+# admin server, its plain loopback twin (admin.probePort 8128) answers first.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8127/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8128/healthz').catch(() => fetch('http://127.0.0.1:8127/healthz')).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form, no shell: node is PID 1 and gets SIGTERM itself, drains and sends a last flush.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--no-memory-reducer", "/usr/lib/statsd-ts/build/src/main.js"]

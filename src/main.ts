@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from './config/errors'
 import { type LoadedConfig, loadConfig } from './config/load'
+import { redactSecrets } from './config/redact'
 import { limitHeapGrowth } from './core/heap-growth'
 import { ListenError } from './listeners/listen-error'
 import { createLogger } from './log'
@@ -83,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
       return 0
     case 'print':
       for (const warning of loaded.warnings) process.stderr.write(`statsd-ts: warning: ${warning}\n`)
-      process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`)
+      process.stdout.write(`${JSON.stringify(redactSecrets(loaded.config), null, 2)}\n`)
       return 0
     case 'run':
       return run(loaded, command.file)

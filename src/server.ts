@@ -5,6 +5,7 @@ import { AggregatorLoop } from './flush/loop'
 import type { Backend } from './backends/backend'
 import { createBackends } from './backends/registry'
 import { restartOnlyChanges, withReloadedSettings } from './config/reloadable'
+import { redactSecrets } from './config/redact'
 import type { Config } from './config/schema'
 import { isStream, withDefaultMaxConnections } from './listeners/stream/connection-limit'
 import { readBuildInfo } from './core/build-info'
@@ -84,6 +85,8 @@ export class StatsdServer {
     this.config = withReloadedSettings(this.config, next)
     setLogLevel(this.log, this.config.log.level)
     this.aggregator.reconfigure({ ...this.config, dumpMessages: this.config.log.dumpMessages })
+    this.admin.reload(this.config.adminAuth)
+    for (const listener of this.listeners) listener.reload?.()
     this.log.info('reload: new settings take effect at the next flush')
   }
 
@@ -135,7 +138,7 @@ function createControl(
       configFormat: origin.format,
       flushIntervalMs: config.flushInterval,
     },
-    config,
+    config: redactSecrets(config),
     store: aggregator,
     queue,
     queueLimits: config.queue,

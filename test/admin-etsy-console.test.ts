@@ -76,6 +76,6 @@ t.test("the management console's answers match Etsy 0.9's", async (t) => {
   for (const command of ['counters', 'timers', 'gauges']) await same(command)
 
   const help = await ask(own, 'help')
-  t.equal(help.replace(/ (sets|delsets),/g, ''), await ask(etsy, 'help'), 'help: Etsy\'s list, plus sets and delsets')
+  t.equal(help.replace(/ (sets|delsets|auth),/g, ''), await ask(etsy, 'help'), 'help: Etsy\'s list, plus sets, delsets and auth')
   t.equal(await ask(etsy, 'sets'), 'ERROR\n', 'Etsy 0.9 has no sets command (we do)')
 })

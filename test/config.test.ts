@@ -41,6 +41,7 @@ const DEFAULTS: Config = {
   shutdownTimeoutMs: 10_000,
   timerStatistics: 'etsy',
   auth: { tokens: {} },
+  adminAuth: { openWrites: false },
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
   admin: { address: '127.0.0.1', port: 8127 },
   mgmt: { address: '127.0.0.1', port: 8126 },
@@ -120,6 +121,7 @@ t.test('the Etsy example config maps exactly', async (t) => {
     backends: [{ ...GRAPHITE_DEFAULTS, host: '127.0.0.1' }],
     percentThreshold: [90, 99],
     mgmt: { address: '0.0.0.0', port: 8126 },
+    adminAuth: { openWrites: true },
   })
   t.strictSame(loaded.warnings, [])
 })

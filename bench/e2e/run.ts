@@ -34,6 +34,8 @@ import { median } from '../median'
 
 const ROOT = path.resolve(__dirname, '../../..')
 const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
+/** sender.c has no TLS: the `node-tls` (and `node-tcp`) modes are this Node script's. */
+const NODE_SENDER = path.join(__dirname, 'node-sender.js')
 /** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
 const OURS_MAIN = path.resolve(process.env.BENCH_E2E_MAIN ?? path.join(ROOT, 'build/src/main.js'))
 const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
@@ -59,7 +61,7 @@ const MAX_LOSS = 0.001
 const VERBOSE = process.env.BENCH_E2E_VERBOSE === '1'
 
 /** Stands in for Graphite: sums metrics_received, and our server's reported drops, over every flush. */
-class ReceivedCounter {
+export class ReceivedCounter {
   total = 0
   /** statsd.packets_received: datagrams, or stream reads. */
   packets = 0
@@ -112,7 +114,7 @@ export interface Server {
 }
 
 /** A loopback port free for both TCP and UDP (a server listens on the same number for both). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const tcp = net.createServer().listen(0, '127.0.0.1')
     await once(tcp, 'listening')
@@ -239,7 +241,8 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
   let peakRss = rssMb(pid)
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100)
-  const { stdout: out } = await promisify(execFile)(SENDER, args, { encoding: 'utf8', env })
+  const [file, argv] = args[0]!.startsWith('node-') ? [process.execPath, [NODE_SENDER, ...args]] : [SENDER, args]
+  const { stdout: out } = await promisify(execFile)(file, argv, { encoding: 'utf8', env })
   const [, sent, units, seconds] = out.trim().split(' ').map(Number) as [number, number, number, number]
   const flushes: number[] = []
   for (let i = 0; i < 15; i++) {

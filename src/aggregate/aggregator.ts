@@ -64,7 +64,7 @@ interface SourceTotals {
 }
 
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
-export type ReloadableAggregatorConfig = ReloadableSettings & { dumpMessages: boolean }
+export type ReloadableAggregatorConfig = Omit<ReloadableSettings, 'adminAuth'> & { dumpMessages: boolean }
 
 export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { adminAuthInput } from './admin-auth-schema'
 import { ConfigError, describeIssues, formatPath, issuesToError, noDestination } from './errors'
 import { configSchema, type ConfigInput } from './schema'
 
@@ -93,6 +94,8 @@ const etsySchema = z.strictObject({
 
   mgmt_address: z.string().min(1).optional(),
   mgmt_port: port.optional(),
+  /** Not Etsy's: our admin token, so an Etsy config can close console writes too. */
+  adminAuth: adminAuthInput.partial().optional(),
   // Accepted so existing files keep working; UNSUPPORTED says what is logged about them.
   title: z.union([z.string(), z.boolean()]).optional(),
   healthStatus: z.string().optional(),
@@ -153,6 +156,8 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
     flushCounts: etsy.flush_counts,
     // Etsy's console listens on every interface unless told otherwise.
     mgmt: { address: etsy.mgmt_address ?? '0.0.0.0', port: etsy.mgmt_port ?? 8126 },
+    // Etsy's tools send no token: without one, console writes stay open (with a warning at start-up).
+    adminAuth: { openWrites: true, ...etsy.adminAuth },
     log: { level: etsy.debug === true ? 'debug' : 'info', dumpMessages: etsy.dumpMessages },
   }
   return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }

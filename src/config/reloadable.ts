@@ -9,6 +9,7 @@ import type { Config } from './schema'
 
 const RELOADABLE = [
   'auth',
+  'adminAuth',
   'percentThreshold',
   'histogram',
   'calculatedTimerMetrics',

@@ -1,5 +1,7 @@
 import { z } from 'zod'
+import { adminAuthSchema } from './admin-auth-schema'
 import { authSchema } from './auth-schema'
+import { readableFile, tlsServerSchema } from './tls-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
 /*
@@ -38,6 +40,8 @@ const tcpListener = z.strictObject({
   port: port.default(8125),
   ...streamLimits,
   auth: listenerAuth,
+  /** Clients speak TLS (read through net.Socket: no libuv-handle fast path). */
+  tls: tlsServerSchema.optional(),
 })
 
 const unixListener = z.strictObject({
@@ -90,6 +94,8 @@ const graphiteBackend = z
     globalSuffix: z.string().optional(),
     /** Use statsgod's naming instead of Etsy's (set when a statsgod config.yml is read). */
     statsgodNamespace: statsgodNamespaceSchema.optional(),
+    /** Send over TLS (carbon-c-relay's `transport plain ssl`); caFile: the CAs to trust instead of the system's. */
+    tls: z.strictObject({ caFile: readableFile.optional() }).optional(),
     ...outboxKeys,
     timeoutMs: positiveInt.default(5_000),
   })
@@ -125,6 +131,8 @@ const influxdbBackend = z
     token: z.string().min(1).optional(),
     /** Largest request body; a larger flush goes as several requests. */
     batchBytes: positiveInt.default(1024 * 1024),
+    /** https: PEM of the CAs to trust for the server's certificate, instead of the system's. */
+    caFile: readableFile.optional(),
     ...outboxKeys,
   })
   .refine((c) => (c.database !== undefined) !== (c.bucket !== undefined || c.org !== undefined), {
@@ -159,6 +167,20 @@ const adminEndpoint = (defaultPort: number) => {
   const endpoint = z.strictObject({ address: z.string().min(1).default('127.0.0.1'), port: port.default(defaultPort) })
   return z.union([z.literal(false), endpoint]).default({ address: '127.0.0.1', port: defaultPort })
 }
+
+/** The HTTP admin server: optionally HTTPS, with a plain HTTP twin on loopback for local probes. */
+const adminHttpEndpoint = z
+  .union([
+    z.literal(false),
+    z.strictObject({
+      address: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8127),
+      tls: tlsServerSchema.optional(),
+      /** The same API over plain HTTP on 127.0.0.1 at this port (the container's HEALTHCHECK asks 8128 first). */
+      probePort: port.optional(),
+    }),
+  ])
+  .default({ address: '127.0.0.1', port: 8127 })
 
 const percentile = z
   .number()
@@ -208,9 +230,11 @@ export const configSchema = z.strictObject({
     })
     .default({ maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 }),
   /** The HTTP admin API and status page. */
-  admin: adminEndpoint(8127),
+  admin: adminHttpEndpoint,
   /** Etsy's TCP management console (Etsy's mgmt_address/mgmt_port). */
   mgmt: adminEndpoint(8126),
+  /** The token admin writes need on a non-loopback admin or mgmt server. */
+  adminAuth: adminAuthSchema.default({ openWrites: false }),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

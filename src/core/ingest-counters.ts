@@ -20,6 +20,8 @@ export class IngestCounters {
   acceptErrors = 0
   /** Stream clients still sending when the shutdown time ran out, then disconnected. */
   shutdownDisconnects = 0
+  /** TLS clients that failed or ran out of time in their handshake; undefined without a TLS listener. */
+  tlsHandshakeFailures: number | undefined = undefined
   /** Datagrams the kernel dropped, per UDP listener ("127_0_0_1_8125"). */
   readonly udpKernelDrops = new Map<string, number>()
 
@@ -45,6 +47,7 @@ export class IngestCounters {
       refusedConnections: this.refusedConnections,
       acceptErrors: this.acceptErrors,
       shutdownDisconnects: this.shutdownDisconnects,
+      tlsHandshakeFailures: this.tlsHandshakeFailures,
       udpKernelDrops: new Map(this.udpKernelDrops),
     }
     this.queueDroppedPackets = 0
@@ -56,6 +59,7 @@ export class IngestCounters {
     this.refusedConnections = 0
     this.acceptErrors = 0
     this.shutdownDisconnects = 0
+    if (this.tlsHandshakeFailures !== undefined) this.tlsHandshakeFailures = 0
     for (const key of this.udpKernelDrops.keys()) this.udpKernelDrops.set(key, 0)
     return snapshot
   }
@@ -72,5 +76,6 @@ export type IngestSnapshot = Pick<
   | 'refusedConnections'
   | 'acceptErrors'
   | 'shutdownDisconnects'
+  | 'tlsHandshakeFailures'
   | 'udpKernelDrops'
 >

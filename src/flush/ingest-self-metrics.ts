@@ -19,6 +19,7 @@ export function ingestSelfMetrics(s: IngestSnapshot): SelfMetric[] {
     { name: 'stream.connection_errors', value: s.connectionErrors },
     { name: 'stream.shutdown_disconnects', value: s.shutdownDisconnects },
   ]
+  if (s.tlsHandshakeFailures !== undefined) metrics.push({ name: 'stream.tls_handshake_failures', value: s.tlsHandshakeFailures })
   for (const [listener, drops] of s.udpKernelDrops) metrics.push({ name: `udp.${listener}.kernel_drops`, value: drops })
   return metrics
 }

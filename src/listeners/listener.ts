@@ -21,6 +21,8 @@ export interface Listener {
   close(timeoutMs?: number): Promise<void>
   /** Figures only the listener knows, for the admin plane (read on request). */
   status?(): { kernelDrops?: number; connectionsOpen?: number }
+  /** SIGHUP: re-read what the listener reads from files (TLS certificates). */
+  reload?(): void
 }
 
 /** Starts the listener described by `cfg`; rejects if it cannot bind. */

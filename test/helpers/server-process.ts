@@ -14,6 +14,9 @@ export interface Endpoints {
   /** The admin HTTP server and the Etsy management console, when they run. */
   http?: { host: string; port: number }
   mgmt?: { host: string; port: number }
+  /** The admin server over TLS, and its plain twin on loopback (admin.probePort). */
+  https?: { host: string; port: number }
+  probe?: { host: string; port: number }
 }
 
 /** The real server as a child process, started from a config file; endpoints read from its start-up log. */
@@ -143,7 +146,7 @@ function parseEndpoints(descriptions: string[]): Endpoints {
     const colon = where.lastIndexOf(':')
     const host = where.slice(0, colon).replace(/^\[|\]$/g, '')
     const port = Number(where.slice(colon + 1))
-    if (type === 'http' || type === 'mgmt') endpoints[type] = { host, port }
+    if (type === 'http' || type === 'mgmt' || type === 'https' || type === 'probe') endpoints[type] = { host, port }
     else (type === 'udp' ? endpoints.udp : endpoints.tcp).push({ host, port })
   }
   return endpoints

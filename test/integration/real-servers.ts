@@ -218,3 +218,33 @@ scrape_configs:
     },
   }
 }
+
+export interface Relay {
+  pid: number
+  /** Its TLS line receiver. */
+  port: number
+  /** Where it writes every metric it receives (a `file` cluster). */
+  outFile: string
+}
+
+/**
+ * carbon-c-relay (Debian's is built with TLS) with one TLS line receiver on
+ * loopback, writing what it receives to a file. `pem` holds the certificate
+ * and its key.
+ */
+export async function startRelay(t: Test, dir: string, pem: string): Promise<Relay> {
+  const port = await freePort()
+  const outFile = path.join(dir, 'relay-out.txt')
+  const pemFile = path.join(dir, 'relay.pem')
+  writeFileSync(pemFile, pem)
+  const conf = path.join(dir, 'relay.conf')
+  writeFileSync(
+    conf,
+    `cluster out file ${outFile} ;\n` +
+      `listen type linemode transport plain ssl ${pemFile} 127.0.0.1:${port} proto tcp ;\n` +
+      'match * send to out stop ;\n',
+  )
+  const child = startProcess(t, 'carbon-c-relay', ['-f', conf], path.join(dir, 'relay.log'))
+  await eventually('carbon-c-relay listening', 20_000, () => portOpen(port))
+  return { pid: child.pid!, port, outFile }
+}

@@ -8,13 +8,25 @@ import type { MetricType, ServerControl } from '../../core/server-control'
  */
 
 export const HELP =
-  'Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, quit\n\n'
+  'Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, auth, quit\n\n'
 
 const DELETE_COMMANDS: Record<string, MetricType> = {
   delcounters: 'counters',
   deltimers: 'timers',
   delgauges: 'gauges',
   delsets: 'sets',
+}
+
+/**
+ * Whether a command line changes the server (the deletes, `health up|down`),
+ * only reads, or presents the admin token (`auth TOKEN`, not Etsy's).
+ */
+export function commandAccess(line: string): 'read' | 'write' | 'auth' {
+  const [cmd = '', action] = line.trim().split(' ')
+  if (cmd === 'auth') return 'auth'
+  if (Object.hasOwn(DELETE_COMMANDS, cmd)) return 'write'
+  const health = action?.toLowerCase()
+  return cmd === 'health' && (health === 'up' || health === 'down') ? 'write' : 'read'
 }
 
 /** The answer to one command line; `quit` is true when the connection should be closed. */
@@ -42,7 +54,8 @@ export function runCommand(control: ServerControl, line: string): { output: stri
     case 'quit':
       return { output: '', quit: true }
     default: {
-      const type = DELETE_COMMANDS[cmd]
+      // hasOwn: "constructor" is no delete command.
+      const type = Object.hasOwn(DELETE_COMMANDS, cmd) ? DELETE_COMMANDS[cmd] : undefined
       return answer(type === undefined ? 'ERROR\n' : deleteStats(control, type, params))
     }
   }

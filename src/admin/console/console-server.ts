@@ -1,12 +1,15 @@
 import net from 'node:net'
 import type { ServerControl } from '../../core/server-control'
-import { runCommand } from './commands'
+import type { RefusalReason, WriteGate } from '../auth/write-gate'
+import { commandAccess, runCommand } from './commands'
 
 /*
  * The Etsy management console over TCP. One command per line; unlike Etsy
  * (which reads one command per read and answers ERROR to two in one
  * segment), every line gets its answer. A command sent without a newline is
  * still answered once the client pauses or half-closes, as Etsy answers it.
+ * Writes pass the WriteGate: off loopback, `auth TOKEN` opens them for the
+ * rest of the connection (until the token is changed by a reload).
  */
 
 const MAX_LINE_BYTES = 4096
@@ -14,6 +17,19 @@ const MAX_CONNECTIONS = 32
 /** An unterminated command is run after this pause (`printf stats | nc` sends no newline). */
 const UNTERMINATED_AFTER_MS = 200
 const IDLE_TIMEOUT_MS = 5 * 60_000
+
+const REFUSALS: Record<RefusalReason, string> = {
+  missing: 'ERROR: this command needs the admin token: send "auth TOKEN" first\n',
+  wrong: 'ERROR: wrong admin token\n',
+  'rate-limited': 'ERROR: too many failed attempts from this address; try again later\n',
+  closed: 'ERROR: writes are disabled on this address: no adminAuth token is configured\n',
+}
+
+/** Who may write (see WriteGate), and the address the console is bound to. */
+export interface ConsoleWrites {
+  gate: WriteGate
+  boundAddress: string
+}
 
 export interface ConsoleLog {
   warn(obj: object, msg: string): void
@@ -25,12 +41,14 @@ export class ConsoleServer {
   private readonly server = net.createServer({ allowHalfOpen: true }, (socket) => {
     this.clients.add(socket)
     socket.on('close', () => this.clients.delete(socket))
-    serve(socket, this.control, this.log)
+    serve(socket, this.control, this.log, this.writes)
   })
 
   constructor(
     private readonly control: ServerControl,
     private readonly log: ConsoleLog,
+    /** Without it, writes are open, as on loopback. */
+    private readonly writes?: ConsoleWrites,
   ) {
     this.server.maxConnections = MAX_CONNECTIONS
   }
@@ -54,8 +72,11 @@ export class ConsoleServer {
   }
 }
 
-function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog): void {
+function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog, writes: ConsoleWrites | undefined): void {
   let pending = ''
+  /** The gate's generation the client authenticated against (-1: not yet). */
+  let authedFor = -1
+  const source = socket.remoteAddress ?? 'unknown'
   let pause: NodeJS.Timeout | undefined
   let closed = false
   socket.setEncoding('latin1')
@@ -68,6 +89,20 @@ function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog): voi
 
   const run = (line: string): void => {
     if (closed) return
+    const access = writes === undefined ? 'read' : commandAccess(line)
+    if (access === 'auth') {
+      const verdict = writes!.gate.check(writes!.boundAddress, source, line.trim().split(' ')[1] || undefined, 'mgmt')
+      if (verdict === 'allowed') authedFor = writes!.gate.generation
+      socket.write(verdict === 'allowed' ? 'auth: ok\n' : REFUSALS[verdict])
+      return
+    }
+    if (access === 'write' && authedFor !== writes!.gate.generation) {
+      const verdict = writes!.gate.check(writes!.boundAddress, source, undefined, 'mgmt')
+      if (verdict !== 'allowed') {
+        socket.write(REFUSALS[verdict])
+        return
+      }
+    }
     const { output, quit } = runCommand(control, line)
     if (quit) {
       closed = true

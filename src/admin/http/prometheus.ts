@@ -19,6 +19,10 @@ const SELF_METRICS: Record<string, { name: string; help: string }> = {
     name: 'statsd_stream_connections_refused_total',
     help: 'Stream connections refused (too many clients)',
   },
+  'stream.tls_handshake_failures': {
+    name: 'statsd_stream_tls_handshake_failures_total',
+    help: 'TLS clients that failed their handshake or did not complete it in time',
+  },
   'stream.idle_timeouts': { name: 'statsd_stream_connections_timed_out_total', help: 'Stream clients cut off for idling' },
   'auth.failures': { name: 'statsd_auth_failures_total', help: 'Lines refused for a missing or bad token' },
 }

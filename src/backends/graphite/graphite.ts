@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import type tls from 'node:tls'
 import { type FlushData, type FlushHeader, type FlushWriter, writeWhole } from '../../aggregate/flush-data'
 import type { GraphiteBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
@@ -51,6 +54,7 @@ export class GraphiteBackend implements Backend {
   private readonly order = new SerialQueue()
   /** Attempts reset at their deadline after the receiver had acknowledged part of the flush: that part may arrive twice. */
   private resentInPart = 0
+  private readonly target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined }
 
   constructor(
     private readonly cfg: GraphiteBackendConfig,
@@ -59,6 +63,7 @@ export class GraphiteBackend implements Backend {
     private readonly formatter: GraphiteLineFormatter,
   ) {
     this.name = `graphite ${cfg.host}:${cfg.port}`
+    this.target = { host: cfg.host, port: cfg.port, tls: cfg.tls && tlsTarget(cfg.host, cfg.tls.caFile) }
     this.encode = cfg.protocol === 'pickle' ? pickleLines : encodeText
     // As Etsy 0.9: last_exception stays 0 until a flush fails.
     this.health = { lastException: 0, lastFlush: startupTime, flushTime: 0, flushLength: 0 }
@@ -127,7 +132,7 @@ export class GraphiteBackend implements Backend {
 
   private async deliver(payloads: readonly Payload[], signal: AbortSignal): Promise<void> {
     try {
-      await sendAndClose(this.cfg, (stop) => this.withHealth(payloads, stop), signal)
+      await sendAndClose(this.target, (stop) => this.withHealth(payloads, stop), signal)
     } catch (err) {
       this.health.lastException = Math.round(Date.now() / 1000)
       if (err instanceof ResetAtDeadline && err.bytesAcked > 0) this.resentInPart++
@@ -158,4 +163,9 @@ export function createGraphiteBackend(
       ? new StatsgodFormatter(cfg.statsgodNamespace, naming.prefixStats)
       : new GraphiteFormatter({ ...cfg, ...naming })
   return new GraphiteBackend(cfg, startupTime, log, formatter)
+}
+
+/** The certificate must name `host` (SNI only for a name); the CA file is read once, at start-up. */
+function tlsTarget(host: string, caFile: string | undefined): tls.ConnectionOptions {
+  return { ...(isIP(host) === 0 && { servername: host }), ...(caFile !== undefined && { ca: readFileSync(caFile) }) }
 }

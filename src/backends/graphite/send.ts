@@ -1,4 +1,5 @@
 import net from 'node:net'
+import tls from 'node:tls'
 import { type TcpAcks, tcpAcks } from './tcp-acks'
 
 /** How often an attempt whose bytes are all written asks the kernel whether the receiver acknowledged them. */
@@ -36,10 +37,12 @@ export class ResetAtDeadline extends Error {
  * then, if every byte written was acknowledged (only our FIN was not yet),
  * it resolves instead, synchronously in the abort listener, so that the
  * flush is never sent again; otherwise the connection is reset and it
- * rejects with ResetAtDeadline.
+ * rejects with ResetAtDeadline. Over TLS (`target.tls`) bytes on the wire
+ * are not the bytes written, so only the ACK of our FIN tells, and a stuck
+ * attempt is closed rather than reset (Node resets only plain TCP sockets).
  */
 export function sendAndClose(
-  target: { host: string; port: number },
+  target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined },
   payload: (stop: () => boolean) => AsyncIterable<readonly Buffer[]>,
   signal: AbortSignal,
   acks: TcpAcks | null = tcpAcks,
@@ -47,7 +50,8 @@ export function sendAndClose(
   return new Promise<void>((resolve, reject) => {
     let written = false
     let poll: NodeJS.Timeout | undefined
-    const socket = net.createConnection({ host: target.host, port: target.port })
+    const socket =
+      target.tls === undefined ? net.createConnection({ host: target.host, port: target.port }) : tls.connect({ host: target.host, port: target.port, ...target.tls })
     const settle = (err?: Error): void => {
       clearInterval(poll)
       signal.removeEventListener('abort', onAbort)
@@ -61,9 +65,10 @@ export function sendAndClose(
     const onAbort = (): void => {
       const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted')
       const acked = acks?.bytesAcked(socket) ?? 0
-      if (written && acks !== null && acked >= socket.bytesWritten) return delivered()
+      if (written && acks !== null && target.tls === undefined && acked >= socket.bytesWritten) return delivered()
       if (socket.destroyed) return settle(reason)
-      socket.resetAndDestroy()
+      if (target.tls === undefined) socket.resetAndDestroy()
+      else socket.destroy()
       settle(new ResetAtDeadline(`${reason.message}; reset with ${socket.bytesWritten - acked} of ${socket.bytesWritten} bytes unacknowledged`, acked))
     }
     signal.addEventListener('abort', onAbort, { once: true })
@@ -89,7 +94,7 @@ export function sendAndClose(
       }
       if (!stop()) socket.end(allWritten)
     }
-    socket.on('connect', () => {
+    socket.on(target.tls === undefined ? 'connect' : 'secureConnect', () => {
       send().catch((err: unknown) => {
         socket.destroy()
         settle(err instanceof Error ? err : new Error(String(err)))

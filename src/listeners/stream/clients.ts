@@ -73,6 +73,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
   // Refusals and accept errors can come in floods; each is counted exactly.
   private readonly refusals: RateLimitedLog
   private readonly acceptErrors: RateLimitedLog
+  private readonly handshakeFailures: RateLimitedLog
 
   constructor(
     private readonly limits: StreamLimits,
@@ -87,6 +88,7 @@ export class StreamClients implements Pausable, HeldClientsHost {
     this.sweeper = setInterval(() => this.disconnectIdle(), limits.idleTimeoutMs / IDLE_SWEEPS).unref()
     this.refusals = new RateLimitedLog(log, 'warn', 'client refused: maxConnections reached (see README, "maxConnections")')
     this.acceptErrors = new RateLimitedLog(log, 'error', 'cannot accept a client')
+    this.handshakeFailures = new RateLimitedLog(log, 'warn', 'TLS handshake failed: client disconnected')
     queue.addPausable(this)
   }
 
@@ -115,6 +117,14 @@ export class StreamClients implements Pausable, HeldClientsHost {
   acceptFailed(err: Error): void {
     this.counters.acceptErrors++
     this.acceptErrors.event({ err })
+  }
+
+  /** A TLS client failed its handshake (bad or expired certificate, timeout, not TLS at all): it never became a client. */
+  handshakeFailed(err: Error & { code?: string }, peer: string): void {
+    this.counters.tlsHandshakeFailures = (this.counters.tlsHandshakeFailures ?? 0) + 1
+    const reason = err.code ?? err.message
+    this.handshakeFailures.event({ peer, reason })
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ peer, reason }, 'TLS handshake failed')
   }
 
   add(client: StreamClient): void {

@@ -5,7 +5,8 @@ import { type StreamClients, StreamClient } from './clients'
 /*
  * The portable way to read stream clients: a net.Socket each. Used when
  * Node's stream internals are not there (see libuv-handles.ts); it costs
- * about three times the CPU per short-lived connection.
+ * about three times the CPU per short-lived connection. TLS clients are
+ * always read this way: their bytes must go through Node's TLS layer.
  */
 
 const CLIENT = Symbol('statsd-ts client')
@@ -39,7 +40,15 @@ class SocketClient extends StreamClient {
 }
 
 /** Serves `server`'s clients as net.Sockets, feeding `clients`. */
-export function serveWithSockets(server: net.Server, clients: StreamClients, maxConnections: number | undefined): void {
+export function serveWithSockets(
+  server: net.Server,
+  clients: StreamClients,
+  maxConnections: number | undefined,
+  /** "secureConnection" on a tls.Server: a client is one once its handshake is done. */
+  clientEvent: 'connection' | 'secureConnection' = 'connection',
+  /** Whether to serve this socket at all (false: the caller has closed it). */
+  accept: (socket: net.Socket) => boolean = () => true,
+): void {
   // One set of listener functions for every socket: `this` is the socket.
   const clientOf = (socket: net.Socket): SocketClient => (socket as ClientSocket)[CLIENT]
   function onData(this: net.Socket, chunk: Buffer): void {
@@ -53,7 +62,8 @@ export function serveWithSockets(server: net.Server, clients: StreamClients, max
   }
 
   if (maxConnections !== undefined) server.maxConnections = maxConnections
-  server.on('connection', (socket: net.Socket) => {
+  server.on(clientEvent, (socket: net.Socket) => {
+    if (!accept(socket)) return
     const client = new SocketClient(socket)
     ;(socket as ClientSocket)[CLIENT] = client
     socket.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError)

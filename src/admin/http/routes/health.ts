@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { AdminRoutes } from '../app'
+import { type AdminRoutes, READ, WRITE } from '../app'
 
 /** Liveness as a load balancer sees it, readiness, and the operator's switch (the console's `health up|down`). */
 export const healthRoutes: FastifyPluginAsync<AdminRoutes> = async (app, { control }) => {
@@ -8,16 +8,16 @@ export const healthRoutes: FastifyPluginAsync<AdminRoutes> = async (app, { contr
     reply.code(state.status === 'up' ? 200 : 503)
     return state.status === 'up' ? { status: 'up' } : state
   }
-  app.get('/healthz', async (_req, reply) => health(reply))
-  app.post('/health/up', async (_req, reply) => {
+  app.get('/healthz', READ, async (_req, reply) => health(reply))
+  app.post('/health/up', WRITE, async (_req, reply) => {
     control.health.set('up')
     return health(reply)
   })
-  app.post('/health/down', async (_req, reply) => {
+  app.post('/health/down', WRITE, async (_req, reply) => {
     control.health.set('down')
     return health(reply)
   })
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', READ, async (_req, reply) => {
     const { ready } = control.snapshot()
     reply.code(ready.ready ? 200 : 503)
     return ready

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { AdminRoutes } from '../app'
+import { type AdminRoutes, READ } from '../app'
 
 /** Who is running, from what, and where it listens and sends. */
 export const infoRoutes: FastifyPluginAsync<AdminRoutes> = async (app, { control }) => {
-  app.get('/info', async () => {
+  app.get('/info', READ, async () => {
     const s = control.snapshot()
     const { info } = s
     return {
