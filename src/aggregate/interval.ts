@@ -133,6 +133,7 @@ export class TakenInterval {
         timers.dropNonFinite(first, (stat) => this.notFinite.push(`${slot.name}.${stat}`))
         break
       }
+      timers.pushSamples(values, slot.takenCount)
       timers.endTimer(slot.name)
       this.onTimerDone(slot)
       slot.release()
