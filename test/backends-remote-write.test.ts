@@ -8,7 +8,8 @@ import { bucketIndex, DEFAULT_BOUNDS, nativeIndex } from '../src/backends/remote
 import { RemoteWriteBackend } from '../src/backends/remote-write/remote-write'
 import { configSchema, type RemoteWriteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
-import { shortTempDir } from './helpers/net'
+import { sendStream, shortTempDir } from './helpers/net'
+import { ServerProcess } from './helpers/server-process'
 import { type DecodedSeries, startRemoteWriteReceiver } from './helpers/remote-write-receiver'
 
 const backendCfg = (cfg: object): RemoteWriteBackendConfig =>
@@ -283,3 +284,37 @@ t.test('native histograms: one series per timer, spans and deltas as Prometheus 
   t.same(h.positive_deltas, [1, 1, -1], 'counts 1, 2, 1 delta-encoded')
   t.equal(h.timestamp, 1_700_000_000_000)
 })
+
+t.test('end to end: the real server pushes timers as histograms, and marks counters it deletes as stale', async (t) => {
+  const dir = shortTempDir(t)
+  const receiver = await startRemoteWriteReceiver(t)
+  const server = await ServerProcess.start(dir, {
+    listeners: [{ type: 'tcp', port: 0 }],
+    flushInterval: 500,
+    deleteCounters: true,
+    backends: [{ type: 'remote_write', url: receiver.url, instance: 'e2e' }],
+  })
+  t.teardown(() => server.kill())
+  await sendStream(server.endpoints.tcp[0]!, ['e2e.lat:2|ms|@0.5\ne2e.lat:3000|ms|@0.5\ne2e.lat:30|ms|@0.5\ne2e.hits:4|c\n'])
+  const writes = await eventually(() => receiver.writes.findIndex((w) => named(w.series, 'e2e_hits').length > 0))
+  const first = receiver.writes[writes]!.series
+  t.equal(only(first, 'e2e_hits').samples[0]!.value, 4)
+  t.equal(only(first, 'e2e_lat_seconds_count').samples[0]!.value, 6, 'each value sampled at 0.5 counts twice')
+  t.ok(Math.abs(only(first, 'e2e_lat_seconds_sum').samples[0]!.value - 2 * 3.032) < 1e-9, 'sum in seconds')
+  const buckets = named(first, 'e2e_lat_seconds_bucket')
+  const at = (seconds: number) => buckets.find((s) => s.labels.le === String(DEFAULT_BOUNDS[bucketIndex(DEFAULT_BOUNDS, seconds)]))!.samples[0]!.value
+  t.same([at(0.002), at(0.03), at(3)], [2, 4, 6])
+  // deleteCounters: the counter is gone from the next flush, so it is marked stale there.
+  const stale = await eventually(() => receiver.writes.findIndex((w, i) => i > writes && named(w.series, 'e2e_hits').length > 0))
+  t.equal(bits(only(receiver.writes[stale]!.series, 'e2e_hits').samples[0]!.value), 0x7ff0000000000002n)
+  t.equal(await server.stop(), 0)
+})
+
+/** Polls `find` until it gives an index, once per request the receiver gets (bounded by the test's timeout). */
+async function eventually(find: () => number): Promise<number> {
+  for (;;) {
+    const i = find()
+    if (i >= 0) return i
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
