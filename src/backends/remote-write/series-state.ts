@@ -152,7 +152,10 @@ export class RemoteWriteSeries {
     for (const family of this.table.families.values()) {
       for (const [key, s] of family.series) {
         const stale = s.seen !== seq
-        if (stale) family.series.delete(key)
+        if (stale) {
+          family.series.delete(key)
+          this.table.forgetLookups()
+        }
         if (s.invalid !== null) continue
         const before = out.length
         if (s.kind === 'value') add(s.labels, stale ? STALE_NAN : s.value)
