@@ -146,13 +146,44 @@ const prometheusBackend = z.strictObject({
   expireAfterMs: positiveInt.default(300_000),
 })
 
+/* HTTP push backends (remote_write, otlp): the receiver, and what receivers that need more get. */
+const httpPushKeys = {
+  url: z.url({ protocol: /^https?$/ }),
+  /** Extra HTTP headers (X-Scope-OrgID for Mimir and Cortex, THANOS-TENANT...). */
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name'), z.string()).default({}),
+  /** Basic auth, the password read from a file (each delivery, so that it can be rotated). */
+  basicAuth: z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }).optional(),
+  /** Bearer token read from a file (each delivery). */
+  bearerTokenFile: z.string().min(1).optional(),
+}
+
+interface HttpPushInput {
+  headers: Record<string, string>
+  basicAuth?: unknown
+  bearerTokenFile?: string | undefined
+}
+
+/** At most one kind of auth, and no header that the backend sets itself (`own`, lower case). */
+function checkHttpPush(c: HttpPushInput, ctx: z.RefinementCtx, own: readonly string[]): void {
+  if (c.basicAuth !== undefined && c.bearerTokenFile !== undefined) {
+    ctx.addIssue({ code: 'custom', message: 'set either "basicAuth" or "bearerTokenFile", not both', path: ['bearerTokenFile'] })
+  }
+  const authSet = c.basicAuth !== undefined || c.bearerTokenFile !== undefined
+  for (const header of Object.keys(c.headers)) {
+    const h = header.toLowerCase()
+    if ([...own, 'content-type', 'content-length', 'host'].includes(h) || (h === 'authorization' && authSet)) {
+      ctx.addIssue({ code: 'custom', message: 'this header is set by the backend itself', path: ['headers', header] })
+    }
+  }
+}
+
 const labelNameString = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name: letters, digits and "_", not starting with a digit')
 
 const remoteWriteBackend = z
   .strictObject({
     type: z.literal('remote_write'),
-    /** The receiver's write endpoint, e.g. http://host:8428/api/v1/write. */
-    url: z.url({ protocol: /^https?$/ }),
+    /** url: the receiver's write endpoint, e.g. http://host:8428/api/v1/write. */
+    ...httpPushKeys,
     /** The instance label on every series; unset: this host's name. */
     instance: z.string().min(1).optional(),
     job: z.string().min(1).default('statsd'),
@@ -163,12 +194,6 @@ const remoteWriteBackend = z
         message: 'instance and job have their own settings; le and names starting with "__" are reserved',
       })
       .default({}),
-    /** Extra HTTP headers (X-Scope-OrgID for Mimir and Cortex, THANOS-TENANT...). */
-    headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name'), z.string()).default({}),
-    /** Basic auth, the password read from a file (each delivery, so that it can be rotated). */
-    basicAuth: z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }).optional(),
-    /** Bearer token read from a file (each delivery). */
-    bearerTokenFile: z.string().min(1).optional(),
     /** Classic bucket upper bounds in seconds, per timer: the first rule whose metric is a substring of the name wins. */
     buckets: z
       .array(
@@ -188,18 +213,7 @@ const remoteWriteBackend = z
     maxSeriesPerRequest: positiveInt.default(5_000),
     ...outboxKeys,
   })
-  .refine((c) => c.basicAuth === undefined || c.bearerTokenFile === undefined, {
-    message: 'set either "basicAuth" or "bearerTokenFile", not both',
-    path: ['bearerTokenFile'],
-  })
-  .refine(
-    (c) =>
-      !Object.keys(c.headers).some((h) =>
-        ['content-type', 'content-encoding', 'x-prometheus-remote-write-version', 'content-length', 'host'].includes(h.toLowerCase()) ||
-        (h.toLowerCase() === 'authorization' && (c.basicAuth !== undefined || c.bearerTokenFile !== undefined)),
-      ),
-    { message: 'this header is set by the backend itself', path: ['headers'] },
-  )
+  .superRefine((c, ctx) => checkHttpPush(c, ctx, ['content-encoding', 'x-prometheus-remote-write-version']))
 
 const backend = z.discriminatedUnion('type', [
   graphiteBackend,
