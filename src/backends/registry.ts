@@ -5,6 +5,7 @@ import { ConsoleBackend } from './console/console'
 import { createGraphiteBackend } from './graphite/graphite'
 import { InfluxdbBackend } from './influxdb/influxdb'
 import { PrometheusBackend } from './prometheus/prometheus'
+import { OtlpBackend } from './otlp/otlp'
 import { RemoteWriteBackend } from './remote-write/remote-write'
 import { RepeaterBackend } from './repeater/repeater'
 
@@ -38,6 +39,7 @@ const factories: { [T in BackendConfig['type']]: Factory<T> } = {
   influxdb: (cfg, ctx) => new InfluxdbBackend(cfg, ctx.config.prefixStats, ctx.log),
   prometheus: (cfg, ctx) => new PrometheusBackend(cfg, ctx.config.prefixStats, ctx.log),
   remote_write: (cfg, ctx) => new RemoteWriteBackend(cfg, ctx.config.prefixStats, ctx.log),
+  otlp: (cfg, ctx) => new OtlpBackend(cfg, ctx.config.prefixStats, ctx.log),
 }
 
 /** One backend instance (with its own outbox) per configured backend, each logging under its name. */

@@ -215,6 +215,25 @@ const remoteWriteBackend = z
   })
   .superRefine((c, ctx) => checkHttpPush(c, ctx, ['content-encoding', 'x-prometheus-remote-write-version']))
 
+const otlpBackend = z
+  .strictObject({
+    type: z.literal('otlp'),
+    /** url: the collector's OTLP/HTTP metrics endpoint, e.g. http://collector:4318/v1/metrics. */
+    ...httpPushKeys,
+    /** Resource attribute service.instance.id; unset: this host's name. */
+    instance: z.string().min(1).optional(),
+    /** Resource attribute service.name. */
+    serviceName: z.string().min(1).default('statsd'),
+    /** More resource attributes. */
+    resource: z.record(z.string().min(1), z.string()).default({}),
+    /** Buckets per sign of an exponential histogram: its scale is the finest at which the interval's values fit (the SDK's default, 160). */
+    maxBuckets: z.number().int().min(2).max(16_384).default(160),
+    /** Data points per request; a larger flush goes as several requests. */
+    maxDataPoints: positiveInt.default(5_000),
+    ...outboxKeys,
+  })
+  .superRefine((c, ctx) => checkHttpPush(c, ctx, []))
+
 const backend = z.discriminatedUnion('type', [
   graphiteBackend,
   consoleBackend,
@@ -222,6 +241,7 @@ const backend = z.discriminatedUnion('type', [
   influxdbBackend,
   prometheusBackend,
   remoteWriteBackend,
+  otlpBackend,
 ])
 
 /** An admin endpoint (HTTP API or Etsy console): on by default on loopback, `false` turns it off. */
@@ -308,5 +328,6 @@ export type RepeaterBackendConfig = z.output<typeof repeaterBackend>
 export type InfluxdbBackendConfig = z.output<typeof influxdbBackend>
 export type PrometheusBackendConfig = z.output<typeof prometheusBackend>
 export type RemoteWriteBackendConfig = z.output<typeof remoteWriteBackend>
+export type OtlpBackendConfig = z.output<typeof otlpBackend>
 export type HistogramConfig = Config['histogram']
 export type AdminEndpointConfig = Exclude<Config['admin'], false>
