@@ -1,14 +1,11 @@
-import { EventEmitter, once } from 'node:events'
-import http from 'node:http'
 import os from 'node:os'
 import t, { type Test } from 'tap'
-import type { FlushData } from '../src/aggregate/flush-data'
-import type { TimerEntry } from '../src/aggregate/timer-columns'
 import { exponentialHistogram, MAX_SCALE } from '../src/backends/otlp/exponential'
 import { OtlpBackend } from '../src/backends/otlp/otlp'
 import { configSchema, type OtlpBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { sendStream, shortTempDir } from './helpers/net'
+import { flush, startPushReceiver, timer } from './helpers/push-receivers'
 import { ServerProcess } from './helpers/server-process'
 
 /*
@@ -49,56 +46,12 @@ interface Decoded {
   resourceMetrics: { resource: { attributes: { key: string; value: { stringValue: string } }[] }; scopeMetrics: { scope: { name: string }; metrics: DecodedMetric[] }[] }[]
 }
 
-async function startOtlpReceiver(t: Test, script: number[] = []) {
-  const requests: { status: number; body: Decoded; headers: http.IncomingHttpHeaders }[] = []
-  const events = new EventEmitter()
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const status = script.shift() ?? 200
-      const body = Request.toObject(Request.decode(Buffer.concat(chunks)), { longs: String, defaults: true, arrays: true }) as Decoded
-      requests.push({ status, body, headers: req.headers })
-      res.writeHead(status, { 'content-type': 'application/x-protobuf' }).end(status >= 400 ? 'bad data point' : undefined)
-      events.emit('request')
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/metrics`,
-    requests,
-    async wait(n: number) {
-      while (requests.length < n) await once(events, 'request')
-      return requests
-    },
-  }
-}
+/** An OTLP receiver: each request decoded by the official code, int64s as strings. */
+const startOtlpReceiver = (t: Test, script: number[] = []) =>
+  startPushReceiver(t, '/v1/metrics', (body) => Request.toObject(Request.decode(body), { longs: String, defaults: true, arrays: true }) as Decoded, script, 200)
 
 const backendCfg = (cfg: object): OtlpBackendConfig =>
   configSchema.parse({ backends: [{ type: 'otlp', retryInitialMs: 10, ...cfg }] }).backends[0] as OtlpBackendConfig
-
-const timer = (name: string, values: number[], count = values.length): TimerEntry => ({
-  name,
-  stats: [['count', count]],
-  samples: { values: Float64Array.from(values), count },
-})
-
-const flush = (over: Partial<FlushData> = {}): FlushData => ({
-  timestamp: 1_700_000_000,
-  flushIntervalMs: 10_000,
-  counters: [],
-  timers: [],
-  gauges: [],
-  sets: [],
-  processingTime: 1,
-  selfMetrics: [],
-  ...over,
-})
 
 const metrics = (body: Decoded): DecodedMetric[] => body.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
 const metric = (body: Decoded, name: string): DecodedMetric => {

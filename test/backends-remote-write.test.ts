@@ -1,40 +1,20 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import t from 'tap'
-import type { FlushData } from '../src/aggregate/flush-data'
-import type { TimerEntry } from '../src/aggregate/timer-columns'
+import t, { type Test } from 'tap'
 import { bucketIndex, DEFAULT_BOUNDS, nativeIndex } from '../src/backends/remote-write/buckets'
 import { RemoteWriteBackend } from '../src/backends/remote-write/remote-write'
 import { configSchema, type RemoteWriteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { sendStream, shortTempDir } from './helpers/net'
 import { ServerProcess } from './helpers/server-process'
-import { type DecodedSeries, startRemoteWriteReceiver } from './helpers/remote-write-receiver'
+import { type DecodedSeries, decodeWrite, flush, startPushReceiver, timer } from './helpers/push-receivers'
+
+/** A remote write receiver: each request's series, decoded. */
+const startRemoteWriteReceiver = (t: Test, script: number[] = []) => startPushReceiver(t, '/api/v1/write', decodeWrite, script)
 
 const backendCfg = (cfg: object): RemoteWriteBackendConfig =>
   configSchema.parse({ backends: [{ type: 'remote_write', retryInitialMs: 10, ...cfg }] }).backends[0] as RemoteWriteBackendConfig
-
-/** A timer as the aggregator hands it over: its statistics and its raw values (ms). */
-const timer = (name: string, values: number[], count = values.length): TimerEntry => ({
-  name,
-  stats: [['count', count]],
-  samples: { values: Float64Array.from(values), count },
-})
-
-function flush(over: Partial<FlushData> = {}): FlushData {
-  return {
-    timestamp: 1_700_000_000,
-    flushIntervalMs: 10_000,
-    counters: [],
-    timers: [],
-    gauges: [],
-    sets: [],
-    processingTime: 1,
-    selfMetrics: [],
-    ...over,
-  }
-}
 
 const named = (series: DecodedSeries[], name: string): DecodedSeries[] => series.filter((s) => s.labels.__name__ === name)
 const only = (series: DecodedSeries[], name: string): DecodedSeries => {
@@ -78,8 +58,8 @@ t.test('labels: instance (default hostname), job, static labels, tags fixed and 
   const backend = new RemoteWriteBackend(backendCfg({ url: receiver.url, labels: { region: 'eu' } }), 'statsd', silentLogger())
   t.teardown(() => backend.close())
   await backend.flush(flush({ counters: [{ name: 'api.hits;instance=x;job=y;le=z;a:b=1;__x=2;empty=;region=us', value: 3, rate: 0.3 }] }))
-  const [write] = await receiver.requests(1)
-  const s = only(write!.series, 'api_hits')
+  const [write] = await receiver.wait(1)
+  const s = only(write!.body, 'api_hits')
   t.same(s.labels, {
     __name__: 'api_hits',
     instance: os.hostname(),
@@ -98,7 +78,7 @@ t.test('labels: instance (default hostname), job, static labels, tags fixed and 
   t.equal(write!.headers['content-encoding'], 'snappy')
   t.equal(write!.headers['content-type'], 'application/x-protobuf')
   t.equal(write!.headers['x-prometheus-remote-write-version'], '0.1.0')
-  t.ok(only(write!.series, 'statsd_processing_time'), 'own figures are sent as gauges')
+  t.ok(only(write!.body, 'statsd_processing_time'), 'own figures are sent as gauges')
 })
 
 t.test('counters are cumulative per instance; gauges and sets are the latest value', async (t) => {
@@ -107,11 +87,11 @@ t.test('counters are cumulative per instance; gauges and sets are the latest val
   t.teardown(() => backend.close())
   await backend.flush(flush({ counters: [{ name: 'hits', value: 5, rate: 0.5 }], gauges: [{ name: 'temp', value: 20 }], sets: [{ name: 'users', count: 3 }] }))
   await backend.flush(flush({ timestamp: 1_700_000_010, counters: [{ name: 'hits', value: 2, rate: 0.2 }], gauges: [{ name: 'temp', value: 21 }], sets: [{ name: 'users', count: 1 }] }))
-  const writes = await receiver.requests(2)
-  t.same(writes.map((w) => only(w.series, 'hits').samples[0]!.value), [5, 7])
-  t.same(writes.map((w) => only(w.series, 'temp').samples[0]!.value), [20, 21])
-  t.same(writes.map((w) => only(w.series, 'users').samples[0]!.value), [3, 1])
-  t.equal(only(writes[0]!.series, 'hits').labels.instance, 'host-a')
+  const writes = await receiver.wait(2)
+  t.same(writes.map((w) => only(w.body, 'hits').samples[0]!.value), [5, 7])
+  t.same(writes.map((w) => only(w.body, 'temp').samples[0]!.value), [20, 21])
+  t.same(writes.map((w) => only(w.body, 'users').samples[0]!.value), [3, 1])
+  t.equal(only(writes[0]!.body, 'hits').labels.instance, 'host-a')
 })
 
 t.test('timers: cumulative classic histograms in seconds named _seconds, buckets per pattern', async (t) => {
@@ -122,8 +102,8 @@ t.test('timers: cumulative classic histograms in seconds named _seconds, buckets
   await backend.flush(flush({ timers: [timer('api.lat', [1, 3, 1000]), timer('db.query', [5, 10, 50, 500])] }))
   // Sampled at 0.5: four values stand for eight events.
   await backend.flush(flush({ timestamp: 1_700_000_010, timers: [timer('api.lat', []), timer('db.query', [5, 5, 5, 200], 8)] }))
-  const [first, second] = await receiver.requests(2)
-  const api = named(first!.series, 'api_lat_seconds_bucket')
+  const [first, second] = await receiver.wait(2)
+  const api = named(first!.body, 'api_lat_seconds_bucket')
   t.equal(api.length, DEFAULT_BOUNDS.length + 1)
   const le = (seconds: number): string => String(DEFAULT_BOUNDS[bucketIndex(DEFAULT_BOUNDS, seconds)])
   const bucket = (series: DecodedSeries[], le: string) => series.find((s) => s.labels.le === le)!.samples[0]!.value
@@ -133,14 +113,14 @@ t.test('timers: cumulative classic histograms in seconds named _seconds, buckets
     'cumulative: each value counts in its bucket and every bucket above',
   )
   t.equal(bucket(api, '+Inf'), 3)
-  t.equal(only(first!.series, 'api_lat_seconds_count').samples[0]!.value, 3)
-  t.equal(only(first!.series, 'api_lat_seconds_sum').samples[0]!.value, 1.004)
-  const db = named(first!.series, 'db_query_seconds_bucket')
+  t.equal(only(first!.body, 'api_lat_seconds_count').samples[0]!.value, 3)
+  t.equal(only(first!.body, 'api_lat_seconds_sum').samples[0]!.value, 1.004)
+  const db = named(first!.body, 'db_query_seconds_bucket')
   t.same(db.map((s) => [s.labels.le, s.samples[0]!.value]), [['0.01', 2], ['0.1', 3], ['+Inf', 4]], 'a value on a bound counts in it')
-  const db2 = named(second!.series, 'db_query_seconds_bucket')
+  const db2 = named(second!.body, 'db_query_seconds_bucket')
   t.same(db2.map((s) => [s.labels.le, s.samples[0]!.value]), [['0.01', 8], ['0.1', 9], ['+Inf', 12]], 'each sampled value counts 1/rate')
-  t.equal(only(second!.series, 'db_query_seconds_count').samples[0]!.value, 12)
-  t.equal(only(second!.series, 'api_lat_seconds_count').samples[0]!.value, 3, 'an idle timer keeps its totals')
+  t.equal(only(second!.body, 'db_query_seconds_count').samples[0]!.value, 12)
+  t.equal(only(second!.body, 'api_lat_seconds_count').samples[0]!.value, 3, 'an idle timer keeps its totals')
 })
 
 t.test('a series the aggregator let go gets a staleness marker, then is not sent again', async (t) => {
@@ -150,12 +130,12 @@ t.test('a series the aggregator let go gets a staleness marker, then is not sent
   await backend.flush(flush({ counters: [{ name: 'gone', value: 1, rate: 0.1 }], timers: [timer('lat', [1])] }))
   await backend.flush(flush({ timestamp: 1_700_000_010 }))
   await backend.flush(flush({ timestamp: 1_700_000_020 }))
-  const writes = await receiver.requests(3)
-  const stale = only(writes[1]!.series, 'gone').samples[0]!.value
+  const writes = await receiver.wait(3)
+  const stale = only(writes[1]!.body, 'gone').samples[0]!.value
   t.equal(bits(stale), 0x7ff0000000000002n, 'Prometheus staleness NaN, bit for bit')
-  t.ok(named(writes[1]!.series, 'lat_seconds_bucket').every((s) => bits(s.samples[0]!.value) === 0x7ff0000000000002n))
-  t.same(named(writes[2]!.series, 'gone'), [])
-  t.same(named(writes[2]!.series, 'lat_seconds_count'), [])
+  t.ok(named(writes[1]!.body, 'lat_seconds_bucket').every((s) => bits(s.samples[0]!.value) === 0x7ff0000000000002n))
+  t.same(named(writes[2]!.body, 'gone'), [])
+  t.same(named(writes[2]!.body, 'lat_seconds_count'), [])
 })
 
 t.test('an invalid series is left out and counted; the rest of the flush goes', async (t) => {
@@ -164,9 +144,9 @@ t.test('an invalid series is left out and counted; the rest of the flush goes', 
   t.teardown(() => backend.close())
   // "a.b" and "a_b" are both the label a_b: a receiver refuses a series with a label twice.
   await backend.flush(flush({ counters: [{ name: 'bad;a.b=1;a_b=2', value: 1, rate: 1 }, { name: 'good', value: 1, rate: 1 }] }))
-  const [write] = await receiver.requests(1)
-  t.same(named(write!.series, 'bad'), [])
-  t.equal(only(write!.series, 'good').samples[0]!.value, 1)
+  const [write] = await receiver.wait(1)
+  t.same(named(write!.body, 'bad'), [])
+  t.equal(only(write!.body, 'good').samples[0]!.value, 1)
 })
 
 t.test('a kind clash: the name already sent as another type is skipped', async (t) => {
@@ -174,8 +154,8 @@ t.test('a kind clash: the name already sent as another type is skipped', async (
   const backend = new RemoteWriteBackend(backendCfg({ url: receiver.url }), 'statsd', silentLogger())
   t.teardown(() => backend.close())
   await backend.flush(flush({ counters: [{ name: 'x', value: 1, rate: 1 }], gauges: [{ name: 'x', value: 5 }] }))
-  const [write] = await receiver.requests(1)
-  t.same(only(write!.series, 'x').samples[0]!.value, 1)
+  const [write] = await receiver.wait(1)
+  t.same(only(write!.body, 'x').samples[0]!.value, 1)
 })
 
 t.test('extra headers, bearer token and basic auth from files (read at each delivery)', async (t) => {
@@ -187,10 +167,10 @@ t.test('extra headers, bearer token and basic auth from files (read at each deli
   t.teardown(() => bearer.close())
   await bearer.start()
   await bearer.flush(flush())
-  await receiver.requests(1)
+  await receiver.wait(1)
   writeFileSync(token, 'rotated\n')
   await bearer.flush(flush({ timestamp: 1_700_000_010 }))
-  const writes = await receiver.requests(2)
+  const writes = await receiver.wait(2)
   t.equal(writes[0]!.headers['x-scope-orgid'], 'team-a')
   t.equal(writes[0]!.headers.authorization, 'Bearer s3cret')
   t.equal(writes[1]!.headers.authorization, 'Bearer rotated')
@@ -199,7 +179,7 @@ t.test('extra headers, bearer token and basic auth from files (read at each deli
   const basic = new RemoteWriteBackend(backendCfg({ url: receiver.url, basicAuth: { username: 'me', passwordFile: password } }), 'statsd', silentLogger())
   t.teardown(() => basic.close())
   await basic.flush(flush())
-  const [, , third] = await receiver.requests(3)
+  const [, , third] = await receiver.wait(3)
   t.equal(third!.headers.authorization, `Basic ${Buffer.from('me:pa:ss').toString('base64')}`)
   const missing = new RemoteWriteBackend(backendCfg({ url: receiver.url, bearerTokenFile: path.join(dir, 'nope') }), 'statsd', silentLogger())
   await t.rejects(missing.start(), /remote_write backend .*nope/, 'a missing secret file is a start-up error')
@@ -223,8 +203,8 @@ for (const status of [500, 503, 429]) {
     t.teardown(() => backend.close())
     await backend.flush(flush({ counters: [{ name: 'n', value: 1, rate: 1 }] }))
     await backend.flush(flush({ timestamp: 1_700_000_010, counters: [{ name: 'n', value: 1, rate: 1 }] }))
-    const writes = await receiver.requests(4)
-    t.same(writes.map((w) => [w.status, only(w.series, 'n').samples[0]!.value]), [[status, 1], [status, 1], [204, 1], [204, 2]])
+    const writes = await receiver.wait(4)
+    t.same(writes.map((w) => [w.status, only(w.body, 'n').samples[0]!.value]), [[status, 1], [status, 1], [204, 1], [204, 2]])
     await backend.close() // waits for the attempt in flight, so its answer is counted
     const stats = backend.stats()
     t.equal(stats.delivered, 2)
@@ -243,9 +223,9 @@ t.test('a 400 answer is dropped, counted and logged with the receiver message; l
   t.teardown(() => backend.close())
   await backend.flush(flush({ counters: [{ name: 'n', value: 1, rate: 1 }] }))
   await backend.flush(flush({ timestamp: 1_700_000_010, counters: [{ name: 'n', value: 1, rate: 1 }] }))
-  const writes = await receiver.requests(2)
+  const writes = await receiver.wait(2)
   t.same(writes.map((w) => w.status), [400, 204], 'not retried')
-  t.equal(only(writes[1]!.series, 'n').samples[0]!.value, 2)
+  t.equal(only(writes[1]!.body, 'n').samples[0]!.value, 2)
   await backend.close()
   t.equal(backend.stats().flushesDropped, 1)
   t.equal(backend.stats().delivered, 1)
@@ -259,9 +239,9 @@ t.test('a large flush goes as several requests; a retry resumes at the first one
   t.teardown(() => backend.close())
   const counters = Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, value: i, rate: 0 }))
   await backend.flush(flush({ counters }))
-  const writes = await receiver.requests(4)
-  t.same(writes.map((w) => [w.status, w.series.length]), [[204, 10], [500, 10], [204, 10], [204, 6]])
-  t.same(writes[1]!.series.map((s) => s.labels.__name__), writes[2]!.series.map((s) => s.labels.__name__), 'the refused request again, not the first')
+  const writes = await receiver.wait(4)
+  t.same(writes.map((w) => [w.status, w.body.length]), [[204, 10], [500, 10], [204, 10], [204, 6]])
+  t.same(writes[1]!.body.map((s) => s.labels.__name__), writes[2]!.body.map((s) => s.labels.__name__), 'the refused request again, not the first')
   await backend.close()
   t.equal(backend.stats().delivered, 1)
 })
@@ -272,8 +252,8 @@ t.test('native histograms: one series per timer, spans and deltas as Prometheus 
   t.teardown(() => backend.close())
   // 1 s, 2 s, 2 s, 8 s and 0: buckets 0, 1, 1, 3 (schema 0: powers of 2), and the zero bucket.
   await backend.flush(flush({ timers: [timer('lat', [1000, 2000, 2000, 8000, 0])] }))
-  const [write] = await receiver.requests(1)
-  const s = only(write!.series, 'lat_seconds')
+  const [write] = await receiver.wait(1)
+  const s = only(write!.body, 'lat_seconds')
   t.same(s.samples, [])
   const h = s.histograms[0] as Record<string, unknown>
   t.equal(h.count_int, 5)
@@ -296,8 +276,8 @@ t.test('end to end: the real server pushes timers as histograms, and marks count
   })
   t.teardown(() => server.kill())
   await sendStream(server.endpoints.tcp[0]!, ['e2e.lat:2|ms|@0.5\ne2e.lat:3000|ms|@0.5\ne2e.lat:30|ms|@0.5\ne2e.hits:4|c\n'])
-  const writes = await eventually(() => receiver.writes.findIndex((w) => named(w.series, 'e2e_hits').length > 0))
-  const first = receiver.writes[writes]!.series
+  const writes = await eventually(() => receiver.requests.findIndex((w) => named(w.body, 'e2e_hits').length > 0))
+  const first = receiver.requests[writes]!.body
   t.equal(only(first, 'e2e_hits').samples[0]!.value, 4)
   t.equal(only(first, 'e2e_lat_seconds_count').samples[0]!.value, 6, 'each value sampled at 0.5 counts twice')
   t.ok(Math.abs(only(first, 'e2e_lat_seconds_sum').samples[0]!.value - 2 * 3.032) < 1e-9, 'sum in seconds')
@@ -305,8 +285,8 @@ t.test('end to end: the real server pushes timers as histograms, and marks count
   const at = (seconds: number) => buckets.find((s) => s.labels.le === String(DEFAULT_BOUNDS[bucketIndex(DEFAULT_BOUNDS, seconds)]))!.samples[0]!.value
   t.same([at(0.002), at(0.03), at(3)], [2, 4, 6])
   // deleteCounters: the counter is gone from the next flush, so it is marked stale there.
-  const stale = await eventually(() => receiver.writes.findIndex((w, i) => i > writes && named(w.series, 'e2e_hits').length > 0))
-  t.equal(bits(only(receiver.writes[stale]!.series, 'e2e_hits').samples[0]!.value), 0x7ff0000000000002n)
+  const stale = await eventually(() => receiver.requests.findIndex((w, i) => i > writes && named(w.body, 'e2e_hits').length > 0))
+  t.equal(bits(only(receiver.requests[stale]!.body, 'e2e_hits').samples[0]!.value), 0x7ff0000000000002n)
   t.equal(await server.stop(), 0)
 })
 

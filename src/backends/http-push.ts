@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises'
+import { type FlushData, type FlushHeader, type FlushWriter, writeWhole } from '../aggregate/flush-data'
 import type { Logger } from '../log'
-import { type Payload, Undeliverable } from './outbox'
+import type { Backend, BackendStats } from './backend'
+import { runInSlices } from './encode'
+import { Outbox, type OutboxConfig, outboxOptions, type Payload, Undeliverable } from './outbox'
 
 /*
  * Pushing encoded flushes over HTTP POST, for remote write and OTLP: each
@@ -93,5 +96,65 @@ export class HttpPusher {
     if (now - this.lastRejectLog < LOG_EVERY_MS) return
     this.lastRejectLog = now
     this.log.error({ receiver: message, rejectedRequests: this.rejectedRequests }, 'request refused by the receiver, dropped')
+  }
+}
+
+/**
+ * A backend that pushes each flush as HTTP requests (remote write, OTLP):
+ * its outbox takes one flush per attempt, so a flush refused for good never
+ * takes later ones with it, and flushes go one at a time, in order.
+ */
+export abstract class HttpPushBackend implements Backend {
+  readonly name: string
+  private readonly pusher: HttpPusher
+  private readonly outbox: Outbox
+
+  constructor(
+    type: string,
+    cfg: HttpPushConfig & OutboxConfig,
+    headers: Record<string, string>,
+    log: Logger,
+    accepted?: (body: Buffer) => void,
+  ) {
+    this.name = `${type} ${cfg.url}`
+    this.pusher = new HttpPusher(cfg, { ...headers, 'user-agent': 'statsd-ts' }, log, accepted)
+    this.outbox = new Outbox((payloads, signal) => this.pusher.deliver(payloads, signal), outboxOptions(cfg, { batchBytes: 1 }), log)
+  }
+
+  /** Reads the secret files once, so that a wrong path is a start-up error rather than failed deliveries. */
+  start(): Promise<void> {
+    return this.pusher.check(`${this.name.replace(' ', ' backend ')}`)
+  }
+
+  abstract beginFlush(header: FlushHeader): FlushWriter
+
+  flush(data: FlushData): Promise<void> {
+    return writeWhole((header) => this.beginFlush(header), data)
+  }
+
+  stats(): BackendStats {
+    return this.outbox.stats()
+  }
+
+  /** Requests refused with a 4xx other than 429 (dropped). */
+  get rejectedRequests(): number {
+    return this.pusher.rejectedRequests
+  }
+
+  async close(): Promise<void> {
+    await this.outbox.close()
+  }
+
+  /** Encodes each batch as one request body, in slices, then queues them as one flush; returns its bytes. */
+  protected async push<T>(batches: Iterable<T>, encode: (batch: T) => Buffer): Promise<number> {
+    const chunks: Buffer[] = []
+    let bytes = 0
+    await runInSlices(batches, (batch) => {
+      const body = encode(batch)
+      chunks.push(body)
+      bytes += body.length
+    })
+    if (chunks.length > 0) this.outbox.push({ chunks, bytes })
+    return bytes
   }
 }

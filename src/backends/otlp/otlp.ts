@@ -1,11 +1,8 @@
 import os from 'node:os'
-import { type FlushData, type FlushHeader, type FlushPart, type FlushWriter, writeWhole } from '../../aggregate/flush-data'
+import type { FlushHeader, FlushPart, FlushWriter } from '../../aggregate/flush-data'
 import type { OtlpBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
-import type { Backend, BackendStats } from '../backend'
-import { runInSlices } from '../encode'
-import { HttpPusher } from '../http-push'
-import { Outbox, outboxOptions } from '../outbox'
+import { HttpPushBackend } from '../http-push'
 import { splitTags } from '../tags'
 import { exponentialHistogram } from './exponential'
 import { attribute, DELTA, encodeExport, type Fixed64, type KeyValue, type Metric, nanos, partialSuccess } from './proto'
@@ -25,10 +22,7 @@ const LOG_EVERY_MS = 10_000
  * Names are the statsd names and tags are attributes, as they are. Delivery
  * as remote write (HttpPusher, one flush at a time, in order).
  */
-export class OtlpBackend implements Backend {
-  readonly name: string
-  private readonly outbox: Outbox
-  private readonly pusher: HttpPusher
+export class OtlpBackend extends HttpPushBackend {
   private readonly resource: KeyValue[]
   private readonly scope = { name: 'statsd-ts', version: '' }
   private lastTimestamp = 0
@@ -41,18 +35,12 @@ export class OtlpBackend implements Backend {
     private readonly prefixStats: string,
     private readonly log: Logger,
   ) {
-    this.name = `otlp ${cfg.url}`
+    super('otlp', cfg, { 'content-type': 'application/x-protobuf' }, log, (body) => this.accepted(body))
     this.resource = Object.entries({
       'service.name': cfg.serviceName,
       'service.instance.id': cfg.instance ?? os.hostname(),
       ...cfg.resource,
     }).map(([k, v]) => attribute(k, v))
-    this.pusher = new HttpPusher(cfg, { 'content-type': 'application/x-protobuf', 'user-agent': 'statsd-ts' }, log, (body) => this.accepted(body))
-    this.outbox = new Outbox((payloads, signal) => this.pusher.deliver(payloads, signal), outboxOptions(cfg, { batchBytes: 1 }), log)
-  }
-
-  start(): Promise<void> {
-    return this.pusher.check(`otlp backend ${this.cfg.url}`)
   }
 
   /** Turns each part into data points as it comes (timers' values are only there during write), then encodes at the end. */
@@ -66,21 +54,9 @@ export class OtlpBackend implements Backend {
       end: async (trailer) => {
         metrics.gauge(`${this.prefixStats}.processing_time`, trailer.processingTime)
         for (const m of trailer.selfMetrics) metrics.gauge(`${this.prefixStats}.${m.name}`, m.value)
-        await this.encode(metrics.all)
+        await this.push(batches(metrics.all, this.cfg.maxDataPoints), (batch) => Buffer.from(encodeExport(this.resource, this.scope, batch)))
       },
     }
-  }
-
-  flush(data: FlushData): Promise<void> {
-    return writeWhole((header) => this.beginFlush(header), data)
-  }
-
-  stats(): BackendStats {
-    return this.outbox.stats()
-  }
-
-  async close(): Promise<void> {
-    await this.outbox.close()
   }
 
   private convert(part: FlushPart, metrics: Metrics): void {
@@ -94,17 +70,6 @@ export class OtlpBackend implements Backend {
     }
     for (const g of part.gauges) metrics.gauge(g.name, g.value)
     for (const s of part.sets) metrics.gauge(s.name, s.count)
-  }
-
-  private async encode(all: Metric[]): Promise<void> {
-    const chunks: Buffer[] = []
-    let bytes = 0
-    await runInSlices(batches(all, this.cfg.maxDataPoints), (batch) => {
-      const request = Buffer.from(encodeExport(this.resource, this.scope, batch))
-      chunks.push(request)
-      bytes += request.length
-    })
-    if (chunks.length > 0) this.outbox.push({ chunks, bytes })
   }
 
   private accepted(body: Buffer): void {
