@@ -199,9 +199,9 @@ export interface Prometheus {
 
 /**
  * Prometheus with its TSDB in the temp dir, scraping `target` every second,
- * or scraping nothing (null) and taking remote writes.
+ * or scraping nothing (null) and taking remote writes; `extra` flags added.
  */
-export async function startPrometheus(t: Test, dir: string, target: string | null): Promise<Prometheus> {
+export async function startPrometheus(t: Test, dir: string, target: string | null, extra: string[] = []): Promise<Prometheus> {
   const port = await freePort()
   const root = path.join(dir, 'prometheus')
   mkdirSync(root, { recursive: true })
@@ -221,7 +221,7 @@ ${
 `
     }`,
   )
-  const args = [`--config.file=${conf}`, `--storage.tsdb.path=${root}/data`, `--web.listen-address=127.0.0.1:${port}`]
+  const args = [`--config.file=${conf}`, `--storage.tsdb.path=${root}/data`, `--web.listen-address=127.0.0.1:${port}`, ...extra]
   if (target === null) args.push('--web.enable-remote-write-receiver')
   startProcess(t, 'prometheus', args, path.join(dir, 'prometheus.out'))
   const api = `http://127.0.0.1:${port}/api/v1`

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { bucketIndex, DEFAULT_BOUNDS } from '../../src/backends/remote-write/buckets'
+import { bucketIndex, DEFAULT_BOUNDS, nativeIndex } from '../../src/backends/remote-write/buckets'
 import { sendStream, shortTempDir } from '../helpers/net'
 import { seededRandom } from '../helpers/random'
 import { ServerProcess } from '../helpers/server-process'
@@ -93,4 +93,39 @@ t.test('VictoriaMetrics: three instances merged by remote write', async (t) => {
 t.test('Prometheus: three instances merged by remote write', async (t) => {
   const dir = shortTempDir(t)
   await globalView(t, await startPrometheus(t, dir, null), dir)
+})
+
+t.test('Prometheus: native histograms, and staleness markers for the counters the server deletes', async (t) => {
+  const dir = shortTempDir(t)
+  const prometheus = await startPrometheus(t, dir, null, ['--enable-feature=native-histograms'])
+  const server = await ServerProcess.start(dir, {
+    listeners: [{ type: 'tcp', port: 0 }],
+    flushInterval: 1000,
+    deleteCounters: true,
+    backends: [{ type: 'remote_write', url: prometheus.writeUrl, instance: 'native', nativeHistograms: { schema: 3 } }],
+  })
+  t.teardown(() => server.kill())
+  const random = seededRandom(3)
+  const latencies = Array.from({ length: 1000 }, () => Math.round(10 * Math.exp(random() * Math.log(5000))) / 10)
+  await sendStream(server.endpoints.tcp[0]!, [latencies.map((ms) => `int.native:${ms}|ms\n`).join('') + 'int.gone:5|c\n'])
+  const value = (q: string, want: (v: number) => boolean): Promise<number> =>
+    eventually(q, 60_000, async () => {
+      const result = await prometheus.query(q)
+      const v = result.length === 1 ? Number(result[0]!.value[1]) : NaN
+      return want(v) ? v : undefined
+    })
+  await value('histogram_count(int_native_seconds)', (v) => v === latencies.length)
+  const sorted = latencies.map((ms) => ms / 1000).sort((a, b) => a - b)
+  for (const q of [0.5, 0.99]) {
+    const exact = nearestRank(sorted, q)
+    const i = nativeIndex(exact, 3)
+    const [lower, upper] = [2 ** ((i - 1) / 8), 2 ** (i / 8)]
+    const estimate = await value(`histogram_quantile(${q}, int_native_seconds)`, (v) => Number.isFinite(v))
+    t.ok(estimate > lower * (1 - 1e-9) && estimate <= upper * (1 + 1e-9), `native p${q * 100}, ${estimate.toFixed(4)} s, is in the bucket (${lower.toFixed(4)}, ${upper.toFixed(4)}] of the exact ${exact} s`)
+  }
+  t.equal(await value('max_over_time(int_gone[5m])', (v) => v === 5), 5, 'the counter was stored')
+  // deleteCounters drops it from the next flush, which marks it stale: an instant query no longer finds it.
+  await eventually('int_gone marked stale', 30_000, async () => ((await prometheus.query('int_gone')).length === 0 ? true : undefined))
+  t.pass('a deleted counter is stale at once, not 5 minutes later')
+  t.equal(await server.stop(), 0)
 })
