@@ -120,6 +120,16 @@ t.test('prometheus: statsd_exporter names, labels, counters add up, timers are s
   t.equal(series.conflicts, 1, 'a gauge under a counter name is skipped and counted')
 })
 
+t.test('prometheus: label names Prometheus can parse (the series model shared with remote_write)', async (t) => {
+  const series = new PrometheusSeries('statsd')
+  const counters = [
+    { name: 'tagged;a:b=1;quantile=x;empty=', value: 1, rate: 1 },
+    { name: 'tagged;quantile=x;a:b=1', value: 2, rate: 1 },
+  ]
+  for (const _ of series.apply(data({ counters, timers: [], gauges: [], sets: [] }), 1000));
+  t.match([...series.render(Infinity)].join(''), '\ntagged{a_b="1",exported_quantile="x"} 3\n', 'fixed names, the same tags in any order are one series')
+})
+
 t.test('prometheus: served over HTTP on the configured path', async (t) => {
   const backend = new PrometheusBackend(
     backendCfg<PrometheusBackendConfig>({ type: 'prometheus', port: 0 }),
