@@ -5,8 +5,6 @@ import { ConsoleBackend } from './console/console'
 import { createGraphiteBackend } from './graphite/graphite'
 import { InfluxdbBackend } from './influxdb/influxdb'
 import { PrometheusBackend } from './prometheus/prometheus'
-import { OtlpBackend } from './otlp/otlp'
-import { RemoteWriteBackend } from './remote-write/remote-write'
 import { RepeaterBackend } from './repeater/repeater'
 
 /** What a backend may need from the server besides its own config. */
@@ -18,6 +16,10 @@ export interface BackendContext {
   /** Registers a hook that sees every raw packet as a listener queues it (the repeater). */
   tapPackets(tap: (packet: Buffer) => void): void
 }
+
+/* The push backends load protobufjs and snappyjs, and build their encoders: only when one is configured. */
+const remoteWrite = (): typeof import('./remote-write/remote-write') => require('./remote-write/remote-write') as typeof import('./remote-write/remote-write')
+const otlp = (): typeof import('./otlp/otlp') => require('./otlp/otlp') as typeof import('./otlp/otlp')
 
 type Factory<T extends BackendConfig['type']> = (cfg: Extract<BackendConfig, { type: T }>, ctx: BackendContext) => Backend
 
@@ -38,8 +40,8 @@ const factories: { [T in BackendConfig['type']]: Factory<T> } = {
   },
   influxdb: (cfg, ctx) => new InfluxdbBackend(cfg, ctx.config.prefixStats, ctx.log),
   prometheus: (cfg, ctx) => new PrometheusBackend(cfg, ctx.config.prefixStats, ctx.log),
-  remote_write: (cfg, ctx) => new RemoteWriteBackend(cfg, ctx.config.prefixStats, ctx.log),
-  otlp: (cfg, ctx) => new OtlpBackend(cfg, ctx.config.prefixStats, ctx.log),
+  remote_write: (cfg, ctx) => new (remoteWrite().RemoteWriteBackend)(cfg, ctx.config.prefixStats, ctx.log),
+  otlp: (cfg, ctx) => new (otlp().OtlpBackend)(cfg, ctx.config.prefixStats, ctx.log),
 }
 
 /** One backend instance (with its own outbox) per configured backend, each logging under its name. */
