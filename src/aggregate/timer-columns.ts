@@ -26,11 +26,13 @@ export class TimerColumns {
   /** Entries written. */
   length = 0
   /**
-   * Each timer's raw values of the interval (ms), so that a backend can
-   * bucket them (remote write histograms): timer t's are samples from
-   * sampleEnds[t - 1] (0 for the first) up to sampleEnds[t], standing for
-   * sampleCounts[t] events (the sample-rate-adjusted count).
+   * Whether each timer's raw values of the interval (ms) are kept too, so
+   * that a backend can bucket them (remote write and OTLP histograms):
+   * timer t's are samples from sampleEnds[t - 1] (0 for the first) up to
+   * sampleEnds[t], standing for sampleCounts[t] events (the
+   * sample-rate-adjusted count). Off unless such a backend is configured.
    */
+  keepSamples = false
   samples = new Float64Array(0)
   sampleEnds: number[] = []
   sampleCounts: number[] = []
@@ -56,6 +58,7 @@ export class TimerColumns {
     const names: string[] = []
     const ids = new Map<string, number>()
     const out = new TimerColumns(names)
+    out.keepSamples = timers.some((t) => t.samples !== undefined)
     for (const timer of timers) {
       for (const [stat, value] of timer.stats) {
         let id = ids.get(stat)
@@ -101,6 +104,7 @@ export class TimerColumns {
   endTimer(name: string): void {
     this.names.push(name)
     this.ends.push(this.length)
+    if (!this.keepSamples) return
     this.sampleEnds.push(this.sampleLength)
     this.sampleCounts.push(this.pendingCount)
     this.pendingCount = 0
@@ -119,8 +123,9 @@ export class TimerColumns {
     this.pendingCount = count
   }
 
-  /** Timer t's raw values (a view, valid until the columns are reused). */
+  /** Timer t's raw values (a view, valid until the columns are reused); none unless keepSamples. */
   samplesOf(t: number): Float64Array {
+    if (t >= this.sampleEnds.length) return this.samples.subarray(0, 0)
     return this.samples.subarray(t === 0 ? 0 : this.sampleEnds[t - 1]!, this.sampleEnds[t]!)
   }
 
@@ -153,7 +158,7 @@ export class TimerColumns {
   entries(withSamples = false): TimerEntry[] {
     return this.names.map((name, t) => {
       const entry: TimerEntry = { name, stats: this.stats(t) }
-      if (withSamples) entry.samples = { values: this.samplesOf(t).slice(), count: this.sampleCounts[t]! }
+      if (withSamples && this.keepSamples) entry.samples = { values: this.samplesOf(t).slice(), count: this.sampleCounts[t]! }
       return entry
     })
   }

@@ -106,6 +106,8 @@ export class HttpPusher {
  */
 export abstract class HttpPushBackend implements Backend {
   readonly name: string
+  /** Both bucket the timers' values (histograms). */
+  readonly wantsTimerValues = true
   private readonly pusher: HttpPusher
   private readonly outbox: Outbox
 

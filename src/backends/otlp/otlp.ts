@@ -62,7 +62,7 @@ export class OtlpBackend extends HttpPushBackend {
   private convert(part: FlushPart, metrics: Metrics): void {
     for (const c of part.counters) metrics.counter(c.name, c.value)
     const timers = part.timers
-    for (let t = 0; t < timers.count && t < timers.sampleEnds.length; t++) {
+    for (let t = 0; t < timers.count; t++) {
       const values = timers.samplesOf(t)
       if (values.length === 0) continue
       const seconds = Float64Array.from(values, (v) => v / 1000)

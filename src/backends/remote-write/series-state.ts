@@ -99,8 +99,6 @@ export class RemoteWriteSeries {
       const s = this.table.get(timers.names[t]!, '_seconds', 'histogram', (name, tags, base) => this.histogram(name, tags, base))
       if (s === null || s.kind === 'value') continue
       s.seen = this.seq
-      // Parts built without raw values (TimerColumns.from of a whole flush without them) add nothing.
-      if (t >= timers.sampleEnds.length) continue
       const values = timers.samplesOf(t)
       if (values.length === 0) continue
       const events = timers.sampleCounts[t]!
