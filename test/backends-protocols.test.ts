@@ -5,7 +5,8 @@ import net from 'node:net'
 import type { FlushData } from '../src/aggregate/flush-data'
 import { InfluxdbBackend } from '../src/backends/influxdb/influxdb'
 import { influxLines } from '../src/backends/influxdb/line-protocol'
-import { PrometheusSeries, promName } from '../src/backends/prometheus/exposition'
+import { PrometheusSeries } from '../src/backends/prometheus/exposition'
+import { promName } from '../src/backends/prometheus/series'
 import { PrometheusBackend } from '../src/backends/prometheus/prometheus'
 import { issuesToError } from '../src/config/errors'
 import { RepeaterBackend } from '../src/backends/repeater/repeater'
@@ -117,6 +118,16 @@ t.test('prometheus: statsd_exporter names, labels, counters add up, timers are s
   t.match(later, 'api_hits{host="a b",region="eu"} 40')
   for (const _ of series.apply(data({ counters: [], timers: [], sets: [], gauges: [{ name: 'api.hits', value: 1 }] }), 3000));
   t.equal(series.conflicts, 1, 'a gauge under a counter name is skipped and counted')
+})
+
+t.test('prometheus: label names Prometheus can parse (the series model shared with remote_write)', async (t) => {
+  const series = new PrometheusSeries('statsd')
+  const counters = [
+    { name: 'tagged;a:b=1;quantile=x;empty=', value: 1, rate: 1 },
+    { name: 'tagged;quantile=x;a:b=1', value: 2, rate: 1 },
+  ]
+  for (const _ of series.apply(data({ counters, timers: [], gauges: [], sets: [] }), 1000));
+  t.match([...series.render(Infinity)].join(''), '\ntagged{a_b="1",exported_quantile="x"} 3\n', 'fixed names, the same tags in any order are one series')
 })
 
 t.test('prometheus: served over HTTP on the configured path', async (t) => {

@@ -304,3 +304,15 @@ t.test('console backend: the JSON written part by part is what JSON.stringify pr
     t.equal(Buffer.concat(chunks).toString(), JSON.stringify(doc, null, prettyprint ? 2 : undefined) + '\n', `prettyprint ${prettyprint}`)
   }
 })
+
+t.test("timers' raw values go with each part only when a backend asks for them", async (t) => {
+  const without = aggregator()
+  send(without, 'a.lat:5|ms', 'a.lat:7|ms|@0.5')
+  const plain = without.takeInterval(Date.now()).nextPart()!.timers
+  t.equal(plain.samplesOf(0).length, 0, 'not copied when no backend buckets them')
+  const withValues = aggregator()
+  send(withValues, 'a.lat:5|ms', 'a.lat:7|ms|@0.5')
+  const part = withValues.takeInterval(Date.now(), true).nextPart()!.timers
+  t.same([...part.samplesOf(0)].sort(), [5, 7])
+  t.equal(part.sampleCounts[0], 3, 'the sample-rate-adjusted count they stand for')
+})

@@ -32,3 +32,16 @@ test('a JSON config and JSON logs load neither yaml, acorn nor pino-pretty', asy
   fs.writeFileSync(js, '{ port: 8125 }')
   t.ok(packagesLoadedBy(`require(${load}).loadConfig(${JSON.stringify(js)})`).includes('acorn'), 'an Etsy config.js loads acorn')
 })
+
+test('backends: protobufjs and snappyjs load only with a push backend', async (t) => {
+  const registry = JSON.stringify(path.resolve(__dirname, '../src/backends/registry.js'))
+  const schema = JSON.stringify(path.resolve(__dirname, '../src/config/schema.js'))
+  const logger = JSON.stringify(path.resolve(__dirname, '../src/log.js'))
+  const create = (backends: object[]): string =>
+    `const config = require(${schema}).configSchema.parse({ backends: ${JSON.stringify(backends)} });` +
+    `require(${registry}).createBackends({ config, startupTime: 0, log: require(${logger}).silentLogger(), tapPackets() {} })`
+  const plain = packagesLoadedBy(create([{ type: 'console' }]))
+  for (const lazy of ['protobufjs', 'snappyjs']) t.notOk(plain.includes(lazy), `${lazy} not loaded`)
+  const push = packagesLoadedBy(create([{ type: 'remote_write', url: 'http://127.0.0.1:1/api/v1/write' }]))
+  t.ok(push.includes('protobufjs') && push.includes('snappyjs'), 'loaded for remote_write')
+})

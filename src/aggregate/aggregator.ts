@@ -344,7 +344,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
    * over the keys; the statistics are computed afterwards, part by part,
    * from what was taken (TakenInterval), while ingest goes on.
    */
-  takeInterval(nowMs: number): TakenInterval {
+  takeInterval(nowMs: number, timerValues = false): TakenInterval {
     // Before the busiest keys are picked from them.
     this.nativeParser?.takeHits()
     if (this.pendingReload !== null) this.applyReload(this.pendingReload)
@@ -364,6 +364,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       (slot) => this.timerTaken(slot),
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),
+      timerValues,
     )
     const internal = this.counters.values
     internal[PACKETS_RECEIVED] += this.packets

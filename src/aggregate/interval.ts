@@ -84,10 +84,13 @@ export class TakenInterval {
     private readonly chores: Iterator<void>,
     /** Told how long the interval took from its instant to its last part, in ms. */
     private readonly onFinished: (ms: number) => void,
+    /** Whether each part carries the timers' raw values too (a backend buckets them). */
+    timerValues = false,
     private readonly takenAt = performance.now(),
   ) {
     this.header = { timestamp, flushIntervalMs }
     this.timerColumns = new TimerColumns(timerStats.statNames, 4 * PART_WORK)
+    this.timerColumns.keepSamples = timerValues
   }
 
   /** The next metrics in flush order (counters, timers, gauges, sets), or null once all were given. */
@@ -133,6 +136,7 @@ export class TakenInterval {
         timers.dropNonFinite(first, (stat) => this.notFinite.push(`${slot.name}.${stat}`))
         break
       }
+      if (timers.keepSamples) timers.pushSamples(values, slot.takenCount)
       timers.endTimer(slot.name)
       this.onTimerDone(slot)
       slot.release()

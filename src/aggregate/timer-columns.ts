@@ -5,6 +5,8 @@ export type TimerStat = [name: string, value: number]
 export interface TimerEntry {
   name: string
   stats: TimerStat[]
+  /** The interval's values in ms (for backends that bucket them), and the sample-rate-adjusted count they stand for. */
+  samples?: { values: Float64Array; count: number }
 }
 
 /**
@@ -23,6 +25,19 @@ export class TimerColumns {
   values: Float64Array
   /** Entries written. */
   length = 0
+  /**
+   * Whether each timer's raw values of the interval (ms) are kept too, so
+   * that a backend can bucket them (remote write and OTLP histograms):
+   * timer t's are samples from sampleEnds[t - 1] (0 for the first) up to
+   * sampleEnds[t], standing for sampleCounts[t] events (the
+   * sample-rate-adjusted count). Off unless such a backend is configured.
+   */
+  keepSamples = false
+  samples = new Float64Array(0)
+  sampleEnds: number[] = []
+  sampleCounts: number[] = []
+  private sampleLength = 0
+  private pendingCount = 0
 
   constructor(
     /** Names the ids refer to; may grow (a new histogram), ids never change. */
@@ -43,6 +58,7 @@ export class TimerColumns {
     const names: string[] = []
     const ids = new Map<string, number>()
     const out = new TimerColumns(names)
+    out.keepSamples = timers.some((t) => t.samples !== undefined)
     for (const timer of timers) {
       for (const [stat, value] of timer.stats) {
         let id = ids.get(stat)
@@ -52,6 +68,7 @@ export class TimerColumns {
         }
         out.push(id, value)
       }
+      if (timer.samples !== undefined) out.pushSamples(timer.samples.values, timer.samples.count)
       out.endTimer(timer.name)
     }
     return out
@@ -77,12 +94,39 @@ export class TimerColumns {
     this.names = []
     this.ends = []
     this.length = 0
+    this.sampleEnds = []
+    this.sampleCounts = []
+    this.sampleLength = 0
+    this.pendingCount = 0
   }
 
   /** The entries pushed since the last timer belong to `name`. */
   endTimer(name: string): void {
     this.names.push(name)
     this.ends.push(this.length)
+    if (!this.keepSamples) return
+    this.sampleEnds.push(this.sampleLength)
+    this.sampleCounts.push(this.pendingCount)
+    this.pendingCount = 0
+  }
+
+  /** The current timer's raw values (copied), standing for `count` events. */
+  pushSamples(values: ArrayLike<number>, count: number): void {
+    const need = this.sampleLength + values.length
+    if (need > this.samples.length) {
+      const grown = new Float64Array(Math.max(need, this.samples.length * 2, 1024))
+      grown.set(this.samples.subarray(0, this.sampleLength))
+      this.samples = grown
+    }
+    this.samples.set(values, this.sampleLength)
+    this.sampleLength = need
+    this.pendingCount = count
+  }
+
+  /** Timer t's raw values (a view, valid until the columns are reused); none unless keepSamples. */
+  samplesOf(t: number): Float64Array {
+    if (t >= this.sampleEnds.length) return this.samples.subarray(0, 0)
+    return this.samples.subarray(t === 0 ? 0 : this.sampleEnds[t - 1]!, this.sampleEnds[t]!)
   }
 
   /**
@@ -110,9 +154,13 @@ export class TimerColumns {
     return out
   }
 
-  /** Every timer in the whole form. */
-  entries(): TimerEntry[] {
-    return this.names.map((name, t) => ({ name, stats: this.stats(t) }))
+  /** Every timer in the whole form; with their raw values only when asked (they can be many). */
+  entries(withSamples = false): TimerEntry[] {
+    return this.names.map((name, t) => {
+      const entry: TimerEntry = { name, stats: this.stats(t) }
+      if (withSamples && this.keepSamples) entry.samples = { values: this.samplesOf(t).slice(), count: this.sampleCounts[t]! }
+      return entry
+    })
   }
 
   private grow(): void {

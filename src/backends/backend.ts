@@ -4,6 +4,11 @@ import type { FlushData, FlushHeader, FlushWriter } from '../aggregate/flush-dat
 export interface Backend {
   /** The configured type, or "type host:port" when a server runs several of one type. */
   readonly name: string
+  /**
+   * Set by a backend that buckets timers' raw values (remote write, OTLP):
+   * only then does a flush copy them into its parts (TimerColumns.samplesOf).
+   */
+  readonly wantsTimerValues?: boolean
   /** Bind what the backend serves (Prometheus); rejects with a clear error when it cannot. */
   start?(): Promise<void>
   /**

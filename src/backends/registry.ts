@@ -17,6 +17,10 @@ export interface BackendContext {
   tapPackets(tap: (packet: Buffer) => void): void
 }
 
+/* The push backends load protobufjs and snappyjs, and build their encoders: only when one is configured. */
+const remoteWrite = (): typeof import('./remote-write/remote-write') => require('./remote-write/remote-write') as typeof import('./remote-write/remote-write')
+const otlp = (): typeof import('./otlp/otlp') => require('./otlp/otlp') as typeof import('./otlp/otlp')
+
 type Factory<T extends BackendConfig['type']> = (cfg: Extract<BackendConfig, { type: T }>, ctx: BackendContext) => Backend
 
 /** Backend type -> factory: a new backend is a folder, a schema entry and a line here. */
@@ -36,6 +40,8 @@ const factories: { [T in BackendConfig['type']]: Factory<T> } = {
   },
   influxdb: (cfg, ctx) => new InfluxdbBackend(cfg, ctx.config.prefixStats, ctx.log),
   prometheus: (cfg, ctx) => new PrometheusBackend(cfg, ctx.config.prefixStats, ctx.log),
+  remote_write: (cfg, ctx) => new (remoteWrite().RemoteWriteBackend)(cfg, ctx.config.prefixStats, ctx.log),
+  otlp: (cfg, ctx) => new (otlp().OtlpBackend)(cfg, ctx.config.prefixStats, ctx.log),
 }
 
 /** One backend instance (with its own outbox) per configured backend, each logging under its name. */

@@ -154,12 +154,102 @@ const prometheusBackend = z.strictObject({
   expireAfterMs: positiveInt.default(300_000),
 })
 
+/* HTTP push backends (remote_write, otlp): the receiver, and what receivers that need more get. */
+const httpPushKeys = {
+  url: z.url({ protocol: /^https?$/ }),
+  /** Extra HTTP headers (X-Scope-OrgID for Mimir and Cortex, THANOS-TENANT...). */
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name'), z.string()).default({}),
+  /** Basic auth, the password read from a file (each delivery, so that it can be rotated). */
+  basicAuth: z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }).optional(),
+  /** Bearer token read from a file (each delivery). */
+  bearerTokenFile: z.string().min(1).optional(),
+}
+
+interface HttpPushInput {
+  headers: Record<string, string>
+  basicAuth?: unknown
+  bearerTokenFile?: string | undefined
+}
+
+/** At most one kind of auth, and no header that the backend sets itself (`own`, lower case). */
+function checkHttpPush(c: HttpPushInput, ctx: z.RefinementCtx, own: readonly string[]): void {
+  if (c.basicAuth !== undefined && c.bearerTokenFile !== undefined) {
+    ctx.addIssue({ code: 'custom', message: 'set either "basicAuth" or "bearerTokenFile", not both', path: ['bearerTokenFile'] })
+  }
+  const authSet = c.basicAuth !== undefined || c.bearerTokenFile !== undefined
+  for (const header of Object.keys(c.headers)) {
+    const h = header.toLowerCase()
+    if ([...own, 'content-type', 'content-length', 'host'].includes(h) || (h === 'authorization' && authSet)) {
+      ctx.addIssue({ code: 'custom', message: 'this header is set by the backend itself', path: ['headers', header] })
+    }
+  }
+}
+
+const labelNameString = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name: letters, digits and "_", not starting with a digit')
+
+const remoteWriteBackend = z
+  .strictObject({
+    type: z.literal('remote_write'),
+    /** url: the receiver's write endpoint, e.g. http://host:8428/api/v1/write. */
+    ...httpPushKeys,
+    /** The instance label on every series; unset: this host's name. */
+    instance: z.string().min(1).optional(),
+    job: z.string().min(1).default('statsd'),
+    /** Static labels on every series. */
+    labels: z
+      .record(labelNameString, z.string().min(1))
+      .refine((l) => !Object.keys(l).some((k) => ['instance', 'job', 'le'].includes(k) || k.startsWith('__')), {
+        message: 'instance and job have their own settings; le and names starting with "__" are reserved',
+      })
+      .default({}),
+    /** Classic bucket upper bounds in seconds, per timer: the first rule whose metric is a substring of the name wins. */
+    buckets: z
+      .array(
+        z.strictObject({
+          metric: z.string(),
+          buckets: z
+            .array(z.number().positive())
+            .min(1)
+            .max(100)
+            .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'bounds must increase' }),
+        }),
+      )
+      .default([]),
+    /** Timers as native histograms of this schema (-4..8) instead of classic buckets; false: classic. */
+    nativeHistograms: z.union([z.literal(false), z.strictObject({ schema: z.number().int().min(-4).max(8).default(3) })]).default(false),
+    /** Series per request; a larger flush goes as several requests. */
+    maxSeriesPerRequest: positiveInt.default(5_000),
+    ...outboxKeys,
+  })
+  .superRefine((c, ctx) => checkHttpPush(c, ctx, ['content-encoding', 'x-prometheus-remote-write-version']))
+
+const otlpBackend = z
+  .strictObject({
+    type: z.literal('otlp'),
+    /** url: the collector's OTLP/HTTP metrics endpoint, e.g. http://collector:4318/v1/metrics. */
+    ...httpPushKeys,
+    /** Resource attribute service.instance.id; unset: this host's name. */
+    instance: z.string().min(1).optional(),
+    /** Resource attribute service.name. */
+    serviceName: z.string().min(1).default('statsd'),
+    /** More resource attributes. */
+    resource: z.record(z.string().min(1), z.string()).default({}),
+    /** Buckets per sign of an exponential histogram: its scale is the finest at which the interval's values fit (the SDK's default, 160). */
+    maxBuckets: z.number().int().min(2).max(16_384).default(160),
+    /** Data points per request; a larger flush goes as several requests. */
+    maxDataPoints: positiveInt.default(5_000),
+    ...outboxKeys,
+  })
+  .superRefine((c, ctx) => checkHttpPush(c, ctx, []))
+
 const backend = z.discriminatedUnion('type', [
   graphiteBackend,
   consoleBackend,
   repeaterBackend,
   influxdbBackend,
   prometheusBackend,
+  remoteWriteBackend,
+  otlpBackend,
 ])
 
 /** An admin endpoint (HTTP API or Etsy console): on by default on loopback, `false` turns it off. */
@@ -261,5 +351,7 @@ export type ConsoleBackendConfig = z.output<typeof consoleBackend>
 export type RepeaterBackendConfig = z.output<typeof repeaterBackend>
 export type InfluxdbBackendConfig = z.output<typeof influxdbBackend>
 export type PrometheusBackendConfig = z.output<typeof prometheusBackend>
+export type RemoteWriteBackendConfig = z.output<typeof remoteWriteBackend>
+export type OtlpBackendConfig = z.output<typeof otlpBackend>
 export type HistogramConfig = Config['histogram']
 export type AdminEndpointConfig = Exclude<Config['admin'], false>

@@ -16,7 +16,7 @@ const PACKETS_BETWEEN_CLOCK_CHECKS = 64
 const FLUSH_SLICE_MS = 5
 
 /** Whatever takes each flush: a backend, or the admin plane's record of them. */
-export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush'>
+export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush' | 'wantsTimerValues'>
 
 /**
  * The aggregator loop: drains the packet queue in short slices (so listeners
@@ -100,7 +100,7 @@ export class AggregatorLoop {
     } else if (drops.idleTimeouts > 0 || drops.connectionErrors > 0) {
       this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
-    const taken = this.aggregator.takeInterval(Date.now())
+    const taken = this.aggregator.takeInterval(Date.now(), this.backends.some((b) => b.wantsTimerValues === true))
     if (this.queue.length > 0) this.scheduleDrain()
     const writers = new Map<FlushReceiver, FlushWriter>()
     for (const backend of this.backends) this.attempt(backend, writers, () => writers.set(backend, backend.beginFlush(taken.header)))

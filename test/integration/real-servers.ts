@@ -7,7 +7,8 @@ import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
 /*
- * The real servers Debian ships (graphite-carbon, influxdb, prometheus), each
+ * The real servers Debian ships (graphite-carbon, influxdb, prometheus,
+ * victoria-metrics), each
  * started in the test's temp directory on free loopback ports and stopped by
  * PID. A missing binary fails the test: these tests exist to run against the
  * real thing (.ci/run installs them).
@@ -179,13 +180,28 @@ bind-address = "127.0.0.1:${rpcPort}"
   }
 }
 
-export interface Prometheus {
-  /** Instant query: the result vector as [labels, value]. */
-  query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>
+export type InstantVector = { metric: Record<string, string>; value: [number, string] }[]
+
+/** An instant query through a Prometheus-compatible HTTP API: the result vector as [labels, value]. */
+async function instantQuery(api: string, q: string, extra: Record<string, string> = {}): Promise<InstantVector> {
+  const res = await fetch(`${api}/query?${new URLSearchParams({ query: q, ...extra })}`)
+  const body = (await res.json()) as { status: string; data: { result: InstantVector } }
+  if (body.status !== 'success') throw new Error(JSON.stringify(body))
+  return body.data.result
 }
 
-/** Prometheus scraping `target` every second, with its TSDB in the temp dir. */
-export async function startPrometheus(t: Test, dir: string, target: string): Promise<Prometheus> {
+export interface Prometheus {
+  /** Instant query: the result vector as [labels, value]. */
+  query(q: string): Promise<InstantVector>
+  /** Its remote write receiver (with `remoteWriteReceiver`). */
+  writeUrl: string
+}
+
+/**
+ * Prometheus with its TSDB in the temp dir, scraping `target` every second,
+ * or scraping nothing (null) and taking remote writes; `extra` flags added.
+ */
+export async function startPrometheus(t: Test, dir: string, target: string | null, extra: string[] = []): Promise<Prometheus> {
   const port = await freePort()
   const root = path.join(dir, 'prometheus')
   mkdirSync(root, { recursive: true })
@@ -195,26 +211,48 @@ export async function startPrometheus(t: Test, dir: string, target: string): Pro
     `global:
   scrape_interval: 1s
   evaluation_interval: 1s
-scrape_configs:
+${
+      target === null
+        ? ''
+        : `scrape_configs:
   - job_name: statsd
     static_configs:
       - targets: ['${target}']
-`,
+`
+    }`,
   )
-  startProcess(
-    t,
-    'prometheus',
-    [`--config.file=${conf}`, `--storage.tsdb.path=${root}/data`, `--web.listen-address=127.0.0.1:${port}`],
-    path.join(dir, 'prometheus.out'),
-  )
+  const args = [`--config.file=${conf}`, `--storage.tsdb.path=${root}/data`, `--web.listen-address=127.0.0.1:${port}`, ...extra]
+  if (target === null) args.push('--web.enable-remote-write-receiver')
+  startProcess(t, 'prometheus', args, path.join(dir, 'prometheus.out'))
   const api = `http://127.0.0.1:${port}/api/v1`
   await eventually('prometheus ready', 30_000, async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined))
+  return { query: (q) => instantQuery(api, q), writeUrl: `${api}/write` }
+}
+
+export interface VictoriaMetrics {
+  writeUrl: string
+  /** Makes what it buffered queryable (/internal/force_flush), then runs an instant query, uncached. */
+  query(q: string): Promise<InstantVector>
+}
+
+/** Single-node VictoriaMetrics with its data in the temp dir; queries see the latest samples (-search.latencyOffset=0s). */
+export async function startVictoriaMetrics(t: Test, dir: string): Promise<VictoriaMetrics> {
+  const port = await freePort()
+  const root = path.join(dir, 'victoria-metrics')
+  mkdirSync(root, { recursive: true })
+  startProcess(
+    t,
+    'victoria-metrics',
+    [`-storageDataPath=${root}`, `-httpListenAddr=127.0.0.1:${port}`, '-search.latencyOffset=0s', '-loggerLevel=WARN'],
+    path.join(dir, 'victoria-metrics.out'),
+  )
+  const base = `http://127.0.0.1:${port}`
+  await eventually('victoria-metrics healthy', 30_000, async () => ((await fetch(`${base}/health`)).ok ? true : undefined))
   return {
+    writeUrl: `${base}/api/v1/write`,
     async query(q) {
-      const res = await fetch(`${api}/query?${new URLSearchParams({ query: q })}`)
-      const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
-      if (body.status !== 'success') throw new Error(JSON.stringify(body))
-      return body.data.result
+      await (await fetch(`${base}/internal/force_flush`)).arrayBuffer()
+      return instantQuery(`${base}/api/v1`, q, { nocache: '1' })
     },
   }
 }
