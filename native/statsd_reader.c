@@ -57,7 +57,7 @@
 #include <uv.h>
 
 #include "statsd_ring.h"
-#include "typed_array.h"
+#include "napi_helpers.h"
 
 #define VLEN 64                 /* datagrams per recvmmsg() */
 #define SLOT_BYTES 65536        /* room per datagram: any UDP datagram fits; a bigger unixgram one is cut (MSG_TRUNC) */
@@ -283,14 +283,6 @@ static void *run(void *arg) {
 }
 
 /* ---- The JavaScript thread ---- */
-
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "statsd_reader: " #call " failed");   \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
 
 static void free_reader(reader_t *r) {
   ring_free(&r->full);

@@ -18,16 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "napi_helpers.h"
 #include "statsd_parse.h"
 #include "statsd_reader.h"
-
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "statsd_recv: " #call " failed");     \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];

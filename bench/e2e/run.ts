@@ -70,6 +70,8 @@ class ReceivedCounter {
   drops = 0
   /** The part of drops the kernel dropped, not our queue. */
   kernelDrops = 0
+  /** The sender's counters' values summed (metrics_received also counts bad lines). */
+  counted = 0
   private flushWaiters: ((added: number) => void)[] = []
   readonly port: Promise<number>
   private readonly server = net.createServer((socket) => {
@@ -82,6 +84,7 @@ class ReceivedCounter {
       const text = Buffer.concat(chunks).toString()
       for (const m of text.matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) added += Number(m[1])
       for (const m of text.matchAll(/^stats_counts\.statsd\.packets_received (\d+)/gm)) this.packets += Number(m[1])
+      for (const m of text.matchAll(/^stats_counts\.bench\.key\d+ (\d+)/gm)) this.counted += Number(m[1])
       // Ours only: what it saw dropped, by the kernel or at its full queue.
       for (const m of text.matchAll(/^stats\.statsd\.(udp\.\S+\.kernel_drops|queue\.dropped_packets) (\d+)/gm)) {
         this.drops += Number(m[2])
@@ -222,6 +225,8 @@ export interface Phase {
   drops: number
   /** The part of drops the kernel dropped. */
   kernelDrops: number
+  /** What the sender's counters added up to. */
+  counted: number
 }
 
 /** The kernel's UDP counters (the Udp: lines of /proc/net/snmp), for BENCH_E2E_VERBOSE. */
@@ -249,6 +254,7 @@ export async function phase(server: Server, args: string[], senderEnv: Record<st
   const received0 = server.received.total
   const drops0 = server.received.drops
   const kernelDrops0 = server.received.kernelDrops
+  const counted0 = server.received.counted
   const packets0 = server.received.packets
   const udp0 = VERBOSE ? udpCounters() : {}
   const softnet0 = VERBOSE ? softnetDrops() : 0
@@ -270,6 +276,7 @@ export async function phase(server: Server, args: string[], senderEnv: Record<st
     seconds,
     received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0,
     kernelDrops: server.received.kernelDrops - kernelDrops0,
+    counted: server.received.counted - counted0,
   }
   if (VERBOSE) {
     const packets = server.received.packets - packets0

@@ -12,7 +12,8 @@
  *
  * RATE is metrics per second. Keys cycle over 1000 names (SENDER_KEYS in the
  * environment sets another number). SENDER_TYPES=2 or 3 sends each name as a
- * counter, then a timer, then a gauge (that many series per name).
+ * counter, then a timer, then a gauge (that many series per name);
+ * SENDER_TYPES=ms sends timers only.
  * SENDER_BAD=N follows each line with N malformed ones, which count as
  * neither metrics nor rate (the fuzz row: RATE good lines/s, one per
  * datagram). Prints "sent METRICS DATAGRAMS_OR_CONNECTIONS SECONDS".
@@ -31,6 +32,7 @@
 
 static unsigned long keys = 1000;
 static unsigned long types = 1;
+static unsigned long first_type = 0; /* SENDER_TYPES=ms: timers only */
 static unsigned long bad_per_line = 0;
 #define BAD_LINES 4096
 #define BATCH 64
@@ -58,7 +60,7 @@ static void format_lines(void) {
   key_line_len = malloc(series);
   if (key_lines == NULL || key_line_len == NULL) { perror("malloc"); exit(1); }
   for (unsigned long k = 0; k < series; k++)
-    key_line_len[k] = (unsigned char)sprintf(key_lines + k * LINE_ROOM, "bench.key%lu:%s\n", k % keys, suffix[k / keys]);
+    key_line_len[k] = (unsigned char)sprintf(key_lines + k * LINE_ROOM, "bench.key%lu:%s\n", k % keys, suffix[first_type + k / keys]);
   /* Malformed in the ways clients get wrong: no value, a word for a number, no type, an unknown type. */
   static const char *const bad[] = {"bench.bad%lu|c\n", "bench.bad%lu:one|c\n", "bench.bad%lu:1\n", "bench.bad%lu:1|x\n"};
   for (unsigned long b = 0; b < BAD_LINES; b++) bad_line_len[b] = (unsigned char)sprintf(bad_lines[b], bad[b % 4], b);
@@ -195,7 +197,8 @@ int main(int argc, char **argv) {
   const char *keys_env = getenv("SENDER_KEYS");
   if (keys_env != NULL && atol(keys_env) > 0) keys = (unsigned long)atol(keys_env);
   const char *types_env = getenv("SENDER_TYPES");
-  if (types_env != NULL && atol(types_env) >= 1 && atol(types_env) <= 3) types = (unsigned long)atol(types_env);
+  if (types_env != NULL && !strcmp(types_env, "ms")) first_type = 1;
+  else if (types_env != NULL && atol(types_env) >= 1 && atol(types_env) <= 3) types = (unsigned long)atol(types_env);
   const char *bad_env = getenv("SENDER_BAD");
   if (bad_env != NULL && atol(bad_env) > 0) bad_per_line = (unsigned long)atol(bad_env);
   format_lines();
