@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import v8 from 'node:v8'
 import { Aggregator } from '../src/aggregate/aggregator'
 import { configSchema } from '../src/config/schema'
@@ -9,8 +10,9 @@ import { silentLogger } from '../src/log'
  * interval, then flushed, so that it holds what a running server holds
  * between flushes), and the growth of V8's heap, of memory outside it
  * (ArrayBuffers, the addon's key table) and of RSS is divided by KEYS. Also
- * the heap by V8 space. Run with `node --expose-gc build/bench/key-memory.js
- * [KEYS]`; with STATSD_TS_NATIVE=off for the JavaScript parser alone.
+ * the heap by V8 space. Run with `node build/bench/key-memory.js [KEYS]`
+ * (each type in a process of its own, with --expose-gc); with
+ * STATSD_TS_NATIVE=off for the JavaScript parser alone.
  */
 
 const KEYS = Number(process.argv[2] ?? 100_000)
@@ -55,25 +57,34 @@ function packets(type: string): Buffer[] {
 /** The aggregator being measured, alive until its snapshot is taken. */
 const kept: Aggregator[] = []
 
-function main(): void {
+/** One type's row, in this process. */
+function measure(type: string): string {
   const cfg = { ...configSchema.parse({}), dumpMessages: false }
+  const input = packets(type)
+  const before = snapshot()
+  const aggregator = new Aggregator(cfg, silentLogger())
+  for (const p of input) aggregator.ingest(p)
+  aggregator.flush(Date.now())
+  kept.push(aggregator)
+  const after = snapshot()
+  const per = (a: number, b: number): string => ((a - b) / KEYS).toFixed(0)
+  const spaces = [...after.spaces]
+    .map(([name, used]) => [name, used - (before.spaces.get(name) ?? 0)] as const)
+    .filter(([, grew]) => grew > KEYS)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, grew]) => `${name} ${(grew / KEYS).toFixed(0)}`)
+  return `| ${type} | ${per(after.heap, before.heap)} | ${per(after.outside, before.outside)} | ${per(after.rss, before.rss)} | ${spaces.join(', ')} |`
+}
+
+function main(): void {
+  const type = process.argv[3]
+  if (type !== undefined) {
+    console.log(measure(type))
+    return
+  }
   const rows = ['| type | heap B/series | outside heap B/series | RSS B/series | largest heap spaces B/series |', '|---|---|---|---|---|']
-  for (const type of TYPES) {
-    const input = packets(type)
-    const before = snapshot()
-    const aggregator = new Aggregator(cfg, silentLogger())
-    for (const p of input) aggregator.ingest(p)
-    aggregator.flush(Date.now())
-    kept.push(aggregator)
-    const after = snapshot()
-    kept.length = 0
-    const per = (a: number, b: number): string => ((a - b) / KEYS).toFixed(0)
-    const spaces = [...after.spaces]
-      .map(([name, used]) => [name, used - (before.spaces.get(name) ?? 0)] as const)
-      .filter(([, grew]) => grew > KEYS)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, grew]) => `${name} ${(grew / KEYS).toFixed(0)}`)
-    rows.push(`| ${type} | ${per(after.heap, before.heap)} | ${per(after.outside, before.outside)} | ${per(after.rss, before.rss)} | ${spaces.join(', ')} |`)
+  for (const t of TYPES) {
+    rows.push(execFileSync(process.execPath, ['--expose-gc', __filename, String(KEYS), t], { encoding: 'utf8' }).trim())
   }
   console.log(`${KEYS} series of each type, one value each, after a flush:\n`)
   console.log(rows.join('\n'))

@@ -57,8 +57,6 @@ export function nativeReader(): { addon: Addon } | { unavailable: string } {
 export interface DatagramReader {
   /** Reads what the kernel already holds (a close must not lose it), queues it, then closes the socket. */
   close(): void
-  /** Datagrams the thread has read and the consumer has not finished with yet. */
-  queued(): number
 }
 
 /**
@@ -113,11 +111,6 @@ export function readDatagrams(
       closed = true
       addon.stopReader(handle)
       countDrops()
-    },
-    queued: () => {
-      if (closed) return 0
-      addon.readerStats(handle, stats)
-      return stats[Stat.Queued]!
     },
   }
 }
