@@ -252,7 +252,7 @@ static int next_tick_ms(reader_t *r) {
 
 static void *run(void *arg) {
   reader_t *r = arg;
-  int ticking = 0; /* whether the last wait was a sleep between reads (else: for readiness) */
+  int ticking = 0; /* the last wait's sleep between reads, ms; 0: the last wait was for readiness */
   for (;;) {
     int stopping = atomic_load(&r->stop);
     int n = 0, got = 0;
@@ -267,13 +267,12 @@ static void *run(void *arg) {
       wait_for(r, 0, ERROR_PAUSE_MS);
     } else if (n == VLEN) {
       continue; /* more waiting */
-    } else if (r->ticks && got > 0) {
-      int ms = ticking ? next_tick_ms(r) : MIN_TICK_MS;
-      ticking = ms > 0;
-      wait_for(r, !ticking, ticking ? ms : -1);
+    } else if (r->ticks && got > 0 && (ticking = ticking ? next_tick_ms(r) : MIN_TICK_MS) > 0) {
+      wait_for(r, 0, ticking);
     } else {
+      /* Quiet, or too fast for sleeps: wait for readiness. A slab held back is looked at again soon. */
       ticking = 0;
-      if (r->cur_count == 0) trim(r);
+      if (got == 0 && r->cur_count == 0) trim(r);
       wait_for(r, 1, r->cur_count > 0 ? IDLE_HOLD_MS : -1);
     }
   }
