@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "statsd_recv",
-      "sources": ["statsd_recv.c", "statsd_parse.c", "tcp_info.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "sources": ["statsd_recv.c", "statsd_reader.c", "statsd_ring.c", "statsd_parse.c", "tcp_info.c"],
+      "cflags": ["-O2", "-pthread", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-pthread"]
     }
   ]
 }

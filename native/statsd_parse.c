@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "statsd_parse.h"
-#include "typed_array.h"
+#include "napi_helpers.h"
 
 /* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
 enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_NEW_KEY, REC_SLOW_LINE };
@@ -354,14 +354,6 @@ slow:;
   record(t, n, REC_SLOW_LINE, start, line_end, 0, 0);
   return line_end + 1;
 }
-
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, NULL, "statsd_parse: " #call " failed"); \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
 
 static key_table_t *get_table(napi_env env, napi_value value) {
   void *t = NULL;

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #include "tcp_info.h"
-#include "typed_array.h"
+#include "napi_helpers.h"
 
 /*
  * (fd, out: Float64Array(4)) -> 0, or -errno. out gets the TCP state

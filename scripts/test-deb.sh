@@ -64,6 +64,10 @@ for f in /usr/lib/statsd-ts/src /usr/lib/statsd-ts/build/test /usr/lib/statsd-ts
 done
 [ -z "$(find /usr/lib/statsd-ts -name '*.ts' -o -name '*.map')" ] || fail 'TypeScript sources or source maps shipped'
 dpkg-query -W -f='${Conffiles}\n' statsd-ts | grep -q '^ /etc/statsd-ts/config.json ' || fail 'config.json is not a conffile'
+# The receive-buffer sysctl ships commented out: a conffile that changes nothing until the admin says so.
+dpkg-query -W -f='${Conffiles}\n' statsd-ts | grep -q '^ /etc/sysctl.d/60-statsd-ts.conf ' || fail '60-statsd-ts.conf is not a conffile'
+! grep -v '^#' /etc/sysctl.d/60-statsd-ts.conf | grep -q . || fail '60-statsd-ts.conf sets something'
+grep -q '^#net.core.rmem_max = ' /etc/sysctl.d/60-statsd-ts.conf || fail '60-statsd-ts.conf lacks net.core.rmem_max'
 getent passwd _statsd-ts | grep -q ':/nonexistent:/usr/sbin/nologin$' || fail "user: $(getent passwd _statsd-ts)"
 getent group _statsd-ts >/dev/null || fail 'no _statsd-ts group'
 [ -L /etc/systemd/system/multi-user.target.wants/statsd-ts.service ] || fail 'the service is not enabled'
@@ -132,7 +136,7 @@ dpkg -r statsd-ts
 [ ! -e /usr/lib/statsd-ts ] && [ ! -e /usr/bin/statsd-ts ] || fail 'files left after remove'
 [ -e /etc/statsd-ts/config.json ] || fail 'remove deleted the conffile'
 dpkg -P statsd-ts
-for f in /etc/statsd-ts /etc/default/statsd-ts /usr/lib/statsd-ts /var/lib/statsd-ts /run/statsd-ts \
+for f in /etc/statsd-ts /etc/default/statsd-ts /etc/sysctl.d/60-statsd-ts.conf /usr/lib/statsd-ts /var/lib/statsd-ts /run/statsd-ts \
   /etc/systemd/system/multi-user.target.wants/statsd-ts.service "$unit"; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || fail "left after purge: $f"
 done

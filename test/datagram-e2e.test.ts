@@ -42,8 +42,8 @@ async function flushFor(t: Test, native: boolean, unixgram: boolean): Promise<{ 
 t.test('UDP: recvmmsg and node:dgram give the same flush, and the start-up log says which', async (t) => {
   const native = await flushFor(t, true, false)
   const fallback = await flushFor(t, false, false)
-  t.match(native.server.logged('udp reader: recvmmsg (native)'), [{}])
-  t.match(fallback.server.logged('udp reader: node:dgram (native recvmmsg reader unavailable)'), [
+  t.match(native.server.logged('udp reader: recvmmsg on a reader thread (native)'), [{}])
+  t.match(fallback.server.logged('udp reader: node:dgram on the JavaScript thread (native reader thread unavailable)'), [
     { reason: /STATSD_TS_NATIVE=off/ },
   ])
   t.match(native.flush, { counters: { 'statsd.packets_received': 4, 'statsd.metrics_received': 10, 'statsd.bad_lines_seen': 1, 'e2e.c': 5, 'e2e.tagged;env=prod': 1 } })

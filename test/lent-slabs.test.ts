@@ -1,116 +1,110 @@
 import t from 'tap'
 import { IngestCounters } from '../src/core/ingest-counters'
-import { LentSlabs } from '../src/listeners/datagram/lent-slabs'
+import { ENDS_PER_SLAB, LentSlabs, SLAB_BYTES, slabsFor } from '../src/listeners/datagram/lent-slabs'
 import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
 import { silentLogger } from '../src/log'
 import { DatagramBatch, forEachDatagram, type Packet } from '../src/parse/packets'
 import { PacketQueue } from '../src/queue/queue'
 import { sendUdp, waitFor } from './helpers/net'
 
-/* The slabs the recvmmsg reader copies batches into (src/listeners/datagram/lent-slabs.ts). */
+/* The slabs the reader thread copies datagrams into (src/listeners/datagram/lent-slabs.ts, native/statsd_reader.c). */
 
-const SLABS = 32
-
-/** Does what the addon does: copies `datagrams` into the slab next[0] names, then hands it over. */
-function fill(slabs: LentSlabs, datagrams: string[]): DatagramBatch {
-  const index = slabs.next[0]!
-  const base = index * (slabs.memory.length / SLABS)
+/** Does what the reader thread does: copies `datagrams` into slab `index`, then hands it over. */
+function fill(slabs: LentSlabs, index: number, datagrams: string[]): DatagramBatch {
   let at = 0
   for (const [i, d] of datagrams.entries()) {
-    at += slabs.memory.write(d, base + at)
-    slabs.ends[index * 64 + i] = at
+    at += slabs.memory.write(d, index * SLAB_BYTES + at)
+    slabs.ends[index * ENDS_PER_SLAB + i] = at
   }
   return slabs.take(index, datagrams.length)
 }
 
-function contents(batch: DatagramBatch): string[] {
+function contents(batch: Packet): string[] {
   const out: string[] = []
   forEachDatagram(batch, (d) => out.push(d.toString()))
   return out
 }
 
-t.test('a batch is lent until done(), and its slab is then filled again first', async (t) => {
-  const slabs = new LentSlabs()
-  const first = fill(slabs, ['a:1|c', 'b:2|c'])
-  t.equal(first.count, 2)
-  t.equal(first.length, 10)
-  t.ok(first.lent)
-  t.same(contents(first), ['a:1|c', 'b:2|c'])
-  const second = fill(slabs, ['c:3|c'])
-  t.not(second.slab.byteOffset, first.slab.byteOffset, 'a lent slab is not filled again')
-  first.done()
-  t.notOk(first.lent)
-  const third = fill(slabs, ['d:4|c'])
-  t.equal(third.slab.byteOffset, first.slab.byteOffset, 'the slab given back is filled next')
-  t.same(contents(third), ['d:4|c'])
-})
-
-t.test('with every slab lent the addon is told there is none; done() twice gives back one slab', async (t) => {
-  const slabs = new LentSlabs()
-  const batches = Array.from({ length: SLABS }, (_, i) => fill(slabs, [`k${i}:1|c`]))
-  t.equal(slabs.next[0], -1, 'none free: the addon allocates a Buffer instead')
-  batches[5]!.done()
-  batches[5]!.done()
-  t.equal(slabs.next[0], 5)
-  fill(slabs, ['again:1|c'])
-  t.equal(slabs.next[0], -1, 'the second done() gave back nothing')
-  t.same(batches.slice(6).map((b) => contents(b)[0]), Array.from({ length: SLABS - 6 }, (_, i) => `k${i + 6}:1|c`), 'the others are untouched')
+t.test('a slab is lent until done(), which gives it back once', async (t) => {
+  const slabs = new LentSlabs(4)
+  const given: number[] = []
+  slabs.onGiveBack = (index) => given.push(index)
+  const batch = fill(slabs, 2, ['a:1|c', 'b:2|c'])
+  t.equal(batch.count, 2)
+  t.equal(batch.length, 10)
+  t.ok(batch.lent)
+  t.same(contents(batch), ['a:1|c', 'b:2|c'])
+  batch.done()
+  batch.done()
+  t.same(given, [2], 'given back once')
+  t.notOk(batch.lent)
+  const again = fill(slabs, 2, ['c:3|c'])
+  t.same(contents(again), ['c:3|c'], 'filled again')
 })
 
 t.test('datagrams taken from a lent batch are copies: they outlive the slab (the repeater keeps them)', async (t) => {
-  const slabs = new LentSlabs()
-  const batch = fill(slabs, ['kept:1|c', 'also:2|c'])
+  const slabs = new LentSlabs(4)
+  const batch = fill(slabs, 0, ['kept:1|c', 'also:2|c'])
   const kept: Buffer[] = []
   forEachDatagram(batch, (d) => kept.push(d))
   batch.done()
-  fill(slabs, ['XXXXXXXXXXXXXXXXXXXXXXXXXXXXX'])
+  fill(slabs, 0, ['XXXXXXXXXXXXXXXXXXXXXXXXXXXXX'])
   t.same(kept.map(String), ['kept:1|c', 'also:2|c'])
 })
 
-t.test('udp: while the consumer holds every slab, batches get Buffers of their own; given back, slabs are lent again', async (t) => {
-  const queue = new PacketQueue({ maxBytes: 1 << 24, maxPackets: 100_000 }, new IngestCounters())
-  const listener = await startUdpDatagramListener({ type: 'udp', address: '127.0.0.1', port: 0 }, queue, new IngestCounters(), silentLogger())
-  t.teardown(() => listener.close())
-  const bound = listener.boundAddress as { port: number }
-  const held: Packet[] = []
-  const sendOne = async (line: string): Promise<DatagramBatch> => {
-    await sendUdp({ host: '127.0.0.1', port: bound.port }, [line])
-    await waitFor(() => queue.length > 0, line)
-    const packet = queue.shift()!
-    if (!(packet instanceof DatagramBatch)) throw new Error('not a batch')
-    held.push(packet)
-    return packet
-  }
-  const lent: boolean[] = []
-  for (let i = 0; i < SLABS + 8; i++) lent.push((await sendOne(`held${i}:1|c`)).lent)
-  t.same(lent, [...Array<boolean>(SLABS).fill(true), ...Array<boolean>(8).fill(false)], 'the first 32 lent, the rest their own')
-  t.same(
-    held.flatMap((p) => contents(p as DatagramBatch)),
-    Array.from({ length: SLABS + 8 }, (_, i) => `held${i}:1|c`),
-    'none altered',
-  )
-  for (const p of held) (p as DatagramBatch).done()
-  t.ok((await sendOne('after:1|c')).lent, 'lent again once given back')
+t.test("a reader gets the queue's maxBytes in slabs, within bounds", async (t) => {
+  t.equal(slabsFor(64 * 1024 * 1024), 1024)
+  t.equal(slabsFor(1000), 4)
+  t.equal(slabsFor(2 ** 40), 16 * 1024)
 })
 
-t.test('udp: a batch the full queue refuses gives its slab back at once', async (t) => {
-  const counters = new IngestCounters()
-  const queue = new PacketQueue({ maxBytes: 1 << 24, maxPackets: 1 }, counters)
+async function udpListener(queue: PacketQueue, counters: IngestCounters) {
   const listener = await startUdpDatagramListener({ type: 'udp', address: '127.0.0.1', port: 0 }, queue, counters, silentLogger())
+  return { listener, to: { host: '127.0.0.1', port: (listener.boundAddress as { port: number }).port } }
+}
+
+t.test('udp: while the consumer holds every slab the reader drops and counts; given back, slabs are filled again', async (t) => {
+  const counters = new IngestCounters()
+  // Four slabs: the reader's whole queue.
+  const queue = new PacketQueue({ maxBytes: 4 * SLAB_BYTES, maxPackets: 100_000 }, counters)
+  const { listener, to } = await udpListener(queue, counters)
   t.teardown(() => listener.close())
-  const to = { host: '127.0.0.1', port: (listener.boundAddress as { port: number }).port }
-  await sendUdp(to, ['first:1|c'])
-  await waitFor(() => queue.length === 1, 'a queued batch')
-  // One at a time, so that each is a batch of its own: more refusals than there are slabs.
-  for (let i = 1; i <= SLABS + 8; i++) {
-    await sendUdp(to, [`refused${i}:1|c`])
-    await waitFor(() => counters.queueDroppedPackets === i, `${i} refused`)
+  const held: DatagramBatch[] = []
+  let sent = 0
+  // One at a time, so that each is handed over alone while the consumer looks idle.
+  while (held.length < 4) {
+    await sendUdp(to, [`held${sent++}:1|c`])
+    await waitFor(() => queue.length > 0 || counters.queueDroppedPackets > 0, 'a batch or a drop')
+    if (queue.length > 0) held.push(queue.shift() as DatagramBatch)
   }
-  const first = queue.shift() as DatagramBatch
-  t.same(contents(first), ['first:1|c'])
+  t.equal(counters.queueDroppedPackets, 0)
+  await sendUdp(to, ['dropped1:1|c', 'dropped2:1|c'])
+  await waitFor(() => counters.queueDroppedPackets === 2, 'two drops counted')
+  t.equal(counters.queueDroppedBytes, 24)
+  t.same(held.flatMap(contents), Array.from({ length: sent }, (_, i) => `held${i}:1|c`), 'the held ones are untouched')
+  for (const batch of held) batch.done()
+  await sendUdp(to, ['after:1|c'])
+  await waitFor(() => queue.length === 1, 'a batch')
+  const after = queue.shift() as DatagramBatch
+  t.ok(after.lent)
+  t.same(contents(after), ['after:1|c'])
+  after.done()
+})
+
+t.test("udp: the reader keeps at most the queue's maxPackets datagrams; a refused batch gives its slab back", async (t) => {
+  const counters = new IngestCounters()
+  const queue = new PacketQueue({ maxBytes: 1 << 24, maxPackets: 3 }, counters)
+  const { listener, to } = await udpListener(queue, counters)
+  t.teardown(() => listener.close())
+  await sendUdp(to, Array.from({ length: 10 }, (_, i) => `m${i}:1|c`))
+  await waitFor(() => counters.queueDroppedPackets === 7, '7 dropped')
+  const queued: string[] = []
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    queued.push(...contents(p))
+    ;(p as DatagramBatch).done()
+  }
+  t.same(queued, ['m0:1|c', 'm1:1|c', 'm2:1|c'], 'the first three, in order')
   await sendUdp(to, ['next:1|c'])
-  await waitFor(() => queue.length === 1, 'a queued batch')
-  const next = queue.shift() as DatagramBatch
-  t.ok(next.lent, 'refused batches did not keep their slabs')
-  t.same(contents(next), ['next:1|c'])
+  await waitFor(() => queue.length === 1, 'a batch')
+  t.same(contents(queue.shift()!), ['next:1|c'], 'room again once given back')
 })

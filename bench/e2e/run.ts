@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { NODE_FLAGS } from '../../src/core/node-flags'
 import { udpSockets } from '../../src/listeners/proc-net'
 import { median } from '../median'
+import { targetsOnly } from './targets'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -29,6 +30,8 @@ import { median } from '../median'
  * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
  * main.js paths; default the one above), taking turns: a quick before/after.
  * BENCH_E2E_ONLY=sustained runs only the sustained-rate ladders, of both servers.
+ * BENCH_E2E_ONLY=targets runs issue 25's rows (bench/e2e/targets.ts) for each
+ * build in BENCH_E2E_MAINS, taking turns.
  * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
  */
 
@@ -67,20 +70,36 @@ export class ReceivedCounter {
   packets = 0
   /** Datagrams our server reported dropped (Etsy reports none). */
   drops = 0
+  /** The part of drops the kernel dropped, not our queue. */
+  kernelDrops = 0
+  /** The sender's counters' values summed (metrics_received also counts bad lines). */
+  counted = 0
   private flushWaiters: ((added: number) => void)[] = []
   readonly port: Promise<number>
   private readonly server = net.createServer((socket) => {
-    const chunks: Buffer[] = []
-    socket.on('data', (c) => chunks.push(c))
-    socket.on('error', () => {})
-    socket.on('end', () => {
-      // One delivery may carry several flushes (the outbox sends what queued up while it was busy).
-      let added = 0
-      const text = Buffer.concat(chunks).toString()
+    // Read line by line as it comes: one delivery may carry several flushes of 80 MB
+    // (the outbox sends what queued up while it was busy), more than a string may hold.
+    let added = 0
+    let tail = ''
+    const scan = (text: string): void => {
       for (const m of text.matchAll(/^stats_counts\.statsd\.metrics_received (\d+)/gm)) added += Number(m[1])
       for (const m of text.matchAll(/^stats_counts\.statsd\.packets_received (\d+)/gm)) this.packets += Number(m[1])
+      for (const m of text.matchAll(/^stats_counts\.bench\.key\d+ (\d+)/gm)) this.counted += Number(m[1])
       // Ours only: what it saw dropped, by the kernel or at its full queue.
-      for (const m of text.matchAll(/^stats\.statsd\.(?:udp\.\S+\.kernel_drops|queue\.dropped_packets) (\d+)/gm)) this.drops += Number(m[1])
+      for (const m of text.matchAll(/^stats\.statsd\.(udp\.\S+\.kernel_drops|queue\.dropped_packets) (\d+)/gm)) {
+        this.drops += Number(m[2])
+        if (m[1]!.endsWith('kernel_drops')) this.kernelDrops += Number(m[2])
+      }
+    }
+    socket.on('data', (chunk: Buffer) => {
+      const text = tail + chunk.toString('latin1')
+      const cut = text.lastIndexOf('\n') + 1
+      scan(text.slice(0, cut))
+      tail = text.slice(cut)
+    })
+    socket.on('error', () => {})
+    socket.on('end', () => {
+      scan(tail)
       this.total += added
       for (const w of this.flushWaiters.splice(0)) w(added)
     })
@@ -131,7 +150,19 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts Etsy 0.9, or this server from `main` (a build's build/src/main.js). */
-export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, main = OURS_MAIN, nodeArgs?: readonly string[]): Promise<Server> {
+export async function startServer(
+  name: 'statsd-ts' | 'Etsy 0.9',
+  dir: string,
+  main = OURS_MAIN,
+  nodeArgs?: readonly string[],
+  options: {
+    recvBuffer?: number
+    /** Ours only: the Graphite backend's outbox bound (maxQueueBytes; its default when unset), the flush interval. */
+    graphiteQueueBytes?: number
+    flushIntervalMs?: number
+  } = {},
+): Promise<Server> {
+  const { recvBuffer = RECV_BUFFER, graphiteQueueBytes, flushIntervalMs = 1000 } = options
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -142,13 +173,13 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
     if (fs.existsSync(path.join(path.dirname(main), 'listeners/datagram/unixgram.js'))) unixgramPath = path.join(dir, 'ours.dgram')
     const config = {
       listeners: [
-        { type: 'udp', address: '127.0.0.1', port: udpPort, recvBufferSize: RECV_BUFFER },
+        { type: 'udp', address: '127.0.0.1', port: udpPort, recvBufferSize: recvBuffer },
         { type: 'tcp', address: '127.0.0.1', port: tcpPort },
         { type: 'unix', path: unixPath },
-        ...(unixgramPath !== null ? [{ type: 'unixgram', path: unixgramPath, recvBufferSize: RECV_BUFFER }] : []),
+        ...(unixgramPath !== null ? [{ type: 'unixgram', path: unixgramPath, recvBufferSize: recvBuffer }] : []),
       ],
-      backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort }],
-      flushInterval: 1000,
+      backends: [{ type: 'graphite', host: '127.0.0.1', port: graphitePort, maxQueueBytes: graphiteQueueBytes }],
+      flushInterval: flushIntervalMs,
       log: { level: 'warn' },
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
@@ -166,7 +197,7 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
     child = spawn(
       process.execPath,
       ['-r', path.join(__dirname, 'etsy-recvbuf.js'), require.resolve('statsd/stats.js'), path.join(dir, 'etsy.js')],
-      { stdio: 'ignore', env: { ...process.env, BENCH_RECV_BUFFER: String(RECV_BUFFER) } },
+      { stdio: 'ignore', env: { ...process.env, BENCH_RECV_BUFFER: String(recvBuffer) } },
     )
   }
   const server = { name, child, received, udpPort, tcpPort, unixPath, unixgramPath }
@@ -208,6 +239,10 @@ export interface Phase {
   peakRss: number
   /** Datagrams the server reported dropped (ours only). */
   drops: number
+  /** The part of drops the kernel dropped. */
+  kernelDrops: number
+  /** What the sender's counters added up to. */
+  counted: number
 }
 
 /** The kernel's UDP counters (the Udp: lines of /proc/net/snmp), for BENCH_E2E_VERBOSE. */
@@ -222,23 +257,25 @@ function softnetDrops(): number {
 }
 
 /** Resident memory of a process now, MB. */
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024
 }
 
 /** Runs the sender, then waits until the server has flushed all it got (a flush adding nothing). */
-export async function phase(server: Server, args: string[], senderKeys?: number): Promise<Phase> {
+export async function phase(server: Server, args: string[], senderEnv: Record<string, string> = {}): Promise<Phase> {
   const pid = server.child.pid!
   await server.received.nextFlush()
   const cpu0 = cpuSeconds(pid)
   const received0 = server.received.total
   const drops0 = server.received.drops
+  const kernelDrops0 = server.received.kernelDrops
+  const counted0 = server.received.counted
   const packets0 = server.received.packets
   const udp0 = VERBOSE ? udpCounters() : {}
   const softnet0 = VERBOSE ? softnetDrops() : 0
   // Not execFileSync: the stand-in for Graphite must keep reading the flushes made meanwhile.
-  const env = senderKeys === undefined ? process.env : { ...process.env, SENDER_KEYS: String(senderKeys) }
+  const env = { ...process.env, ...senderEnv }
   let peakRss = rssMb(pid)
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100)
   const [file, argv] = args[0]!.startsWith('node-') ? [process.execPath, [NODE_SENDER, ...args]] : [SENDER, args]
@@ -247,10 +284,18 @@ export async function phase(server: Server, args: string[], senderKeys?: number)
   const flushes: number[] = []
   for (let i = 0; i < 15; i++) {
     flushes.push(await server.received.nextFlush())
-    if (flushes.at(-1) === 0) break
+    // Two running: one flush may come while the server is still busy with a backlog.
+    if (flushes.at(-1) === 0 && flushes.at(-2) === 0) break
   }
   clearInterval(sampler)
-  const p = { sent, units, seconds, received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0 }
+  const p = {
+    sent,
+    units,
+    seconds,
+    received: server.received.total - received0, cpu: cpuSeconds(pid) - cpu0, peakRss, drops: server.received.drops - drops0,
+    kernelDrops: server.received.kernelDrops - kernelDrops0,
+    counted: server.received.counted - counted0,
+  }
   if (VERBOSE) {
     const packets = server.received.packets - packets0
     const udp = udpCounters()
@@ -295,7 +340,7 @@ type Results = Map<string, number>
  */
 async function measureMemory(s: Server, r: Results): Promise<void> {
   process.stderr.write(`${s.name}: ${MEMORY_KEYS} keys\n`)
-  const p = await phase(s, udpArgs(s, 20, 200_000, MEMORY_PHASE_S), MEMORY_KEYS)
+  const p = await phase(s, udpArgs(s, 20, 200_000, MEMORY_PHASE_S), { SENDER_KEYS: String(MEMORY_KEYS) })
   r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: peak RSS MB`, p.peakRss)
   r.set(`UDP, 20/datagram, ${MEMORY_KEYS / 1000}k keys, 200k metrics/s: loss %`, (100 * (p.sent - p.received)) / p.sent)
 }
@@ -384,7 +429,7 @@ async function measureSustained(servers: readonly Server[], results: readonly Re
   })
 }
 
-function format(v: number | undefined): string {
+export function format(v: number | undefined): string {
   if (v === undefined) return 'n/a'
   if (v >= 1000) return `${Math.round(v / 1000)}k`
   return v >= 10 ? v.toFixed(0) : v.toFixed(2)
@@ -395,7 +440,7 @@ export function buildSender(): void {
   execFileSync('gcc', ['-O2', '-o', SENDER, path.join(ROOT, 'bench/e2e/sender.c')])
 }
 
-async function stopServer(server: Server): Promise<void> {
+export async function stopServer(server: Server): Promise<void> {
   const exited = once(server.child, 'exit')
   server.child.kill('SIGTERM')
   server.received.close()
@@ -429,6 +474,7 @@ async function memoryOnly(): Promise<void> {
 async function main(): Promise<void> {
   buildSender()
   if (process.env.BENCH_E2E_ONLY === 'memory') return memoryOnly()
+  if (process.env.BENCH_E2E_ONLY === 'targets') return targetsOnly()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const names = ['statsd-ts', 'Etsy 0.9'] as const
   const results: Results[] = names.map(() => new Map())

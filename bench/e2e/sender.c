@@ -11,8 +11,12 @@
  *   sender conn-unix PATH COUNT
  *
  * RATE is metrics per second. Keys cycle over 1000 names (SENDER_KEYS in the
- * environment sets another number). Prints
- * "sent METRICS DATAGRAMS_OR_CONNECTIONS SECONDS".
+ * environment sets another number). SENDER_TYPES=2 or 3 sends each name as a
+ * counter, then a timer, then a gauge (that many series per name);
+ * SENDER_TYPES=ms sends timers only.
+ * SENDER_BAD=N follows each line with N malformed ones, which count as
+ * neither metrics nor rate (the fuzz row: RATE good lines/s, one per
+ * datagram). Prints "sent METRICS DATAGRAMS_OR_CONNECTIONS SECONDS".
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +31,10 @@
 #include <unistd.h>
 
 static unsigned long keys = 1000;
+static unsigned long types = 1;
+static unsigned long first_type = 0; /* SENDER_TYPES=ms: timers only */
+static unsigned long bad_per_line = 0;
+#define BAD_LINES 4096
 #define BATCH 64
 
 static double now(void) {
@@ -41,19 +49,34 @@ static char *key_lines;
 static unsigned char *key_line_len;
 #define LINE_ROOM 32
 
+static char bad_lines[BAD_LINES][LINE_ROOM];
+static unsigned char bad_line_len[BAD_LINES];
+static unsigned long bad_counter = 0;
+
 static void format_lines(void) {
-  key_lines = malloc(keys * LINE_ROOM);
-  key_line_len = malloc(keys);
+  static const char *const suffix[] = {"1|c", "12|ms", "5|g"};
+  unsigned long series = keys * types;
+  key_lines = malloc(series * LINE_ROOM);
+  key_line_len = malloc(series);
   if (key_lines == NULL || key_line_len == NULL) { perror("malloc"); exit(1); }
-  for (unsigned long k = 0; k < keys; k++) key_line_len[k] = (unsigned char)sprintf(key_lines + k * LINE_ROOM, "bench.key%lu:1|c\n", k);
+  for (unsigned long k = 0; k < series; k++)
+    key_line_len[k] = (unsigned char)sprintf(key_lines + k * LINE_ROOM, "bench.key%lu:%s\n", k % keys, suffix[first_type + k / keys]);
+  /* Malformed in the ways clients get wrong: no value, a word for a number, no type, an unknown type. */
+  static const char *const bad[] = {"bench.bad%lu|c\n", "bench.bad%lu:one|c\n", "bench.bad%lu:1\n", "bench.bad%lu:1|x\n"};
+  for (unsigned long b = 0; b < BAD_LINES; b++) bad_line_len[b] = (unsigned char)sprintf(bad_lines[b], bad[b % 4], b);
 }
 
-/* Appends `count` lines to buf; returns the new length. */
+/* Appends `count` lines to buf (each followed by bad_per_line malformed ones); returns the new length. */
 static size_t lines(char *buf, size_t len, int count) {
   for (int i = 0; i < count; i++) {
-    unsigned long k = key_counter++ % keys;
+    unsigned long k = key_counter++ % (keys * types);
     memcpy(buf + len, key_lines + k * LINE_ROOM, key_line_len[k]);
     len += key_line_len[k];
+    for (unsigned long j = 0; j < bad_per_line; j++) {
+      unsigned long b = bad_counter++ % BAD_LINES;
+      memcpy(buf + len, bad_lines[b], bad_line_len[b]);
+      len += bad_line_len[b];
+    }
   }
   return len;
 }
@@ -173,6 +196,11 @@ int main(int argc, char **argv) {
   const char *mode = argv[1];
   const char *keys_env = getenv("SENDER_KEYS");
   if (keys_env != NULL && atol(keys_env) > 0) keys = (unsigned long)atol(keys_env);
+  const char *types_env = getenv("SENDER_TYPES");
+  if (types_env != NULL && !strcmp(types_env, "ms")) first_type = 1;
+  else if (types_env != NULL && atol(types_env) >= 1 && atol(types_env) <= 3) types = (unsigned long)atol(types_env);
+  const char *bad_env = getenv("SENDER_BAD");
+  if (bad_env != NULL && atol(bad_env) > 0) bad_per_line = (unsigned long)atol(bad_env);
   format_lines();
   if (!strcmp(mode, "udp") && argc == 7) {
     int fd = connect_to(AF_INET, argv[2], argv[3], SOCK_DGRAM);

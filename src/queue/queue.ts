@@ -59,7 +59,11 @@ export class PacketQueue {
   private count = 0
   private byteCount = 0
 
-  constructor(limits: { maxBytes: number; maxPackets: number }, counters: IngestCounters) {
+  constructor(
+    /** Its bounds; a datagram reader thread keeps its own queue within the same ones. */
+    readonly limits: { readonly maxBytes: number; readonly maxPackets: number },
+    counters: IngestCounters,
+  ) {
     this.maxBytes = limits.maxBytes
     this.maxPackets = limits.maxPackets
     this.highBytes = limits.maxBytes / 2

@@ -1,7 +1,8 @@
 import { nativeFunctions } from '../../core/native-addon'
-import { DatagramBatch } from '../../parse/packets'
+import type { IngestCounters } from '../../core/ingest-counters'
+import type { Logger } from '../../log'
 import type { PacketQueue } from '../../queue/queue'
-import { LentSlabs, MAX_BATCH } from './lent-slabs'
+import { LentSlabs, slabsFor } from './lent-slabs'
 
 interface BoundSocket {
   fd: number
@@ -10,25 +11,39 @@ interface BoundSocket {
   recvBufferSize: number
 }
 
-type Handle = { readonly __brand: 'statsd_recv handle' }
+type Handle = { readonly __brand: 'statsd_reader handle' }
 
-/** The recvmmsg half of the addon (native/statsd_recv.c). */
+/** The addon's datagram sockets and reader thread (native/statsd_recv.c, native/statsd_reader.c). */
 interface Addon {
   bindUdp(ip: string, port: number, recvBufferSize: number): BoundSocket
   bindUnixgram(path: string, recvBufferSize: number): BoundSocket
   /** 0: nobody reads that socket; -1: somebody does; otherwise the errno of trying. */
   probeUnixgram(path: string): number
-  /** onBatch gets a Buffer of the batch's own, or null and the lent slab it filled. */
-  watch(
+  /** onEvent gets each slab handed over and its datagram count, or (-1, 0) when readerStats has new drops. */
+  startReader(
     fd: number,
-    onBatch: (slab: Buffer | null, lent: number, count: number, truncated: number) => void,
+    onEvent: (slab: number, count: number) => void,
+    slabs: Buffer,
     ends: Int32Array,
-    lent: Buffer,
-    lentEnds: Int32Array,
-    nextLent: Int32Array,
+    slabCount: number,
+    maxQueued: number,
   ): Handle
-  drain(handle: Handle): number
-  close(handle: Handle): void
+  giveBack(handle: Handle, slab: number): void
+  readerStats(handle: Handle, out: Float64Array): void
+  stopReader(handle: Handle): void
+}
+
+/** readerStats' figures (native/statsd_reader.c). */
+const enum Stat {
+  Read,
+  Dropped,
+  DroppedBytes,
+  Truncated,
+  Errors,
+  LastErrno,
+  Queued,
+  QueuedSlabs,
+  Count,
 }
 
 /**
@@ -36,51 +51,66 @@ interface Addon {
  * node:dgram, or refuse a unixgram listener.
  */
 export function nativeReader(): { addon: Addon } | { unavailable: string } {
-  return nativeFunctions<Addon>(['bindUdp', 'bindUnixgram', 'probeUnixgram', 'watch', 'drain', 'close'])
+  return nativeFunctions<Addon>(['bindUdp', 'bindUnixgram', 'probeUnixgram', 'startReader', 'giveBack', 'readerStats', 'stopReader'])
 }
 
 export interface DatagramReader {
-  /** Reads what the kernel already holds (a close must not lose it), then closes the socket. */
+  /** Reads what the kernel already holds (a close must not lose it), queues it, then closes the socket. */
   close(): void
 }
 
 /**
- * Queues every batch the addon reads from `fd` (which it now owns). Datagrams
- * too big for the addon's 64 KiB slots (possible on unixgram only) are cut
- * by the kernel: they are dropped and reported through onTruncated.
+ * Reads `fd` (which the addon now owns) on a thread of its own, and queues
+ * each slab of datagrams it hands over. The thread's own bound is the
+ * queue's: maxBytes of slabs, maxPackets datagrams; what it cannot keep is
+ * counted as queue drops. Datagrams too big for its 64 KiB slots (possible
+ * on unixgram only) are cut by the kernel: dropped and reported through
+ * onTruncated.
  */
 export function readDatagrams(
   addon: Addon,
   fd: number,
   queue: PacketQueue,
+  counters: IngestCounters,
+  log: Logger,
   onTruncated: (count: number) => void,
   /** The listener's index, for per-listener auth (see PacketQueue.push). */
   source: number,
 ): DatagramReader {
-  const ends = new Int32Array(MAX_BATCH)
-  const slabs = new LentSlabs()
-  const handle = addon.watch(
+  const slabs = new LentSlabs(slabsFor(queue.limits.maxBytes))
+  const stats = new Float64Array(Stat.Count)
+  const seen = new Float64Array(Stat.Count)
+  const countDrops = (): void => {
+    addon.readerStats(handle, stats)
+    counters.queueDroppedPackets += stats[Stat.Dropped]! - seen[Stat.Dropped]!
+    counters.queueDroppedBytes += stats[Stat.DroppedBytes]! - seen[Stat.DroppedBytes]!
+    if (stats[Stat.Truncated]! > seen[Stat.Truncated]!) onTruncated(stats[Stat.Truncated]! - seen[Stat.Truncated]!)
+    if (stats[Stat.Errors]! > seen[Stat.Errors]!) {
+      log.warn({ errors: stats[Stat.Errors]! - seen[Stat.Errors]!, errno: stats[Stat.LastErrno] }, 'datagram reads failed')
+    }
+    seen.set(stats)
+  }
+  const handle = addon.startReader(
     fd,
-    (slab, lent, count, truncated) => {
-      if (count > 0) {
-        const batch = slab === null ? slabs.take(lent, count) : new DatagramBatch(slab, ends.slice(0, count))
-        // A refused batch is counted as dropped and never reaches the consumer.
-        if (!queue.push(batch, source)) batch.done()
-      }
-      if (truncated > 0) onTruncated(truncated)
+    (index, count) => {
+      if (index < 0) return countDrops()
+      const batch = slabs.take(index, count)
+      // A refused batch is counted as dropped and never reaches the consumer.
+      if (!queue.push(batch, source)) batch.done()
     },
-    ends,
     slabs.memory,
     slabs.ends,
-    slabs.next,
+    slabs.count,
+    queue.limits.maxPackets,
   )
+  slabs.onGiveBack = (index) => addon.giveBack(handle, index)
   let closed = false
   return {
     close: () => {
       if (closed) return
       closed = true
-      addon.drain(handle)
-      addon.close(handle)
+      addon.stopReader(handle)
+      countDrops()
     },
   }
 }

@@ -12,9 +12,10 @@ import type { Logger } from '../../log'
 import { nativeReader, readDatagrams } from './native-reader'
 
 /**
- * A UDP listener that reads with recvmmsg (many datagrams per system call,
- * one queue entry per batch), or with node:dgram when the addon is not
- * available; which one is logged at start-up.
+ * A UDP listener read on a native thread with recvmmsg (many datagrams per
+ * system call, one queue entry per slab of them), or with node:dgram on the
+ * JavaScript thread when the addon is not available; which one is logged at
+ * start-up.
  */
 export async function startUdpDatagramListener(
   cfg: UdpListenerConfig,
@@ -26,7 +27,7 @@ export async function startUdpDatagramListener(
   const reader = nativeReader()
   if (!('addon' in reader)) {
     const listener = await startUdpListener(cfg, queue, counters, log, source)
-    log.warn({ listener: listener.description, reason: reader.unavailable }, 'udp reader: node:dgram (native recvmmsg reader unavailable)')
+    log.warn({ listener: listener.description, reason: reader.unavailable }, 'udp reader: node:dgram on the JavaScript thread (native reader thread unavailable)')
     return listener
   }
   const { addon } = reader
@@ -43,9 +44,9 @@ export async function startUdpDatagramListener(
   const llog = log.child({ listener: description })
   warnIfRecvBufferSmall(cfg.recvBufferSize, bound.recvBufferSize, llog)
   // UDP datagrams (at most 65507 bytes) always fit the addon's slots.
-  const datagrams = readDatagrams(addon, bound.fd, queue, (n) => (counters.oversizedLines += n), source)
+  const datagrams = readDatagrams(addon, bound.fd, queue, counters, llog, (n) => (counters.oversizedLines += n), source)
   const kernel = watchUdpKernelQueue(ip, bound.port, counters, llog)
-  llog.info('udp reader: recvmmsg (native)')
+  llog.info('udp reader: recvmmsg on a reader thread (native)')
   return {
     description,
     boundAddress: { address: ip, port: bound.port },

@@ -47,12 +47,13 @@ export async function startUnixgramListener(
   warnIfRecvBufferSmall(cfg.recvBufferSize, bound.recvBufferSize, llog)
 
   let truncatedWarned = false
-  const datagrams = readDatagrams(addon, bound.fd, queue, (count) => {
+  const datagrams = readDatagrams(addon, bound.fd, queue, counters, llog, (count) => {
     counters.oversizedLines += count
     // A client that sends them usually keeps doing so: warn once, the counter tells how many.
     llog[truncatedWarned ? 'debug' : 'warn']({ count, maxBytes: 65536 }, 'datagram larger than 64 KiB dropped')
     truncatedWarned = true
   }, source)
+  llog.info('unixgram reader: recvmmsg on a reader thread (native)')
   return {
     description,
     boundAddress: { path: cfg.path },

@@ -1,0 +1,527 @@
+/*
+ * Datagram reading on a thread of its own: UDP and Unix datagram sockets are
+ * read with recvmmsg() in a loop on a native thread that does nothing else,
+ * so reading never waits for JavaScript (parsing, aggregation, a flush, a
+ * GC pause). Datagrams are copied back to back into slabs of shared memory
+ * that JavaScript lends the thread (a SharedArrayBuffer: it costs no
+ * ArrayBuffer per batch, and V8 leaves it out of its external-memory figure,
+ * see src/core/uncounted-memory.ts). A filled slab is handed to the
+ * JavaScript thread through a bounded ring (statsd_ring.c) and a uv_async
+ * wakeup; JavaScript gives each slab back once it has parsed it.
+ *
+ * The slabs and the ring are the queue: bounded by the queue's maxBytes (the
+ * number of slabs) and maxPackets (datagrams handed over and not yet given
+ * back). When they are full the thread still reads, and drops and counts
+ * what it cannot keep (queue.dropped_packets): the kernel then drops only
+ * when the thread itself cannot keep up.
+ *
+ * A slab is handed over as soon as it is full, or when the socket is empty
+ * and JavaScript has taken every slab handed over before; while JavaScript
+ * has not (a stall: a long flush, a GC pause, a busy loop), the thread keeps
+ * filling the slab it has, so a stall fills whole slabs, not one per wakeup. Slabs given back are
+ * filled again last-in first-out, so that in steady traffic only a few are
+ * ever touched; when the thread goes idle, the memory of all but the
+ * KEEP_RESIDENT most recent is given back to the kernel (madvise), so a
+ * backlog does not leave its peak resident.
+ *
+ * Most clients send one metric per datagram: woken for each, the thread
+ * would spend most of its time going to sleep and waking up. So, on a UDP
+ * socket with a receive buffer of at least MIN_COALESCING_RCVBUF (as the
+ * kernel reports it: twice recvBufferSize), while datagrams keep coming the
+ * thread sleeps between reads instead of waiting for readiness, and takes
+ * whatever arrived meanwhile in one go. The first sleep after a quiet spell
+ * is 1 ms; later ones are sized from the rate just seen so that a sleep
+ * (and a millisecond of lateness) fills at most a quarter of the buffer, up
+ * to 8 ms; a rate too high even for 1 ms goes back to waiting for
+ * readiness. A Unix datagram socket queues at most net.unix.max_dgram_qlen
+ * datagrams (10 by default) before its senders block or fail: it is always
+ * read on readiness.
+ */
+#define _GNU_SOURCE
+#include "statsd_reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "statsd_ring.h"
+#include "napi_helpers.h"
+
+#define VLEN 64                 /* datagrams per recvmmsg() */
+#define SLOT_BYTES 65536        /* room per datagram: any UDP datagram fits; a bigger unixgram one is cut (MSG_TRUNC) */
+#define CALLS_PER_WAKEUP 16     /* then hand over what was read before reading on */
+#define STOP_CALLS 4096         /* the most a close reads before the thread ends (a client may never stop sending) */
+#define KEEP_RESIDENT 8         /* free slabs whose memory stays resident while idle */
+#define IDLE_HOLD_MS 1          /* how soon a held part-filled slab is looked at again */
+#define ERROR_PAUSE_MS 10       /* after a failed read, so that a lasting error does not spin */
+#define MIN_TICK_MS 1
+#define MAX_TICK_MS 8
+#define MIN_COALESCING_RCVBUF (1 << 20)
+/* What a datagram costs against SO_RCVBUF beyond its payload (the kernel's
+ * skb overhead: 256 small datagrams fill the default 212992 bytes). */
+#define DATAGRAM_OVERHEAD 800
+
+/* readerStats' figures, in this order. */
+enum { STAT_READ, STAT_DROPPED, STAT_DROPPED_BYTES, STAT_TRUNCATED, STAT_ERRORS, STAT_LAST_ERRNO, STAT_QUEUED, STAT_QUEUED_SLABS, STAT_COUNT };
+
+typedef struct {
+  /* Set by the JavaScript thread before the reader starts; read-only after. */
+  int fd;
+  int wake_fd;                  /* eventfd: stop now */
+  int ticks;                    /* whether to sleep between reads while traffic lasts (see the top) */
+  int rcvbuf;                   /* SO_RCVBUF as the kernel reports it (what it charges against) */
+  char *slabs;
+  size_t slab_count, slab_bytes;
+  int32_t *ends;                /* ends_per_slab end offsets per slab */
+  size_t ends_per_slab;
+  uint32_t *counts;             /* datagrams in each slab handed over */
+  size_t max_queued;            /* datagrams handed over and not given back */
+  ring_t full;                  /* thread -> JavaScript: slabs to parse */
+  ring_t freed;                 /* JavaScript -> thread: slabs given back */
+
+  /* The reader thread's own. */
+  int32_t *stack;               /* free slabs, last given back on top */
+  size_t stack_len;
+  size_t fresh;                 /* slabs never used yet: [fresh, slab_count) */
+  unsigned char *trimmed;       /* per slab: memory given back to the kernel */
+  int32_t cur;                  /* the slab being filled, -1 if none */
+  size_t cur_bytes;
+  uint32_t cur_count;
+  uint64_t window_start;        /* since when window_* have counted (ms) */
+  size_t window_bytes, window_datagrams;
+  char *scratch;                /* VLEN * SLOT_BYTES */
+  struct mmsghdr msgs[VLEN];
+  struct iovec iovs[VLEN];
+
+  /* Shared. */
+  _Atomic int stop;
+  _Atomic size_t queued;        /* datagrams in slabs handed over, not yet given back */
+  _Atomic int32_t queued_slabs;
+  _Atomic uint64_t read, dropped, dropped_bytes, truncated, errors;
+  _Atomic int last_errno;
+
+  /* The JavaScript thread's own. */
+  pthread_t thread;
+  int closed;
+  int holders;                  /* the external handle and the async handle: freed when both are gone */
+  uint64_t events_seen;         /* drops, cuts and errors JavaScript was told of */
+  uv_async_t async;
+  napi_env env;
+  napi_ref on_event;            /* (slab index, datagrams) => void; (-1, 0): see readerStats */
+  napi_ref refs[2];             /* keep the slabs and their ends alive while the thread writes them */
+  napi_async_context async_context;
+} reader_t;
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t events(reader_t *r) {
+  return atomic_load_explicit(&r->dropped, memory_order_relaxed) + atomic_load_explicit(&r->truncated, memory_order_relaxed) +
+         atomic_load_explicit(&r->errors, memory_order_relaxed);
+}
+
+/* ---- The reader thread ---- */
+
+static void collect_freed(reader_t *r) {
+  int32_t index;
+  while (ring_pop(&r->freed, &index)) r->stack[r->stack_len++] = index;
+}
+
+static int32_t take_slab(reader_t *r) {
+  int32_t index;
+  collect_freed(r);
+  if (r->stack_len > 0) {
+    index = r->stack[--r->stack_len];
+    r->trimmed[index] = 0;
+    return index;
+  }
+  return r->fresh < r->slab_count ? (int32_t)r->fresh++ : -1;
+}
+
+/* Gives the memory of free slabs beyond the KEEP_RESIDENT most recent back to the kernel. */
+static void trim(reader_t *r) {
+  long page = sysconf(_SC_PAGESIZE);
+  collect_freed(r);
+  for (size_t i = 0; i + KEEP_RESIDENT < r->stack_len; i++) {
+    int32_t index = r->stack[i];
+    if (r->trimmed[index]) continue;
+    r->trimmed[index] = 1;
+    uintptr_t start = (uintptr_t)(r->slabs + (size_t)index * r->slab_bytes);
+    uintptr_t end = start + r->slab_bytes;
+    start = (start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    end &= ~((uintptr_t)page - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+  }
+}
+
+static void hand_over(reader_t *r) {
+  if (r->cur < 0 || r->cur_count == 0) return;
+  r->counts[r->cur] = r->cur_count;
+  atomic_fetch_add_explicit(&r->queued, r->cur_count, memory_order_relaxed);
+  atomic_fetch_add_explicit(&r->queued_slabs, 1, memory_order_relaxed);
+  ring_push(&r->full, r->cur); /* never full: it has room for every slab */
+  r->cur = -1;
+  r->cur_bytes = 0;
+  r->cur_count = 0;
+  uv_async_send(&r->async);
+}
+
+static void drop(reader_t *r, size_t len) {
+  atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&r->dropped_bytes, len, memory_order_relaxed);
+}
+
+static void keep(reader_t *r, const char *data, size_t len) {
+  if (atomic_load_explicit(&r->queued, memory_order_relaxed) + r->cur_count >= r->max_queued) {
+    drop(r, len);
+    return;
+  }
+  if (r->cur >= 0 && (r->cur_bytes + len > r->slab_bytes || r->cur_count == r->ends_per_slab)) hand_over(r);
+  if (r->cur < 0 && (r->cur = take_slab(r)) < 0) {
+    drop(r, len);
+    return;
+  }
+  memcpy(r->slabs + (size_t)r->cur * r->slab_bytes + r->cur_bytes, data, len);
+  r->cur_bytes += len;
+  r->ends[(size_t)r->cur * r->ends_per_slab + r->cur_count++] = (int32_t)r->cur_bytes;
+}
+
+/* One recvmmsg(): the datagrams read, 0 when none was waiting, -errno on error. */
+static int read_once(reader_t *r) {
+  int n;
+  do n = recvmmsg(r->fd, r->msgs, VLEN, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    atomic_store_explicit(&r->last_errno, errno, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
+    return -errno;
+  }
+  uint64_t dropped_before = events(r);
+  for (int i = 0; i < n; i++) {
+    unsigned len = r->msgs[i].msg_len;
+    if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      atomic_fetch_add_explicit(&r->truncated, 1, memory_order_relaxed);
+    } else if (len > 0) {
+      keep(r, r->iovs[i].iov_base, len);
+      r->window_bytes += len;
+    }
+  }
+  r->window_datagrams += (size_t)n;
+  atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
+  if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
+  return n;
+}
+
+/* Waits up to ms (-1: without end) for the stop signal, and for the socket if `socket`. */
+static void wait_for(reader_t *r, int socket, int ms) {
+  struct pollfd fds[2] = {{.fd = r->wake_fd, .events = POLLIN}, {.fd = r->fd, .events = POLLIN}};
+  r->window_start = now_ms();
+  r->window_bytes = 0;
+  r->window_datagrams = 0;
+  poll(fds, socket ? 2 : 1, ms); /* EINTR, a timeout or readiness: the caller reads and decides again */
+}
+
+/*
+ * The next sleep: what the rate just seen takes to fill a quarter of the
+ * receive buffer, less a millisecond of lateness; 0 when that leaves less
+ * than MIN_TICK_MS.
+ */
+static int next_tick_ms(reader_t *r) {
+  uint64_t elapsed = now_ms() - r->window_start;
+  double charged = (double)r->window_bytes + (double)DATAGRAM_OVERHEAD * (double)r->window_datagrams;
+  if (elapsed < 1) elapsed = 1;
+  double ms = charged > 0 ? (r->rcvbuf / 4.0) * (double)elapsed / charged - 1 : MAX_TICK_MS;
+  return ms < MIN_TICK_MS ? 0 : ms > MAX_TICK_MS ? MAX_TICK_MS : (int)ms;
+}
+
+static void *run(void *arg) {
+  reader_t *r = arg;
+  int ticking = 0; /* the last wait's sleep between reads, ms; 0: the last wait was for readiness */
+  for (;;) {
+    int stopping = atomic_load(&r->stop);
+    int n = 0, got = 0;
+    for (int calls = 0; calls < (stopping ? STOP_CALLS : CALLS_PER_WAKEUP); calls++) {
+      n = read_once(r);
+      if (n > 0) got += n;
+      if (n < VLEN) break;
+    }
+    if (stopping) break;
+    if (r->cur_count > 0 && ring_length(&r->full) == 0) hand_over(r);
+    if (n < 0) {
+      wait_for(r, 0, ERROR_PAUSE_MS);
+    } else if (n == VLEN) {
+      continue; /* more waiting */
+    } else if (r->ticks && got > 0 && (ticking = ticking ? next_tick_ms(r) : MIN_TICK_MS) > 0) {
+      wait_for(r, 0, ticking);
+    } else {
+      /* Quiet, or too fast for sleeps: wait for readiness. A slab held back is looked at again soon. */
+      ticking = 0;
+      if (got == 0 && r->cur_count == 0) trim(r);
+      wait_for(r, 1, r->cur_count > 0 ? IDLE_HOLD_MS : -1);
+    }
+  }
+  hand_over(r);
+  uv_async_send(&r->async);
+  return NULL;
+}
+
+/* ---- The JavaScript thread ---- */
+
+static void free_reader(reader_t *r) {
+  ring_free(&r->full);
+  ring_free(&r->freed);
+  free(r->counts);
+  free(r->stack);
+  free(r->trimmed);
+  free(r->scratch);
+  free(r);
+}
+
+static void release(reader_t *r) {
+  if (--r->holders == 0) free_reader(r);
+}
+
+static void on_async_closed(uv_handle_t *handle) {
+  release((reader_t *)handle->data);
+}
+
+static void on_handle_collected(napi_env env, void *data, void *hint) {
+  reader_t *r = data;
+  /* Never closed (the process is exiting): the thread may still be reading; leave it be. */
+  if (r->closed) release(r);
+}
+
+/* Hands JavaScript every slab the thread has filled, then tells it of new drops if there are any. */
+static void deliver(reader_t *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, argv[2], result;
+  napi_get_reference_value(env, r->on_event, &fn);
+  napi_get_global(env, &recv);
+  int32_t index;
+  for (;;) {
+    uint64_t seen = events(r);
+    int got = ring_pop(&r->full, &index);
+    if (!got) {
+      if (seen == r->events_seen) break;
+      r->events_seen = seen;
+      index = -1;
+    }
+    napi_create_int32(env, index, &argv[0]);
+    napi_create_uint32(env, got ? r->counts[index] : 0, &argv[1]);
+    if (napi_make_callback(env, r->async_context, recv, fn, 2, argv, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+    if (!got) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_async(uv_async_t *handle) {
+  reader_t *r = handle->data;
+  if (!r->closed) deliver(r);
+}
+
+static reader_t *get_reader(napi_env env, napi_value value) {
+  void *r = NULL;
+  if (napi_get_value_external(env, value, &r) != napi_ok) return NULL;
+  return (reader_t *)r;
+}
+
+/*
+ * (fd, onEvent, slabs: Uint8Array, ends: Int32Array, slabCount, maxQueued)
+ * -> handle. slabs holds slabCount slabs back to back (each at least 64 KiB),
+ * ends as many runs of end offsets; both must be shared memory that stays
+ * alive. Starts the thread; takes ownership of fd (non-blocking).
+ */
+static napi_value StartReader(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, slab_count, max_queued;
+  void *slabs, *ends;
+  size_t slabs_len, ends_len;
+  if (argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !typed_array(env, argv[2], napi_uint8_array, &slabs, &slabs_len) ||
+      !typed_array(env, argv[3], napi_int32_array, &ends, &ends_len) || napi_get_value_int32(env, argv[4], &slab_count) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &max_queued) != napi_ok || slab_count < 1 || max_queued < 1 ||
+      slabs_len / (size_t)slab_count < SLOT_BYTES || ends_len / (size_t)slab_count < 1) {
+    napi_throw_type_error(env, NULL, "startReader(fd, onEvent, slabs: Uint8Array(>= 64 KiB per slab), ends: Int32Array, slabCount, maxQueued)");
+    return NULL;
+  }
+  reader_t *r = calloc(1, sizeof *r);
+  if (r == NULL) goto oom;
+  r->fd = fd;
+  r->env = env;
+  r->slabs = slabs;
+  r->slab_count = (size_t)slab_count;
+  r->slab_bytes = slabs_len / r->slab_count;
+  r->ends = ends;
+  r->ends_per_slab = ends_len / r->slab_count;
+  r->max_queued = (size_t)max_queued;
+  r->cur = -1;
+  r->wake_fd = -1;
+  if (ring_init(&r->full, (uint32_t)slab_count) != 0 || ring_init(&r->freed, (uint32_t)slab_count) != 0 ||
+      (r->counts = calloc(r->slab_count, sizeof *r->counts)) == NULL || (r->stack = calloc(r->slab_count, sizeof *r->stack)) == NULL ||
+      (r->trimmed = calloc(r->slab_count, 1)) == NULL || (r->scratch = malloc((size_t)VLEN * SLOT_BYTES)) == NULL)
+    goto oom;
+  for (int i = 0; i < VLEN; i++) {
+    r->iovs[i].iov_base = r->scratch + (size_t)i * SLOT_BYTES;
+    r->iovs[i].iov_len = SLOT_BYTES;
+    r->msgs[i].msg_hdr.msg_iov = &r->iovs[i];
+    r->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int domain = AF_UNIX;
+  socklen_t optlen = sizeof domain;
+  getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen);
+  optlen = sizeof r->rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, &optlen) != 0) r->rcvbuf = 0;
+  r->ticks = (domain == AF_INET || domain == AF_INET6) && r->rcvbuf >= MIN_COALESCING_RCVBUF;
+  if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    int err = errno;
+    free_reader(r);
+    char message[128];
+    snprintf(message, sizeof message, "eventfd: %s", strerror(err));
+    napi_throw_error(env, NULL, message);
+    return NULL;
+  }
+
+  napi_value name, resource, handle;
+  uv_loop_t *loop;
+  CHECK(napi_create_string_utf8(env, "statsd_reader", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_async_init(env, resource, name, &r->async_context));
+  CHECK(napi_create_reference(env, argv[1], 1, &r->on_event));
+  CHECK(napi_create_reference(env, argv[2], 1, &r->refs[0]));
+  CHECK(napi_create_reference(env, argv[3], 1, &r->refs[1]));
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  uv_async_init(loop, &r->async, on_async); /* cannot fail */
+  r->async.data = r;
+  r->holders = 2;
+  CHECK(napi_create_external(env, r, on_handle_collected, NULL, &handle));
+
+  /* Signals are the JavaScript thread's business: the reader must not take them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = pthread_create(&r->thread, NULL, run, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err != 0) {
+    r->closed = 1;
+    close(r->wake_fd);
+    uv_close((uv_handle_t *)&r->async, on_async_closed);
+    char message[128];
+    snprintf(message, sizeof message, "cannot start the reader thread: %s", strerror(err));
+    napi_throw_error(env, NULL, message);
+    return NULL;
+  }
+  return handle;
+
+oom:
+  if (r != NULL) free_reader(r);
+  napi_throw_error(env, NULL, "statsd_reader: out of memory");
+  return NULL;
+}
+
+/* (handle, slab index): JavaScript has finished with that slab. */
+static napi_value GiveBack(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  int32_t index;
+  if (r == NULL || napi_get_value_int32(env, argv[1], &index) != napi_ok || index < 0 || (size_t)index >= r->slab_count) {
+    napi_throw_type_error(env, NULL, "giveBack(handle, slab index)");
+    return NULL;
+  }
+  if (r->closed) return NULL;
+  atomic_fetch_sub_explicit(&r->queued, r->counts[index], memory_order_relaxed);
+  atomic_fetch_sub_explicit(&r->queued_slabs, 1, memory_order_relaxed);
+  ring_push(&r->freed, index);
+  return NULL;
+}
+
+/*
+ * (handle, out: Float64Array(8)): datagrams read, dropped (the queue was
+ * full), their bytes, cut (over 64 KiB), read errors, the last read error's
+ * errno, datagrams and slabs handed over and not given back yet. All but the
+ * last two only grow.
+ */
+static napi_value ReaderStats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  void *out;
+  size_t len;
+  if (r == NULL || !typed_array(env, argv[1], napi_float64_array, &out, &len) || len < STAT_COUNT) {
+    napi_throw_type_error(env, NULL, "readerStats(handle, Float64Array(8))");
+    return NULL;
+  }
+  double *o = out;
+  o[STAT_READ] = (double)atomic_load(&r->read);
+  o[STAT_DROPPED] = (double)atomic_load(&r->dropped);
+  o[STAT_DROPPED_BYTES] = (double)atomic_load(&r->dropped_bytes);
+  o[STAT_TRUNCATED] = (double)atomic_load(&r->truncated);
+  o[STAT_ERRORS] = (double)atomic_load(&r->errors);
+  o[STAT_LAST_ERRNO] = (double)atomic_load(&r->last_errno);
+  o[STAT_QUEUED] = (double)atomic_load(&r->queued);
+  o[STAT_QUEUED_SLABS] = (double)atomic_load(&r->queued_slabs);
+  return NULL;
+}
+
+/*
+ * (handle): the thread reads what the kernel already holds (up to STOP_CALLS
+ * reads) and ends; every slab it filled is handed over (onEvent, before this
+ * returns), and the socket is closed. Slabs given back later are ignored.
+ */
+static napi_value StopReader(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = get_reader(env, argv[0]);
+  if (r == NULL || r->closed) return NULL;
+  atomic_store(&r->stop, 1);
+  uint64_t one = 1;
+  while (write(r->wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+  pthread_join(r->thread, NULL);
+  deliver(r);
+  r->closed = 1;
+  close(r->fd);
+  close(r->wake_fd);
+  napi_delete_reference(env, r->on_event);
+  napi_delete_reference(env, r->refs[0]);
+  napi_delete_reference(env, r->refs[1]);
+  napi_async_destroy(env, r->async_context);
+  uv_close((uv_handle_t *)&r->async, on_async_closed);
+  return NULL;
+}
+
+void statsd_reader_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"startReader", NULL, StartReader, NULL, NULL, NULL, napi_default, NULL},
+    {"giveBack", NULL, GiveBack, NULL, NULL, NULL, napi_default, NULL},
+    {"readerStats", NULL, ReaderStats, NULL, NULL, NULL, napi_default, NULL},
+    {"stopReader", NULL, StopReader, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
