@@ -135,8 +135,8 @@ t.test('native config off loopback: writes need the token, reads do not; reload;
         'health: up\n',
     )
     t.match(await ask(server, 'counters'), /api\.hits/, 'nothing deleted')
-    const accepted = await ask(server, `auth ${TOKEN_A}`, 'delcounters api.hits', 'health down', 'health up')
-    t.equal(accepted, 'auth: ok\ndeleted: api.hits\nEND\n\nhealth: down\nhealth: up\n')
+    const accepted = await ask(server, `auth ${TOKEN_A}`, 'delcounters api.hits', 'deltimers nope', 'delgauges nope', 'delsets nope', 'health down', 'health up')
+    t.equal(accepted, 'auth: ok\ndeleted: api.hits\nEND\n\n' + 'metric nope not found\nEND\n\n'.repeat(3) + 'health: down\nhealth: up\n', 'every write runs once authenticated')
   })
 
   await t.test('the token file is re-read on SIGHUP', async (t) => {

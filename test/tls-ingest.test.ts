@@ -197,6 +197,24 @@ t.test('SIGTERM drains TLS clients: exact totals', async (t) => {
   stuck.destroy()
 })
 
+t.test('limits work as on plain TCP: an idle TLS client is cut off, an over-long line dropped, both counted', async (t) => {
+  const { server, graphite, port } = await startTlsServer(t, (f) => ({
+    idleTimeoutMs: 400,
+    maxLineBytes: 100,
+    tls: { certFile: f['server.pem'], keyFile: f['server.key'] },
+  }))
+  const idle = await connectTls(port, { ca: ca.cert })
+  idle.write(`tls.long:${'1'.repeat(200)}|c\ntls.limits:1|c\n`)
+  idle.resume()
+  // Not once(): a reset is fine too.
+  await withTimeout(new Promise((resolve) => idle.once('close', resolve)), 10_000, 'the idle client cut off')
+  t.equal(await server.stop(), 0)
+  const { values, self } = flushed(graphite)
+  t.equal(values.get('stats_counts.tls.limits'), '1')
+  t.equal(self.get('stream.idle_timeouts')?.value, 1)
+  t.equal(self.get('stream.lines_too_long')?.value, 1)
+})
+
 t.test('config: an unreadable certificate file is a config error naming the key', async (t) => {
   const dir = t.testdir({ 'config.json': JSON.stringify({ listeners: [{ type: 'tcp', tls: { certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' } }] }) })
   t.throws(() => loadConfig(path.join(dir, 'config.json')), /listeners\[0\]\.tls\.certFile: cannot read \/nonexistent\/cert\.pem/)
