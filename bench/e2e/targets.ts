@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { median } from '../median'
 import { format, phase, rssMb, type Server, startServer, stopServer } from './run'
 
 /*
@@ -175,7 +176,7 @@ export async function targetsOnly(): Promise<void> {
     `|---|${MAINS.map(() => '---|').join('')}---|`,
   ]
   for (const [key, byBuild] of samples) {
-    const values = byBuild.map((v) => (/loss|drops/.test(key) ? Math.max(...v) : v.sort((a, b) => a - b)[Math.floor(v.length / 2)]!))
+    const values = byBuild.map((v) => (/loss|drops/.test(key) ? Math.max(...v) : median(v)))
     const ratio = values[0]! !== 0 ? `${(values.at(-1)! / values[0]!).toFixed(2)}x` : 'n/a'
     lines.push(`| ${key} | ${values.map((v) => (Number.isInteger(v) ? String(v) : format(v))).join(' | ')} | ${ratio} |`)
   }
