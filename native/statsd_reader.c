@@ -18,11 +18,11 @@
  * A slab is handed over as soon as it is full, or when the socket is empty
  * and JavaScript has taken every slab handed over before; while JavaScript
  * has not (a stall: a long flush, a GC pause, a busy loop), the thread keeps
- * filling the slab it has, so a stall fills whole slabs, not one per wakeup. Slabs given back are
- * filled again last-in first-out, so that in steady traffic only a few are
- * ever touched; when the thread goes idle, the memory of all but the
- * KEEP_RESIDENT most recent is given back to the kernel (madvise), so a
- * backlog does not leave its peak resident.
+ * filling the slab it has, so a stall fills whole slabs, not one per
+ * wakeup. Slabs given back are filled again last-in first-out, so that in
+ * steady traffic only a few are ever touched; when the thread goes idle,
+ * the memory of all but the KEEP_RESIDENT most recent is given back to the
+ * kernel (madvise), so a backlog does not leave its peak resident.
  *
  * Most clients send one metric per datagram: woken for each, the thread
  * would spend most of its time going to sleep and waking up. So, on a UDP
