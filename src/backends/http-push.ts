@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { type FlushData, type FlushHeader, type FlushWriter, writeWhole } from '../aggregate/flush-data'
 import type { Logger } from '../log'
 import type { Backend, BackendStats } from './backend'
+import { httpsFetch } from './https-fetch'
 import { runInSlices } from './encode'
 import { Outbox, type OutboxConfig, outboxOptions, type Payload, Undeliverable } from './outbox'
 
@@ -27,6 +28,8 @@ export interface HttpPushConfig {
   headers: Record<string, string>
   basicAuth?: { username: string; passwordFile: string } | undefined
   bearerTokenFile?: string | undefined
+  /** https: PEM of the CAs to trust for the receiver's certificate, instead of the system's. */
+  caFile?: string | undefined
 }
 
 export class HttpPusher {
@@ -35,6 +38,7 @@ export class HttpPusher {
   private lastRejectLog = -Infinity
   /** Requests refused with a 4xx other than 429 (dropped). */
   rejectedRequests = 0
+  readonly https: ReturnType<typeof httpsFetch>
 
   constructor(
     private readonly cfg: HttpPushConfig,
@@ -43,7 +47,9 @@ export class HttpPusher {
     private readonly log: Logger,
     /** Looks at a 2xx answer's body (OTLP's partial success); may throw nothing. */
     private readonly accepted: (body: Buffer) => void = () => {},
-  ) {}
+  ) {
+    this.https = httpsFetch(cfg.caFile)
+  }
 
   /** Reads the secret files once, so that a wrong path is a start-up error rather than failed deliveries. */
   async check(what: string): Promise<void> {
@@ -63,7 +69,7 @@ export class HttpPusher {
       let refused = 0
       let message = ''
       for (let i = this.done.get(payload) ?? 0; i < payload.chunks.length; i++) {
-        const res = await fetch(this.cfg.url, { method: 'POST', headers, body: payload.chunks[i], signal })
+        const res = await this.https.fetch(this.cfg.url, { method: 'POST', headers, body: payload.chunks[i], signal })
         const body = Buffer.from(await res.arrayBuffer())
         if (res.ok) this.accepted(body)
         else {
@@ -145,6 +151,7 @@ export abstract class HttpPushBackend implements Backend {
 
   async close(): Promise<void> {
     await this.outbox.close()
+    await this.pusher.https.close()
   }
 
   /** Encodes each batch as one request body, in slices, then queues them as one flush; returns its bytes. */

@@ -163,6 +163,8 @@ const httpPushKeys = {
   basicAuth: z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }).optional(),
   /** Bearer token read from a file (each delivery). */
   bearerTokenFile: z.string().min(1).optional(),
+  /** https: PEM of the CAs to trust for the receiver's certificate, instead of the system's. */
+  caFile: readableFile.optional(),
 }
 
 interface HttpPushInput {

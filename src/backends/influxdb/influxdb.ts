@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs'
-import type { Dispatcher } from 'undici'
 import { type FlushData, type FlushHeader, type FlushWriter, gatherFlush } from '../../aggregate/flush-data'
 import { withoutCredentials } from '../../config/redact'
 import type { InfluxdbBackendConfig } from '../../config/schema'
 import type { Logger } from '../../log'
 import type { Backend, BackendStats } from '../backend'
+import { type HttpsFetch, httpsFetch } from '../https-fetch'
 import { CHUNK_CHARS, encodeInSlices, lineRuns, SerialQueue } from '../encode'
 import { Outbox, outboxOptions, type Payload, Undeliverable } from '../outbox'
 import { influxLines } from './line-protocol'
@@ -21,8 +20,7 @@ export class InfluxdbBackend implements Backend {
   private readonly writeUrl: string
   private readonly headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' }
   private readonly order = new SerialQueue()
-  /** With caFile: undici's own fetch and an Agent trusting that CA (the global fetch takes no CA). */
-  private readonly https: { fetch: typeof import('undici').fetch; dispatcher: Dispatcher } | null = null
+  private readonly https: HttpsFetch
 
   constructor(
     private readonly cfg: InfluxdbBackendConfig,
@@ -45,12 +43,7 @@ export class InfluxdbBackend implements Backend {
     }
     url.searchParams.set('precision', 's')
     this.writeUrl = url.toString()
-    if (cfg.caFile !== undefined) {
-      // Loaded only here: most configs never need it.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const undici = require('undici') as typeof import('undici')
-      this.https = { fetch: undici.fetch, dispatcher: new undici.Agent({ connect: { ca: readFileSync(cfg.caFile) } }) }
-    }
+    this.https = httpsFetch(cfg.caFile)
     this.outbox = new Outbox((payloads, signal) => this.post(payloads, signal), outboxOptions(cfg), log)
   }
 
@@ -73,13 +66,12 @@ export class InfluxdbBackend implements Backend {
   async close(): Promise<void> {
     await this.order.run(async () => {})
     await this.outbox.close()
-    await this.https?.dispatcher.close()
+    await this.https.close()
   }
 
   private async post(payloads: readonly Payload[], signal: AbortSignal): Promise<void> {
     for (const body of batches(payloads, this.cfg.batchBytes)) {
-      const init = { method: 'POST', headers: this.headers, body, signal }
-      const res = this.https === null ? await fetch(this.writeUrl, init) : await this.https.fetch(this.writeUrl, { ...init, dispatcher: this.https.dispatcher })
+      const res = await this.https.fetch(this.writeUrl, { method: 'POST', headers: this.headers, body, signal })
       if (res.ok) {
         await res.arrayBuffer()
         continue
