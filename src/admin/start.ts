@@ -2,6 +2,7 @@ import type net from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { hostPort } from '../core/host-port'
 import type { ServerControl } from '../core/server-control'
+import { runCommand } from './console/commands'
 import { ConsoleServer } from './console/console-server'
 import { buildAdminApp } from './http/app'
 
@@ -47,7 +48,7 @@ export async function startAdminPlane(
 
   if (endpoints.mgmt !== false) {
     const { address, port } = endpoints.mgmt
-    const server = new ConsoleServer(control, log.child({ component: 'mgmt' }))
+    const server = new ConsoleServer((line) => runCommand(control, line), log.child({ component: 'mgmt' }))
     try {
       const bound = await server.listen(port, address)
       descriptions.push(`mgmt ${hostPort(bound.address, bound.port)}`)

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { authSchema } from './auth-schema'
+import { relaySchema } from './relay-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
 /*
@@ -220,6 +221,8 @@ export const configSchema = z.strictObject({
       dumpMessages: z.boolean().default(false),
     })
     .default({ level: 'info', dumpMessages: false }),
+  /** Run as a relay in front of aggregating nodes instead of aggregating (see relay-schema.ts). */
+  relay: relaySchema.optional(),
 })
 
 /** What a config file may contain (every key optional). */

@@ -74,7 +74,7 @@ function deleteStats(control: ServerControl, type: MetricType, patterns: string[
 }
 
 /** Etsy's helpers.writeConfig: "key: value", one level of "key > sub: value". */
-function writeConfig(config: Readonly<Record<string, unknown>>): string {
+export function writeConfig(config: Readonly<Record<string, unknown>>): string {
   let out = '\n'
   for (const [prop, value] of Object.entries(config)) {
     if (typeof value !== 'object' || value === null) {

@@ -1,6 +1,4 @@
 import net from 'node:net'
-import type { ServerControl } from '../../core/server-control'
-import { runCommand } from './commands'
 
 /*
  * The Etsy management console over TCP. One command per line; unlike Etsy
@@ -15,6 +13,9 @@ const MAX_CONNECTIONS = 32
 const UNTERMINATED_AFTER_MS = 200
 const IDLE_TIMEOUT_MS = 5 * 60_000
 
+/** The answer to one command line; `quit` closes the connection. */
+export type ConsoleCommands = (line: string) => { output: string; quit: boolean }
+
 export interface ConsoleLog {
   warn(obj: object, msg: string): void
 }
@@ -25,11 +26,11 @@ export class ConsoleServer {
   private readonly server = net.createServer({ allowHalfOpen: true }, (socket) => {
     this.clients.add(socket)
     socket.on('close', () => this.clients.delete(socket))
-    serve(socket, this.control, this.log)
+    serve(socket, this.commands, this.log)
   })
 
   constructor(
-    private readonly control: ServerControl,
+    private readonly commands: ConsoleCommands,
     private readonly log: ConsoleLog,
   ) {
     this.server.maxConnections = MAX_CONNECTIONS
@@ -54,7 +55,7 @@ export class ConsoleServer {
   }
 }
 
-function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog): void {
+function serve(socket: net.Socket, commands: ConsoleCommands, log: ConsoleLog): void {
   let pending = ''
   let pause: NodeJS.Timeout | undefined
   let closed = false
@@ -68,7 +69,7 @@ function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog): voi
 
   const run = (line: string): void => {
     if (closed) return
-    const { output, quit } = runCommand(control, line)
+    const { output, quit } = commands(line)
     if (quit) {
       closed = true
       socket.end()
