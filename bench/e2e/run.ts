@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { NODE_FLAGS } from '../../src/core/node-flags'
 import { udpSockets } from '../../src/listeners/proc-net'
 import { median } from '../median'
+import { relayRows } from './relay'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -29,11 +30,12 @@ import { median } from '../median'
  * times (default 1) for each build named in BENCH_E2E_MAINS (colon-separated
  * main.js paths; default the one above), taking turns: a quick before/after.
  * BENCH_E2E_ONLY=sustained runs only the sustained-rate ladders, of both servers.
+ * BENCH_E2E_ONLY=relay runs only the relay rows (bench/e2e/relay.ts): this relay against proxy.js.
  * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
-const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
+export const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
 /** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
 const OURS_MAIN = path.resolve(process.env.BENCH_E2E_MAIN ?? path.join(ROOT, 'build/src/main.js'))
 const PHASE_S = Number(process.env.BENCH_E2E_SECONDS ?? 3)
@@ -48,7 +50,7 @@ const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
-const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
+export const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
 const CONNECTIONS = 3_000
 /** The memory row: this many distinct keys, sent for this long. */
 const MEMORY_KEYS = 100_000
@@ -112,7 +114,7 @@ export interface Server {
 }
 
 /** A loopback port free for both TCP and UDP (a server listens on the same number for both). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const tcp = net.createServer().listen(0, '127.0.0.1')
     await once(tcp, 'listening')
@@ -179,7 +181,7 @@ export async function startServer(name: 'statsd-ts' | 'Etsy 0.9', dir: string, m
  * CPU here: it is the fallback where there is no schedstat. Node's threads
  * live as long as the process, so none is lost by summing the live ones.
  */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   let ns = 0
   for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -426,6 +428,7 @@ async function memoryOnly(): Promise<void> {
 async function main(): Promise<void> {
   buildSender()
   if (process.env.BENCH_E2E_ONLY === 'memory') return memoryOnly()
+  if (process.env.BENCH_E2E_ONLY === 'relay') return relayOnly()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const names = ['statsd-ts', 'Etsy 0.9'] as const
   const results: Results[] = names.map(() => new Map())
@@ -445,6 +448,7 @@ async function main(): Promise<void> {
       await stopServer(server)
     }
   }
+  const relay = sustainedOnly ? [] : await relayRows(dir)
   fs.rmSync(dir, { recursive: true, force: true })
   const [ours, etsy] = results as [Results, Results]
   const lines = [
@@ -462,7 +466,19 @@ async function main(): Promise<void> {
     }
     lines.push(`| ${label} | ${format(value)} | ${format(theirs)} | ${ratio} |`)
   }
+  if (relay.length > 0) lines.push('', '| relay workload | statsd-ts relay | proxy.js | ratio |', '|---|---|---|---|', ...relay)
   process.stdout.write(lines.join('\n') + '\n')
+}
+
+/** BENCH_E2E_ONLY=relay: the relay rows alone. */
+async function relayOnly(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
+  try {
+    const rows = await relayRows(dir)
+    process.stdout.write(['| relay workload | statsd-ts relay | proxy.js | ratio |', '|---|---|---|---|', ...rows].join('\n') + '\n')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 if (require.main === module) {

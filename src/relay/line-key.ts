@@ -11,28 +11,44 @@ const PIPE = 0x7c
 const EVENT = Buffer.from('_e{')
 const SERVICE_CHECK = Buffer.from('_sc|')
 
-/** The routing key of line buf[start, end) (end excludes the newline). */
-export function lineKey(buf: Buffer, start: number, end: number): string {
-  const first = buf[start]
-  if (first === 0x5f /* _ */) {
-    if (startsWith(buf, start, end, EVENT)) return eventTitle(buf, start, end)
-    if (startsWith(buf, start, end, SERVICE_CHECK)) {
-      const from = start + SERVICE_CHECK.length
-      return buf.toString('utf8', from, indexIn(buf, PIPE, from, end))
-    }
-  }
-  return buf.toString('utf8', start, indexIn(buf, COLON, start, end))
+/** Where a line's routing key is: buf[start, end). Reused, so that finding it allocates nothing. */
+export interface KeyRange {
+  start: number
+  end: number
 }
 
-/** `_e{title_length,text_length}:title|text|...`: the title; a malformed header routes like a plain line. */
-function eventTitle(buf: Buffer, start: number, end: number): string {
+/** Sets `key` to the routing key of line buf[start, end) (end excludes the newline). */
+export function findKey(buf: Buffer, start: number, end: number, key: KeyRange): void {
+  if (buf[start] === 0x5f /* _ */) {
+    if (startsWith(buf, start, end, EVENT) && eventTitle(buf, start, end, key)) return
+    if (startsWith(buf, start, end, SERVICE_CHECK)) {
+      key.start = start + SERVICE_CHECK.length
+      key.end = indexIn(buf, PIPE, key.start, end)
+      return
+    }
+  }
+  key.start = start
+  key.end = indexIn(buf, COLON, start, end)
+}
+
+/** The routing key as the string hashring hashes. */
+export function lineKey(buf: Buffer, start: number, end: number): string {
+  const key = { start: 0, end: 0 }
+  findKey(buf, start, end, key)
+  return buf.toString('utf8', key.start, key.end)
+}
+
+/** `_e{title_length,text_length}:title|text|...`: the title; false for a malformed header (routed like a plain line). */
+function eventTitle(buf: Buffer, start: number, end: number, key: KeyRange): boolean {
   let i = start + EVENT.length
   let length = 0
   let digits = 0
   for (; i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39 && digits < 7; i++, digits++) length = length * 10 + buf[i]! - 0x30
   const colon = indexIn(buf, COLON, i, end)
-  if (digits === 0 || buf[i] !== 0x2c /* , */ || colon === end) return buf.toString('utf8', start, colon)
-  return buf.toString('utf8', colon + 1, Math.min(end, colon + 1 + length))
+  if (digits === 0 || buf[i] !== 0x2c /* , */ || colon === end) return false
+  key.start = colon + 1
+  key.end = Math.min(end, colon + 1 + length)
+  return true
 }
 
 function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {

@@ -1,12 +1,15 @@
 import type { Logger } from '../log'
 import type { RelayConfig } from '../config/relay-schema'
-import { lineKey } from './line-key'
+import { RawKeyCache } from '../aggregate/raw-key-cache'
+import { findKey, type KeyRange } from './line-key'
 import type { RelayNode } from './relay-node'
 import { ProxyRing } from './ring'
 
 /** Replay of held lines: this many batches per timer tick, so a returning node's socket buffer is not flooded. */
 const REPLAY_BATCHES_PER_TICK = 16
 const REPLAY_TICK_MS = 1
+/** Names whose home node is remembered by their bytes (at least cacheSize). */
+const HOMES_CACHED = 100_000
 
 /**
  * Sends each line to the node its name hashes to on the full ring (every
@@ -22,6 +25,14 @@ export class Router {
   private readonly byId = new Map<string, RelayNode>()
   private readonly hold: boolean
   private readonly replays = new Map<RelayNode, NodeJS.Timeout>()
+  /**
+   * Name bytes -> home node, so that a name seen before costs no string and
+   * no md5: the home ring never changes. Cleared past its bound (names that
+   * never repeat must not grow it without end).
+   */
+  private readonly homes = new RawKeyCache<RelayNode>()
+  private readonly homesMax: number
+  private readonly key: KeyRange = { start: 0, end: 0 }
   /** Lines too long for any datagram. */
   oversizedLines = 0
 
@@ -35,6 +46,7 @@ export class Router {
     this.live = new ProxyRing(ids, config.cacheSize)
     for (const node of nodes) this.byId.set(node.id, node)
     this.hold = config.downPolicy === 'hold'
+    this.homesMax = Math.max(config.cacheSize, HOMES_CACHED)
   }
 
   /** The ids of the nodes in the ring now (proxy.js's `status`). */
@@ -44,8 +56,14 @@ export class Router {
 
   /** Routes line buf[start, end) (without its newline; not empty). */
   route(buf: Buffer, start: number, end: number): void {
-    const key = lineKey(buf, start, end)
-    const home = this.byId.get(this.home.get(key)!)!
+    const k = this.key
+    findKey(buf, start, end, k)
+    let home = this.homes.get(buf, k.start, k.end, 0, 0)
+    if (home === undefined) {
+      home = this.byId.get(this.home.get(buf.toString('utf8', k.start, k.end))!)!
+      if (this.homes.size >= this.homesMax) this.homes.clear()
+      this.homes.set(buf, k.start, k.end, 0, 0, home)
+    }
     if (home.up && home.outbox.empty) {
       if (home.batch.add(buf, start, end)) home.counters.forwarded++
       else this.oversizedLines++
@@ -56,7 +74,7 @@ export class Router {
       else this.oversizedLines++
       return
     }
-    const targetId = this.live.get(key)
+    const targetId = this.live.get(buf.toString('utf8', k.start, k.end))
     if (targetId === undefined) {
       home.counters.dropped++
       return
