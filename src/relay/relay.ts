@@ -140,9 +140,13 @@ export class StatsdRelay {
       this.loop.finish()
       await this.monitor.stop()
       this.router.stop()
+      const totals = this.control.snapshot().nodes
       await Promise.all(this.router.nodes.map((n) => n.forwarder.close()))
       await this.closeAdmin()
-      for (const n of this.control.snapshot().nodes) this.log.info(n, 'node totals')
+      for (const n of totals) {
+        if (n.heldLines > 0) this.log.warn(n, 'node totals: the lines still held for it are lost with the relay')
+        else this.log.info(n, 'node totals')
+      }
       this.log.info('statsd relay stopped')
     })()
     return this.stopping
