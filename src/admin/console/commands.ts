@@ -18,20 +18,45 @@ const DELETE_COMMANDS: Record<string, MetricType> = {
 }
 
 /** The answer to one command line; `quit` is true when the connection should be closed. */
-export function runCommand(control: ServerControl, line: string): { output: string; quit: boolean } {
-  // As Etsy: trim, then split on single spaces (so "health  up" has an empty first parameter).
+export interface ConsoleAnswer {
+  output: string
+  quit: boolean
+}
+
+/** As Etsy and proxy.js: trim, then split on single spaces (so "health  up" has an empty first parameter). */
+export function splitCommand(line: string): [string, string[]] {
   const [cmd = '', ...params] = line.trim().split(' ')
-  const answer = (output: string): { output: string; quit: boolean } => ({ output, quit: false })
+  return [cmd, params]
+}
+
+/** `config`, `health [up|down]` and `quit`, which Etsy's server and proxy.js answer alike; undefined for any other. */
+export function commonCommand(
+  control: Pick<ServerControl, 'health' | 'config'>,
+  cmd: string,
+  params: readonly string[],
+): ConsoleAnswer | undefined {
   switch (cmd) {
-    case 'help':
-      return answer(HELP)
     case 'config':
-      return answer(writeConfig(control.config))
+      return { output: writeConfig(control.config), quit: false }
     case 'health': {
       const action = params[0]?.toLowerCase()
       if (action === 'up' || action === 'down') control.health.set(action)
-      return answer(`health: ${control.health.current.status}\n`)
+      return { output: `health: ${control.health.current.status}\n`, quit: false }
     }
+    case 'quit':
+      return { output: '', quit: true }
+  }
+  return undefined
+}
+
+export function runCommand(control: ServerControl, line: string): ConsoleAnswer {
+  const [cmd, params] = splitCommand(line)
+  const answer = (output: string): ConsoleAnswer => ({ output, quit: false })
+  const common = commonCommand(control, cmd, params)
+  if (common !== undefined) return common
+  switch (cmd) {
+    case 'help':
+      return answer(HELP)
     case 'stats':
       return answer(stats(control))
     case 'counters':
@@ -39,8 +64,6 @@ export function runCommand(control: ServerControl, line: string): { output: stri
     case 'gauges':
     case 'sets':
       return answer(inspect(Object.fromEntries(control.tables()[cmd])) + '\nEND\n\n')
-    case 'quit':
-      return { output: '', quit: true }
     default: {
       const type = DELETE_COMMANDS[cmd]
       return answer(type === undefined ? 'ERROR\n' : deleteStats(control, type, params))
@@ -74,7 +97,7 @@ function deleteStats(control: ServerControl, type: MetricType, patterns: string[
 }
 
 /** Etsy's helpers.writeConfig: "key: value", one level of "key > sub: value". */
-export function writeConfig(config: Readonly<Record<string, unknown>>): string {
+function writeConfig(config: Readonly<Record<string, unknown>>): string {
   let out = '\n'
   for (const [prop, value] of Object.entries(config)) {
     if (typeof value !== 'object' || value === null) {

@@ -1,4 +1,5 @@
 import net from 'node:net'
+import type { ConsoleAnswer } from './commands'
 
 /*
  * The Etsy management console over TCP. One command per line; unlike Etsy
@@ -14,7 +15,7 @@ const UNTERMINATED_AFTER_MS = 200
 const IDLE_TIMEOUT_MS = 5 * 60_000
 
 /** The answer to one command line; `quit` closes the connection. */
-export type ConsoleCommands = (line: string) => { output: string; quit: boolean }
+export type ConsoleCommands = (line: string) => ConsoleAnswer
 
 export interface ConsoleLog {
   warn(obj: object, msg: string): void

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { serveMetrics } from '../../admin/http/routes/metrics'
 import { buildRelayRegistry } from './prometheus'
-import type { RelayControl, RelayStatus } from './relay-control'
+import type { RelayControl } from './relay-control'
 import { renderRelayStatusPage } from './status-page'
 
 /** The relay's admin HTTP: the same limits and health routes as the server's, its own figures. */
@@ -23,17 +24,7 @@ export function buildRelayAdminApp(control: RelayControl, logger: FastifyBaseLog
   app.post('/health/up', async (_req, reply) => (control.health.set('up'), health(reply)))
   app.post('/health/down', async (_req, reply) => (control.health.set('down'), health(reply)))
   app.get('/info', async () => control.snapshot())
-  let scrape: RelayStatus | null = null
-  const registry = buildRelayRegistry(() => (scrape ??= control.snapshot()))
-  app.get('/metrics', async (_req, reply) => {
-    try {
-      const text = await registry.metrics()
-      reply.type(registry.contentType)
-      return text
-    } finally {
-      scrape = null
-    }
-  })
+  serveMetrics(app, buildRelayRegistry, () => control.snapshot())
   app.get('/', async (_req, reply) => {
     reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
     return renderRelayStatusPage(control.snapshot())

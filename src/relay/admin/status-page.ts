@@ -1,8 +1,7 @@
+import { esc, pageHead } from '../../admin/http/status-page'
 import type { RelayStatus } from './relay-control'
 
-/* The relay's status page: self-contained HTML, like the server's (no assets, reloads with JavaScript on). */
-
-const REFRESH_MS = 5_000
+/* The relay's status page: self-contained HTML with the server's head (no assets, reloads with JavaScript on). */
 
 export function renderRelayStatusPage(s: RelayStatus): string {
   const node = (n: RelayStatus['nodes'][number]): string =>
@@ -10,21 +9,8 @@ export function renderRelayStatusPage(s: RelayStatus): string {
     `<td>${new Date(n.since).toISOString()}</td>` +
     [n.forwarded, n.rehashed, n.held, n.replayed, n.dropped, n.sendFailed, n.heldLines, n.heldBytes].map((v) => `<td class="n">${v}</td>`).join('') +
     '</tr>'
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>statsd-ts relay status</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:80em}
-h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse}td,th{padding:.2em .8em .2em 0;text-align:left;vertical-align:top}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.up{color:#176b2c;font-weight:bold}.down{color:#b3261e;font-weight:bold}code{font-size:.95em;background:#f3f3f3}
-</style>
-<script>setInterval(function(){fetch(location.href).then(function(r){return r.text()}).then(function(h){
-document.body.innerHTML=new DOMParser().parseFromString(h,'text/html').body.innerHTML}).catch(function(){})},${REFRESH_MS})</script>
-</head><body>
-<h1>statsd-ts ${esc(s.version)} relay <span style="color:#666">pid ${s.pid}</span></h1>
+  return `${pageHead('statsd-ts relay status')}
+<h1>statsd-ts ${esc(s.version)} relay <span class="muted">pid ${s.pid}</span></h1>
 <table id="summary">
 <tr><th>Health</th><td class="${s.health.status}">${s.health.status}${s.health.reason ? ` (${esc(s.health.reason)})` : ''}</td></tr>
 <tr><th>Uptime</th><td>${s.uptimeS} s</td></tr>
@@ -40,13 +26,7 @@ ${s.nodes.map(node).join('\n')}
 </table>
 <h2>Listeners</h2>
 <table id="listeners">${s.listeners.map((l) => `<tr><td><code>${esc(l.description)}</code></td></tr>`).join('\n')}</table>
-<p style="color:#666">Counts are lines since start, under the node each name hashes to. JSON: <a href="/info">/info</a>, <a href="/metrics">/metrics</a>.</p>
+<p class="muted">Counts are lines since start, under the node each name hashes to. JSON: <a href="/info">/info</a>, <a href="/metrics">/metrics</a>.</p>
 </body></html>
 `
-}
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!)
 }
