@@ -1,9 +1,11 @@
+import { once } from 'node:events'
+import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import HashRing = require('hashring')
 import { consoleSession, eventually, httpGet } from './helpers/admin-clients'
-import { sendStream, sendUdp, shortTempDir } from './helpers/net'
+import { sendStream, sendUdp, shortTempDir, withTimeout } from './helpers/net'
 import { SinkNode, untilLines } from './helpers/relay-nodes'
 import { ServerProcess } from './helpers/server-process'
 import { sendUnixgram } from './helpers/unixgram'
@@ -182,4 +184,39 @@ t.test('a node that cannot be reached over TCP is down at once, and back once it
   await sendUdp(server.endpoints.udp[0]!, packets('t', 500, 50))
   await untilLines(nodes, 500)
   t.pass('every line reached a node that is up')
+})
+
+t.test('forwarding over TCP: a node that stops reading slows the TCP client down, and nothing is lost', async (t) => {
+  const node = await SinkNode.start()
+  t.teardown(() => node.close())
+  const server = await ServerProcess.start(t.testdir(), {
+    listeners: [{ type: 'tcp', port: 0 }],
+    queue: { maxBytes: 1024 * 1024, maxPackets: 10_000 },
+    relay: { nodes: [{ host: '127.0.0.1', port: node.port }], forward: 'tcp', tcpHighWaterBytes: 64 * 1024 },
+  })
+  t.teardown(() => server.stop())
+  node.pauseTcp()
+  const line = (i: number): string => `backpressure.${'x'.repeat(150)}.n${i}:1|c\n`
+  const chunk = (from: number): string => Array.from({ length: 400 }, (_, i) => line(from + i)).join('')
+  const client = net.createConnection(server.endpoints.tcp[0]!.port, '127.0.0.1')
+  await once(client, 'connect')
+  // Write until the client's own buffer holds 1 MB it cannot hand on: every buffer on the way is full.
+  let sent = 0
+  const stalled = (async (): Promise<boolean> => {
+    for (;;) {
+      client.write(chunk(sent))
+      sent += 400
+      if (client.writableLength > 1024 * 1024) return true
+      if (sent > 2_000_000) return false
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  })()
+  t.ok(await withTimeout(stalled, 60_000, 'the client stalls'), `the client was held back after ${sent} lines`)
+  const got = node.lines.length
+  t.ok(got < sent, `the node had ${got} of ${sent} lines while it did not read`)
+  node.resumeTcp()
+  client.end()
+  await untilLines([node], sent, 60_000)
+  t.equal(node.lines.length, sent, 'every line arrived once the node read again')
+  t.equal(new Set(node.lines).size, sent, 'none twice')
 })

@@ -38,9 +38,9 @@ export class RelayLoop {
     this.schedule()
   }
 
-  /** A congested forwarder has room again. */
+  /** Drains soon, unless a forwarder is congested: its drain event calls this again. */
   schedule(): void {
-    if (this.scheduled || this.stopped || this.queue.length === 0) return
+    if (this.scheduled || this.stopped || this.queue.length === 0 || this.router.congested) return
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false

@@ -11,6 +11,8 @@ export class SinkNode {
   readonly datagrams: Buffer[] = []
   readonly lines: string[] = []
   health: 'up' | 'down' = 'up'
+  /** While set, TCP clients are not read: their data waits in the kernel, then in the relay. */
+  private tcpPaused = false
   private tcpPending = ''
   private readonly tcpClients = new Set<net.Socket>()
   private waiters: (() => void)[] = []
@@ -22,15 +24,23 @@ export class SinkNode {
   ) {}
 
   static async start(): Promise<SinkNode> {
-    const udp = dgram.createSocket('udp4')
-    udp.bind(0, '127.0.0.1')
-    await once(udp, 'listening')
+    // UDP and TCP on the same port number, as a statsd node listens on both: retried until one is free for both.
+    let udp: dgram.Socket
+    let tcp: net.Server
+    for (;;) {
+      udp = dgram.createSocket('udp4')
+      udp.bind(0, '127.0.0.1')
+      await once(udp, 'listening')
+      tcp = net.createServer()
+      const listening = await new Promise<boolean>((resolve) => {
+        tcp.once('error', () => resolve(false))
+        tcp.listen(udp.address().port, '127.0.0.1', () => resolve(true))
+      })
+      if (listening) break
+      udp.close()
+    }
     // The kernel caps it at net.core.rmem_max: bursts from proxy.js (a datagram per line) must fit.
     udp.setRecvBufferSize(4 * 1024 * 1024)
-    // The TCP listener shares the UDP port number when it can, as a statsd node listens on both.
-    const tcp = net.createServer()
-    tcp.listen(udp.address().port, '127.0.0.1')
-    await Promise.race([once(tcp, 'listening'), once(tcp, 'error')])
     const mgmt = net.createServer()
     mgmt.listen(0, '127.0.0.1')
     await once(mgmt, 'listening')
@@ -38,6 +48,7 @@ export class SinkNode {
     udp.on('message', (msg) => node.received(msg, true))
     tcp.on('connection', (socket) => {
       node.tcpClients.add(socket)
+      if (node.tcpPaused) socket.pause()
       socket.on('close', () => node.tcpClients.delete(socket))
       socket.on('data', (chunk) => node.received(chunk, false))
       socket.on('error', () => {})
@@ -74,6 +85,16 @@ export class SinkNode {
     const waiters = this.waiters
     this.waiters = []
     for (const wake of waiters) wake()
+  }
+
+  pauseTcp(): void {
+    this.tcpPaused = true
+    for (const socket of this.tcpClients) socket.pause()
+  }
+
+  resumeTcp(): void {
+    this.tcpPaused = false
+    for (const socket of this.tcpClients) socket.resume()
   }
 
   /** Resolves on the next arrival. */
