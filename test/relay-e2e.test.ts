@@ -169,6 +169,22 @@ t.test('policy hold: a down node gets its lines late, in order, and none elsewhe
   t.equal(info[0]!.rehashed + info[1]!.rehashed + info[2]!.rehashed, 0)
 })
 
+t.test('a node whose UDP port is closed is down at its first refused send, not at its next check', async (t) => {
+  const { nodes, server } = await startFleet(t, { checkIntervalMs: 600_000 })
+  const [a, b, c] = nodes as [SinkNode, SinkNode, SinkNode]
+  await b.closeUdp()
+  const round = packets('icmp', 3000, 20)
+  // Datagrams sent before the kernel's "port unreachable" arrives are lost, as UDP loses them.
+  for (let i = 0; i < round.length && (await nodeInfo(server))[1]!.up; i++) await sendUdp(server.endpoints.udp[0]!, [round[i]!])
+  await untilNode(server, b.id, false)
+  const info = await nodeInfo(server)
+  t.match((info[1] as NodeInfo & { reason: string }).reason, /ECONNREFUSED/)
+  const before = a.lines.length + c.lines.length
+  await sendUdp(server.endpoints.udp[0]!, packets('after', 1000, 20))
+  await untilLines([a, c], before + 1000)
+  t.pass('its lines went to the other nodes')
+})
+
 t.test('a node that cannot be reached over TCP is down at once, and back once it listens', async (t) => {
   const nodes = await Promise.all([SinkNode.start(), SinkNode.start()])
   t.teardown(() => Promise.all(nodes.map((n) => n.close())))

@@ -59,7 +59,8 @@ export class TcpForwarder implements Forwarder {
   }
 
   send(datagram: Buffer, lines: number): void {
-    this.socket!.write(datagram, (err) => {
+    if (this.socket === null) return this.events.onLost(lines, new Error(`${this.description} is closed`))
+    this.socket.write(datagram, (err) => {
       if (err !== null && err !== undefined) this.events.onLost(lines, err)
     })
   }

@@ -43,7 +43,8 @@ export class UdpForwarder implements Forwarder {
   }
 
   send(datagram: Buffer, lines: number): void {
-    this.socket!.send(datagram, (err) => {
+    if (this.socket === null) return this.events.onLost(lines, new Error(`${this.description} is closed`))
+    this.socket.send(datagram, (err) => {
       if (err === null || err === undefined) return
       this.events.onLost(lines, err)
       if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.events.onFailure(err)

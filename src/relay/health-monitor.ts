@@ -6,9 +6,9 @@ import type { Router } from './router'
 
 /**
  * Checks every node each checkIntervalMs, as proxy.js does: a failed check
- * takes it out of the ring, a passing one puts it back. A node without an
- * adminport is never checked; like any node, it goes down when its
- * transport fails and is reconnected on the next round.
+ * takes it out of the ring, a passing one puts it back (reconnecting its
+ * forwarder if that broke). A node without an adminport is never asked:
+ * it goes down when its transport fails and is tried again each round.
  */
 export class HealthMonitor {
   private timer: NodeJS.Timeout | null = null
@@ -42,7 +42,10 @@ export class HealthMonitor {
 
   private async check(node: RelayNode): Promise<void> {
     const { adminport, host } = node.config
-    if (adminport !== undefined) {
+    if (adminport === undefined) {
+      // Nothing to ask: the transport alone says whether it is there (a failed send takes it down again).
+      this.router.setHealthy(node, true, '')
+    } else {
       const healthy = await checkHealth(this.config.healthCheck, host, adminport, this.config.checkIntervalMs)
       if (this.stopped) return
       this.router.setHealthy(node, healthy, `health check (${this.config.healthCheck} on port ${adminport}) failed`)
@@ -52,15 +55,15 @@ export class HealthMonitor {
   }
 
   /** Opens the forwarder if it is not (at start, or after a TCP connection broke). */
-  async connect(node: RelayNode): Promise<void> {
+  private async connect(node: RelayNode): Promise<void> {
     if (node.forwarder.ready || this.stopped) return
-    let reason = ''
     try {
       await node.forwarder.open()
     } catch (err) {
       this.log.debug({ node: node.id, err }, 'cannot reach node')
-      reason = `cannot reach ${node.forwarder.description}: ${(err as Error).message}`
+      this.router.transportFailed(node, `cannot reach ${node.forwarder.description}: ${(err as Error).message}`)
+      return
     }
-    this.router.transportChanged(node, reason)
+    this.router.transportOpened(node)
   }
 }

@@ -48,7 +48,7 @@ export class StatsdRelay {
     const nodes: RelayNode[] = relay.nodes.map((cfg) => {
       const node: RelayNode = new RelayNode(cfg, relay, {
         onLost: (lines) => (node.counters.sendFailed += lines),
-        onFailure: (err) => router?.transportChanged(node, `${node.forwarder.description}: ${err.message}`),
+        onFailure: (err) => router?.transportFailed(node, `${node.forwarder.description}: ${err.message}`),
         onDrain: () => {
           loop.schedule()
           router?.replay(node)

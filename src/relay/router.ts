@@ -104,9 +104,13 @@ export class Router {
     this.sync(node)
   }
 
-  /** The forwarder connected, or broke (reason set). */
-  transportChanged(node: RelayNode, reason: string): void {
-    if (!node.up && reason !== '') node.reason = reason
+  /** The transport broke, or could not be opened: down until a check passes and it reconnects. */
+  transportFailed(node: RelayNode, reason: string): void {
+    this.setHealthy(node, false, reason)
+  }
+
+  /** The forwarder (re)connected. */
+  transportOpened(node: RelayNode): void {
     this.sync(node)
   }
 

@@ -13,6 +13,7 @@ export class SinkNode {
   health: 'up' | 'down' = 'up'
   /** While set, TCP clients are not read: their data waits in the kernel, then in the relay. */
   private tcpPaused = false
+  private udpClosed = false
   private tcpPending = ''
   private readonly tcpClients = new Set<net.Socket>()
   private waiters: (() => void)[] = []
@@ -61,7 +62,7 @@ export class SinkNode {
   }
 
   get port(): number {
-    return this.udp.address().port
+    return (this.tcp.address() as net.AddressInfo).port
   }
 
   get adminport(): number {
@@ -87,6 +88,12 @@ export class SinkNode {
     for (const wake of waiters) wake()
   }
 
+  /** Closes the UDP socket: the port answers ICMP port unreachable from now on. */
+  async closeUdp(): Promise<void> {
+    await new Promise<void>((resolve) => this.udp.close(() => resolve()))
+    this.udpClosed = true
+  }
+
   pauseTcp(): void {
     this.tcpPaused = true
     for (const socket of this.tcpClients) socket.pause()
@@ -105,7 +112,7 @@ export class SinkNode {
   async close(): Promise<void> {
     for (const socket of this.tcpClients) socket.destroy()
     await Promise.all([
-      new Promise<void>((resolve) => this.udp.close(() => resolve())),
+      new Promise<void>((resolve) => (this.udpClosed ? resolve() : this.udp.close(() => resolve()))),
       new Promise<void>((resolve) => this.tcp.close(() => resolve())),
       new Promise<void>((resolve) => this.mgmt.close(() => resolve())),
     ])
