@@ -14,6 +14,7 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | null = null
   private round: Promise<void> = Promise.resolve()
   private stopped = false
+  private running = false
 
   constructor(
     private readonly router: Router,
@@ -23,10 +24,15 @@ export class HealthMonitor {
 
   /** Runs the first round now (and resolves when it is done), then one per interval. */
   start(): Promise<void> {
-    this.round = this.checkAll()
-    this.timer = setInterval(() => {
-      this.round = this.round.then(() => this.checkAll())
-    }, this.config.checkIntervalMs)
+    this.timer = setInterval(() => this.startRound(), this.config.checkIntervalMs)
+    return this.startRound()
+  }
+
+  /** A round still running when the next is due (a TCP connect waiting) is not doubled: that one is skipped. */
+  private startRound(): Promise<void> {
+    if (this.running) return this.round
+    this.running = true
+    this.round = this.checkAll().finally(() => (this.running = false))
     return this.round
   }
 

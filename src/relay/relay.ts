@@ -92,7 +92,8 @@ export class StatsdRelay {
         policy: relay.downPolicy,
         forward: relay.forward,
         received: { ...loop.totals },
-        oversizedLines: router.oversizedLines,
+        // Too long for a datagram, or (stream listeners) longer than maxLineBytes.
+        oversizedLines: router.oversizedLines + counters.oversizedLines,
         queue: { packets: queue.length, bytes: queue.bytes, droppedPackets: counters.queueDroppedPackets, droppedBytes: counters.queueDroppedBytes },
         listeners: listeners.map((l) => ({ description: l.description, bound: true, ...l.status?.() })),
         nodes: nodes.map((n) => ({

@@ -29,7 +29,7 @@ export function buildRelayRegistry(current: () => RelayStatus): Registry {
   counter('statsd_relay_packets_received_total', 'Datagrams or stream chunks read', [], (s, c) => c.inc(s.received.packets))
   counter('statsd_relay_lines_received_total', 'Lines read', [], (s, c) => c.inc(s.received.lines))
   counter('statsd_relay_bytes_received_total', 'Bytes read', [], (s, c) => c.inc(s.received.bytes))
-  counter('statsd_relay_oversized_lines_total', 'Lines too long for any datagram: dropped', [], (s, c) => c.inc(s.oversizedLines))
+  counter('statsd_relay_oversized_lines_total', 'Lines dropped as too long (for any datagram, or past a stream listener maxLineBytes)', [], (s, c) => c.inc(s.oversizedLines))
   counter('statsd_queue_dropped_packets_total', 'Datagrams dropped because the queue was full', [], (s, c) => c.inc(s.queue.droppedPackets))
   counter(
     'statsd_relay_lines_total',
@@ -39,6 +39,9 @@ export function buildRelayRegistry(current: () => RelayStatus): Registry {
       for (const n of s.nodes) for (const [field, outcome] of Object.entries(OUTCOMES)) c.inc({ node: n.id, outcome }, n[field as keyof NodeCounters])
     },
   )
+  counter('statsd_listener_kernel_dropped_packets_total', 'Datagrams dropped by the kernel, per listener', ['listener'], (s, c) => {
+    for (const l of s.listeners) if (l.kernelDrops !== undefined) c.inc({ listener: l.description }, l.kernelDrops)
+  })
   gauge('statsd_relay_node_up', '1 while the node is in the ring', ['node'], (s, g) => {
     for (const n of s.nodes) g.set({ node: n.id }, n.up ? 1 : 0)
   })

@@ -23,7 +23,7 @@ export interface RelayStatus {
   policy: 'rehash' | 'hold'
   forward: 'udp' | 'tcp'
   received: { packets: number; lines: number; bytes: number }
-  /** Lines longer than any datagram can carry: dropped. */
+  /** Lines dropped as too long: for any datagram, or past a stream listener's maxLineBytes. */
   oversizedLines: number
   queue: { packets: number; bytes: number; droppedPackets: number; droppedBytes: number }
   listeners: ListenerStatus[]
