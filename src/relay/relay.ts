@@ -1,10 +1,7 @@
-import type net from 'node:net'
 import path from 'node:path'
-import { ConsoleServer } from '../admin/console/console-server'
 import type { Config } from '../config/schema'
 import type { RelayConfig } from '../config/relay-schema'
 import { readBuildInfo } from '../core/build-info'
-import { hostPort } from '../core/host-port'
 import { IngestCounters } from '../core/ingest-counters'
 import { Health } from '../core/server-control'
 import { type Listener, startListener } from '../listeners/listener'
@@ -12,9 +9,8 @@ import { openFileLimit } from '../listeners/proc-net'
 import { withDefaultMaxConnections } from '../listeners/stream/connection-limit'
 import type { Logger } from '../log'
 import { PacketQueue } from '../queue/queue'
-import { relayCommands } from './admin/console-commands'
-import { buildRelayAdminApp } from './admin/http'
 import type { RelayControl, RelayStatus } from './admin/relay-control'
+import { startRelayAdmin } from './admin/start'
 import { HealthMonitor } from './health-monitor'
 import { RelayLoop } from './relay-loop'
 import { RelayNode } from './relay-node'
@@ -152,37 +148,4 @@ export class StatsdRelay {
     })()
     return this.stopping
   }
-}
-
-/** The admin HTTP and the proxy.js console; one that cannot bind is logged and left out, as for the server. */
-async function startRelayAdmin(
-  config: Config,
-  control: RelayControl,
-  log: Logger,
-): Promise<{ descriptions: string[]; close: () => Promise<void> }> {
-  const descriptions: string[] = []
-  const closers: (() => Promise<void>)[] = []
-  if (config.admin !== false) {
-    const app = buildRelayAdminApp(control, log.child({ component: 'admin-http' }, { level: 'warn' }))
-    try {
-      await app.listen({ host: config.admin.address, port: config.admin.port })
-      const bound = app.server.address() as net.AddressInfo
-      descriptions.push(`http ${hostPort(bound.address, bound.port)}`)
-      closers.push(() => app.close())
-    } catch (err) {
-      log.error({ err }, 'admin HTTP server not started; running without it')
-      await app.close()
-    }
-  }
-  if (config.mgmt !== false) {
-    const server = new ConsoleServer(relayCommands(control), log.child({ component: 'mgmt' }))
-    try {
-      const bound = await server.listen(config.mgmt.port, config.mgmt.address)
-      descriptions.push(`mgmt ${hostPort(bound.address, bound.port)}`)
-      closers.push(() => server.close())
-    } catch (err) {
-      log.error({ err }, 'management console not started; running without it')
-    }
-  }
-  return { descriptions, close: async () => void (await Promise.all(closers.map((c) => c()))) }
 }
