@@ -22,7 +22,7 @@ async function startFleet(t: Test, relay: object, listeners?: object[]): Promise
   t.teardown(() => Promise.all(nodes.map((n) => n.close())))
   const server = await ServerProcess.start(t.testdir(), {
     listeners: listeners ?? [{ type: 'udp', port: 0 }],
-    relay: { nodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port, adminport: n.adminport })), checkIntervalMs: 300, ...relay },
+    relay: { nodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port, adminport: n.adminport })), checkIntervalMs: 1000, ...relay },
   })
   t.teardown(() => server.stop())
   return { nodes, server }

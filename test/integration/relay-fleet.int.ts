@@ -96,7 +96,7 @@ async function startFleet(t: Test, downPolicy: 'rehash' | 'hold'): Promise<Fleet
     mkdirSync(relayDir)
     const relay = await ServerProcess.start(relayDir, {
       listeners: [{ type: 'udp', port: 0 }],
-      relay: { nodes, healthCheck: 'http', checkIntervalMs: 300, downPolicy },
+      relay: { nodes, healthCheck: 'http', checkIntervalMs: 1000, downPolicy },
     })
     t.teardown(() => relay.stop())
     relays.push(relay)
