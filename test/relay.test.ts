@@ -184,3 +184,11 @@ t.test("console: proxy.js's commands and answers", async (t) => {
   t.equal(run('stats').output, 'ERROR\n')
   t.same(run('quit'), { output: '', quit: true })
 })
+
+t.test("Etsy's own exampleProxyConfig.js loads as it ships", async (t) => {
+  const loaded = loadConfig(require.resolve('statsd/exampleProxyConfig.js'))
+  t.same(loaded.config.relay?.nodes.map((n) => `${n.host}:${n.port}/${n.adminport}`), ['127.0.0.1:8127/8128', '127.0.0.1:8129/8130', '127.0.0.1:8131/8132'])
+  t.same(loaded.config.listeners, [{ type: 'udp', address: '0.0.0.0', port: 8125 }])
+  t.equal(loaded.config.relay?.checkIntervalMs, 1000)
+  t.equal(loaded.warnings.length, 2, 'host and udp_version, which proxy.js ignores too')
+})
