@@ -3,7 +3,9 @@
 # with dpkg-buildpackage, run lintian, install it with dpkg -i, check its files,
 # user and conffile, run the installed server as the service user with the
 # unit's ExecStart command line, send metrics over UDP, TCP and the Unix socket
-# to a local Graphite receiver, stop it with SIGTERM, then remove and purge the
+# to a local Graphite receiver (and through a statsd-ts@relay instance, run
+# from the template unit's command line with its own runtime directory), stop
+# it with SIGTERM, then remove and purge the
 # package and check that nothing is left behind.
 #
 # Needs root and the build dependencies (debhelper, dpkg-dev, lintian, systemd
@@ -17,6 +19,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/statsd-ts-deb.XXXXXX)
 chmod 0755 "$work"
 unit=/lib/systemd/system/statsd-ts.service
+template=/lib/systemd/system/statsd-ts@.service
 pids=()
 
 step() { printf '== %s\n' "$*"; }
@@ -54,6 +57,7 @@ dpkg -i "$deb"
 for f in /usr/bin/statsd-ts /usr/lib/statsd-ts/package.json /usr/lib/statsd-ts/build/src/main.js \
   /usr/lib/statsd-ts/node_modules/pino/package.json /usr/lib/statsd-ts/node_modules/zod/package.json \
   /etc/statsd-ts/config.json /etc/default/statsd-ts "$unit" /usr/share/man/man1/statsd-ts.1.gz \
+  /usr/lib/statsd-ts/node_modules/hashring/package.json "$template" /etc/statsd-ts/relay.json /etc/default/statsd-ts-relay \
   /usr/share/doc/statsd-ts/copyright; do
   [ -e "$f" ] || fail "missing $f"
 done
@@ -75,6 +79,9 @@ getent group _statsd-ts >/dev/null || fail 'no _statsd-ts group'
 
 step 'systemd-analyze verify'
 systemd-analyze verify "$unit" || fail 'systemd-analyze verify'
+# A template is verified as one of its instances.
+cp "$template" "$work/statsd-ts@relay.service"
+systemd-analyze verify "$work/statsd-ts@relay.service" || fail 'systemd-analyze verify statsd-ts@relay'
 
 step 'the shipped config loads, as the service user'
 as_service() { setpriv --reuid=_statsd-ts --regid=_statsd-ts --init-groups -- "$@"; }
@@ -120,9 +127,38 @@ wait_until_up "$work/server.log"
 send_metrics "$work/server.log" udp $'deb.udp:1|c\ndeb.timer:5|ms' tcp $'deb.tcp:2|c\n' \
   /run/statsd-ts/statsd.sock $'deb.unix:3|c\ndeb.gauge:7|g\n'
 
+step 'the statsd-ts@relay instance: its own runtime directory, in front of the server'
+as_service /usr/bin/statsd-ts --check-config /etc/statsd-ts/relay.json
+( . /etc/default/statsd-ts-relay && [ "$CONFIG" = /etc/statsd-ts/relay.json ] ) || fail '/etc/default/statsd-ts-relay: CONFIG'
+server_udp=$(grep -o '"udp 127.0.0.1:[0-9]*"' "$work/server.log" | head -n1 | tr -dc '0-9.:' | sed 's/.*://')
+# The shipped relay config on free ports, in front of the server started above (never health-checked
+# here: the server's admin port may be taken on this machine); same Unix socket path.
+node -e '
+  const fs = require("fs")
+  const config = JSON.parse(fs.readFileSync("/etc/statsd-ts/relay.json", "utf8"))
+  for (const l of config.listeners) if (l.type !== "unix") l.port = 0
+  config.relay.nodes = [{ host: "127.0.0.1", port: Number(process.argv[2]) }]
+  config.admin.port = 0
+  config.mgmt.port = 0
+  fs.writeFileSync(process.argv[1], JSON.stringify(config))
+' "$work/etc/relay.json" "$server_udp"
+chmod 0644 "$work/etc/relay.json"
+# What systemd does for RuntimeDirectory=statsd-ts-%i.
+install -d -o _statsd-ts -g _statsd-ts -m 0755 /run/statsd-ts-relay
+relay_start=$(sed -n 's/^ExecStart=//p' "$template")
+# shellcheck disable=SC2086
+setpriv --reuid=_statsd-ts --regid=_statsd-ts --init-groups -- ${relay_start//'${CONFIG}'/$work/etc/relay.json} 2>"$work/relay.log" &
+relay=$!
+pids+=("$relay")
+wait_until_up "$work/relay.log"
+send_metrics "$work/relay.log" udp $'deb.relayed_udp:1|c' /run/statsd-ts-relay/statsd.sock $'deb.relayed:4|c\ndeb.relayed:5|c\n'
+stop_server "$relay" "$work/relay.log"
+[ ! -e /run/statsd-ts-relay/statsd.sock ] || fail 'the relay left its socket file behind'
+[ -S /run/statsd-ts/statsd.sock ] || fail "stopping the relay removed the server's socket"
+
 step 'SIGTERM: the final flush reaches Graphite'
 stop_server "$server" "$work/server.log"
-for line in 'stats_counts.deb.udp 1' 'stats_counts.deb.tcp 2' 'stats_counts.deb.unix 3' 'stats.gauges.deb.gauge 7' 'stats.timers.deb.timer.upper 5'; do
+for line in 'stats_counts.deb.udp 1' 'stats_counts.deb.relayed 9' 'stats_counts.deb.relayed_udp 1' 'stats_counts.deb.tcp 2' 'stats_counts.deb.unix 3' 'stats.gauges.deb.gauge 7' 'stats.timers.deb.timer.upper 5'; do
   grep -q "^$line " "$work/graphite.txt" || {
     cat "$work/graphite.txt"
     fail "Graphite did not receive: $line"
@@ -136,8 +172,8 @@ dpkg -r statsd-ts
 [ ! -e /usr/lib/statsd-ts ] && [ ! -e /usr/bin/statsd-ts ] || fail 'files left after remove'
 [ -e /etc/statsd-ts/config.json ] || fail 'remove deleted the conffile'
 dpkg -P statsd-ts
-for f in /etc/statsd-ts /etc/default/statsd-ts /etc/sysctl.d/60-statsd-ts.conf /usr/lib/statsd-ts /var/lib/statsd-ts /run/statsd-ts \
-  /etc/systemd/system/multi-user.target.wants/statsd-ts.service "$unit"; do
+for f in /etc/statsd-ts /etc/default/statsd-ts /etc/default/statsd-ts-relay /etc/sysctl.d/60-statsd-ts.conf /usr/lib/statsd-ts \
+  /var/lib/statsd-ts /run/statsd-ts /run/statsd-ts-relay /etc/systemd/system/multi-user.target.wants/statsd-ts.service "$unit" "$template"; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || fail "left after purge: $f"
 done
 ! getent passwd _statsd-ts >/dev/null || fail 'the _statsd-ts user is left after purge'

@@ -10,6 +10,7 @@ import { limitHeapGrowth } from './core/heap-growth'
 import { ListenError } from './listeners/listen-error'
 import { createLogger } from './log'
 import { reloadFromFile } from './reload'
+import { StatsdRelay } from './relay/relay'
 import { StatsdServer } from './server'
 
 /*
@@ -23,6 +24,7 @@ const EX_SOFTWARE = 70
 const EX_CONFIG = 78
 
 const HELP = `usage: statsd-ts [CONFIG]            run the server (CONFIG: native JSON, Etsy config.js or statsgod config.yml;
+                                     a relay for an Etsy proxy config (with nodes) or a native config with relay;
                                      without one, UDP on 127.0.0.1:8125 and the console backend)
        statsd-ts --check-config CONFIG   validate CONFIG, print its warnings; exit 0, or 78 if it is invalid
        statsd-ts --print-config CONFIG   print the effective native JSON config (defaults filled in, Etsy or
@@ -106,7 +108,11 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
     for (const warning of loaded.warnings) log.warn(warning)
   }
 
-  const starting = StatsdServer.start(loaded.config, log, { source: loaded.source, format: loaded.format })
+  const { relay } = loaded.config
+  const starting: Promise<StatsdServer | StatsdRelay> =
+    relay !== undefined
+      ? StatsdRelay.start({ ...loaded.config, relay }, log, loaded.source)
+      : StatsdServer.start(loaded.config, log, { source: loaded.source, format: loaded.format })
   // Handled from now on, before the server says it is up: a SIGTERM right
   // after "up" would otherwise kill the process without its final flush.
   const stopped = new Promise<number>((resolve) => {

@@ -8,7 +8,7 @@ import type { StatsdServer } from './server'
  * config that does not load is reported with the same messages as at
  * start-up, and the running one is kept: a typo must not stop the daemon.
  */
-export function reloadFromFile(path: string | undefined, server: StatsdServer, log: Logger): void {
+export function reloadFromFile(path: string | undefined, server: Pick<StatsdServer, 'reload'>, log: Logger): void {
   if (path === undefined) {
     log.warn('SIGHUP: started without a config file, nothing to re-read')
     return

@@ -65,7 +65,8 @@ t.test('config: Etsy writeConfig format', async (t) => {
 })
 
 async function connect(t: Test): Promise<{ socket: net.Socket; received: () => string; closed: Promise<unknown> }> {
-  const server = new ConsoleServer(new FakeControl(), { warn() {} })
+  const control = new FakeControl()
+  const server = new ConsoleServer((line) => runCommand(control, line), { warn() {} })
   const { port } = await server.listen(0, '127.0.0.1')
   t.teardown(() => server.close())
   const socket = net.createConnection(port, '127.0.0.1')

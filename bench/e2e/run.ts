@@ -10,6 +10,7 @@ import { NODE_FLAGS } from '../../src/core/node-flags'
 import { udpSockets } from '../../src/listeners/proc-net'
 import { median } from '../median'
 import { targetsOnly } from './targets'
+import { relayRows } from './relay'
 
 /*
  * `npm run bench:e2e`: this server and Etsy statsd 0.9 side by side on
@@ -32,11 +33,12 @@ import { targetsOnly } from './targets'
  * BENCH_E2E_ONLY=sustained runs only the sustained-rate ladders, of both servers.
  * BENCH_E2E_ONLY=targets runs issue 25's rows (bench/e2e/targets.ts) for each
  * build in BENCH_E2E_MAINS, taking turns.
+ * BENCH_E2E_ONLY=relay runs only the relay rows (bench/e2e/relay.ts): this relay against proxy.js.
  * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
-const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
+export const SENDER = path.join(ROOT, 'build/bench/e2e/sender')
 /** sender.c has no TLS: the `node-tls` (and `node-tcp`) modes are this Node script's. */
 const NODE_SENDER = path.join(__dirname, 'node-sender.js')
 /** Another build of this server to measure (e.g. before a change); unixgram is left out if it has none. */
@@ -53,7 +55,7 @@ const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1)
 const STEP_S = 2
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 /** The same SO_RCVBUF for both servers: as much as net.core.rmem_max allows, up to 32 MiB. */
-const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
+export const RECV_BUFFER = Math.min(32 << 20, Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()))
 const CONNECTIONS = 3_000
 /** The memory row: this many distinct keys, sent for this long. */
 const MEMORY_KEYS = 100_000
@@ -212,7 +214,7 @@ export async function startServer(
  * CPU here: it is the fallback where there is no schedstat. Node's threads
  * live as long as the process, so none is lost by summing the live ones.
  */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   let ns = 0
   for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -475,6 +477,7 @@ async function main(): Promise<void> {
   buildSender()
   if (process.env.BENCH_E2E_ONLY === 'memory') return memoryOnly()
   if (process.env.BENCH_E2E_ONLY === 'targets') return targetsOnly()
+  if (process.env.BENCH_E2E_ONLY === 'relay') return relayOnly()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
   const names = ['statsd-ts', 'Etsy 0.9'] as const
   const results: Results[] = names.map(() => new Map())
@@ -494,6 +497,7 @@ async function main(): Promise<void> {
       await stopServer(server)
     }
   }
+  const relay = sustainedOnly ? [] : await relayRows(dir)
   fs.rmSync(dir, { recursive: true, force: true })
   const [ours, etsy] = results as [Results, Results]
   const lines = [
@@ -511,7 +515,19 @@ async function main(): Promise<void> {
     }
     lines.push(`| ${label} | ${format(value)} | ${format(theirs)} | ${ratio} |`)
   }
+  if (relay.length > 0) lines.push('', '| relay workload | statsd-ts relay | proxy.js | ratio |', '|---|---|---|---|', ...relay)
   process.stdout.write(lines.join('\n') + '\n')
+}
+
+/** BENCH_E2E_ONLY=relay: the relay rows alone. */
+async function relayOnly(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-bench-'))
+  try {
+    const rows = await relayRows(dir)
+    process.stdout.write(['| relay workload | statsd-ts relay | proxy.js | ratio |', '|---|---|---|---|', ...rows].join('\n') + '\n')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 if (require.main === module) {

@@ -7,6 +7,7 @@ import { reloadCertificates, tlsServerOptions } from '../core/tls-options'
 import { hostPort } from '../core/host-port'
 import type { ServerControl } from '../core/server-control'
 import { isLoopback, WriteGate } from './auth/write-gate'
+import { runCommand } from './console/commands'
 import { ConsoleServer } from './console/console-server'
 import { buildAdminApp } from './http/app'
 
@@ -73,7 +74,7 @@ export async function startAdminPlane(
 
   if (endpoints.mgmt !== false) {
     const { address, port } = endpoints.mgmt
-    const server = new ConsoleServer(control, log.child({ component: 'mgmt' }), { gate, boundAddress: address })
+    const server = new ConsoleServer((line) => runCommand(control, line), log.child({ component: 'mgmt' }), { gate, boundAddress: address })
     try {
       const bound = await server.listen(port, address)
       descriptions.push(`mgmt ${hostPort(bound.address, bound.port)}`)

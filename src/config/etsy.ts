@@ -13,7 +13,7 @@ import { configSchema, type ConfigInput } from './schema'
 type ListenerInput = NonNullable<ConfigInput['listeners']>[number]
 type BackendInput = NonNullable<ConfigInput['backends']>[number]
 type EtsyConfig = z.output<typeof etsySchema>
-type EtsyServer = z.output<typeof etsyServer>
+export type EtsyServer = z.output<typeof etsyServer>
 
 export interface EtsyTranslation {
   config: ConfigInput
@@ -30,7 +30,14 @@ const fileMode = z.union([
   z.string().regex(/^[0-7]{1,4}$/, 'must be an octal file mode such as "660"'),
 ])
 
-const etsyServer = z.strictObject({
+export const etsyLog = z.strictObject({
+  backend: z.enum(['stdout', 'syslog']).optional(),
+  application: z.string().optional(),
+  // A syslog priority in Etsy (LOG_INFO...), not a filter: it has no equivalent here.
+  level: z.string().optional(),
+})
+
+export const etsyServer = z.strictObject({
   server: z.string().optional(),
   address: z.string().min(1).optional(),
   address_ipv6: z.boolean().optional(),
@@ -83,14 +90,7 @@ const etsySchema = z.strictObject({
   flush_counts: z.boolean().optional(),
   dumpMessages: z.boolean().optional(),
   debug: z.boolean().optional(),
-  log: z
-    .strictObject({
-      backend: z.enum(['stdout', 'syslog']).optional(),
-      application: z.string().optional(),
-      // A syslog priority in Etsy (LOG_INFO...), not a filter: it has no equivalent here.
-      level: z.string().optional(),
-    })
-    .optional(),
+  log: etsyLog.optional(),
 
   mgmt_address: z.string().min(1).optional(),
   mgmt_port: port.optional(),
@@ -125,7 +125,7 @@ const SUPPORTED_BACKENDS = '"./backends/graphite", "./backends/console" and "./b
 /** Validates an Etsy statsd config and maps it onto the native config input. */
 export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation {
   const warnings: string[] = []
-  const etsy = parseIgnoringUnknownKeys(raw, fileName, warnings)
+  const etsy = parseIgnoringUnknownKeys(etsySchema, raw, fileName, warnings)
 
   const problems: string[] = []
   const listeners = mapListeners(etsy, problems, warnings)
@@ -169,15 +169,20 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
  * the did-you-mean hint in case it is a typo. A known key with a wrong value
  * is still an error.
  */
-function parseIgnoringUnknownKeys(raw: unknown, fileName: string, warnings: string[]): EtsyConfig {
-  const parsed = etsySchema.safeParse(raw, { reportInput: true })
+export function parseIgnoringUnknownKeys<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  fileName: string,
+  warnings: string[],
+): z.output<S> {
+  const parsed = schema.safeParse(raw, { reportInput: true })
   if (parsed.success) return parsed.data
   const unknown = parsed.error.issues.filter((issue) => issue.code === 'unrecognized_keys')
   const wrong = parsed.error.issues.filter((issue) => issue.code !== 'unrecognized_keys')
-  if (wrong.length > 0) throw issuesToError(fileName, etsySchema, wrong)
-  for (const line of describeIssues(etsySchema, unknown)) warnings.push(`${line}; ignored, as Etsy statsd does`)
+  if (wrong.length > 0) throw issuesToError(fileName, schema, wrong)
+  for (const line of describeIssues(schema, unknown)) warnings.push(`${line}; ignored, as Etsy statsd does`)
   // zod reports unknown keys at every level in one pass, so without them the config is valid.
-  return etsySchema.parse(withoutKeys(raw, unknown))
+  return schema.parse(withoutKeys(raw, unknown))
 }
 
 /** A copy of `value` without the keys the issues name, leaving the caller's object alone. */
@@ -208,7 +213,7 @@ function mapListeners(etsy: EtsyConfig, problems: string[], warnings: string[]):
   return listeners
 }
 
-function mapServer(
+export function mapServer(
   server: EtsyServer,
   path: PropertyKey[],
   problems: string[],
@@ -301,7 +306,7 @@ function mapBackends(etsy: EtsyConfig, problems: string[], warnings: string[]): 
 }
 
 /** Drops keys whose value is undefined so the native schema's defaults apply to them. */
-function withoutUndefined<T extends object>(value: T): T {
+export function withoutUndefined<T extends object>(value: T): T {
   const out: Record<string, unknown> = {}
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined) continue

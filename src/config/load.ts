@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { hostPort } from '../core/host-port'
 import { ConfigError, formatPath, issuesToError, noDestination } from './errors'
 import { fromEtsyConfig } from './etsy'
+import { fromEtsyProxyConfig } from './etsy-proxy'
 import { configSchema, type Config, type ConfigInput, type ListenerConfig } from './schema'
 
 /*
@@ -69,8 +70,15 @@ export function loadConfig(path?: string): LoadedConfig {
 
   let input: ConfigInput | Record<string, unknown> = raw
   let warnings: string[] = []
-  const etsy = isEtsyConfig(raw)
-  if (etsy) {
+  // proxy.js's config: `nodes` is the one key it has and Etsy's statsd lacks.
+  const proxy = Object.hasOwn(raw, 'nodes')
+  const etsy = proxy || isEtsyConfig(raw)
+  if (proxy) {
+    rejectMixedFormats(raw, path)
+    const translated = fromEtsyProxyConfig(raw, path)
+    input = translated.config
+    warnings = translated.warnings
+  } else if (etsy) {
     rejectMixedFormats(raw, path)
     const translated = fromEtsyConfig(raw, path)
     input = translated.config

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { adminAuthSchema } from './admin-auth-schema'
 import { authSchema } from './auth-schema'
+import { relaySchema } from './relay-schema'
 import { readableFile, tlsServerSchema } from './tls-schema'
 import { statsgodNamespaceSchema } from './statsgod-namespace-schema'
 
@@ -336,6 +337,8 @@ export const configSchema = z.strictObject({
       dumpMessages: z.boolean().default(false),
     })
     .default({ level: 'info', dumpMessages: false }),
+  /** Run as a relay in front of aggregating nodes instead of aggregating (see relay-schema.ts). */
+  relay: relaySchema.optional(),
 })
 
 /** What a config file may contain (every key optional). */

@@ -30,20 +30,45 @@ export function commandAccess(line: string): 'read' | 'write' | 'auth' {
 }
 
 /** The answer to one command line; `quit` is true when the connection should be closed. */
-export function runCommand(control: ServerControl, line: string): { output: string; quit: boolean } {
-  // As Etsy: trim, then split on single spaces (so "health  up" has an empty first parameter).
+export interface ConsoleAnswer {
+  output: string
+  quit: boolean
+}
+
+/** As Etsy and proxy.js: trim, then split on single spaces (so "health  up" has an empty first parameter). */
+export function splitCommand(line: string): [string, string[]] {
   const [cmd = '', ...params] = line.trim().split(' ')
-  const answer = (output: string): { output: string; quit: boolean } => ({ output, quit: false })
+  return [cmd, params]
+}
+
+/** `config`, `health [up|down]` and `quit`, which Etsy's server and proxy.js answer alike; undefined for any other. */
+export function commonCommand(
+  control: Pick<ServerControl, 'health' | 'config'>,
+  cmd: string,
+  params: readonly string[],
+): ConsoleAnswer | undefined {
   switch (cmd) {
-    case 'help':
-      return answer(HELP)
     case 'config':
-      return answer(writeConfig(control.config))
+      return { output: writeConfig(control.config), quit: false }
     case 'health': {
       const action = params[0]?.toLowerCase()
       if (action === 'up' || action === 'down') control.health.set(action)
-      return answer(`health: ${control.health.current.status}\n`)
+      return { output: `health: ${control.health.current.status}\n`, quit: false }
     }
+    case 'quit':
+      return { output: '', quit: true }
+  }
+  return undefined
+}
+
+export function runCommand(control: ServerControl, line: string): ConsoleAnswer {
+  const [cmd, params] = splitCommand(line)
+  const answer = (output: string): ConsoleAnswer => ({ output, quit: false })
+  const common = commonCommand(control, cmd, params)
+  if (common !== undefined) return common
+  switch (cmd) {
+    case 'help':
+      return answer(HELP)
     case 'stats':
       return answer(stats(control))
     case 'counters':
@@ -51,8 +76,6 @@ export function runCommand(control: ServerControl, line: string): { output: stri
     case 'gauges':
     case 'sets':
       return answer(inspect(Object.fromEntries(control.tables()[cmd])) + '\nEND\n\n')
-    case 'quit':
-      return { output: '', quit: true }
     default: {
       // hasOwn: "constructor" is no delete command.
       const type = Object.hasOwn(DELETE_COMMANDS, cmd) ? DELETE_COMMANDS[cmd] : undefined

@@ -1,7 +1,6 @@
 import net from 'node:net'
-import type { ServerControl } from '../../core/server-control'
 import type { RefusalReason, WriteGate } from '../auth/write-gate'
-import { commandAccess, runCommand } from './commands'
+import { type ConsoleAnswer, commandAccess } from './commands'
 
 /*
  * The Etsy management console over TCP. One command per line; unlike Etsy
@@ -25,6 +24,9 @@ const REFUSALS: Record<RefusalReason, string> = {
   closed: 'ERROR: writes are disabled on this address: no adminAuth token is configured\n',
 }
 
+/** The answer to one command line (the server's commands, or the relay's); `quit` closes the connection. */
+export type ConsoleCommands = (line: string) => ConsoleAnswer
+
 /** Who may write (see WriteGate), and the address the console is bound to. */
 export interface ConsoleWrites {
   gate: WriteGate
@@ -41,11 +43,11 @@ export class ConsoleServer {
   private readonly server = net.createServer({ allowHalfOpen: true }, (socket) => {
     this.clients.add(socket)
     socket.on('close', () => this.clients.delete(socket))
-    serve(socket, this.control, this.log, this.writes)
+    serve(socket, this.commands, this.log, this.writes)
   })
 
   constructor(
-    private readonly control: ServerControl,
+    private readonly commands: ConsoleCommands,
     private readonly log: ConsoleLog,
     /** Without it, writes are open, as on loopback. */
     private readonly writes?: ConsoleWrites,
@@ -72,7 +74,7 @@ export class ConsoleServer {
   }
 }
 
-function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog, writes: ConsoleWrites | undefined): void {
+function serve(socket: net.Socket, commands: ConsoleCommands, log: ConsoleLog, writes: ConsoleWrites | undefined): void {
   let pending = ''
   /** The gate's generation the client authenticated against (-1: not yet). */
   let authedFor = -1
@@ -103,7 +105,7 @@ function serve(socket: net.Socket, control: ServerControl, log: ConsoleLog, writ
         return
       }
     }
-    const { output, quit } = runCommand(control, line)
+    const { output, quit } = commands(line)
     if (quit) {
       closed = true
       socket.end()

@@ -10,14 +10,12 @@ const REFRESH_MS = 5_000
 /** Flush intervals shown in the rates table, newest first. */
 const INTERVALS_SHOWN = 10
 
-export function renderStatusPage(s: StatusSnapshot): string {
-  const { info, aggregator: a } = s
-  const last = s.flushes[s.flushes.length - 1]
-  const drops = Object.entries(s.selfTotals).filter(([, v]) => v > 0)
+/** The document up to <body>: the style and the reload script every admin page shares (the relay's too). */
+export function pageHead(title: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(info.name)} status</title>
+<title>${title}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:70em}
 h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em;border-bottom:1px solid #ccc}
@@ -28,7 +26,14 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 </style>
 <script>setInterval(function(){fetch(location.href).then(function(r){return r.text()}).then(function(h){
 document.body.innerHTML=new DOMParser().parseFromString(h,'text/html').body.innerHTML}).catch(function(){})},${REFRESH_MS})</script>
-</head><body>
+</head><body>`
+}
+
+export function renderStatusPage(s: StatusSnapshot): string {
+  const { info, aggregator: a } = s
+  const last = s.flushes[s.flushes.length - 1]
+  const drops = Object.entries(s.selfTotals).filter(([, v]) => v > 0)
+  return `${pageHead(`${esc(info.name)} status`)}
 <h1>${esc(info.name)} ${esc(info.version)} <span class="muted">pid ${info.pid}</span></h1>
 <table id="summary">
 ${row('Health', `<span class="${s.health.status}">${s.health.status}</span>${s.health.reason ? ' (' + esc(s.health.reason) + ')' : ''}`)}
@@ -102,6 +107,6 @@ function duration(seconds: number): string {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
-function esc(text: string): string {
+export function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!)
 }

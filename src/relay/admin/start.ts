@@ -1,0 +1,41 @@
+import type net from 'node:net'
+import { ConsoleServer } from '../../admin/console/console-server'
+import type { Config } from '../../config/schema'
+import { hostPort } from '../../core/host-port'
+import type { Logger } from '../../log'
+import { relayCommands } from './console-commands'
+import { buildRelayAdminApp } from './http'
+import type { RelayControl } from './relay-control'
+
+/** The admin HTTP and the proxy.js console; one that cannot bind is logged and left out, as for the server. */
+export async function startRelayAdmin(
+  config: Config,
+  control: RelayControl,
+  log: Logger,
+): Promise<{ descriptions: string[]; close: () => Promise<void> }> {
+  const descriptions: string[] = []
+  const closers: (() => Promise<void>)[] = []
+  if (config.admin !== false) {
+    const app = buildRelayAdminApp(control, log.child({ component: 'admin-http' }, { level: 'warn' }))
+    try {
+      await app.listen({ host: config.admin.address, port: config.admin.port })
+      const bound = app.server.address() as net.AddressInfo
+      descriptions.push(`http ${hostPort(bound.address, bound.port)}`)
+      closers.push(() => app.close())
+    } catch (err) {
+      log.error({ err }, 'admin HTTP server not started; running without it')
+      await app.close()
+    }
+  }
+  if (config.mgmt !== false) {
+    const server = new ConsoleServer(relayCommands(control), log.child({ component: 'mgmt' }))
+    try {
+      const bound = await server.listen(config.mgmt.port, config.mgmt.address)
+      descriptions.push(`mgmt ${hostPort(bound.address, bound.port)}`)
+      closers.push(() => server.close())
+    } catch (err) {
+      log.error({ err }, 'management console not started; running without it')
+    }
+  }
+  return { descriptions, close: async () => void (await Promise.all(closers.map((c) => c()))) }
+}
