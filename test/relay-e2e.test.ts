@@ -236,3 +236,32 @@ t.test('forwarding over TCP: a node that stops reading slows the TCP client down
   t.equal(node.lines.length, sent, 'every line arrived once the node read again')
   t.equal(new Set(node.lines).size, sent, 'none twice')
 })
+
+t.test("the relay's admin writes (health up|down) need the admin token off loopback, as the server's do", async (t) => {
+  const TOKEN = 'relay-admin-token-0123456789'
+  // Bound to every interface (the case that needs a token); the clients connect over loopback only.
+  const guarded = await ServerProcess.start(t.testdir(), {
+    listeners: [{ type: 'udp', port: 0 }],
+    admin: { address: '0.0.0.0', port: 0 },
+    mgmt: { address: '0.0.0.0', port: 0 },
+    adminAuth: { token: TOKEN },
+    relay: { nodes: [{ host: '127.0.0.1', port: 9 }] },
+  })
+  t.teardown(() => guarded.stop())
+  const http = { host: '127.0.0.1', port: guarded.endpoints.http!.port }
+  const mgmt = { host: '127.0.0.1', port: guarded.endpoints.mgmt!.port }
+  const post = (path: string, token?: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = net.createConnection(http.port, http.host, () => {
+        req.end(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n${token === undefined ? '' : `Authorization: Bearer ${token}\r\n`}\r\n`)
+      })
+      let text = ''
+      req.setEncoding('latin1').on('data', (d: string) => (text += d)).on('end', () => resolve(Number(text.split(' ')[1]))).on('error', reject)
+    })
+  t.equal(await post('/health/down'), 401, 'POST /health/down without the token: refused')
+  t.equal((await httpGet(http, '/healthz')).status, 200, 'still up; reads stay open')
+  t.match(await consoleSession(mgmt, ['health down', 'quit']), /^ERROR: this command needs the admin token/, 'console health down without auth: refused')
+  t.match(await consoleSession(mgmt, [`auth ${TOKEN}`, 'health down', 'quit']), /^auth: ok\nhealth: down\n$/, 'with auth TOKEN: done')
+  t.equal(await post('/health/up', TOKEN), 200, 'POST /health/up with the bearer token: done')
+  t.notOk(JSON.stringify(guarded.logs).includes(TOKEN), 'the token is never logged')
+})

@@ -101,7 +101,7 @@ export async function startAdminPlane(
  * Says at start-up (and reload) where writes are open to the network
  * without a token, or closed for want of one, naming the settings to change.
  */
-function warnAboutWrites(
+export function warnAboutWrites(
   endpoints: { admin: AdminEndpoint | false; mgmt: AdminEndpoint | false },
   gate: WriteGate,
   log: FastifyBaseLogger,

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { adminAuthInput } from './admin-auth-schema'
 import { ConfigError } from './errors'
 import { etsyLog, etsyServer, type EtsyTranslation, mapServer, parseIgnoringUnknownKeys, withoutUndefined } from './etsy'
 import { relaySchema } from './relay-schema'
@@ -33,6 +34,8 @@ const proxySchema = z.strictObject({
   forward: relay.forward,
   maxDatagramBytes: relay.maxDatagramBytes,
   tcpHighWaterBytes: relay.tcpHighWaterBytes,
+  // The admin token, as in an Etsy config (adminAuth.tokenFile closes the console's writes).
+  adminAuth: adminAuthInput.partial().optional(),
 })
 
 export function fromEtsyProxyConfig(raw: unknown, fileName: string): EtsyTranslation {
@@ -68,8 +71,10 @@ export function fromEtsyProxyConfig(raw: unknown, fileName: string): EtsyTransla
       maxDatagramBytes: proxy.maxDatagramBytes,
       tcpHighWaterBytes: proxy.tcpHighWaterBytes,
     },
-    // proxy.js's console listens on every interface unless told otherwise.
+    // proxy.js's console listens on every interface unless told otherwise, and takes
+    // `health up|down` from anyone, as Etsy's does: kept, with a warning at start-up.
     mgmt: { address: proxy.mgmt_address ?? '0.0.0.0', port: proxy.mgmt_port ?? 8126 },
+    adminAuth: { openWrites: true, ...proxy.adminAuth },
     log: { level: proxy.debug === true ? 'debug' : 'info' },
   }
   return { config: withoutUndefined(config), warnings: warnings.map((w) => `${fileName}: ${w}`) }

@@ -94,7 +94,8 @@ export function loadConfig(path?: string): LoadedConfig {
   }
   rejectDuplicateListeners(parsed.data.listeners, path, etsy ? 'servers' : 'listeners')
   // An Etsy config says which of its backends send nothing (fromEtsyConfig).
-  if (!etsy && parsed.data.backends.length === 0) warnings.push(`${path}: ${noDestination('backends is empty')}`)
+  // A relay forwards lines and flushes nothing.
+  if (!etsy && parsed.data.relay === undefined && parsed.data.backends.length === 0) warnings.push(`${path}: ${noDestination('backends is empty')}`)
   return { config: parsed.data, warnings, source: resolve(path), format: etsy ? 'etsy' : 'native' }
 }
 

@@ -59,22 +59,30 @@ export function buildAdminApp({ control, logger, writes, https }: AdminOptions):
   })
   app.server.maxConnections = MAX_CONNECTIONS
   app.server.headersTimeout = ADMIN_TIMEOUT_MS / 2
-  // A route nobody classified would be open by accident: refuse to start instead.
-  app.addHook('onRoute', (route) => {
-    if (route.config?.access === undefined) throw new Error(`admin route ${String(route.method)} ${route.url} is not classified as read or write`)
-  })
-  if (writes !== undefined) {
-    app.addHook('onRequest', async (req, reply) => {
-      if (req.routeOptions.config.access !== 'write') return
-      const verdict = writes.gate.check(writes.boundAddress, req.socket.remoteAddress ?? 'unknown', bearerToken(req), 'http')
-      if (verdict !== 'allowed') await refuse(reply, verdict)
-    })
-  }
+  gateWrites(app, writes)
   app.register(healthRoutes, { control })
   app.register(infoRoutes, { control })
   app.register(metricsRoutes, { control, gate: writes?.gate })
   app.register(statusPage, { control })
   return app
+}
+
+/**
+ * Every route must say whether it reads or writes (one nobody classified
+ * would be open by accident: the app refuses to start instead), and writes
+ * pass the gate. Without `writes`, writes are open, as on loopback. The
+ * server's admin app and the relay's both use it.
+ */
+export function gateWrites(app: FastifyInstance, writes: AdminOptions['writes']): void {
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access === undefined) throw new Error(`admin route ${String(route.method)} ${route.url} is not classified as read or write`)
+  })
+  if (writes === undefined) return
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config.access !== 'write') return
+    const verdict = writes.gate.check(writes.boundAddress, req.socket.remoteAddress ?? 'unknown', bearerToken(req), 'http')
+    if (verdict !== 'allowed') await refuse(reply, verdict)
+  })
 }
 
 function bearerToken(req: FastifyRequest): string | undefined {

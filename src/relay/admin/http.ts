@@ -1,11 +1,17 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { serveMetrics } from '../../admin/http/routes/metrics'
+import type { WriteGate } from '../../admin/auth/write-gate'
+import { gateWrites, READ, WRITE } from '../../admin/http/app'
+import { serveMetrics, withRefusals } from '../../admin/http/routes/metrics'
 import { buildRelayRegistry } from './prometheus'
 import type { RelayControl } from './relay-control'
 import { renderRelayStatusPage } from './status-page'
 
-/** The relay's admin HTTP: the same limits and health routes as the server's, its own figures. */
-export function buildRelayAdminApp(control: RelayControl, logger: FastifyBaseLogger): FastifyInstance {
+/** The relay's admin HTTP: the same limits, health routes and write gate as the server's, its own figures. */
+export function buildRelayAdminApp(
+  control: RelayControl,
+  logger: FastifyBaseLogger,
+  writes: { gate: WriteGate; boundAddress: string },
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: 1024,
@@ -15,17 +21,18 @@ export function buildRelayAdminApp(control: RelayControl, logger: FastifyBaseLog
     return503OnClosing: true,
   })
   app.server.maxConnections = 64
+  gateWrites(app, writes)
   const health = (reply: { code(status: number): unknown }): object => {
     const state = control.health.current
     reply.code(state.status === 'up' ? 200 : 503)
     return state.status === 'up' ? { status: 'up' } : state
   }
-  app.get('/healthz', async (_req, reply) => health(reply))
-  app.post('/health/up', async (_req, reply) => (control.health.set('up'), health(reply)))
-  app.post('/health/down', async (_req, reply) => (control.health.set('down'), health(reply)))
-  app.get('/info', async () => control.snapshot())
-  serveMetrics(app, buildRelayRegistry, () => control.snapshot())
-  app.get('/', async (_req, reply) => {
+  app.get('/healthz', READ, async (_req, reply) => health(reply))
+  app.post('/health/up', WRITE, async (_req, reply) => (control.health.set('up'), health(reply)))
+  app.post('/health/down', WRITE, async (_req, reply) => (control.health.set('down'), health(reply)))
+  app.get('/info', READ, async () => control.snapshot())
+  serveMetrics(app, (current) => withRefusals(buildRelayRegistry(current), writes.gate), () => control.snapshot())
+  app.get('/', READ, async (_req, reply) => {
     reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
     return renderRelayStatusPage(control.snapshot())
   })

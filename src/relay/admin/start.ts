@@ -1,5 +1,7 @@
 import type net from 'node:net'
+import { WriteGate } from '../../admin/auth/write-gate'
 import { ConsoleServer } from '../../admin/console/console-server'
+import { warnAboutWrites } from '../../admin/start'
 import type { Config } from '../../config/schema'
 import { hostPort } from '../../core/host-port'
 import type { Logger } from '../../log'
@@ -15,8 +17,11 @@ export async function startRelayAdmin(
 ): Promise<{ descriptions: string[]; close: () => Promise<void> }> {
   const descriptions: string[] = []
   const closers: (() => Promise<void>)[] = []
+  // The server's rule: writes (health up|down) need the admin token off loopback.
+  const gate = new WriteGate(config.adminAuth, log.child({ component: 'admin-auth' }))
+  warnAboutWrites(config, gate, log)
   if (config.admin !== false) {
-    const app = buildRelayAdminApp(control, log.child({ component: 'admin-http' }, { level: 'warn' }))
+    const app = buildRelayAdminApp(control, log.child({ component: 'admin-http' }, { level: 'warn' }), { gate, boundAddress: config.admin.address })
     try {
       await app.listen({ host: config.admin.address, port: config.admin.port })
       const bound = app.server.address() as net.AddressInfo
@@ -28,7 +33,7 @@ export async function startRelayAdmin(
     }
   }
   if (config.mgmt !== false) {
-    const server = new ConsoleServer(relayCommands(control), log.child({ component: 'mgmt' }))
+    const server = new ConsoleServer(relayCommands(control), log.child({ component: 'mgmt' }), { gate, boundAddress: config.mgmt.address })
     try {
       const bound = await server.listen(config.mgmt.port, config.mgmt.address)
       descriptions.push(`mgmt ${hostPort(bound.address, bound.port)}`)
