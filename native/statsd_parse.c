@@ -8,7 +8,8 @@
  *
  * This is only a fast path in front of the JavaScript parser
  * (src/parse/packet-parser.ts), never a second reading of the protocol:
- * anything else on a line (tags, several values, sets, a sign or exponent
+ * anything else on a line (tags or any other DogStatsD field, an event,
+ * several values, sets, a sign or exponent
  * it does not expect, a bad field, "\r") sends that whole line to
  * JavaScript as it is, in order, so bad lines are counted and logged in one
  * place and the results are the same bits either way (the value is the
@@ -280,6 +281,8 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
   int32_t key_end = key_scan(buf, start, end, &hash);
   int32_t i = key_end;
   if (key_end == start || i >= end || buf[i] != ':') goto slow;
+  /* A DogStatsD event ("_e{3,4}:1|c|@0.5" is one, titled "1|c"): JavaScript reads those. */
+  if (buf[start] == '_' && key_end - start >= 3 && buf[start + 1] == 'e' && buf[start + 2] == '{') goto slow;
   i++;
   int negative = 0, sign = 0;
   if (i < end && (buf[i] == '-' || buf[i] == '+')) {

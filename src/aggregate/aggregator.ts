@@ -4,7 +4,7 @@ import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '.
 import type { Logger } from '../log'
 import { buildKeyName } from '../parse/key-name'
 import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
-import { type BadLineReason, PacketParser } from '../parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
 import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
 import { OpenGate } from './auth/none'
@@ -120,6 +120,11 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
+  /** This interval's DogStatsD fields not understood (self-metric bad_fields), and timestamped values dropped. */
+  private badFields = 0
+  private timestamped = 0
+  /** This interval's DogStatsD events and service checks (events_received, service_checks_received). */
+  private readonly eventLines = [0, 0]
 
   // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
   private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
@@ -231,6 +236,26 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.badLineLog.add(reason, line, lineEnd - lineStart)
     if (!this.countBadLine()) return
     this.log.warn({ reason, line: JSON.stringify(line), bytes: lineEnd - lineStart }, 'bad line dropped')
+  }
+
+  onEventLine(_buf: Buffer, _lineStart: number, _lineEnd: number, kind: DogStatsdLine): void {
+    this.eventLines[kind]++
+  }
+
+  onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void {
+    const first = this.badFields === 0
+    this.badFields += count
+    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
+    this.badLineLog.add('unknown field (ignored, values kept)', line, lineEnd - lineStart, count)
+    if (first) this.log.warn({ line: JSON.stringify(line), count }, 'unknown DogStatsD field ignored (first this interval; see bad_fields)')
+  }
+
+  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void {
+    const first = this.timestamped === 0
+    this.timestamped += count
+    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
+    this.badLineLog.add('timestamped (not stored yet)', line, lineEnd - lineStart, count)
+    if (first) this.log.warn({ line: JSON.stringify(line), timestamp }, 'timestamped value dropped: not stored yet (first this interval; see timestamped_dropped)')
   }
 
   /** Counts a bad line; true if it is one of those logged in full this interval. */
@@ -390,6 +415,14 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     }
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
+    taken.selfMetrics.push(
+      { name: 'bad_fields', value: this.badFields },
+      { name: 'timestamped_dropped', value: this.timestamped },
+      { name: 'events_received', value: this.eventLines[DogStatsdLine.Event]! },
+      { name: 'service_checks_received', value: this.eventLines[DogStatsdLine.ServiceCheck]! },
+    )
+    this.badFields = this.timestamped = 0
+    this.eventLines.fill(0)
 
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
