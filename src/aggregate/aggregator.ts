@@ -1,7 +1,8 @@
 import type { ReloadableSettings } from '../config/reloadable'
-import type { Config } from '../config/schema'
+import { type Config, configSchema } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
+import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
 import { buildKeyName } from '../parse/key-name'
 import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
 import { type BadLineReason, DogStatsdLine, PacketParser } from '../parse/packet-parser'
@@ -13,6 +14,7 @@ import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
+import { RecentEvents } from './recent-events'
 import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
@@ -50,6 +52,8 @@ export type AggregatorConfig = Pick<
   | 'timerStatistics'
   | 'auth'
 > & {
+  /** Limits for DogStatsD events and service checks (defaults: the config's). */
+  dogstatsd?: Config['dogstatsd']
   dumpMessages: boolean
   listeners: readonly { auth?: 'none' | 'token' | undefined }[]
   /** false: the JavaScript parser reads every line, even with the addon there (tests compare the two). */
@@ -125,6 +129,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private timestamped = 0
   /** This interval's DogStatsD events and service checks (events_received, service_checks_received). */
   private readonly eventLines = [0, 0]
+  private readonly events: RecentEvents<DogStatsdEvent>
+  private readonly serviceChecks: RecentEvents<ServiceCheck>
 
   // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
   private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
@@ -156,6 +162,10 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
       this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
     }
+    const limits = cfg.dogstatsd ?? configSchema.shape.dogstatsd.parse(undefined)
+    const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
+    this.events = new RecentEvents(eventLimits)
+    this.serviceChecks = new RecentEvents(eventLimits)
     this.timestampLagName = `${cfg.prefixStats}.timestamp_lag`
     this.setDeleteOptions(cfg)
   }
@@ -230,6 +240,10 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   }
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
+    this.badLine(buf, lineStart, lineEnd, reason)
+  }
+
+  private badLine(buf: Buffer, lineStart: number, lineEnd: number, reason: string): void {
     // A refused line was counted and logged as such, once, whatever else is wrong with it.
     if (this.lineRefused) return
     const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
@@ -238,7 +252,18 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.log.warn({ reason, line: JSON.stringify(line), bytes: lineEnd - lineStart }, 'bad line dropped')
   }
 
-  onEventLine(_buf: Buffer, _lineStart: number, _lineEnd: number, kind: DogStatsdLine): void {
+  onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void {
+    const nowMs = Date.now()
+    const now = Math.floor(nowMs / 1000)
+    if (kind === DogStatsdLine.Event) {
+      const event = parseEvent(buf, lineStart, lineEnd, now)
+      if (typeof event === 'string') return this.badLine(buf, lineStart, lineEnd, event)
+      this.events.add(event, nowMs)
+    } else {
+      const check = parseServiceCheck(buf, lineStart, lineEnd, now)
+      if (typeof check === 'string') return this.badLine(buf, lineStart, lineEnd, check)
+      this.serviceChecks.add(check, nowMs)
+    }
     this.eventLines[kind]++
   }
 
@@ -421,6 +446,14 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       { name: 'events_received', value: this.eventLines[DogStatsdLine.Event]! },
       { name: 'service_checks_received', value: this.eventLines[DogStatsdLine.ServiceCheck]! },
     )
+    const events = this.events.takeInterval()
+    const checks = this.serviceChecks.takeInterval()
+    taken.events = events.items
+    taken.serviceChecks = checks.items
+    taken.selfMetrics.push(
+      { name: 'events_rate_limited', value: events.rateLimited },
+      { name: 'service_checks_rate_limited', value: checks.rateLimited },
+    )
     this.badFields = this.timestamped = 0
     this.eventLines.fill(0)
 
@@ -525,6 +558,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       keys: { counters: this.counters.size, timers: this.timers.size, gauges: this.gauges.size, sets: this.sets.size },
       busiestKeys: this.busiestKeys,
       lastFlushMs: this.lastFlushMs,
+      events: this.events.figures(),
+      serviceChecks: this.serviceChecks.figures(),
     }
   }
 

@@ -315,12 +315,6 @@ export class PacketParser<K> {
 
     // ---- the DogStatsD fields after the (last) value: "|" separated, to the line's end (without a final "\r")
     let newline = i
-    if (i < end && buf[i] !== NEWLINE) {
-      newline = buf.indexOf(NEWLINE, i)
-      if (newline < 0 || newline > end) newline = end
-    }
-    let lineEnd = newline
-    if (buf[lineEnd - 1] === CARRIAGE_RETURN) lineEnd-- // there is a ":" before it
     let tagsStart = i
     let tagsEnd = i
     let timestamp = -1
@@ -332,7 +326,7 @@ export class PacketParser<K> {
       fields.timestamp = -1
       fields.tagsStart = fields.tagsEnd = i
       // Etsy reads the field right after the type as the rate: a bare number or nothing there is a bad rate.
-      this.readFields(buf, i, lineEnd, !rated && outcome !== NO_TYPE)
+      newline = this.readFields(buf, i, end, !rated && outcome !== NO_TYPE)
       tagsStart = fields.tagsStart
       tagsEnd = fields.tagsEnd
       if (tagsEnd > tagsStart) h = hashWords(mixWord(h, KeyHash.TagSeparator), buf, tagsStart, tagsEnd)
@@ -347,9 +341,13 @@ export class PacketParser<K> {
         if (outcome < BAD) outcome = BAD_TIMESTAMP
         for (let n = 0; n < this.pending; n++) if (this.outcomes[n]! < BAD) this.outcomes[n] = BAD_TIMESTAMP
       }
-    } else if (tagsStart > lineEnd) {
-      tagsStart = tagsEnd = lineEnd
+    } else if (i < end && buf[i] !== NEWLINE) {
+      newline = buf.indexOf(NEWLINE, i)
+      if (newline < 0 || newline > end) newline = end
     }
+    let lineEnd = newline
+    if (buf[lineEnd - 1] === CARRIAGE_RETURN) lineEnd-- // there is a ":" before it
+    if (tagsStart > lineEnd) tagsStart = tagsEnd = lineEnd
 
     const hash = finishHash(h)
     this.sink.onLine(buf, lineStart, lineEnd)
@@ -365,17 +363,20 @@ export class PacketParser<K> {
   }
 
   /**
-   * The DogStatsD fields of buf[i, lineEnd), i at a "|", into this.fields:
-   * each runs to the next "|", in any order. `rateFirst`: the first one is
+   * The DogStatsD fields from i (a "|") to the line's end, into
+   * this.fields: each runs to the next "|", in any order. Returns where the
+   * line ends (its newline, or end). `rateFirst`: the first one is
    * where Etsy reads the sample rate, so a bare number or nothing there is a
    * bad rate (as in Etsy) rather than an unknown field.
    */
-  private readFields(buf: Buffer, i: number, lineEnd: number, rateFirst: boolean): void {
+  private readFields(buf: Buffer, i: number, end: number, rateFirst: boolean): number {
     const fields = this.fields
-    while (i < lineEnd) {
-      const start = i + 1
-      let stop = start < lineEnd ? buf.indexOf(PIPE, start) : lineEnd
-      if (stop < 0 || stop > lineEnd) stop = lineEnd
+    let start = i + 1
+    for (let k = start; ; k++) {
+      const c = k < end ? buf[k]! : NEWLINE
+      if (c !== PIPE && c !== NEWLINE) continue
+      let stop = k
+      if (c === NEWLINE && stop > start && buf[stop - 1] === CARRIAGE_RETURN) stop--
       const first = start < stop ? buf[start]! : -1
       if (first === HASH && fields.tagsStart === fields.tagsEnd) {
         // Only the first tag block counts (Etsy's split on "|#"); another is an unknown field.
@@ -397,7 +398,8 @@ export class PacketParser<K> {
         fields.badFields++
       }
       rateFirst = false
-      i = stop
+      if (c === NEWLINE) return k < end ? k : end
+      start = k + 1
     }
   }
 
