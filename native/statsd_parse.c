@@ -42,7 +42,8 @@
 #include "napi_helpers.h"
 
 /* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
-enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_NEW_KEY, REC_SLOW_LINE };
+/* REC_HISTOGRAM: a timer that came as a DogStatsD histogram or distribution ("h", "d"). */
+enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_HISTOGRAM, REC_NEW_KEY, REC_SLOW_LINE };
 #define KIND_BITS 3
 #define MAX_FAST_DIGITS 15
 /* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
@@ -309,7 +310,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
       break;
     case 'h':
     case 'd':
-      kind = REC_TIMER;
+      kind = REC_HISTOGRAM;
       break;
     case 'm':
       if (i >= end || buf[i++] != 's') goto slow;
@@ -318,7 +319,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
     default:
       goto slow;
   }
-  if (kind == REC_TIMER && value < 0) goto slow;
+  if ((kind == REC_TIMER || kind == REC_HISTOGRAM) && value < 0) goto slow;
   double rate = 1;
   if (i < end && buf[i] == '|') {
     if (i + 1 >= end || buf[i + 1] != '@') goto slow;

@@ -41,8 +41,8 @@ class Recorder implements CountingSink<string> {
   onCounter(key: string, value: number, rate: number): void {
     this.calls.push(['c', key, value, rate])
   }
-  onTimer(key: string, value: number, rate: number): void {
-    this.calls.push(['ms', key, value, rate])
+  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
+    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
   }
   onGauge(key: string, value: number, isDelta: boolean): void {
     this.calls.push(['g', key, value, isDelta])
@@ -84,8 +84,8 @@ const UNKNOWN = 'zz:9'
 const TYPES: [type: string, value: string, expected: (name: string, rated: boolean) => unknown[]][] = [
   ['c', '3', (name, rated) => ['c', name, 3, rated ? 0.5 : 1]],
   ['ms', '12.5', (name, rated) => ['ms', name, 12.5, rated ? 0.5 : 1]],
-  ['h', '7', (name, rated) => ['ms', name, 7, rated ? 0.5 : 1]],
-  ['d', '8', (name, rated) => ['ms', name, 8, rated ? 0.5 : 1]],
+  ['h', '7', (name, rated) => ['h', name, 7, rated ? 0.5 : 1]],
+  ['d', '8', (name, rated) => ['h', name, 8, rated ? 0.5 : 1]],
   ['g', '-4', (name) => ['g', name, -4, true]],
   ['s', 'user42', (name) => ['s', name, 'user42']],
 ]
@@ -158,6 +158,9 @@ t.test("issue 28's lines make no series they do not name, through both parsers",
     'dd.ts:5|c|T1700000000',
     'dd.ext:3|c|e:it-false,cn-nginx,pu-123',
     'dd.dist:12|d|#env:prod',
+    'dd.dist:13|d|#env:prod',
+    'plain.hist:5|h',
+    'plain.timer:5|ms',
     'dd.odd:2|c|#env:prod|whatever:1|c:x',
   ].join('\n')
   for (const nativeParsing of [true, false]) {
@@ -168,12 +171,21 @@ t.test("issue 28's lines make no series they do not name, through both parsers",
     const names = [...flush.counters, ...flush.timers, ...flush.gauges, ...flush.sets]
       .map((m) => m.name)
       .filter((name) => !name.startsWith('statsd.'))
-    t.strictSame(names.sort(), ['dd.card;a=b', 'dd.count;env=prod', 'dd.dist;env=prod', 'dd.ext', 'dd.odd;env=prod', 'x;env=prod'], `names (native ${nativeParsing})`)
+    t.strictSame(names.sort(), ['dd.card;a=b', 'dd.count;env=prod', 'dd.dist;env=prod', 'dd.ext', 'dd.odd;env=prod', 'plain.hist', 'plain.timer', 'x;env=prod'], `names (native ${nativeParsing})`)
     const counter = (name: string): number | undefined => flush.counters.find((c) => c.name === name)?.value
     t.equal(counter('dd.count;env=prod'), 2, 'one series for every container')
     t.equal(counter('x;env=prod'), 2, 'the rate after the tags')
     t.equal(counter('statsd.bad_lines_seen'), 0, 'no bad lines')
-    t.equal(counter('statsd.metrics_received'), 10)
+    t.equal(counter('statsd.metrics_received'), 13)
+    t.strictSame(
+      flush.timers.map((timer) => [timer.name, timer.histogram ?? false]),
+      [
+        ['dd.dist;env=prod', true],
+        ['plain.hist', true],
+        ['plain.timer', false],
+      ],
+      'a distribution is a timer that knows it came as one',
+    )
     const self = Object.fromEntries(flush.selfMetrics.map((m) => [m.name, m.value]))
     t.strictSame(
       [self.bad_fields, self.timestamped_dropped, self.events_received, self.service_checks_received],

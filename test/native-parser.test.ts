@@ -45,8 +45,8 @@ class Log implements CountingSink<string> {
   onCounter(key: string, value: number, rate: number): void {
     this.calls.push(['c', key, value, rate])
   }
-  onTimer(key: string, value: number, rate: number): void {
-    this.calls.push(['ms', key, value, rate])
+  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
+    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
   }
   onGauge(key: string, value: number, isDelta: boolean): void {
     this.calls.push(['g', key, value, isDelta])

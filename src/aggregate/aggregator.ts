@@ -325,7 +325,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     values[i] = sum
   }
 
-  onTimer(key: KeyEntry, value: number, sampleRate: number): void {
+  onTimer(key: KeyEntry, value: number, sampleRate: number, histogram = false): void {
     // sum_squares needs value² and count needs 1/rate.
     if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
     key.values++
@@ -338,6 +338,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       }
       key.timer = slot
     }
+    if (histogram) slot.histogram = true
     slot.add(value, sampleRate)
   }
 

@@ -141,7 +141,7 @@ export class TakenInterval {
         break
       }
       if (timers.keepSamples) timers.pushSamples(values, slot.takenCount)
-      timers.endTimer(slot.name)
+      timers.endTimer(slot.name, slot.histogram)
       this.onTimerDone(slot)
       slot.release()
       work += 1 + values.length

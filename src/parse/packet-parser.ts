@@ -61,7 +61,8 @@ export interface ParseSink<K> {
    */
   resolveKey(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number, hash: number): K | null
   onCounter(key: K, value: number, sampleRate: number): void
-  onTimer(key: K, value: number, sampleRate: number): void
+  /** `histogram`: it came as a DogStatsD histogram or distribution (`h`, `d`), aggregated as a timer. */
+  onTimer(key: K, value: number, sampleRate: number, histogram: boolean): void
   onGauge(key: K, value: number, isDelta: boolean): void
   onSet(key: K, buf: Buffer, valueStart: number, valueEnd: number): void
   /** A DogStatsD event (`_e{...}`) or service check (`_sc|...`) line, never a metric. */
@@ -143,7 +144,7 @@ export class PacketParser<K> {
   private values = new Float64Array(INITIAL_PENDING)
   /** Sample rate (counters, timers), 1 for a gauge delta, or the set value's start. */
   private extras = new Float64Array(INITIAL_PENDING)
-  /** End of the value field (sets). */
+  /** End of the value field (sets); for timers, 1 if it came as `h` or `d`. */
   private valueEnds = new Int32Array(INITIAL_PENDING)
   private pending = 0
   private readonly fields: LineFields = { rate: 0, tagsStart: 0, tagsEnd: 0, timestamp: -1, badFields: 0 }
@@ -300,8 +301,11 @@ export class PacketParser<K> {
           outcome = type
           extra = sampleRate
           if (!Number.isFinite(value)) outcome = BAD_VALUE
-          else if (type === MetricType.Timer && value < 0) outcome = NEGATIVE_TIMER
-          else if (type === MetricType.Gauge) {
+          else if (type === MetricType.Timer) {
+            if (value < 0) outcome = NEGATIVE_TIMER
+            // A timer's valueEnd holds whether it came as a DogStatsD histogram or distribution (`h`, `d`).
+            else valueEnd = histogramType(buf, valueEnd + 1, end) ? 1 : 0
+          } else if (type === MetricType.Gauge) {
             const first = buf[valueStart]
             extra = valueStart < valueEnd && (first === PLUS || first === MINUS) ? 1 : 0
           }
@@ -502,7 +506,7 @@ export class PacketParser<K> {
         sink.onCounter(key, value, extra)
         break
       case MetricType.Timer:
-        sink.onTimer(key, value, extra)
+        sink.onTimer(key, value, extra, valueEnd === 1)
         break
       case MetricType.Gauge:
         sink.onGauge(key, value, extra === 1)
@@ -582,6 +586,12 @@ function separatorAt(buf: Buffer, i: number, end: number): number {
     i++
   }
   return i
+}
+
+/** Whether the timer type field from start (Etsy trims it) is `h` or `d` rather than `ms`. */
+export function histogramType(buf: Buffer, start: number, end: number): boolean {
+  while (start < end && isAsciiSpace(buf[start]!)) start++
+  return buf[start] !== 109
 }
 
 /** Etsy trims the type field; "h" and "d" (DogStatsD histogram/distribution) are timers. */

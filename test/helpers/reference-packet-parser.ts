@@ -166,7 +166,7 @@ export class ReferencePacketParser<K> {
     if (v.type === MetricType.Set) return this.sink.onSet(key, buf, start, valueEnd), null
     const value = parseDecimal(buf, start, valueEnd)
     if (v.type === MetricType.Counter) this.sink.onCounter(key, value, v.rate)
-    else if (v.type === MetricType.Timer) this.sink.onTimer(key, value, v.rate)
+    else if (v.type === MetricType.Timer) this.sink.onTimer(key, value, v.rate, buf.toString('latin1', valueEnd + 1, v.end).trim()[0] !== 'm')
     else this.sink.onGauge(key, value, start < valueEnd && (buf[start] === PLUS || buf[start] === MINUS))
     return null
   }
