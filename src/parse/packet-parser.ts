@@ -329,11 +329,39 @@ export class PacketParser<K> {
       fields.badFields = 0
       fields.timestamp = -1
       fields.tagsStart = fields.tagsEnd = i
-      // Etsy reads the field right after the type as the rate: a bare number or nothing there is a bad rate.
-      newline = this.readFields(buf, i, end, !rated && outcome !== NO_TYPE)
+      if (i + 1 < end && buf[i + 1] === HASH) {
+        // The usual field, tags: read and hashed in one pass, to the next "|" or the line's end.
+        let th = mixWord(h, KeyHash.TagSeparator)
+        let word = 0
+        let shift = 0
+        let k = i + 2
+        while (k < end) {
+          c = buf[k]!
+          if (c === NEWLINE || c === PIPE) break
+          if (c === CARRIAGE_RETURN && (k + 1 === end || buf[k + 1] === NEWLINE)) break
+          word |= c << shift
+          shift += 8
+          if (shift === 32) {
+            th = mixWord(th, word)
+            word = shift = 0
+          }
+          k++
+        }
+        if (shift !== 0) th = mixWord(th, word)
+        fields.tagsStart = i + 2
+        fields.tagsEnd = k
+        if (k > i + 2) h = th
+        // Any other fields after them; else the line ends here (after a final "\r").
+        if (k < end && buf[k] === PIPE) newline = this.readFields(buf, k, end, false)
+        else newline = k < end && buf[k] === CARRIAGE_RETURN ? k + 1 : k
+        if (newline > end) newline = end
+      } else {
+        // Etsy reads the field right after the type as the rate: a bare number or nothing there is a bad rate.
+        newline = this.readFields(buf, i, end, !rated && outcome !== NO_TYPE)
+        if (fields.tagsEnd > fields.tagsStart) h = hashWords(mixWord(h, KeyHash.TagSeparator), buf, fields.tagsStart, fields.tagsEnd)
+      }
       tagsStart = fields.tagsStart
       tagsEnd = fields.tagsEnd
-      if (tagsEnd > tagsStart) h = hashWords(mixWord(h, KeyHash.TagSeparator), buf, tagsStart, tagsEnd)
       timestamp = fields.timestamp
       badFields = fields.badFields
       if (fields.rate !== 0 && outcome < BAD) {
