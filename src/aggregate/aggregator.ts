@@ -127,8 +127,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   /** This interval's DogStatsD fields not understood (self-metric bad_fields), and timestamped values dropped. */
   private badFields = 0
   private timestamped = 0
-  /** This interval's DogStatsD events and service checks (events_received, service_checks_received). */
-  private readonly eventLines = [0, 0]
+  /** DogStatsD events and service checks: the latest, and this interval's. */
   private readonly events: RecentEvents<DogStatsdEvent>
   private readonly serviceChecks: RecentEvents<ServiceCheck>
 
@@ -264,7 +263,6 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       if (typeof check === 'string') return this.badLine(buf, lineStart, lineEnd, check)
       this.serviceChecks.add(check, nowMs)
     }
-    this.eventLines[kind]++
   }
 
   onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void {
@@ -441,22 +439,19 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     }
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
-    taken.selfMetrics.push(
-      { name: 'bad_fields', value: this.badFields },
-      { name: 'timestamped_dropped', value: this.timestamped },
-      { name: 'events_received', value: this.eventLines[DogStatsdLine.Event]! },
-      { name: 'service_checks_received', value: this.eventLines[DogStatsdLine.ServiceCheck]! },
-    )
     const events = this.events.takeInterval()
     const checks = this.serviceChecks.takeInterval()
     taken.events = events.items
     taken.serviceChecks = checks.items
     taken.selfMetrics.push(
+      { name: 'bad_fields', value: this.badFields },
+      { name: 'timestamped_dropped', value: this.timestamped },
+      { name: 'events_received', value: events.received },
+      { name: 'service_checks_received', value: checks.received },
       { name: 'events_rate_limited', value: events.rateLimited },
       { name: 'service_checks_rate_limited', value: checks.rateLimited },
     )
     this.badFields = this.timestamped = 0
-    this.eventLines.fill(0)
 
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')

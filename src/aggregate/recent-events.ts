@@ -33,6 +33,7 @@ export class RecentEvents<T extends DogStatsdEvent | ServiceCheck> {
   private received = 0
   private rateLimited = 0
   /** This interval's, for the self-metrics. */
+  private intervalReceived = 0
   private intervalRateLimited = 0
 
   constructor(private readonly limits: RecentEventsLimits) {}
@@ -40,6 +41,7 @@ export class RecentEvents<T extends DogStatsdEvent | ServiceCheck> {
   /** Keeps `item`, unless the rate limit is reached: false then (it is counted). */
   add(item: T, nowMs: number): boolean {
     this.received++
+    this.intervalReceived++
     const second = Math.floor(nowMs / 1000)
     if (second !== this.second) {
       this.second = second
@@ -60,11 +62,11 @@ export class RecentEvents<T extends DogStatsdEvent | ServiceCheck> {
     return true
   }
 
-  /** The interval's items (for the backends) and how many the rate limit dropped; starts the next interval. */
-  takeInterval(): { items: T[]; rateLimited: number } {
-    const taken = { items: this.interval, rateLimited: this.intervalRateLimited }
+  /** The interval's items (for the backends), how many came and how many the rate limit dropped; starts the next interval. */
+  takeInterval(): { items: T[]; received: number; rateLimited: number } {
+    const taken = { items: this.interval, received: this.intervalReceived, rateLimited: this.intervalRateLimited }
     this.interval = []
-    this.intervalRateLimited = 0
+    this.intervalReceived = this.intervalRateLimited = 0
     return taken
   }
 

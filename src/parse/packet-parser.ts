@@ -28,8 +28,9 @@ import { wordOffset, wordView } from './word-view'
  * decimal values directly (anything unusual goes to readType and
  * parseDecimal, which give the same results), and holds a line's values
  * until the line ends: the DogStatsD tags that complete the key, and the
- * rate and timestamp that may apply to them, come after them. The last (usually the only) value of a line stays in local
- * variables; earlier ones wait in a small table.
+ * rate and timestamp that may apply to them, come after them. The last
+ * (usually the only) value of a line stays in local variables; earlier
+ * ones wait in a small table.
  */
 
 export const enum MetricType {
