@@ -7,7 +7,7 @@ import { buildKeyName } from '../parse/key-name'
 import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
 import { type BadLineReason, DogStatsdLine, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
-import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
+import { type KeyGate, MISSING_TOKEN, type NameResolver, type Rejection } from './auth/key-gate'
 import { OpenGate } from './auth/none'
 import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
@@ -252,6 +252,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   }
 
   onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void {
+    // They carry no token: a token listener takes none (refused and counted as such).
+    if (this.gate !== this.openGate) return this.refuse(MISSING_TOKEN, buf, lineStart, lineEnd)
     const nowMs = Date.now()
     const now = Math.floor(nowMs / 1000)
     if (kind === DogStatsdLine.Event) {
