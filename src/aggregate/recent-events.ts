@@ -1,4 +1,4 @@
-import { type DogStatsdEvent, type ServiceCheck, approximateBytes } from '../parse/dogstatsd-events'
+import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
 
 /*
  * The last DogStatsD events (or service checks) received, for the admin
@@ -73,4 +73,14 @@ export class RecentEvents<T extends DogStatsdEvent | ServiceCheck> {
   figures(): RecentEventsFigures<T> {
     return { received: this.received, rateLimited: this.rateLimited, recent: this.recent.map((r) => r.item) }
   }
+}
+
+/** The bytes an event or check holds in memory, roughly (UTF-16 strings), for the store's bound. */
+function approximateBytes(item: DogStatsdEvent | ServiceCheck): number {
+  let bytes = 64
+  for (const value of Object.values(item)) {
+    if (typeof value === 'string') bytes += 2 * value.length
+    else if (Array.isArray(value)) for (const tag of value as string[]) bytes += 16 + 2 * tag.length
+  }
+  return bytes
 }

@@ -138,13 +138,3 @@ function timestamp(digits: string): number | null {
 function unescapeNewlines(text: string): string {
   return text.replace(/\\n/g, '\n')
 }
-
-/** The bytes an event or check holds in memory, roughly (UTF-16 strings), for the store's bound. */
-export function approximateBytes(item: DogStatsdEvent | ServiceCheck): number {
-  let bytes = 64
-  for (const value of Object.values(item)) {
-    if (typeof value === 'string') bytes += 2 * value.length
-    else if (Array.isArray(value)) for (const tag of value as string[]) bytes += 16 + 2 * tag.length
-  }
-  return bytes
-}
