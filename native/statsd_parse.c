@@ -319,7 +319,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
     default:
       goto slow;
   }
-  if ((kind == REC_TIMER || kind == REC_HISTOGRAM) && value < 0) goto slow;
+  if (value < 0 && (kind == REC_TIMER || kind == REC_HISTOGRAM)) goto slow;
   double rate = 1;
   if (i < end && buf[i] == '|') {
     if (i + 1 >= end || buf[i + 1] != '@') goto slow;
