@@ -17,6 +17,9 @@ const sink: ParseSink<number> = {
   onTimer() {},
   onGauge() {},
   onSet() {},
+  onEventLine() {},
+  onBadFields() {},
+  onTimestamped() {},
 }
 const [which = 'new', shape = 'batched', rounds = '10'] = process.argv.slice(2)
 const { packets, metrics } = generatePackets(shape === 'single' ? 40_000 : 2_000, shape === 'single' ? 0 : 1400)

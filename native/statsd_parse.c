@@ -8,7 +8,8 @@
  *
  * This is only a fast path in front of the JavaScript parser
  * (src/parse/packet-parser.ts), never a second reading of the protocol:
- * anything else on a line (tags, several values, sets, a sign or exponent
+ * anything else on a line (tags or any other DogStatsD field, an event,
+ * several values, sets, a sign or exponent
  * it does not expect, a bad field, "\r") sends that whole line to
  * JavaScript as it is, in order, so bad lines are counted and logged in one
  * place and the results are the same bits either way (the value is the
@@ -41,7 +42,8 @@
 #include "napi_helpers.h"
 
 /* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
-enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_NEW_KEY, REC_SLOW_LINE };
+/* REC_HISTOGRAM: a timer that came as a DogStatsD histogram or distribution ("h", "d"). */
+enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_HISTOGRAM, REC_NEW_KEY, REC_SLOW_LINE };
 #define KIND_BITS 3
 #define MAX_FAST_DIGITS 15
 /* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
@@ -136,6 +138,12 @@ static int32_t intern(key_table_t *t, const uint8_t *key, uint32_t len, uint32_t
     if (t->slot_hashes[s] == hash && t->key_len[id] == len && memcmp(t->arena + t->key_start[id], key, len) == 0) return (int32_t)id;
   }
   if (t->count >= MAX_KEYS) return -1;
+  /*
+   * Never the key of a DogStatsD event ("_e{3,4}:1|c|@0.5" is one, titled
+   * "1|c"): its lines go to JavaScript. Checked here, for new keys only,
+   * where it costs the common line nothing.
+   */
+  if (len >= 3 && key[0] == '_' && key[1] == 'e' && key[2] == '{') return -1;
   if (t->arena_used + len > t->arena_cap) {
     size_t cap = t->arena_cap * 2 > t->arena_used + len ? t->arena_cap * 2 : t->arena_used + len;
     char *arena = realloc(t->arena, cap);
@@ -302,7 +310,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
       break;
     case 'h':
     case 'd':
-      kind = REC_TIMER;
+      kind = REC_HISTOGRAM;
       break;
     case 'm':
       if (i >= end || buf[i++] != 's') goto slow;
@@ -311,7 +319,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
     default:
       goto slow;
   }
-  if (kind == REC_TIMER && value < 0) goto slow;
+  if (value < 0 && (kind == REC_TIMER || kind == REC_HISTOGRAM)) goto slow;
   double rate = 1;
   if (i < end && buf[i] == '|') {
     if (i + 1 >= end || buf[i + 1] != '@') goto slow;

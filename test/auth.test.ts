@@ -66,8 +66,24 @@ t.test('valid, missing, unknown and revoked tokens in one packet: only the valid
     'auth.tcp_8125.missing_token': 0,
     'auth.tcp_8125.unknown_token': 0,
     'auth.tcp_8125.revoked_token': 0,
+    bad_fields: 0,
+    timestamped_dropped: 0,
+    events_received: 0,
+    service_checks_received: 0,
+    events_rate_limited: 0,
+    service_checks_rate_limited: 0,
   })
   t.same(selfMetrics(s.flush())['auth.udp_8126.rejected_lines'], 0, 'figures are per interval, zeros included')
+})
+
+t.test('a token listener takes no DogStatsD event or service check (they carry no token)', async (t) => {
+  const s = setup()
+  s.send(UDP, '_e{2,1}:hi|x\n_sc|db|0')
+  s.send(UNIX, '_e{2,1}:hi|x\n_sc|db|0')
+  const m = selfMetrics(s.flush())
+  t.equal(m['auth.udp_8126.missing_token'], 2)
+  t.equal(m.events_received, 1, 'from the trusted listener')
+  t.equal(m.service_checks_received, 1)
 })
 
 t.test('per-listener policy: the same bytes are checked on a token listener and trusted on another', async (t) => {

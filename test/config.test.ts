@@ -41,6 +41,7 @@ const DEFAULTS: Config = {
   shutdownTimeoutMs: 10_000,
   timerStatistics: 'etsy',
   auth: { tokens: {} },
+  dogstatsd: { keepEvents: 100, keepEventBytes: 1024 * 1024, eventsPerSecond: 100 },
   adminAuth: { openWrites: false },
   queue: { maxBytes: 64 * 1024 * 1024, maxPackets: 1_000_000 },
   admin: { address: '127.0.0.1', port: 8127 },

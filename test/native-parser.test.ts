@@ -4,7 +4,7 @@ import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { NativePacketParser, type CountingSink, nativeLineParsing } from '../src/parse/native-parser'
-import { type BadLineReason, PacketParser } from '../src/parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, PacketParser } from '../src/parse/packet-parser'
 import { stableValues } from './helpers/graphite-lines'
 import { seededRandom } from './helpers/random'
 
@@ -33,11 +33,20 @@ class Log implements CountingSink<string> {
     const key = `${buf.toString('latin1', ks, ke)}|${te > ts ? buf.toString('latin1', ts, te) : ''}`
     return key === 'empty|' ? null : key
   }
+  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
+    this.calls.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
+  }
+  onBadFields(buf: Buffer, start: number, end: number, count: number): void {
+    this.calls.push(['fields', buf.toString('latin1', start, end), count])
+  }
+  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
+    this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
+  }
   onCounter(key: string, value: number, rate: number): void {
     this.calls.push(['c', key, value, rate])
   }
-  onTimer(key: string, value: number, rate: number): void {
-    this.calls.push(['ms', key, value, rate])
+  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
+    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
   }
   onGauge(key: string, value: number, isDelta: boolean): void {
     this.calls.push(['g', key, value, isDelta])

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { hashKeyBytes } from '../src/parse/key-hash'
-import { type BadLineReason, PacketParser, type ParseSink } from '../src/parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, PacketParser, type ParseSink } from '../src/parse/packet-parser'
 import { ReferencePacketParser } from './helpers/reference-packet-parser'
 import { seededRandom } from './helpers/random'
 
@@ -24,11 +24,20 @@ class Log implements ParseSink<string> {
     this.calls.push(['key', key, hash, hashKeyBytes(buf, ks, ke, ts, te)])
     return key
   }
+  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
+    this.calls.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
+  }
+  onBadFields(buf: Buffer, start: number, end: number, count: number): void {
+    this.calls.push(['fields', buf.toString('latin1', start, end), count])
+  }
+  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
+    this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
+  }
   onCounter(key: string, value: number, rate: number): void {
     this.calls.push(['c', key, value, rate])
   }
-  onTimer(key: string, value: number, rate: number): void {
-    this.calls.push(['ms', key, value, rate])
+  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
+    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
   }
   onGauge(key: string, value: number, isDelta: boolean): void {
     this.calls.push(['g', key, value, isDelta])
@@ -43,7 +52,7 @@ function sameCalls(a: unknown[][], b: unknown[][]): boolean {
   return a.every((call, i) => call.length === b[i]!.length && call.every((x, j) => Object.is(x, b[i]![j])))
 }
 
-const ALPHABET = [':', '|', '|', '@', '#', '|#', '\n', '\r', '\r\n', '.', '-', '+', 'e', ' ', ',', 'c', 'ms', 'g', 's', 'h', '0', '1', '5', '9', '0.25', 'key', 'x']
+const ALPHABET = [':', '|', '|', '@', '#', '|#', '\n', '\r', '\r\n', '.', '-', '+', 'e', ' ', ',', 'c', 'ms', 'g', 's', 'h', '0', '1', '5', '9', '0.25', 'key', 'x', 'T', 'T17', 'c:', 'e:', 'card:', 'high', '_e{', '_sc|', '|T1', '|c:', '|@']
 
 t.test('same sink calls as the multi-pass parser', async (t) => {
   const random = seededRandom(1234)
@@ -57,7 +66,7 @@ t.test('same sink calls as the multi-pass parser', async (t) => {
   }
   const lineLike = (): string => {
     const r = random()
-    if (r < 0.5) return `k${pick(['', '.a', ' b/c'])}:${pick(['1', '-2.5', '+3', '.5', '1e3', ' 7 ', '', 'x'])}|${pick(['c', 'ms', 'g', 's', 'h', ' ms ', 'zz', ''])}${pick(['', '|@0.5', '|@', '|@2', '|@0.1|x', '|#t:1,u', '|@0.5|#a:b|#c'])}${pick(['', ':2|c', ':'])}`
+    if (r < 0.5) return `k${pick(['', '.a', ' b/c'])}:${pick(['1', '-2.5', '+3', '.5', '1e3', ' 7 ', '', 'x'])}|${pick(['c', 'ms', 'g', 's', 'h', ' ms ', 'zz', ''])}${pick(['', '|@0.5', '|@', '|@2', '|@0.1|x', '|#t:1,u', '|@0.5|#a:b|#c'])}${pick(['', '|c:ab:c', '|T1700000000', '|T', '|Tx', '|e:a,b', '|card:low', '|card:x', '|zz', '|', '|#t:1|@0.5', '|@0.5|#a'])}${pick(['', ':2|c', ':'])}`
     let s = ''
     const n = Math.floor(random() * 12)
     for (let i = 0; i < n; i++) s += token()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { type BadLineReason, MetricType, PacketParser, type ParseSink } from '../src/parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, MetricType, PacketParser, type ParseSink } from '../src/parse/packet-parser'
 import { buildKeyName, sanitizeKeyName } from '../src/parse/key-name'
 import { seededRandom } from './helpers/random'
 
@@ -8,6 +8,9 @@ type Event =
   | ['gauge', string, number, boolean]
   | ['set', string, string]
   | ['bad', string, BadLineReason]
+  | ['fields', string, number]
+  | ['event' | 'check', string]
+  | ['T', string, number, number]
 
 class Recorder implements ParseSink<string> {
   events: Event[] = []
@@ -21,6 +24,15 @@ class Recorder implements ParseSink<string> {
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
     const name = buildKeyName(buf, ks, ke, ts, te, true)
     return name === '' ? null : name
+  }
+  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
+    this.events.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
+  }
+  onBadFields(buf: Buffer, start: number, end: number, count: number): void {
+    this.events.push(['fields', buf.toString('latin1', start, end), count])
+  }
+  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
+    this.events.push(['T', buf.toString('latin1', start, end), timestamp, count])
   }
   onCounter(key: string, value: number, rate: number): void {
     this.events.push(['counter', key, value, rate])
@@ -58,7 +70,14 @@ t.test('each metric type', async (t) => {
 t.test('sample rates', async (t) => {
   t.same(parse('a:1|c|@0.1').events, [['counter', 'a', 1, 0.1]])
   t.same(parse('a:1|c|@1').events, [['counter', 'a', 1, 1]])
-  t.same(parse('a:1|ms|@0.5|extra').events, [['timer', 'a', 1, 0.5]], 'fields after the rate are ignored, as in Etsy')
+  t.same(
+    parse('a:1|ms|@0.5|extra').events,
+    [
+      ['fields', 'a:1|ms|@0.5|extra', 1],
+      ['timer', 'a', 1, 0.5],
+    ],
+    'an unknown field after the rate is ignored, as in Etsy, and counted',
+  )
   t.same(parse('a:1|c|@2e-1').events, [['counter', 'a', 1, 0.2]], 'exponent read as a real number (Etsy: 2)')
   t.same(parse('a:1|c|@+0.5').events, [['counter', 'a', 1, 0.5]], 'Etsy crashes on this')
   for (const bad of ['a:1|c|@0', 'a:1|c|@2', 'a:1|c|@-0.5', 'a:1|c|@', 'a:1|c|0.5', 'a:1|c|', 'a:1|c|@x', 'a:1|c|@NaN']) {
@@ -103,7 +122,14 @@ t.test('DogStatsD tags become Graphite tags', async (t) => {
   t.same(parse('req:1|c|#env:prod,region:eu').events, [['counter', 'req;env=prod;region=eu', 1, 1]])
   t.same(parse('req:1|c|@0.5|#env:prod').events, [['counter', 'req;env=prod', 1, 0.5]])
   t.same(parse('req:1|c|#a;b;c:d,,solo,').events, [['counter', 'req;a_b_c=d;solo', 1, 1]], 'every ";" in a tag, empty tags skipped')
-  t.same(parse('req:1|c|#a:b|#ignored:x').events, [['counter', 'req;a=b', 1, 1]], 'only the first tag block counts (Etsy split)')
+  t.same(
+    parse('req:1|c|#a:b|#ignored:x').events,
+    [
+      ['fields', 'req:1|c|#a:b|#ignored:x', 1],
+      ['counter', 'req;a=b', 1, 1],
+    ],
+    'only the first tag block counts (Etsy split); another is an unknown field',
+  )
   t.same(parse('req;env=prod:1|c').events, [['counter', 'req;env=prod', 1, 1]], 'Graphite-style tags are kept')
   t.same(parse('t:5|ms|#url:http://x').events, [['timer', 't;url=http--x', 5, 1]], 'only the first colon of a tag becomes "="')
 })

@@ -1,18 +1,20 @@
 import type { ReloadableSettings } from '../config/reloadable'
-import type { Config } from '../config/schema'
+import { type Config, configSchema } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
+import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
 import { buildKeyName } from '../parse/key-name'
 import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
-import { type BadLineReason, PacketParser } from '../parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
-import { type KeyGate, type NameResolver, type Rejection } from './auth/key-gate'
+import { type KeyGate, MISSING_TOKEN, type NameResolver, type Rejection } from './auth/key-gate'
 import { OpenGate } from './auth/none'
 import { AuthRejections, lineWithTokenMasked } from './auth/rejections'
 import { TokenGate } from './auth/token'
 import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
+import { RecentEvents } from './recent-events'
 import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
@@ -50,6 +52,8 @@ export type AggregatorConfig = Pick<
   | 'timerStatistics'
   | 'auth'
 > & {
+  /** Limits for DogStatsD events and service checks (defaults: the config's). */
+  dogstatsd?: Config['dogstatsd']
   dumpMessages: boolean
   listeners: readonly { auth?: 'none' | 'token' | undefined }[]
   /** false: the JavaScript parser reads every line, even with the addon there (tests compare the two). */
@@ -120,6 +124,12 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
+  /** This interval's DogStatsD fields not understood (self-metric bad_fields), and timestamped values dropped. */
+  private badFields = 0
+  private timestamped = 0
+  /** DogStatsD events and service checks: the latest, and this interval's. */
+  private readonly events: RecentEvents<DogStatsdEvent>
+  private readonly serviceChecks: RecentEvents<ServiceCheck>
 
   // For the admin plane: totals of the internal counters' past intervals, and what else it shows.
   private readonly totals = { packets: 0, lines: 0, badLines: 0, bytes: 0 }
@@ -151,6 +161,10 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
       this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
     }
+    const limits = cfg.dogstatsd ?? configSchema.shape.dogstatsd.parse(undefined)
+    const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
+    this.events = new RecentEvents(eventLimits)
+    this.serviceChecks = new RecentEvents(eventLimits)
     this.timestampLagName = `${cfg.prefixStats}.timestamp_lag`
     this.setDeleteOptions(cfg)
   }
@@ -225,12 +239,48 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   }
 
   onBadLine(buf: Buffer, lineStart: number, lineEnd: number, reason: BadLineReason): void {
+    this.badLine(buf, lineStart, lineEnd, reason)
+  }
+
+  private badLine(buf: Buffer, lineStart: number, lineEnd: number, reason: string): void {
     // A refused line was counted and logged as such, once, whatever else is wrong with it.
     if (this.lineRefused) return
     const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
     this.badLineLog.add(reason, line, lineEnd - lineStart)
     if (!this.countBadLine()) return
     this.log.warn({ reason, line: JSON.stringify(line), bytes: lineEnd - lineStart }, 'bad line dropped')
+  }
+
+  onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void {
+    // They carry no token: a token listener takes none (refused and counted as such).
+    if (this.gate !== this.openGate) return this.refuse(MISSING_TOKEN, buf, lineStart, lineEnd)
+    const nowMs = Date.now()
+    const now = Math.floor(nowMs / 1000)
+    if (kind === DogStatsdLine.Event) {
+      const event = parseEvent(buf, lineStart, lineEnd, now)
+      if (typeof event === 'string') return this.badLine(buf, lineStart, lineEnd, event)
+      this.events.add(event, nowMs)
+    } else {
+      const check = parseServiceCheck(buf, lineStart, lineEnd, now)
+      if (typeof check === 'string') return this.badLine(buf, lineStart, lineEnd, check)
+      this.serviceChecks.add(check, nowMs)
+    }
+  }
+
+  onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void {
+    const first = this.badFields === 0
+    this.badFields += count
+    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
+    this.badLineLog.add('unknown field (ignored, values kept)', line, lineEnd - lineStart, count)
+    if (first) this.log.warn({ line: JSON.stringify(line), count }, 'unknown DogStatsD field ignored (first this interval; see bad_fields)')
+  }
+
+  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void {
+    const first = this.timestamped === 0
+    this.timestamped += count
+    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
+    this.badLineLog.add('timestamped (not stored yet)', line, lineEnd - lineStart, count)
+    if (first) this.log.warn({ line: JSON.stringify(line), timestamp }, 'timestamped value dropped: not stored yet (first this interval; see timestamped_dropped)')
   }
 
   /** Counts a bad line; true if it is one of those logged in full this interval. */
@@ -275,7 +325,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     values[i] = sum
   }
 
-  onTimer(key: KeyEntry, value: number, sampleRate: number): void {
+  onTimer(key: KeyEntry, value: number, sampleRate: number, histogram = false): void {
     // sum_squares needs value² and count needs 1/rate.
     if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
     key.values++
@@ -288,6 +338,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       }
       key.timer = slot
     }
+    if (histogram) slot.histogram = true
     slot.add(value, sampleRate)
   }
 
@@ -390,6 +441,19 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     }
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
+    const events = this.events.takeInterval()
+    const checks = this.serviceChecks.takeInterval()
+    taken.events = events.items
+    taken.serviceChecks = checks.items
+    taken.selfMetrics.push(
+      { name: 'bad_fields', value: this.badFields },
+      { name: 'timestamped_dropped', value: this.timestamped },
+      { name: 'events_received', value: events.received },
+      { name: 'service_checks_received', value: checks.received },
+      { name: 'events_rate_limited', value: events.rateLimited },
+      { name: 'service_checks_rate_limited', value: checks.rateLimited },
+    )
+    this.badFields = this.timestamped = 0
 
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')
@@ -492,6 +556,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       keys: { counters: this.counters.size, timers: this.timers.size, gauges: this.gauges.size, sets: this.sets.size },
       busiestKeys: this.busiestKeys,
       lastFlushMs: this.lastFlushMs,
+      events: this.events.figures(),
+      serviceChecks: this.serviceChecks.figures(),
     }
   }
 

@@ -1,3 +1,4 @@
+import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
 import { type TimerEntry, TimerColumns } from './timer-columns'
 
 /*
@@ -56,6 +57,9 @@ export interface FlushTrailer {
    * every number Etsy sends stays identical.
    */
   selfMetrics: SelfMetric[]
+  /** DogStatsD events and service checks received in the interval, for backends that have a place for them (absent: none). */
+  events?: DogStatsdEvent[]
+  serviceChecks?: ServiceCheck[]
 }
 
 /** One flush interval's results in one piece. */
@@ -85,6 +89,8 @@ export function gatherFlush(header: FlushHeader, whole: (data: FlushData) => Pro
     end(trailer) {
       data.processingTime = trailer.processingTime
       data.selfMetrics = trailer.selfMetrics
+      data.events = trailer.events
+      data.serviceChecks = trailer.serviceChecks
       return whole(data)
     },
   }

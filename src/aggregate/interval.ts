@@ -1,3 +1,4 @@
+import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../log'
 import {
@@ -46,6 +47,9 @@ export class TakenInterval {
   readonly setCounts: number[] = []
   /** Self-metrics taken at the flush instant (token refusals). */
   readonly selfMetrics: SelfMetric[] = []
+  /** DogStatsD events and service checks received in the interval (rate-limited). */
+  events: DogStatsdEvent[] = []
+  serviceChecks: ServiceCheck[] = []
   private counter = 0
   private timersLeft = true
   private choresLeft = true
@@ -137,7 +141,7 @@ export class TakenInterval {
         break
       }
       if (timers.keepSamples) timers.pushSamples(values, slot.takenCount)
-      timers.endTimer(slot.name)
+      timers.endTimer(slot.name, slot.histogram)
       this.onTimerDone(slot)
       slot.release()
       work += 1 + values.length
@@ -181,7 +185,7 @@ export class TakenInterval {
       )
     }
     this.onFinished(performance.now() - this.takenAt)
-    return { processingTime: Math.round(this.computeMs), selfMetrics: this.selfMetrics }
+    return { processingTime: Math.round(this.computeMs), selfMetrics: this.selfMetrics, events: this.events, serviceChecks: this.serviceChecks }
   }
 
   /** Every part at once, as one FlushData. */

@@ -118,6 +118,8 @@ export class TimerSlot {
    */
   takenCount = NaN
   live = true
+  /** It has had DogStatsD histogram or distribution values (`h`, `d`): a timer for Graphite, a histogram where a backend has them. */
+  histogram = false
   constructor(
     readonly name: string,
     /** Replaced when a reload changes the histogram config. */

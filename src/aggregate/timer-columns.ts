@@ -7,6 +7,8 @@ export interface TimerEntry {
   stats: TimerStat[]
   /** The interval's values in ms (for backends that bucket them), and the sample-rate-adjusted count they stand for. */
   samples?: { values: Float64Array; count: number }
+  /** It came as a DogStatsD histogram or distribution (`h`, `d`); absent for a timer (`ms`). */
+  histogram?: true
 }
 
 /**
@@ -19,6 +21,8 @@ export interface TimerEntry {
 export class TimerColumns {
   /** Timer names, in order. */
   names: string[] = []
+  /** Whether timer t came as a DogStatsD histogram or distribution (`h`, `d`), for backends that render histograms. */
+  histograms: boolean[] = []
   /** Timer t's statistics are the entries from ends[t - 1] (0 for the first) up to ends[t]. */
   ends: number[] = []
   ids: Int32Array
@@ -69,7 +73,7 @@ export class TimerColumns {
         out.push(id, value)
       }
       if (timer.samples !== undefined) out.pushSamples(timer.samples.values, timer.samples.count)
-      out.endTimer(timer.name)
+      out.endTimer(timer.name, timer.histogram === true)
     }
     return out
   }
@@ -92,6 +96,7 @@ export class TimerColumns {
   /** Empties it for reuse, keeping the arrays' capacity. */
   clear(): void {
     this.names = []
+    this.histograms = []
     this.ends = []
     this.length = 0
     this.sampleEnds = []
@@ -101,8 +106,9 @@ export class TimerColumns {
   }
 
   /** The entries pushed since the last timer belong to `name`. */
-  endTimer(name: string): void {
+  endTimer(name: string, histogram = false): void {
     this.names.push(name)
+    this.histograms.push(histogram)
     this.ends.push(this.length)
     if (!this.keepSamples) return
     this.sampleEnds.push(this.sampleLength)
@@ -158,6 +164,7 @@ export class TimerColumns {
   entries(withSamples = false): TimerEntry[] {
     return this.names.map((name, t) => {
       const entry: TimerEntry = { name, stats: this.stats(t) }
+      if (this.histograms[t] === true) entry.histogram = true
       if (withSamples && this.keepSamples) entry.samples = { values: this.samplesOf(t).slice(), count: this.sampleCounts[t]! }
       return entry
     })

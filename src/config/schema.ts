@@ -314,6 +314,14 @@ export const configSchema = z.strictObject({
   /** Whose timer statistics to compute: Etsy statsd's or statsgod's. */
   timerStatistics: z.enum(['etsy', 'statsgod']).default('etsy'),
   auth: authSchema.default({ tokens: {} }),
+  /** DogStatsD events and service checks: how many of each are kept for the admin plane, in how many bytes, and how many a second are taken. */
+  dogstatsd: z
+    .strictObject({
+      keepEvents: positiveInt.default(100),
+      keepEventBytes: positiveInt.default(1024 * 1024),
+      eventsPerSecond: positiveInt.default(100),
+    })
+    .default({ keepEvents: 100, keepEventBytes: 1024 * 1024, eventsPerSecond: 100 }),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */

@@ -6,6 +6,9 @@
  * does no work per packet: every figure here is read when asked for.
  */
 
+import type { RecentEventsFigures } from '../aggregate/recent-events'
+import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
+
 export type MetricType = 'counters' | 'timers' | 'gauges' | 'sets'
 export const METRIC_TYPES: readonly MetricType[] = ['counters', 'timers', 'gauges', 'sets']
 
@@ -40,6 +43,9 @@ export interface AggregatorFigures {
   busiestKeys: { name: string; values: number }[]
   /** How long computing the last flush took. */
   lastFlushMs: number
+  /** DogStatsD events and service checks: counts since start, and the latest kept. */
+  events: RecentEventsFigures<DogStatsdEvent>
+  serviceChecks: RecentEventsFigures<ServiceCheck>
 }
 
 export interface BadLineSample {

@@ -37,7 +37,8 @@ export function hashKeyBytes(buf: Uint8Array, keyStart: number, keyEnd: number, 
   return finishHash(h)
 }
 
-function hashWords(h: number, buf: Uint8Array, start: number, end: number): number {
+/** Mixes buf[start, end) into h a word at a time, the last word zero-padded. */
+export function hashWords(h: number, buf: Uint8Array, start: number, end: number): number {
   let word = 0
   let shift = 0
   for (let i = start; i < end; i++) {

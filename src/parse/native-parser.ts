@@ -47,6 +47,8 @@ const enum Record {
   GaugeDelta,
   /** A counter whose id has no row in the addon yet. */
   UnboundCounter,
+  /** A timer that came as a DogStatsD histogram or distribution (`h`, `d`). */
+  Histogram,
   NewKey,
   SlowLine,
 }
@@ -212,7 +214,7 @@ export class NativePacketParser<K> {
       if (kind === Record.Counter || kind === Record.UnboundCounter) {
         sink.onCounter(key, value, vals[2 * r + 1]!)
         if (kind === Record.UnboundCounter) this.bind(id, key)
-      } else if (kind === Record.Timer) sink.onTimer(key, value, vals[2 * r + 1]!)
+      } else if (kind === Record.Timer || kind === Record.Histogram) sink.onTimer(key, value, vals[2 * r + 1]!, kind === Record.Histogram)
       else sink.onGauge(key, value, kind === Record.GaugeDelta)
     }
     sink.onLines(lines)

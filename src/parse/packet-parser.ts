@@ -1,4 +1,4 @@
-import { KeyHash, finishHash, mixWord } from './key-hash'
+import { KeyHash, finishHash, hashWords, mixWord } from './key-hash'
 import { EXACT_POW10, MAX_FAST_DIGITS, isAsciiSpace, parseDecimal } from './number'
 import { wordOffset, wordView } from './word-view'
 
@@ -7,8 +7,18 @@ import { wordOffset, wordView } from './word-view'
  * one forward scan per packet, following Etsy statsd 0.9's reading of the
  * protocol:
  *
- *   line   = key ":" value { ":" value } [ "|#" tag { "," tag } ]
- *   value  = number "|" type [ "|@" rate ]      (any further "|..." is ignored)
+ *   line   = key ":" value { ":" value } { "|" field }
+ *   value  = number "|" type [ "|@" rate ]
+ *   field  = "#" tag { "," tag } | "@" rate | "c:" container | "T" seconds
+ *          | "e:" external data | "card:" cardinality | anything else
+ *
+ * The fields are DogStatsD's, in any order, each up to the next "|" (the
+ * first "|" that does not follow a value's type or rate starts them; they
+ * end the line's values). Only the first tag block counts, as in Etsy's
+ * split on "|#"; the rate among the fields is the last value's. Unknown
+ * fields are ignored and counted (onBadFields), never part of a name; a
+ * timestamped line's values go to onTimestamped, never into the interval.
+ * Event and service check lines (`_e{`, `_sc|`) are handed over whole.
  *
  * Each value is reported to the sink on its own; a bad value is a bad line
  * for statsd.bad_lines_seen (as in Etsy) but never spoils its good neighbours.
@@ -17,9 +27,10 @@ import { wordOffset, wordView } from './word-view'
  * word per read, reads the usual type fields ("c", "ms", ...) and plain
  * decimal values directly (anything unusual goes to readType and
  * parseDecimal, which give the same results), and holds a line's values
- * until the line ends: the DogStatsD tags that complete the key come after
- * them. The last (usually the only) value of a line stays in local
- * variables; earlier ones wait in a small table.
+ * until the line ends: the DogStatsD tags that complete the key, and the
+ * rate and timestamp that may apply to them, come after them. The last
+ * (usually the only) value of a line stays in local variables; earlier
+ * ones wait in a small table.
  */
 
 export const enum MetricType {
@@ -37,6 +48,7 @@ export type BadLineReason =
   | 'negative timer'
   | 'bad sample rate'
   | 'empty key'
+  | 'bad timestamp'
 
 /** Receives what the parser finds; `K` is whatever the sink interns keys as. */
 export interface ParseSink<K> {
@@ -50,9 +62,33 @@ export interface ParseSink<K> {
    */
   resolveKey(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number, hash: number): K | null
   onCounter(key: K, value: number, sampleRate: number): void
-  onTimer(key: K, value: number, sampleRate: number): void
+  /** `histogram`: it came as a DogStatsD histogram or distribution (`h`, `d`), aggregated as a timer. */
+  onTimer(key: K, value: number, sampleRate: number, histogram: boolean): void
   onGauge(key: K, value: number, isDelta: boolean): void
   onSet(key: K, buf: Buffer, valueStart: number, valueEnd: number): void
+  /** A DogStatsD event (`_e{...}`) or service check (`_sc|...`) line, never a metric. */
+  onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void
+  /** `count` DogStatsD fields of the line were not understood and ignored (its values still count). */
+  onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void
+  /** `count` good values of a line with a "T" timestamp (Unix seconds), not added to the interval. */
+  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void
+}
+
+export const enum DogStatsdLine {
+  Event,
+  ServiceCheck,
+}
+
+/** What the fields after a line's last value said (reused: one per parser). */
+interface LineFields {
+  /** The "|@rate" among them: 0 none, -1 a bad one. */
+  rate: number
+  /** The first "#" field's tags (empty range: none). */
+  tagsStart: number
+  tagsEnd: number
+  /** Unix seconds of a "T" field, -1 none, BAD_TIMESTAMP_FIELD a bad one. */
+  timestamp: number
+  badFields: number
 }
 
 const NEWLINE = 10
@@ -72,6 +108,7 @@ const BAD_REASONS: readonly BadLineReason[] = [
   'bad value',
   'negative timer',
   'bad sample rate',
+  'bad timestamp',
 ]
 const BAD = 4 // outcome BAD + k is BAD_REASONS[k]
 const NO_TYPE = BAD
@@ -79,6 +116,9 @@ const UNKNOWN_TYPE = BAD + 1
 const BAD_VALUE = BAD + 2
 const NEGATIVE_TIMER = BAD + 3
 const BAD_SAMPLE_RATE = BAD + 4
+const BAD_TIMESTAMP = BAD + 5
+/** LineFields.timestamp of a "T" field that is not a timestamp. */
+const BAD_TIMESTAMP_FIELD = -2
 
 const INITIAL_PENDING = 16
 
@@ -105,9 +145,10 @@ export class PacketParser<K> {
   private values = new Float64Array(INITIAL_PENDING)
   /** Sample rate (counters, timers), 1 for a gauge delta, or the set value's start. */
   private extras = new Float64Array(INITIAL_PENDING)
-  /** End of the value field (sets). */
+  /** End of the value field (sets); for timers, 1 if it came as `h` or `d`. */
   private valueEnds = new Int32Array(INITIAL_PENDING)
   private pending = 0
+  private readonly fields: LineFields = { rate: 0, tagsStart: 0, tagsEnd: 0, timestamp: -1, badFields: 0 }
   /** The key hash so far, from scanKeyBytes. */
   private scannedHash = 0
 
@@ -123,6 +164,10 @@ export class PacketParser<K> {
 
   /** Reads the line starting at lineStart; returns where the next one starts. */
   private parseLine(buf: Buffer, view: DataView<ArrayBufferLike>, base: number, lineStart: number, end: number): number {
+    if (buf[lineStart] === UNDERSCORE) {
+      const kind = eventLineKind(buf, lineStart, end)
+      if (kind !== -1) return this.eventLine(buf, lineStart, end, kind)
+    }
     // ---- the key, up to the first ":" (or the line's end, or "|#": no value), 4 bytes
     // per read while a word has no ":", newline or "|" in it, hashed a word at a time
     let h: number = KeyHash.Seed
@@ -169,8 +214,11 @@ export class PacketParser<K> {
     let value = 0
     let extra = 0
     let valueEnd = 0
+    /** The last value had Etsy's "|@rate" right after its type. */
+    let rated = false
     for (;;) {
       const valueStart = i
+      rated = false
       // The value field, read as a plain decimal while it looks like one.
       let negative = false
       if (i < end) {
@@ -226,23 +274,15 @@ export class PacketParser<K> {
         }
         outcome = -1
         let sampleRate = 1
-        if (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
+        if (c === PIPE && i + 1 < end && buf[i + 1] === AT) {
+          // Etsy's "|@rate": it ends at ":" too, where the line's next value starts.
           i++
           const rateStart = i
           i = separatorAt(buf, i, end)
           c = i < end ? buf[i]! : -1
-          if (i - rateStart < 2 || buf[rateStart] !== AT) {
-            outcome = BAD_SAMPLE_RATE
-          } else {
-            sampleRate = parseDecimal(buf, rateStart + 1, i)
-            // Etsy crashes on "@+0.5", reads "@2e-1" as 2 and "@0" as Infinity: we take real rates in (0, 1].
-            if (!(sampleRate > 0 && sampleRate <= 1)) outcome = BAD_SAMPLE_RATE
-          }
-          // Fields after the rate are ignored (as in Etsy).
-          while (c === PIPE && !(i + 1 < end && buf[i + 1] === HASH)) {
-            i = separatorAt(buf, i + 1, end)
-            c = i < end ? buf[i]! : -1
-          }
+          sampleRate = readRate(buf, rateStart + 1, i)
+          if (sampleRate < 0) outcome = BAD_SAMPLE_RATE
+          rated = true
         }
         if (outcome >= 0) {
           // a bad sample rate, whatever the type
@@ -262,8 +302,11 @@ export class PacketParser<K> {
           outcome = type
           extra = sampleRate
           if (!Number.isFinite(value)) outcome = BAD_VALUE
-          else if (type === MetricType.Timer && value < 0) outcome = NEGATIVE_TIMER
-          else if (type === MetricType.Gauge) {
+          else if (type === MetricType.Timer) {
+            if (value < 0) outcome = NEGATIVE_TIMER
+            // A timer's valueEnd holds whether it came as a DogStatsD histogram or distribution (`h`, `d`).
+            else valueEnd = histogramType(buf, valueEnd + 1, end) ? 1 : 0
+          } else if (type === MetricType.Gauge) {
             const first = buf[valueStart]
             extra = valueStart < valueEnd && (first === PLUS || first === MINUS) ? 1 : 0
           }
@@ -275,34 +318,63 @@ export class PacketParser<K> {
       i++
     }
 
-    // ---- the DogStatsD tags, up to the next "|#" or the line's end (without a final "\r")
+    // ---- the DogStatsD fields after the (last) value: "|" separated, to the line's end (without a final "\r")
+    let newline = i
     let tagsStart = i
     let tagsEnd = i
+    let timestamp = -1
+    let badFields = 0
     if (c === PIPE) {
-      tagsStart = i + 2
-      let th = mixWord(h, KeyHash.TagSeparator)
-      let word = 0
-      let shift = 0
-      i = tagsStart
-      while (i < end) {
-        c = buf[i]!
-        if (c === NEWLINE) break
-        if (c === PIPE && i + 1 < end && buf[i + 1] === HASH) break
-        if (c === CARRIAGE_RETURN && (i + 1 === end || buf[i + 1] === NEWLINE)) break
-        word |= c << shift
-        shift += 8
-        if (shift === 32) {
-          th = mixWord(th, word)
-          word = shift = 0
+      const fields = this.fields
+      fields.rate = 0
+      fields.badFields = 0
+      fields.timestamp = -1
+      fields.tagsStart = fields.tagsEnd = i
+      if (i + 1 < end && buf[i + 1] === HASH) {
+        // The usual field, tags: read and hashed in one pass, to the next "|" or the line's end.
+        let th = mixWord(h, KeyHash.TagSeparator)
+        let word = 0
+        let shift = 0
+        let k = i + 2
+        while (k < end) {
+          c = buf[k]!
+          if (c === NEWLINE || c === PIPE) break
+          if (c === CARRIAGE_RETURN && (k + 1 === end || buf[k + 1] === NEWLINE)) break
+          word |= c << shift
+          shift += 8
+          if (shift === 32) {
+            th = mixWord(th, word)
+            word = shift = 0
+          }
+          k++
         }
-        i++
+        if (shift !== 0) th = mixWord(th, word)
+        fields.tagsStart = i + 2
+        fields.tagsEnd = k
+        if (k > i + 2) h = th
+        // Any other fields after them; else the line ends here (after a final "\r").
+        if (k < end && buf[k] === PIPE) newline = this.readFields(buf, k, end, false)
+        else newline = k < end && buf[k] === CARRIAGE_RETURN ? k + 1 : k
+        if (newline > end) newline = end
+      } else {
+        // Etsy reads the field right after the type as the rate: a bare number or nothing there is a bad rate.
+        newline = this.readFields(buf, i, end, !rated && outcome !== NO_TYPE)
+        if (fields.tagsEnd > fields.tagsStart) h = hashWords(mixWord(h, KeyHash.TagSeparator), buf, fields.tagsStart, fields.tagsEnd)
       }
-      if (shift !== 0) th = mixWord(th, word)
-      tagsEnd = i
-      if (tagsEnd > tagsStart) h = th
-    }
-    let newline = i
-    if (i < end && buf[i] !== NEWLINE) {
+      tagsStart = fields.tagsStart
+      tagsEnd = fields.tagsEnd
+      timestamp = fields.timestamp
+      badFields = fields.badFields
+      if (fields.rate !== 0 && outcome < BAD) {
+        if (fields.rate < 0) outcome = BAD_SAMPLE_RATE
+        else if (outcome === MetricType.Counter || outcome === MetricType.Timer) extra = fields.rate
+      }
+      if (timestamp === BAD_TIMESTAMP_FIELD) {
+        timestamp = -1
+        if (outcome < BAD) outcome = BAD_TIMESTAMP
+        for (let n = 0; n < this.pending; n++) if (this.outcomes[n]! < BAD) this.outcomes[n] = BAD_TIMESTAMP
+      }
+    } else if (i < end && buf[i] !== NEWLINE) {
       newline = buf.indexOf(NEWLINE, i)
       if (newline < 0 || newline > end) newline = end
     }
@@ -312,12 +384,67 @@ export class PacketParser<K> {
 
     const hash = finishHash(h)
     this.sink.onLine(buf, lineStart, lineEnd)
+    if (badFields > 0) this.sink.onBadFields(buf, lineStart, lineEnd, badFields)
+    if (timestamp >= 0) return this.timestamped(buf, lineStart, lineEnd, timestamp, outcome, newline)
     // Keys are interned lazily (undefined: not yet) so that lines with only bad values never create one.
     let key: K | null | undefined
     for (let n = 0; n < this.pending; n++) {
       key = this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!)
     }
     this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd)
+    return newline + 1
+  }
+
+  /**
+   * The DogStatsD fields from i (a "|") to the line's end, into
+   * this.fields: each runs to the next "|", in any order. Returns where the
+   * line ends (its newline, or end). `rateFirst`: the first one is
+   * where Etsy reads the sample rate, so a bare number or nothing there is a
+   * bad rate (as in Etsy) rather than an unknown field.
+   */
+  private readFields(buf: Buffer, i: number, end: number, rateFirst: boolean): number {
+    const fields = this.fields
+    let start = i + 1
+    for (let k = start; ; k++) {
+      const c = k < end ? buf[k]! : NEWLINE
+      if (c !== PIPE && c !== NEWLINE) continue
+      let stop = k
+      if (c === NEWLINE && stop > start && buf[stop - 1] === CARRIAGE_RETURN) stop--
+      const first = start < stop ? buf[start]! : -1
+      if (first === HASH && fields.tagsStart === fields.tagsEnd) {
+        // Only the first tag block counts (Etsy's split on "|#"); another is an unknown field.
+        fields.tagsStart = start + 1
+        fields.tagsEnd = stop
+      } else if (first === AT) {
+        const rate = readRate(buf, start + 1, stop)
+        // One bad rate spoils the value, wherever it is.
+        fields.rate = rate < 0 || fields.rate < 0 ? -1 : rate
+      } else if (first === UPPER_T) {
+        fields.timestamp = readTimestamp(buf, start + 1, stop)
+      } else if (hasPrefix(buf, start, stop, CONTAINER_ID) || hasPrefix(buf, start, stop, EXTERNAL_DATA)) {
+        // Read and not used: the container ID and the origin's external data add no series.
+      } else if (hasPrefix(buf, start, stop, CARDINALITY) && isCardinality(buf, start + CARDINALITY.length, stop)) {
+        // Tells the Datadog agent which tags to add from its tagger: nothing to add here.
+      } else if (rateFirst && (first < 0 || first === DOT || (first >= 48 && first <= 57))) {
+        fields.rate = -1
+      } else {
+        fields.badFields++
+      }
+      rateFirst = false
+      if (c === NEWLINE) return k < end ? k : end
+      start = k + 1
+    }
+  }
+
+  /** The values of a line with a "T" timestamp: bad ones are bad lines, good ones go to onTimestamped. */
+  private timestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, last: number, newline: number): number {
+    let good = 0
+    for (let n = 0; n <= this.pending; n++) {
+      const outcome = n < this.pending ? this.outcomes[n]! : last
+      if (outcome >= BAD) this.sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
+      else good++
+    }
+    if (good > 0) this.sink.onTimestamped(buf, lineStart, lineEnd, timestamp, good)
     return newline + 1
   }
 
@@ -342,6 +469,17 @@ export class PacketParser<K> {
     }
     this.scannedHash = shift === 0 ? h : mixWord(h, word)
     return i
+  }
+
+  /** An event or service check line, whole: its title and text may hold anything but a newline. */
+  private eventLine(buf: Buffer, lineStart: number, end: number, kind: DogStatsdLine): number {
+    let newline = buf.indexOf(NEWLINE, lineStart)
+    if (newline < 0 || newline > end) newline = end
+    let lineEnd = newline
+    if (buf[lineEnd - 1] === CARRIAGE_RETURN) lineEnd--
+    this.sink.onLine(buf, lineStart, lineEnd)
+    this.sink.onEventLine(buf, lineStart, lineEnd, kind)
+    return newline + 1
   }
 
   /** A line whose key part has no ":". */
@@ -397,7 +535,7 @@ export class PacketParser<K> {
         sink.onCounter(key, value, extra)
         break
       case MetricType.Timer:
-        sink.onTimer(key, value, extra)
+        sink.onTimer(key, value, extra, valueEnd === 1)
         break
       case MetricType.Gauge:
         sink.onGauge(key, value, extra === 1)
@@ -421,6 +559,54 @@ export class PacketParser<K> {
   }
 }
 
+const UPPER_T = 84
+const UNDERSCORE = 95
+const EVENT_PREFIX = Buffer.from('_e{')
+const SERVICE_CHECK_PREFIX = Buffer.from('_sc|')
+
+/** Whether the line at start (its first byte "_") is a DogStatsD event or service check; -1 if neither. */
+export function eventLineKind(buf: Buffer, start: number, end: number): DogStatsdLine | -1 {
+  if (hasPrefix(buf, start, end, EVENT_PREFIX)) return DogStatsdLine.Event
+  if (hasPrefix(buf, start, end, SERVICE_CHECK_PREFIX)) return DogStatsdLine.ServiceCheck
+  return -1
+}
+const CONTAINER_ID = Buffer.from('c:')
+const EXTERNAL_DATA = Buffer.from('e:')
+const CARDINALITY = Buffer.from('card:')
+/** The cardinalities of DogStatsD 1.6's "card:" field. */
+const CARDINALITIES = ['none', 'low', 'orchestrator', 'high'].map((name) => Buffer.from(name))
+
+function hasPrefix(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  if (end - start < prefix.length) return false
+  for (let k = 0; k < prefix.length; k++) if (buf[start + k] !== prefix[k]) return false
+  return true
+}
+
+function isCardinality(buf: Buffer, start: number, end: number): boolean {
+  for (const name of CARDINALITIES) if (end - start === name.length && hasPrefix(buf, start, end, name)) return true
+  return false
+}
+
+/** A sample rate in (0, 1] from buf[start, end) (after the "@"), or -1. */
+function readRate(buf: Buffer, start: number, end: number): number {
+  if (end <= start) return -1
+  const rate = parseDecimal(buf, start, end)
+  // Etsy crashes on "@+0.5", reads "@2e-1" as 2 and "@0" as Infinity: we take real rates in (0, 1].
+  return rate > 0 && rate <= 1 ? rate : -1
+}
+
+/** Unix seconds from the digits of buf[start, end) (after the "T"), or BAD_TIMESTAMP_FIELD. */
+function readTimestamp(buf: Buffer, start: number, end: number): number {
+  if (end <= start || end - start > 12) return BAD_TIMESTAMP_FIELD
+  let seconds = 0
+  for (let k = start; k < end; k++) {
+    const d = buf[k]! - 48
+    if (d < 0 || d > 9) return BAD_TIMESTAMP_FIELD
+    seconds = seconds * 10 + d
+  }
+  return seconds > 0 ? seconds : BAD_TIMESTAMP_FIELD
+}
+
 /** Where the field starting at i ends: the first ":", "|" or newline, or end. */
 function separatorAt(buf: Buffer, i: number, end: number): number {
   while (i < end) {
@@ -429,6 +615,12 @@ function separatorAt(buf: Buffer, i: number, end: number): number {
     i++
   }
   return i
+}
+
+/** Whether the timer type field from start (Etsy trims it) is `h` or `d` rather than `ms`. */
+export function histogramType(buf: Buffer, start: number, end: number): boolean {
+  while (start < end && isAsciiSpace(buf[start]!)) start++
+  return buf[start] !== 109
 }
 
 /** Etsy trims the type field; "h" and "d" (DogStatsD histogram/distribution) are timers. */

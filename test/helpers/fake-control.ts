@@ -45,6 +45,12 @@ export class FakeControl implements ServerControl {
         { name: 'web.hits', values: 20 },
       ],
       lastFlushMs: 1.5,
+      events: {
+        received: 2,
+        rateLimited: 1,
+        recent: [{ title: 'Deploy <b>', text: 'v2\nrolled out', timestamp: 1700000000, priority: 'normal', alertType: 'info', tags: ['env:prod'] }],
+      },
+      serviceChecks: { received: 1, rateLimited: 0, recent: [{ name: 'db.up', status: 2, timestamp: 1700000000, tags: [], message: 'down <now>' }] },
     },
     selfTotals: { 'queue.dropped_packets': 6, 'some.new_figure': 2 },
     listeners: [{ description: 'udp 127.0.0.1:8125', bound: true }],

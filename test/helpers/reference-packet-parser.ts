@@ -1,6 +1,6 @@
 import { parseDecimal } from '../../src/parse/number'
 import { hashKeyBytes } from '../../src/parse/key-hash'
-import { type BadLineReason, MetricType, type ParseSink, readType } from '../../src/parse/packet-parser'
+import { type BadLineReason, MetricType, type ParseSink, eventLineKind, readType } from '../../src/parse/packet-parser'
 
 /*
  * The packet parser as it was before the single-pass rewrite: several simple
@@ -52,29 +52,15 @@ export class ReferencePacketParser<K> {
     this.lineStart = lineStart
     this.key = null
     this.keyResolved = false
+    this.tagsStart = this.tagsEnd = lineEnd
+    const kind = eventLineKind(buf, lineStart, lineEnd)
+    if (kind !== -1) return this.sink.onEventLine(buf, lineStart, lineEnd, kind)
 
-    // The first "|#" ends the metric part; the tags run to the next "|#" (as Etsy's split).
+    // The key runs to the first ":"; a "|#" before it means there is no value.
     let colon = -1
-    let metricEnd = lineEnd
-    for (let i = lineStart; i < lineEnd; i++) {
-      const c = buf[i]
-      if (c === COLON) {
-        if (colon < 0) colon = i
-      } else if (c === PIPE && i + 1 < lineEnd && buf[i + 1] === HASH) {
-        metricEnd = i
-        break
-      }
-    }
-    this.tagsStart = this.tagsEnd = metricEnd
-    if (metricEnd < lineEnd) {
-      this.tagsStart = metricEnd + 2
-      this.tagsEnd = lineEnd
-      for (let i = this.tagsStart; i + 1 < lineEnd; i++) {
-        if (buf[i] === PIPE && buf[i + 1] === HASH) {
-          this.tagsEnd = i
-          break
-        }
-      }
+    for (let i = lineStart; i < lineEnd && colon < 0; i++) {
+      if (buf[i] === COLON) colon = i
+      else if (buf[i] === PIPE && i + 1 < lineEnd && buf[i + 1] === HASH) break
     }
     if (colon < 0) {
       this.sink.onBadLine(buf, lineStart, lineEnd, 'no value')
@@ -82,54 +68,105 @@ export class ReferencePacketParser<K> {
     }
     this.keyEnd = colon
 
-    let valueStart = colon + 1
-    while (valueStart <= metricEnd) {
-      let valueEnd = valueStart
-      while (valueEnd < metricEnd && buf[valueEnd] !== COLON) valueEnd++
-      const reason = this.parseValue(valueStart, valueEnd)
+    // Values "value|type[|@rate]" separated by ":" until a "|" starts the DogStatsD fields.
+    const values: Value[] = []
+    let i = colon + 1
+    for (;;) {
+      const value = this.readValue(i, lineEnd)
+      values.push(value)
+      i = value.end
+      if (i < lineEnd && buf[i] === COLON) i++
+      else break
+    }
+
+    // The fields, "|" separated, each to the next "|", any order; the last value takes their rate.
+    let timestamp = -1
+    let badFields = 0
+    const last = values[values.length - 1]!
+    let rateFirst = last.typed && !last.rated
+    while (i < lineEnd && buf[i] === PIPE) {
+      let stop = i + 1
+      while (stop < lineEnd && buf[stop] !== PIPE) stop++
+      const field = buf.toString('latin1', i + 1, stop)
+      if (field.startsWith('#') && this.tagsStart === lineEnd) {
+        this.tagsStart = i + 2
+        this.tagsEnd = stop
+      } else if (field.startsWith('@')) {
+        const rate = field.length > 1 ? parseDecimal(buf, i + 2, stop) : NaN
+        if (last.reason === null) {
+          if (!(rate > 0 && rate <= 1)) last.reason = 'bad sample rate'
+          else if (last.type === MetricType.Counter || last.type === MetricType.Timer) last.rate = rate
+        }
+      } else if (field.startsWith('T')) {
+        timestamp = /^T\d{1,12}$/.test(field) && Number(field.slice(1)) > 0 ? Number(field.slice(1)) : -2
+      } else if (/^(c:|e:|card:(none|low|orchestrator|high)$)/.test(field)) {
+        // known, not used
+      } else if (rateFirst && /^([0-9.]|$)/.test(field)) {
+        if (last.reason === null) last.reason = 'bad sample rate'
+      } else {
+        badFields++
+      }
+      rateFirst = false
+      i = stop
+    }
+    if (timestamp === -2) for (const v of values) if (v.reason === null) v.reason = 'bad timestamp'
+    if (badFields > 0) this.sink.onBadFields(buf, lineStart, lineEnd, badFields)
+    if (timestamp > 0) {
+      for (const v of values) if (v.reason !== null) this.sink.onBadLine(buf, lineStart, lineEnd, v.reason)
+      const good = values.filter((v) => v.reason === null).length
+      if (good > 0) this.sink.onTimestamped(buf, lineStart, lineEnd, timestamp, good)
+      return
+    }
+    for (const v of values) {
+      const reason = v.reason ?? this.deliver(v)
       if (reason !== null) this.sink.onBadLine(buf, lineStart, lineEnd, reason)
-      valueStart = valueEnd + 1
     }
   }
 
-  /** One `value|type[|@rate]`; returns why it is bad, or null once delivered. */
-  private parseValue(start: number, end: number): BadLineReason | null {
+  /** One `value|type[|@rate]` from start: where it ends (at ":", "|" or the line's end) and what it is. */
+  private readValue(start: number, lineEnd: number): Value {
     const buf = this.buf
-    let typeStart = start
-    while (typeStart < end && buf[typeStart] !== PIPE) typeStart++
-    if (typeStart === end) return 'no type'
-    const valueEnd = typeStart
-    typeStart++
-    let typeEnd = typeStart
-    while (typeEnd < end && buf[typeEnd] !== PIPE) typeEnd++
-
-    let sampleRate = 1
-    if (typeEnd < end) {
-      const rateStart = typeEnd + 1
-      let rateEnd = rateStart
-      while (rateEnd < end && buf[rateEnd] !== PIPE) rateEnd++
-      if (rateEnd - rateStart < 2 || buf[rateStart] !== AT) return 'bad sample rate'
-      sampleRate = parseDecimal(buf, rateStart + 1, rateEnd)
-      // Etsy crashes on "@+0.5", reads "@2e-1" as 2 and "@0" as Infinity: we take real rates in (0, 1].
-      if (!(sampleRate > 0 && sampleRate <= 1)) return 'bad sample rate'
+    const sep = (i: number): number => {
+      while (i < lineEnd && buf[i] !== COLON && buf[i] !== PIPE) i++
+      return i
     }
-
-    const type = readType(buf, typeStart, typeEnd)
-    if (type < 0) return 'unknown type'
-
-    if (type === MetricType.Set) {
-      const key = this.resolveKey()
-      if (key === null) return 'empty key'
-      this.sink.onSet(key, buf, start, valueEnd)
-      return null
+    const valueEnd = sep(start)
+    const v: Value = { start, valueEnd, end: valueEnd, type: -1, typed: false, rated: false, rate: 1, reason: null }
+    if (valueEnd >= lineEnd || buf[valueEnd] !== PIPE || buf[valueEnd + 1] === HASH) {
+      v.reason = 'no type'
+      return v
     }
-    const value = parseDecimal(buf, start, valueEnd)
-    if (!Number.isFinite(value)) return 'bad value'
-    if (type === MetricType.Timer && value < 0) return 'negative timer'
+    v.typed = true
+    const typeEnd = sep(valueEnd + 1)
+    v.type = readType(buf, valueEnd + 1, typeEnd)
+    v.end = typeEnd
+    if (typeEnd < lineEnd && buf[typeEnd] === PIPE && buf[typeEnd + 1] === AT) {
+      v.rated = true
+      v.end = sep(typeEnd + 1)
+      const rate = v.end - typeEnd > 2 ? parseDecimal(buf, typeEnd + 2, v.end) : NaN
+      if (!(rate > 0 && rate <= 1)) v.reason = 'bad sample rate'
+      else v.rate = rate
+    }
+    if (v.reason !== null) return v
+    if (v.type < 0) v.reason = 'unknown type'
+    else if (v.type !== MetricType.Set) {
+      const value = parseDecimal(buf, start, valueEnd)
+      if (!Number.isFinite(value)) v.reason = 'bad value'
+      else if (v.type === MetricType.Timer && value < 0) v.reason = 'negative timer'
+    }
+    return v
+  }
+
+  /** Hands a good value to the sink; returns why it is bad after all (an empty key), or null. */
+  private deliver(v: Value): BadLineReason | null {
+    const buf = this.buf
     const key = this.resolveKey()
     if (key === null) return 'empty key'
-    if (type === MetricType.Counter) this.sink.onCounter(key, value, sampleRate)
-    else if (type === MetricType.Timer) this.sink.onTimer(key, value, sampleRate)
+    const { start, valueEnd } = v
+    if (v.type === MetricType.Set) return this.sink.onSet(key, buf, start, valueEnd), null
+    const value = parseDecimal(buf, start, valueEnd)
+    if (v.type === MetricType.Counter) this.sink.onCounter(key, value, v.rate)
+    else if (v.type === MetricType.Timer) this.sink.onTimer(key, value, v.rate, buf.toString('latin1', valueEnd + 1, v.end).trim()[0] !== 'm')
     else this.sink.onGauge(key, value, start < valueEnd && (buf[start] === PLUS || buf[start] === MINUS))
     return null
   }
@@ -146,3 +183,16 @@ export class ReferencePacketParser<K> {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+interface Value {
+  start: number
+  valueEnd: number
+  /** Where the value's fields end: ":" (another value), "|" (DogStatsD fields) or the line's end. */
+  end: number
+  type: MetricType | -1
+  /** It has a type field; `rated`: and Etsy's "|@rate" right after it. */
+  typed: boolean
+  rated: boolean
+  rate: number
+  reason: BadLineReason | null
+}

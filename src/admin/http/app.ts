@@ -2,6 +2,7 @@ import type tls from 'node:tls'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ServerControl } from '../../core/server-control'
 import type { RefusalReason, WriteGate } from '../auth/write-gate'
+import { eventRoutes } from './routes/events'
 import { healthRoutes } from './routes/health'
 import { infoRoutes } from './routes/info'
 import { metricsRoutes } from './routes/metrics'
@@ -62,6 +63,7 @@ export function buildAdminApp({ control, logger, writes, https }: AdminOptions):
   gateWrites(app, writes)
   app.register(healthRoutes, { control })
   app.register(infoRoutes, { control })
+  app.register(eventRoutes, { control })
   app.register(metricsRoutes, { control, gate: writes?.gate })
   app.register(statusPage, { control })
   return app

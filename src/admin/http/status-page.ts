@@ -72,6 +72,15 @@ ${drops.map(([name, n]) => `<tr><td>${esc(name)}</td><td class="n">${n}</td></tr
 ${a.recentBadLines.slice().reverse().map((b) => `<tr><td>${new Date(b.at).toISOString().slice(11, 19)}</td><td>${esc(b.reason)}</td><td><code>${esc(JSON.stringify(b.line))}</code></td></tr>`).join('\n') || '<tr><td class="muted">none</td></tr>'}
 </table>
 
+<h2>DogStatsD events and service checks</h2>
+<p>Events: ${a.events.received} received, ${a.events.rateLimited} over the rate limit. Service checks: ${a.serviceChecks.received} received, ${a.serviceChecks.rateLimited} over the rate limit. As JSON: <a href="events">/events</a>, <a href="service_checks">/service_checks</a>.</p>
+<table id="events"><tr><th>Time</th><th>Alert</th><th>Title</th><th>Text</th><th>Tags</th></tr>
+${a.events.recent.slice(-20).reverse().map((e) => `<tr><td>${new Date(e.timestamp * 1000).toISOString().slice(0, 19)}</td><td>${esc(e.alertType)}</td><td>${esc(e.title)}</td><td>${esc(e.text)}</td><td>${esc(e.tags.join(', '))}</td></tr>`).join('\n') || '<tr><td colspan="5" class="muted">none</td></tr>'}
+</table>
+<table id="service-checks"><tr><th>Time</th><th>Check</th><th>Status</th><th>Message</th><th>Tags</th></tr>
+${a.serviceChecks.recent.slice(-20).reverse().map((c) => `<tr><td>${new Date(c.timestamp * 1000).toISOString().slice(0, 19)}</td><td>${esc(c.name)}</td><td>${['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'][c.status]}</td><td>${esc(c.message ?? '')}</td><td>${esc(c.tags.join(', '))}</td></tr>`).join('\n') || '<tr><td colspan="5" class="muted">none</td></tr>'}
+</table>
+
 <h2>Busiest keys of the last flush with traffic</h2>
 <table id="busiest"><tr><th>Key</th><th class="n">Values</th></tr>
 ${a.busiestKeys.map((k) => `<tr><td><code>${esc(k.name)}</code></td><td class="n">${k.values}</td></tr>`).join('\n') || '<tr><td colspan="2" class="muted">none</td></tr>'}

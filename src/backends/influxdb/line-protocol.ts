@@ -1,4 +1,6 @@
 import type { FlushData } from '../../aggregate/flush-data'
+import type { DogStatsdEvent } from '../../parse/dogstatsd-events'
+import { eventAttributes, keyedTags } from '../dogstatsd-events'
 import { splitTags } from '../tags'
 
 /*
@@ -9,6 +11,7 @@ import { splitTags } from '../tags'
  *   gauge    name,tags value=<value>
  *   set      name,tags count=<distinct values>
  *   own      <prefixStats>.<name> value=<value>  (numStats, processing_time, self-metrics)
+ *   event    events,alert_type=..,priority=..,tags title="..",text="..",tags=".." <event time>
  * Graphite tags in a name (also what DogStatsD tags became) are Influx tags.
  */
 
@@ -52,5 +55,24 @@ export function* influxLines(data: FlushData, prefixStats: string, chunkChars: n
   own('numStats', numStats)
   own('processing_time', data.processingTime)
   for (const m of data.selfMetrics) own(m.name, m.value)
+  for (const event of data.events ?? []) out += eventLine(event)
   yield out
+}
+
+/**
+ * A DogStatsD event as a point of the `events` measurement at its time:
+ * alert type, priority, host, source type, aggregation key and "k:v" tags
+ * are tags; title, text and every tag as sent (`tags`) are string fields.
+ */
+function eventLine(event: DogStatsdEvent): string {
+  const tags = new Map([...keyedTags(event.tags), ...eventAttributes(event)])
+  let key = 'events'
+  for (const [k, v] of [...tags].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) key += ',' + escapeKey(k) + '=' + escapeKey(v)
+  const fields = `title=${stringField(event.title)},text=${stringField(event.text)},tags=${stringField(event.tags.join(','))}`
+  return key + ' ' + fields + ' ' + event.timestamp + '\n'
+}
+
+/** A string field: quotes and backslashes escaped, and newlines written "\n" (a newline ends a line). */
+function stringField(text: string): string {
+  return '"' + text.replace(/["\\]/g, (c) => '\\' + c).replace(/\n/g, '\\n') + '"'
 }

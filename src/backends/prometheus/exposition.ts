@@ -1,5 +1,6 @@
 import type { FlushData } from '../../aggregate/flush-data'
 import { type Kind, SeriesTable } from './series'
+import { serviceCheckSeries } from '../dogstatsd-events'
 
 /*
  * The latest flush as Prometheus series (the shared model of ./series.ts:
@@ -83,6 +84,10 @@ export class PrometheusSeries {
     }
     own('processing_time', data.processingTime)
     for (const m of data.selfMetrics) own(m.name, m.value)
+    for (const check of data.serviceChecks ?? []) {
+      const s = this.series(serviceCheckSeries(check), 'gauge', now)
+      if (s !== null) s.value = check.status
+    }
   }
 
   /** Forgets series not updated since `before`, yielding now and then. */

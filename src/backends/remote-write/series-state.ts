@@ -2,6 +2,7 @@ import type { FlushPart, FlushTrailer } from '../../aggregate/flush-data'
 import { byName, invalidSeries, type LabelPair, SeriesTable } from '../prometheus/series'
 import { boundsFor, type BucketRule, bucketIndex, NATIVE_ZERO_THRESHOLD, nativeIndex } from './buckets'
 import { type BucketSpan, type Label, type NativeHistogram, STALE_NAN, type TimeSeries } from './proto'
+import { serviceCheckSeries } from '../dogstatsd-events'
 
 /*
  * What this instance has aggregated since it started, as remote write
@@ -134,6 +135,10 @@ export class RemoteWriteSeries {
     }
     own('processing_time', trailer.processingTime)
     for (const m of trailer.selfMetrics) own(m.name, m.value)
+    for (const check of trailer.serviceChecks ?? []) {
+      const s = this.value(serviceCheckSeries(check), 'gauge')
+      if (s !== null) s.value = check.status
+    }
   }
 
   /**
