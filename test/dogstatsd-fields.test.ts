@@ -4,7 +4,8 @@ import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { buildKeyName } from '../src/parse/key-name'
 import { type CountingSink, NativePacketParser, nativeLineParsing } from '../src/parse/native-parser'
-import { type BadLineReason, DogStatsdLine, PacketParser } from '../src/parse/packet-parser'
+import { PacketParser } from '../src/parse/packet-parser'
+import { RecordingSink } from './helpers/recording-sink'
 
 /*
  * Every DogStatsD field after the type, in every order, with and without an
@@ -13,8 +14,7 @@ import { type BadLineReason, DogStatsdLine, PacketParser } from '../src/parse/pa
  * series but the ones the lines name.
  */
 
-class Recorder implements CountingSink<string> {
-  calls: unknown[][] = []
+class Recorder extends RecordingSink implements CountingSink<string> {
   lines = 0
   onLine(): void {
     this.lines++
@@ -22,33 +22,15 @@ class Recorder implements CountingSink<string> {
   onLines(count: number): void {
     this.lines += count
   }
-  onBadLine(buf: Buffer, start: number, end: number, reason: BadLineReason): void {
-    this.calls.push(['bad', buf.toString('latin1', start, end), reason])
-  }
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
     const name = buildKeyName(buf, ks, ke, ts, te, true)
     return name === '' ? null : name
-  }
-  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
-    this.calls.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
   }
   onBadFields(_buf: Buffer, _start: number, _end: number, count: number): void {
     this.calls.push(['bad fields', count])
   }
   onTimestamped(_buf: Buffer, _start: number, _end: number, timestamp: number, count: number): void {
     this.calls.push(['T', timestamp, count])
-  }
-  onCounter(key: string, value: number, rate: number): void {
-    this.calls.push(['c', key, value, rate])
-  }
-  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
-    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
-  }
-  onGauge(key: string, value: number, isDelta: boolean): void {
-    this.calls.push(['g', key, value, isDelta])
-  }
-  onSet(key: string, buf: Buffer, start: number, end: number): void {
-    this.calls.push(['s', key, buf.toString('latin1', start, end)])
   }
 }
 

@@ -4,9 +4,10 @@ import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { NativePacketParser, type CountingSink, nativeLineParsing } from '../src/parse/native-parser'
-import { type BadLineReason, DogStatsdLine, PacketParser } from '../src/parse/packet-parser'
+import { PacketParser } from '../src/parse/packet-parser'
 import { stableValues } from './helpers/graphite-lines'
 import { seededRandom } from './helpers/random'
+import { RecordingSink } from './helpers/recording-sink'
 
 /*
  * The addon's line fast path against the JavaScript parser alone: the same
@@ -17,8 +18,7 @@ import { seededRandom } from './helpers/random'
 
 const native = nativeLineParsing()
 
-class Log implements CountingSink<string> {
-  calls: unknown[][] = []
+class Log extends RecordingSink implements CountingSink<string> {
   lines = 0
   onLine(): void {
     this.lines++
@@ -26,33 +26,15 @@ class Log implements CountingSink<string> {
   onLines(count: number): void {
     this.lines += count
   }
-  onBadLine(buf: Buffer, start: number, end: number, reason: BadLineReason): void {
-    this.calls.push(['bad', buf.toString('latin1', start, end), reason])
-  }
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
     const key = `${buf.toString('latin1', ks, ke)}|${te > ts ? buf.toString('latin1', ts, te) : ''}`
     return key === 'empty|' ? null : key
-  }
-  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
-    this.calls.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
   }
   onBadFields(buf: Buffer, start: number, end: number, count: number): void {
     this.calls.push(['fields', buf.toString('latin1', start, end), count])
   }
   onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
     this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
-  }
-  onCounter(key: string, value: number, rate: number): void {
-    this.calls.push(['c', key, value, rate])
-  }
-  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
-    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
-  }
-  onGauge(key: string, value: number, isDelta: boolean): void {
-    this.calls.push(['g', key, value, isDelta])
-  }
-  onSet(key: string, buf: Buffer, start: number, end: number): void {
-    this.calls.push(['s', key, buf.toString('latin1', start, end)])
   }
 }
 

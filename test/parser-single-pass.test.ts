@@ -1,8 +1,9 @@
 import t from 'tap'
 import { hashKeyBytes } from '../src/parse/key-hash'
-import { type BadLineReason, DogStatsdLine, PacketParser, type ParseSink } from '../src/parse/packet-parser'
+import { PacketParser, type ParseSink } from '../src/parse/packet-parser'
 import { ReferencePacketParser } from './helpers/reference-packet-parser'
 import { seededRandom } from './helpers/random'
+import { RecordingSink } from './helpers/recording-sink'
 
 /*
  * The single-pass parser against the multi-pass one it replaced: the same
@@ -10,13 +11,9 @@ import { seededRandom } from './helpers/random'
  * -0 and every last digit count), on generated StatsD-ish input and garbage.
  */
 
-class Log implements ParseSink<string> {
-  calls: unknown[][] = []
+class Log extends RecordingSink implements ParseSink<string> {
   onLine(buf: Buffer, start: number, end: number): void {
     this.calls.push(['line', buf.toString('latin1', start, end)])
-  }
-  onBadLine(buf: Buffer, start: number, end: number, reason: BadLineReason): void {
-    this.calls.push(['bad', buf.toString('latin1', start, end), reason])
   }
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number, hash: number): string {
     const tags = te > ts ? buf.toString('latin1', ts, te) : ''
@@ -24,26 +21,11 @@ class Log implements ParseSink<string> {
     this.calls.push(['key', key, hash, hashKeyBytes(buf, ks, ke, ts, te)])
     return key
   }
-  onEventLine(buf: Buffer, start: number, end: number, kind: DogStatsdLine): void {
-    this.calls.push([kind === DogStatsdLine.Event ? 'event' : 'check', buf.toString('latin1', start, end)])
-  }
   onBadFields(buf: Buffer, start: number, end: number, count: number): void {
     this.calls.push(['fields', buf.toString('latin1', start, end), count])
   }
   onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
     this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
-  }
-  onCounter(key: string, value: number, rate: number): void {
-    this.calls.push(['c', key, value, rate])
-  }
-  onTimer(key: string, value: number, rate: number, histogram: boolean): void {
-    this.calls.push([histogram ? 'h' : 'ms', key, value, rate])
-  }
-  onGauge(key: string, value: number, isDelta: boolean): void {
-    this.calls.push(['g', key, value, isDelta])
-  }
-  onSet(key: string, buf: Buffer, start: number, end: number): void {
-    this.calls.push(['s', key, buf.toString('latin1', start, end)])
   }
 }
 
