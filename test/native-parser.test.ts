@@ -33,9 +33,6 @@ class Log extends RecordingSink implements CountingSink<string> {
   onBadFields(buf: Buffer, start: number, end: number, count: number): void {
     this.calls.push(['fields', buf.toString('latin1', start, end), count])
   }
-  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
-    this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
-  }
 }
 
 function sameCalls(a: Log, b: Log): boolean {

@@ -320,8 +320,24 @@ export const configSchema = z.strictObject({
       keepEvents: positiveInt.default(100),
       keepEventBytes: positiveInt.default(1024 * 1024),
       eventsPerSecond: positiveInt.default(100),
+      /** Timestamped (`T`) values further in the past than this many seconds are refused and counted. */
+      timestampMaxPastSeconds: positiveInt.default(3600),
+      /** Timestamped values further in the future than this many seconds are refused and counted. */
+      timestampMaxFutureSeconds: positiveInt.default(600),
+      /** Distinct timestamped points (name, type, second) kept per flush interval; more are refused and counted. */
+      maxTimestampedPoints: positiveInt.default(100_000),
+      /** Make a line's `c:` container ID the tag `container_id:<id>` (off: read and ignored). */
+      containerIdTag: z.boolean().default(false),
     })
-    .default({ keepEvents: 100, keepEventBytes: 1024 * 1024, eventsPerSecond: 100 }),
+    .default({
+      keepEvents: 100,
+      keepEventBytes: 1024 * 1024,
+      eventsPerSecond: 100,
+      timestampMaxPastSeconds: 3600,
+      timestampMaxFutureSeconds: 600,
+      maxTimestampedPoints: 100_000,
+      containerIdTag: false,
+    }),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */

@@ -17,7 +17,8 @@ import { wordOffset, wordView } from './word-view'
  * end the line's values). Only the first tag block counts, as in Etsy's
  * split on "|#"; the rate among the fields is the last value's. Unknown
  * fields are ignored and counted (onBadFields), never part of a name; a
- * timestamped line's values go to onTimestamped, never into the interval.
+ * timestamped line's values go to onTimestamped (points at their time),
+ * never into the interval.
  * Event and service check lines (`_e{`, `_sc|`) are handed over whole.
  *
  * Each value is reported to the sink on its own; a bad value is a bad line
@@ -70,8 +71,12 @@ export interface ParseSink<K> {
   onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void
   /** `count` DogStatsD fields of the line were not understood and ignored (its values still count). */
   onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void
-  /** `count` good values of a line with a "T" timestamp (Unix seconds), not added to the interval. */
-  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void
+  /**
+   * A good value of a line with a "T" timestamp (Unix seconds): a point at
+   * that time, never added to the interval. `extra` is the sample rate
+   * (counters, timers) or 1 for a gauge delta; a set's value is 0.
+   */
+  onTimestamped(key: K, type: MetricType, value: number, extra: number, timestamp: number): void
 }
 
 export const enum DogStatsdLine {
@@ -385,13 +390,12 @@ export class PacketParser<K> {
     const hash = finishHash(h)
     this.sink.onLine(buf, lineStart, lineEnd)
     if (badFields > 0) this.sink.onBadFields(buf, lineStart, lineEnd, badFields)
-    if (timestamp >= 0) return this.timestamped(buf, lineStart, lineEnd, timestamp, outcome, newline)
     // Keys are interned lazily (undefined: not yet) so that lines with only bad values never create one.
     let key: K | null | undefined
     for (let n = 0; n < this.pending; n++) {
-      key = this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!)
+      key = this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!, timestamp)
     }
-    this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd)
+    this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd, timestamp)
     return newline + 1
   }
 
@@ -434,18 +438,6 @@ export class PacketParser<K> {
       if (c === NEWLINE) return k < end ? k : end
       start = k + 1
     }
-  }
-
-  /** The values of a line with a "T" timestamp: bad ones are bad lines, good ones go to onTimestamped. */
-  private timestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, last: number, newline: number): number {
-    let good = 0
-    for (let n = 0; n <= this.pending; n++) {
-      const outcome = n < this.pending ? this.outcomes[n]! : last
-      if (outcome >= BAD) this.sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
-      else good++
-    }
-    if (good > 0) this.sink.onTimestamped(buf, lineStart, lineEnd, timestamp, good)
-    return newline + 1
   }
 
   /**
@@ -519,6 +511,7 @@ export class PacketParser<K> {
     value: number,
     extra: number,
     valueEnd: number,
+    timestamp: number,
   ): K | null | undefined {
     const sink = this.sink
     if (outcome >= BAD) {
@@ -528,6 +521,10 @@ export class PacketParser<K> {
     if (key === undefined) key = sink.resolveKey(buf, lineStart, keyEnd, tagsStart, tagsEnd, hash)
     if (key === null) {
       sink.onBadLine(buf, lineStart, lineEnd, 'empty key')
+      return key
+    }
+    if (timestamp >= 0) {
+      sink.onTimestamped(key, outcome, outcome === MetricType.Set ? 0 : value, outcome === MetricType.Set ? 0 : extra, timestamp)
       return key
     }
     switch (outcome) {
