@@ -167,6 +167,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
     this.events = new RecentEvents(eventLimits)
     this.serviceChecks = new RecentEvents(eventLimits)
+    this.parser.containerIdTag = limits.containerIdTag
     this.points = new TimestampedPoints({
       maxPastSeconds: limits.timestampMaxPastSeconds,
       maxFutureSeconds: limits.timestampMaxFutureSeconds,
