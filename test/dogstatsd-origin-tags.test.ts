@@ -1,10 +1,17 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import { Aggregator } from '../src/aggregate/aggregator'
 import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { buildKeyName } from '../src/parse/key-name'
 import { PacketParser } from '../src/parse/packet-parser'
+import { FakeGraphite } from './helpers/fake-graphite'
+import { graphiteValues } from './helpers/graphite-lines'
 import { RecordingSink } from './helpers/recording-sink'
+import { ServerProcess } from './helpers/server-process'
+import { sendUnixgram } from './helpers/unixgram'
 
 /*
  * Tags a line does not carry in its `#` field: its `c:` container ID (only
@@ -85,4 +92,44 @@ t.test('the aggregator: one series per container only with dogstatsd.containerId
       )
     }
   }
+})
+
+t.test('end to end: a unixgram listener with originTags tags each line with its sender, one without does not', async (t) => {
+  const graphite = new FakeGraphite()
+  const port = await graphite.listen()
+  t.teardown(() => graphite.close())
+  // Socket paths are short (108 bytes at most): a temp dir, not the test's fixture dir.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'origin-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const [tagged, plain] = [path.join(dir, 'tagged.sock'), path.join(dir, 'plain.sock')]
+  const server = await ServerProcess.start(dir, {
+    listeners: [
+      { type: 'unixgram', path: tagged, originTags: true },
+      { type: 'unixgram', path: plain },
+    ],
+    backends: [{ type: 'graphite', host: '127.0.0.1', port }],
+    flushInterval: 600_000,
+    dogstatsd: { containerIdTag: true },
+  })
+  t.teardown(() => server.kill())
+  const first = await sendUnixgram(tagged, ['o.count:1|c|#env:prod\no.gauge:5|g', 'o.count:2|c|c:abc'])
+  const second = await sendUnixgram(tagged, ['o.count:4|c|#env:prod'])
+  await sendUnixgram(plain, ['p.count:1|c|#env:prod'])
+  t.not(first, second, 'two senders')
+  t.equal(await server.stop(), 0)
+  const uid = process.getuid!()
+  const values = graphiteValues(graphite.flushes.join(''))
+  const series = Object.fromEntries([...values].filter(([name]) => /\.(o|p)\./.test(name)))
+  t.strictSame(series, {
+    [`stats.o.count;env=prod;pid=${first};uid=${uid}`]: String(1 / 600),
+    [`stats_counts.o.count;env=prod;pid=${first};uid=${uid}`]: '1',
+    [`stats.o.count;container_id=abc;pid=${first};uid=${uid}`]: String(2 / 600),
+    [`stats_counts.o.count;container_id=abc;pid=${first};uid=${uid}`]: '2',
+    [`stats.o.count;env=prod;pid=${second};uid=${uid}`]: String(4 / 600),
+    [`stats_counts.o.count;env=prod;pid=${second};uid=${uid}`]: '4',
+    [`stats.gauges.o.gauge;pid=${first};uid=${uid}`]: '5',
+    'stats.p.count;env=prod': String(1 / 600),
+    'stats_counts.p.count;env=prod': '1',
+  })
+  t.equal(values.get('stats_counts.statsd.bad_lines_seen'), '0')
 })

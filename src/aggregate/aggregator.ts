@@ -129,6 +129,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private badFields = 0
   /** Values with a client timestamp: points at their time, kept apart from the interval. */
   private readonly points: TimestampedPoints
+  /** The last datagram origin's pid, uid and tag bytes (see originTagsOf). */
+  private lastOrigin: [number, number, Buffer | null] = [-1, -1, null]
   /** DogStatsD events and service checks: the latest, and this interval's. */
   private readonly events: RecentEvents<DogStatsdEvent>
   private readonly serviceChecks: RecentEvents<ServiceCheck>
@@ -192,6 +194,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     if (packet instanceof DatagramBatch) {
       const { slab, ends, count } = packet
       this.packets += count
+      if (packet.origins !== null) return this.parseWithOrigins(packet)
       if (native !== null) return native.parsePackets(slab, 0, ends, count)
       let start = 0
       for (let i = 0; i < count; i++) {
@@ -204,6 +207,33 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.packets++
     if (native !== null) native.parse(packet)
     else this.parser.parse(packet)
+  }
+
+  /**
+   * Datagrams whose senders the listener read (originTags): every line gets
+   * the tags pid:<pid>,uid:<uid>, so they take the JavaScript parser (which
+   * adds tags); without the option no batch has origins and this never runs.
+   */
+  private parseWithOrigins(batch: DatagramBatch): void {
+    const { slab, ends, count } = batch
+    const origins = batch.origins!
+    let start = 0
+    for (let i = 0; i < count; i++) {
+      const end = ends[i]!
+      this.parser.originTags = this.originTagsOf(origins[2 * i]!, origins[2 * i + 1]!)
+      this.parser.parse(slab, start, end)
+      start = end
+    }
+    this.parser.originTags = null
+  }
+
+  /** The bytes "pid:<pid>,uid:<uid>" (null if the kernel gave no credentials), the last ones reused. */
+  private originTagsOf(pid: number, uid: number): Buffer | null {
+    if (pid < 0) return null
+    if (pid !== this.lastOrigin[0] || uid !== this.lastOrigin[1]) {
+      this.lastOrigin = [pid, uid, Buffer.from(`pid:${pid},uid:${uid}`)]
+    }
+    return this.lastOrigin[2]
   }
 
   /** Names the token listeners by their bound addresses, for their self-metrics and logs. */

@@ -63,6 +63,8 @@ const unixgramListener = z.strictObject({
   mode: unixListener.shape.mode,
   recvBufferSize: udpListener.shape.recvBufferSize,
   auth: listenerAuth,
+  /** Tag every line with its sender's pid and uid (SO_PASSCRED). Off by default: a series per process. */
+  originTags: z.boolean().optional(),
 })
 
 const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener, unixgramListener])
