@@ -1,6 +1,8 @@
 import t from 'tap'
 import { Aggregator } from '../src/aggregate/aggregator'
 import { TimestampedPoints } from '../src/aggregate/timestamped-points'
+import { PassThrough } from 'node:stream'
+import { ConsoleBackend } from '../src/backends/console/console'
 import { influxLines } from '../src/backends/influxdb/line-protocol'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { RemoteWriteSeries } from '../src/backends/remote-write/series-state'
@@ -152,6 +154,16 @@ t.test('Graphite (Etsy and statsgod names), InfluxDB and remote write write poin
     ],
     'a sample each at T·1000, batched',
   )
+})
+
+t.test('console: the points as a list in the flush document', async (t) => {
+  const out = new PassThrough()
+  const chunks: Buffer[] = []
+  out.on('data', (c: Buffer) => chunks.push(c))
+  const backend = new ConsoleBackend({ type: 'console', prettyprint: false }, silentLogger(), out)
+  await backend.flush(flushData)
+  await backend.close()
+  t.strictSame(JSON.parse(Buffer.concat(chunks).toString()).timestamped_points, POINTS)
 })
 
 t.test('end to end: UDP in, points at their time out to Graphite, InfluxDB and remote write', async (t) => {
