@@ -6,10 +6,10 @@ import { ConsoleBackend } from '../src/backends/console/console'
 import { influxLines } from '../src/backends/influxdb/line-protocol'
 import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { RemoteWriteSeries } from '../src/backends/remote-write/series-state'
-import { configSchema } from '../src/config/schema'
+import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { StatsgodFormatter } from '../src/naming/statsgod'
-import { decodeWrite, startPushReceiver } from './helpers/push-receivers'
+import { decodeWrite, flush, startPushReceiver } from './helpers/push-receivers'
 import { FakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
 import { sendUdp } from './helpers/net'
@@ -102,30 +102,11 @@ const POINTS = [
   { name: 'x;env=prod', timestamp: NOW - 100, kind: 'counter' as const, value: 11 },
   { name: 'g', timestamp: NOW - 100, kind: 'gauge' as const, value: 9 },
 ]
-const flushData = {
-  timestamp: NOW,
-  flushIntervalMs: 10_000,
-  counters: [],
-  timers: [],
-  gauges: [],
-  sets: [],
-  processingTime: 0,
-  selfMetrics: [],
-  points: POINTS,
-}
+const flushData = flush({ timestamp: NOW, points: POINTS })
 
 t.test('Graphite (Etsy and statsgod names), InfluxDB and remote write write points at their time', async (t) => {
-  const naming = {
-    legacyNamespace: true,
-    globalPrefix: 'stats',
-    prefixCounter: 'counters',
-    prefixTimer: 'timers',
-    prefixGauge: 'gauges',
-    prefixSet: 'sets',
-    prefixStats: 'statsd',
-    flushCounts: true,
-    sanitizeNames: false,
-  }
+  const graphite = configSchema.parse({ backends: [{ type: 'graphite', host: '127.0.0.1' }] }).backends[0] as GraphiteBackendConfig
+  const naming = { ...graphite, prefixStats: 'statsd', flushCounts: true, sanitizeNames: false }
   const lines = (text: string): string[] => text.split('\n').filter((l) => l.includes(` ${NOW - 100}`))
   t.strictSame(lines(new GraphiteFormatter(naming).format(flushData, Date.now())), [
     'stats.x;env=prod 1.1 1799999900',

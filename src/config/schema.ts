@@ -331,15 +331,8 @@ export const configSchema = z.strictObject({
       /** Make a line's `c:` container ID the tag `container_id:<id>` (off: read and ignored). */
       containerIdTag: z.boolean().default(false),
     })
-    .default({
-      keepEvents: 100,
-      keepEventBytes: 1024 * 1024,
-      eventsPerSecond: 100,
-      timestampMaxPastSeconds: 3600,
-      timestampMaxFutureSeconds: 600,
-      maxTimestampedPoints: 100_000,
-      containerIdTag: false,
-    }),
+    // Parsed like a given {}: every key's own default applies, stated once above.
+    .prefault({}),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */
