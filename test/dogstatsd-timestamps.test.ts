@@ -8,6 +8,7 @@ import { GraphiteFormatter } from '../src/backends/graphite-format'
 import { RemoteWriteSeries } from '../src/backends/remote-write/series-state'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 import { silentLogger } from '../src/log'
+import { statsgodNamespaceSchema } from '../src/config/statsgod-namespace-schema'
 import { StatsgodFormatter } from '../src/naming/statsgod'
 import { decodeWrite, flush, startPushReceiver } from './helpers/push-receivers'
 import { FakeGraphite } from './helpers/fake-graphite'
@@ -118,11 +119,12 @@ t.test('Graphite (Etsy and statsgod names), InfluxDB and remote write write poin
     'stats.counters.x.count;env=prod 11 1799999900',
     'stats.gauges.g 9 1799999900',
   ])
-  const statsgod = new StatsgodFormatter(
-    { prefix: '', suffix: '', prefixes: { counters: 'counts', gauges: 'gauges', rates: 'rates', sets: 'sets', timers: 'timers' }, suffixes: { counters: '', gauges: '', rates: '', sets: '', timers: '' } },
-    'statsd',
-  )
-  t.strictSame(lines(statsgod.format(flushData, Date.now())), ['rates.x;env=prod 1.1 1799999900', 'counts.x;env=prod 11 1799999900', 'gauges.g 9 1799999900'])
+  const statsgod = new StatsgodFormatter(statsgodNamespaceSchema.parse({}), 'statsd')
+  t.strictSame(lines(statsgod.format(flushData, Date.now())), [
+    'stats.rates.x;env=prod 1.1 1799999900',
+    'stats.counts.x;env=prod 11 1799999900',
+    'stats.gauges.g 9 1799999900',
+  ])
 
   t.strictSame(lines([...influxLines(flushData, 'statsd', 1 << 20)].join('')), ['x,env=prod count=11,rate=1.1 1799999900', 'g value=9 1799999900'])
 
