@@ -36,6 +36,11 @@
  * readiness. A Unix datagram socket queues at most net.unix.max_dgram_qlen
  * datagrams (10 by default) before its senders block or fail: it is always
  * read on readiness.
+ *
+ * Origin (a unixgram listener's originTags): with an origins array, the
+ * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
+ * PID and UID, as the kernel vouches for them) is written beside its end
+ * offset, two int32 per datagram. Without one, nothing of this runs.
  */
 #define _GNU_SOURCE
 #include "statsd_reader.h"
@@ -86,6 +91,7 @@ typedef struct {
   size_t slab_count, slab_bytes;
   int32_t *ends;                /* ends_per_slab end offsets per slab */
   size_t ends_per_slab;
+  int32_t *origins;             /* null, or (pid, uid) per end offset (see the top) */
   uint32_t *counts;             /* datagrams in each slab handed over */
   size_t max_queued;            /* datagrams handed over and not given back */
   ring_t full;                  /* thread -> JavaScript: slabs to parse */
@@ -104,6 +110,7 @@ typedef struct {
   char *scratch;                /* VLEN * SLOT_BYTES */
   struct mmsghdr msgs[VLEN];
   struct iovec iovs[VLEN];
+  char *control;                /* VLEN control buffers for SCM_CREDENTIALS, with origins only */
 
   /* Shared. */
   _Atomic int stop;
@@ -120,7 +127,7 @@ typedef struct {
   uv_async_t async;
   napi_env env;
   napi_ref on_event;            /* (slab index, datagrams) => void; (-1, 0): see readerStats */
-  napi_ref refs[2];             /* keep the slabs and their ends alive while the thread writes them */
+  napi_ref refs[3];             /* keep the slabs, their ends and origins alive while the thread writes them */
   napi_async_context async_context;
 } reader_t;
 
@@ -186,24 +193,48 @@ static void drop(reader_t *r, size_t len) {
   atomic_fetch_add_explicit(&r->dropped_bytes, len, memory_order_relaxed);
 }
 
-static void keep(reader_t *r, const char *data, size_t len) {
+/* Copies one datagram into the current slab; returns its slot (index into ends), or -1 if it was dropped. */
+static long keep(reader_t *r, const char *data, size_t len) {
   if (atomic_load_explicit(&r->queued, memory_order_relaxed) + r->cur_count >= r->max_queued) {
     drop(r, len);
-    return;
+    return -1;
   }
   if (r->cur >= 0 && (r->cur_bytes + len > r->slab_bytes || r->cur_count == r->ends_per_slab)) hand_over(r);
   if (r->cur < 0 && (r->cur = take_slab(r)) < 0) {
     drop(r, len);
-    return;
+    return -1;
   }
   memcpy(r->slabs + (size_t)r->cur * r->slab_bytes + r->cur_bytes, data, len);
   r->cur_bytes += len;
-  r->ends[(size_t)r->cur * r->ends_per_slab + r->cur_count++] = (int32_t)r->cur_bytes;
+  size_t slot = (size_t)r->cur * r->ends_per_slab + r->cur_count++;
+  r->ends[slot] = (int32_t)r->cur_bytes;
+  return (long)slot;
+}
+
+/* The sender's PID and UID from a datagram's SCM_CREDENTIALS into origins[slot]; -1 each if it has none. */
+static void keep_origin(reader_t *r, struct msghdr *h, long slot) {
+  int32_t pid = -1, uid = -1;
+  if (!(h->msg_flags & MSG_CTRUNC)) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        pid = (int32_t)cred.pid;
+        uid = (int32_t)cred.uid;
+      }
+    }
+  }
+  r->origins[2 * slot] = pid;
+  r->origins[2 * slot + 1] = uid;
 }
 
 /* One recvmmsg(): the datagrams read, 0 when none was waiting, -errno on error. */
 static int read_once(reader_t *r) {
   int n;
+  if (r->origins != NULL) {
+    /* The kernel sets each controllen to what it wrote: give every one its room back. */
+    for (int i = 0; i < VLEN; i++) r->msgs[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(struct ucred));
+  }
   do n = recvmmsg(r->fd, r->msgs, VLEN, MSG_DONTWAIT, NULL);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
@@ -218,7 +249,8 @@ static int read_once(reader_t *r) {
     if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
       atomic_fetch_add_explicit(&r->truncated, 1, memory_order_relaxed);
     } else if (len > 0) {
-      keep(r, r->iovs[i].iov_base, len);
+      long slot = keep(r, r->iovs[i].iov_base, len);
+      if (slot >= 0 && r->origins != NULL) keep_origin(r, &r->msgs[i].msg_hdr, slot);
       r->window_bytes += len;
     }
   }
@@ -290,6 +322,7 @@ static void free_reader(reader_t *r) {
   free(r->stack);
   free(r->trimmed);
   free(r->scratch);
+  free(r->control);
   free(r);
 }
 
@@ -348,14 +381,16 @@ static reader_t *get_reader(napi_env env, napi_value value) {
 }
 
 /*
- * (fd, onEvent, slabs: Uint8Array, ends: Int32Array, slabCount, maxQueued)
- * -> handle. slabs holds slabCount slabs back to back (each at least 64 KiB),
- * ends as many runs of end offsets; both must be shared memory that stays
- * alive. Starts the thread; takes ownership of fd (non-blocking).
+ * (fd, onEvent, slabs: Uint8Array, ends: Int32Array, slabCount, maxQueued
+ * [, origins: Int32Array]) -> handle. slabs holds slabCount slabs back to
+ * back (each at least 64 KiB), ends as many runs of end offsets, origins (a
+ * unix datagram socket only) two int32 per end offset; all must be shared
+ * memory that stays alive. Starts the thread; takes ownership of fd
+ * (non-blocking).
  */
 static napi_value StartReader(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, slab_count, max_queued;
   void *slabs, *ends;
@@ -364,8 +399,26 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
       !typed_array(env, argv[3], napi_int32_array, &ends, &ends_len) || napi_get_value_int32(env, argv[4], &slab_count) != napi_ok ||
       napi_get_value_int32(env, argv[5], &max_queued) != napi_ok || slab_count < 1 || max_queued < 1 ||
       slabs_len / (size_t)slab_count < SLOT_BYTES || ends_len / (size_t)slab_count < 1) {
-    napi_throw_type_error(env, NULL, "startReader(fd, onEvent, slabs: Uint8Array(>= 64 KiB per slab), ends: Int32Array, slabCount, maxQueued)");
+    napi_throw_type_error(env, NULL, "startReader(fd, onEvent, slabs: Uint8Array(>= 64 KiB per slab), ends: Int32Array, slabCount, maxQueued[, origins])");
     return NULL;
+  }
+  void *origins = NULL;
+  size_t origins_len = 0;
+  napi_valuetype origins_type = napi_undefined;
+  if (argc >= 7) napi_typeof(env, argv[6], &origins_type);
+  if (origins_type != napi_undefined && origins_type != napi_null &&
+      (!typed_array(env, argv[6], napi_int32_array, &origins, &origins_len) || origins_len < 2 * ends_len)) {
+    napi_throw_type_error(env, NULL, "startReader: origins must be an Int32Array of two per end offset");
+    return NULL;
+  }
+  if (origins != NULL) {
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+      char message[128];
+      snprintf(message, sizeof message, "setsockopt(SO_PASSCRED): %s", strerror(errno));
+      napi_throw_error(env, NULL, message);
+      return NULL;
+    }
   }
   reader_t *r = calloc(1, sizeof *r);
   if (r == NULL) goto oom;
@@ -377,6 +430,7 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
   r->ends = ends;
   r->ends_per_slab = ends_len / r->slab_count;
   r->max_queued = (size_t)max_queued;
+  r->origins = origins;
   r->cur = -1;
   r->wake_fd = -1;
   if (ring_init(&r->full, (uint32_t)slab_count) != 0 || ring_init(&r->freed, (uint32_t)slab_count) != 0 ||
@@ -388,6 +442,14 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
     r->iovs[i].iov_len = SLOT_BYTES;
     r->msgs[i].msg_hdr.msg_iov = &r->iovs[i];
     r->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  if (origins != NULL) {
+    size_t room = CMSG_SPACE(sizeof(struct ucred));
+    if ((r->control = calloc(VLEN, room)) == NULL) goto oom;
+    for (int i = 0; i < VLEN; i++) {
+      r->msgs[i].msg_hdr.msg_control = r->control + (size_t)i * room;
+      r->msgs[i].msg_hdr.msg_controllen = room;
+    }
   }
   int domain = AF_UNIX;
   socklen_t optlen = sizeof domain;
@@ -412,6 +474,7 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[1], 1, &r->on_event));
   CHECK(napi_create_reference(env, argv[2], 1, &r->refs[0]));
   CHECK(napi_create_reference(env, argv[3], 1, &r->refs[1]));
+  if (origins != NULL) CHECK(napi_create_reference(env, argv[6], 1, &r->refs[2]));
   CHECK(napi_get_uv_event_loop(env, &loop));
   uv_async_init(loop, &r->async, on_async); /* cannot fail */
   r->async.data = r;
@@ -511,6 +574,7 @@ static napi_value StopReader(napi_env env, napi_callback_info info) {
   napi_delete_reference(env, r->on_event);
   napi_delete_reference(env, r->refs[0]);
   napi_delete_reference(env, r->refs[1]);
+  if (r->refs[2] != NULL) napi_delete_reference(env, r->refs[2]);
   napi_async_destroy(env, r->async_context);
   uv_close((uv_handle_t *)&r->async, on_async_closed);
   return NULL;

@@ -67,6 +67,7 @@ t.test('valid, missing, unknown and revoked tokens in one packet: only the valid
     'auth.tcp_8125.unknown_token': 0,
     'auth.tcp_8125.revoked_token': 0,
     bad_fields: 0,
+    timestamped_points: 0,
     timestamped_dropped: 0,
     events_received: 0,
     service_checks_received: 0,

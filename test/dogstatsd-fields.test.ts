@@ -4,7 +4,7 @@ import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { buildKeyName } from '../src/parse/key-name'
 import { type CountingSink, NativePacketParser, nativeLineParsing } from '../src/parse/native-parser'
-import { PacketParser } from '../src/parse/packet-parser'
+import { MetricType, PacketParser } from '../src/parse/packet-parser'
 import { RecordingSink } from './helpers/recording-sink'
 
 /*
@@ -28,9 +28,6 @@ class Recorder extends RecordingSink implements CountingSink<string> {
   }
   onBadFields(_buf: Buffer, _start: number, _end: number, count: number): void {
     this.calls.push(['bad fields', count])
-  }
-  onTimestamped(_buf: Buffer, _start: number, _end: number, timestamp: number, count: number): void {
-    this.calls.push(['T', timestamp, count])
   }
 }
 
@@ -99,10 +96,33 @@ t.test('every field, every order, every type, with and without an unknown field'
 t.test('a timestamp, in every position: a point at that time, not part of the interval', async (t) => {
   for (const order of permutations([RATE, TAGS, 'c:abc', 'T1700000000'])) {
     const line = `dd.ts:5|c|${order.join('|')}`
-    t.strictSame(parse(t, line), [['T', 1700000000, 1]], line)
+    t.strictSame(parse(t, line), [['T', 'dd.ts;env=prod;solo;url=http--x=y;a=b', MetricType.Counter, 5, 0.5, 1700000000]], line)
   }
-  t.strictSame(parse(t, 'a:1|c:2|ms|T1700000000'), [['T', 1700000000, 2]], 'every value of the line')
-  t.strictSame(parse(t, 'a:x|c:2|ms|T1700000000'), [['bad', 'a:x|c:2|ms|T1700000000', 'bad value'], ['T', 1700000000, 1]], 'bad values stay bad lines')
+  t.strictSame(
+    parse(t, 'a:1|c:2|ms|T1700000000'),
+    [
+      ['T', 'a', MetricType.Counter, 1, 1, 1700000000],
+      ['T', 'a', MetricType.Timer, 2, 1, 1700000000],
+    ],
+    'every value of the line, typed (the aggregator refuses timers)',
+  )
+  t.strictSame(
+    parse(t, 'g:+3|g|T1700000000\ng:7|g|T1700000000\ns:u|s|T1700000000'),
+    [
+      ['T', 'g', MetricType.Gauge, 3, 1, 1700000000],
+      ['T', 'g', MetricType.Gauge, 7, 0, 1700000000],
+      ['T', 's', MetricType.Set, 0, 0, 1700000000],
+    ],
+    'a gauge delta is flagged; a set has no value',
+  )
+  t.strictSame(
+    parse(t, 'a:x|c:2|ms|T1700000000'),
+    [
+      ['bad', 'a:x|c:2|ms|T1700000000', 'bad value'],
+      ['T', 'a', MetricType.Timer, 2, 1, 1700000000],
+    ],
+    'bad values stay bad lines',
+  )
   for (const bad of ['T', 'T-5', 'T17x', 'T0', 'T1234567890123']) {
     const line = `a:1|c|${bad}`
     t.strictSame(parse(t, line), [['bad', line, 'bad timestamp']], line)
@@ -134,6 +154,7 @@ t.test('events and service checks are never metrics', async (t) => {
 })
 
 t.test("issue 28's lines make no series they do not name, through both parsers", async (t) => {
+  const RECENT = Math.floor(Date.now() / 1000) - 10
   const traffic = [
     '_e{5,4}:title|text|d:1700000000|h:host|p:low|t:info|#env:prod',
     '_sc|db.up|0|d:1700000000|h:host|#env:prod|m:all good',
@@ -142,6 +163,7 @@ t.test("issue 28's lines make no series they do not name, through both parsers",
     'dd.card:1|c|#a:b|card:high',
     'x:1|c|#env:prod|@0.5',
     'dd.ts:5|c|T1700000000',
+    `dd.ts.recent:5|c|T${RECENT}`,
     'dd.ext:3|c|e:it-false,cn-nginx,pu-123',
     'dd.dist:12|d|#env:prod',
     'dd.dist:13|d|#env:prod',
@@ -162,7 +184,8 @@ t.test("issue 28's lines make no series they do not name, through both parsers",
     t.equal(counter('dd.count;env=prod'), 2, 'one series for every container')
     t.equal(counter('x;env=prod'), 2, 'the rate after the tags')
     t.equal(counter('statsd.bad_lines_seen'), 0, 'no bad lines')
-    t.equal(counter('statsd.metrics_received'), 13)
+    t.equal(counter('statsd.metrics_received'), 14)
+    t.strictSame(flush.points, [{ name: 'dd.ts.recent', timestamp: RECENT, kind: 'counter', value: 5 }], 'a recent timestamp is a point; 2023 is too old')
     t.strictSame(
       flush.timers.map((timer) => [timer.name, timer.histogram ?? false]),
       [
@@ -174,9 +197,9 @@ t.test("issue 28's lines make no series they do not name, through both parsers",
     )
     const self = Object.fromEntries(flush.selfMetrics.map((m) => [m.name, m.value]))
     t.strictSame(
-      [self.bad_fields, self.timestamped_dropped, self.events_received, self.service_checks_received],
-      [1, 1, 1, 1],
-      'bad_fields, timestamped_dropped, events_received, service_checks_received',
+      [self.bad_fields, self.timestamped_points, self.timestamped_dropped, self.events_received, self.service_checks_received],
+      [1, 1, 1, 1, 1],
+      'bad_fields, timestamped_points, timestamped_dropped, events_received, service_checks_received',
     )
   }
 })

@@ -24,9 +24,6 @@ class Log extends RecordingSink implements ParseSink<string> {
   onBadFields(buf: Buffer, start: number, end: number, count: number): void {
     this.calls.push(['fields', buf.toString('latin1', start, end), count])
   }
-  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
-    this.calls.push(['T', buf.toString('latin1', start, end), timestamp, count])
-  }
 }
 
 function sameCalls(a: unknown[][], b: unknown[][]): boolean {

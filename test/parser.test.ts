@@ -10,7 +10,7 @@ type Event =
   | ['bad', string, BadLineReason]
   | ['fields', string, number]
   | ['event' | 'check', string]
-  | ['T', string, number, number]
+  | ['T', string, MetricType, number, number, number]
 
 class Recorder implements ParseSink<string> {
   events: Event[] = []
@@ -31,8 +31,8 @@ class Recorder implements ParseSink<string> {
   onBadFields(buf: Buffer, start: number, end: number, count: number): void {
     this.events.push(['fields', buf.toString('latin1', start, end), count])
   }
-  onTimestamped(buf: Buffer, start: number, end: number, timestamp: number, count: number): void {
-    this.events.push(['T', buf.toString('latin1', start, end), timestamp, count])
+  onTimestamped(key: string, type: MetricType, value: number, extra: number, timestamp: number): void {
+    this.events.push(['T', key, type, value, extra, timestamp])
   }
   onCounter(key: string, value: number, rate: number): void {
     this.events.push(['counter', key, value, rate])

@@ -5,7 +5,7 @@ import type { Logger } from '../log'
 import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
 import { buildKeyName } from '../parse/key-name'
 import { type CounterColumn, type CountingSink, NativePacketParser, nativeLineParsing } from '../parse/native-parser'
-import { type BadLineReason, DogStatsdLine, PacketParser } from '../parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, MetricType as ParsedType, PacketParser } from '../parse/packet-parser'
 import { DatagramBatch, type Packet } from '../parse/packets'
 import { type KeyGate, MISSING_TOKEN, type NameResolver, type Rejection } from './auth/key-gate'
 import { OpenGate } from './auth/none'
@@ -19,6 +19,7 @@ import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
+import { type PointRefusal, TimestampedPoints } from './timestamped-points'
 
 /*
  * Rolls parsed values up per flush interval, with Etsy statsd 0.9's rules for
@@ -124,9 +125,12 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   private badLinesLogged = 0
   private badLinesNotLogged = 0
-  /** This interval's DogStatsD fields not understood (self-metric bad_fields), and timestamped values dropped. */
+  /** This interval's DogStatsD fields not understood (self-metric bad_fields). */
   private badFields = 0
-  private timestamped = 0
+  /** Values with a client timestamp: points at their time, kept apart from the interval. */
+  private readonly points: TimestampedPoints
+  /** The last datagram origin's pid, uid and tag bytes (see originTagsOf). */
+  private lastOrigin: [number, number, Buffer | null] = [-1, -1, null]
   /** DogStatsD events and service checks: the latest, and this interval's. */
   private readonly events: RecentEvents<DogStatsdEvent>
   private readonly serviceChecks: RecentEvents<ServiceCheck>
@@ -165,6 +169,12 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
     this.events = new RecentEvents(eventLimits)
     this.serviceChecks = new RecentEvents(eventLimits)
+    this.parser.containerIdTag = limits.containerIdTag
+    this.points = new TimestampedPoints({
+      maxPastSeconds: limits.timestampMaxPastSeconds,
+      maxFutureSeconds: limits.timestampMaxFutureSeconds,
+      maxPoints: limits.maxTimestampedPoints,
+    })
     this.timestampLagName = `${cfg.prefixStats}.timestamp_lag`
     this.setDeleteOptions(cfg)
   }
@@ -184,6 +194,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     if (packet instanceof DatagramBatch) {
       const { slab, ends, count } = packet
       this.packets += count
+      if (packet.origins !== null) return this.parseWithOrigins(packet)
       if (native !== null) return native.parsePackets(slab, 0, ends, count)
       let start = 0
       for (let i = 0; i < count; i++) {
@@ -196,6 +207,33 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.packets++
     if (native !== null) native.parse(packet)
     else this.parser.parse(packet)
+  }
+
+  /**
+   * Datagrams whose senders the listener read (originTags): every line gets
+   * the tags pid:<pid>,uid:<uid>, so they take the JavaScript parser (which
+   * adds tags); without the option no batch has origins and this never runs.
+   */
+  private parseWithOrigins(batch: DatagramBatch): void {
+    const { slab, ends, count } = batch
+    const origins = batch.origins!
+    let start = 0
+    for (let i = 0; i < count; i++) {
+      const end = ends[i]!
+      this.parser.originTags = this.originTagsOf(origins[2 * i]!, origins[2 * i + 1]!)
+      this.parser.parse(slab, start, end)
+      start = end
+    }
+    this.parser.originTags = null
+  }
+
+  /** The bytes "pid:<pid>,uid:<uid>" (null if the kernel gave no credentials), the last ones reused. */
+  private originTagsOf(pid: number, uid: number): Buffer | null {
+    if (pid < 0) return null
+    if (pid !== this.lastOrigin[0] || uid !== this.lastOrigin[1]) {
+      this.lastOrigin = [pid, uid, Buffer.from(`pid:${pid},uid:${uid}`)]
+    }
+    return this.lastOrigin[2]
   }
 
   /** Names the token listeners by their bound addresses, for their self-metrics and logs. */
@@ -275,12 +313,25 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     if (first) this.log.warn({ line: JSON.stringify(line), count }, 'unknown DogStatsD field ignored (first this interval; see bad_fields)')
   }
 
-  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void {
-    const first = this.timestamped === 0
-    this.timestamped += count
-    const line = this.loggable(buf, lineStart, Math.min(lineEnd, lineStart + LOGGED_LINE_BYTES), 'latin1')
-    this.badLineLog.add('timestamped (not stored yet)', line, lineEnd - lineStart, count)
-    if (first) this.log.warn({ line: JSON.stringify(line), timestamp }, 'timestamped value dropped: not stored yet (first this interval; see timestamped_dropped)')
+  onTimestamped(key: KeyEntry, type: ParsedType, value: number, extra: number, timestamp: number): void {
+    const nowSeconds = Math.floor(Date.now() / 1000)
+    let refusal: PointRefusal
+    if (type === ParsedType.Counter) {
+      const count = value * (1 / extra)
+      if (!Number.isFinite(count)) return this.refuseValue(key, value)
+      refusal = this.points.add(key.name, 'counter', count, timestamp, nowSeconds)
+    } else if (type === ParsedType.Gauge && extra !== 1) {
+      refusal = this.points.add(key.name, 'gauge', value, timestamp, nowSeconds)
+    } else {
+      refusal = this.points.refuseType()
+    }
+    if (refusal === null) return
+    const text = `${key.name}: ${value} at ${timestamp}`
+    this.badLineLog.add(refusal, text)
+    // The first refusal of each interval is logged; the rest are counted (timestamped_dropped).
+    if (this.points.refusedThisInterval === 1) {
+      this.log.warn({ reason: refusal, metric: key.name, timestamp, now: nowSeconds }, 'timestamped value refused (first this interval; see timestamped_dropped)')
+    }
   }
 
   /** Counts a bad line; true if it is one of those logged in full this interval. */
@@ -443,17 +494,20 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.rejections.flush(taken.selfMetrics)
     const events = this.events.takeInterval()
     const checks = this.serviceChecks.takeInterval()
+    const points = this.points.take()
     taken.events = events.items
     taken.serviceChecks = checks.items
+    taken.points = points.points
     taken.selfMetrics.push(
       { name: 'bad_fields', value: this.badFields },
-      { name: 'timestamped_dropped', value: this.timestamped },
+      { name: 'timestamped_points', value: points.accepted },
+      { name: 'timestamped_dropped', value: points.refused },
       { name: 'events_received', value: events.received },
       { name: 'service_checks_received', value: checks.received },
       { name: 'events_rate_limited', value: events.rateLimited },
       { name: 'service_checks_rate_limited', value: checks.rateLimited },
     )
-    this.badFields = this.timestamped = 0
+    this.badFields = 0
 
     if (this.badLinesNotLogged > 0) {
       this.log.warn({ count: this.badLinesNotLogged }, 'more bad lines dropped than were logged')

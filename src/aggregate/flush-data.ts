@@ -1,4 +1,5 @@
 import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
+import type { TimestampedPoint } from './timestamped-points'
 import { type TimerEntry, TimerColumns } from './timer-columns'
 
 /*
@@ -60,6 +61,12 @@ export interface FlushTrailer {
   /** DogStatsD events and service checks received in the interval, for backends that have a place for them (absent: none). */
   events?: DogStatsdEvent[]
   serviceChecks?: ServiceCheck[]
+  /**
+   * Values that came with a client timestamp (DogStatsD `T`), as points at
+   * their own times, never part of this flush's metrics or numStats; for
+   * backends that store points at a given time (absent: none).
+   */
+  points?: TimestampedPoint[]
 }
 
 /** One flush interval's results in one piece. */
@@ -91,6 +98,7 @@ export function gatherFlush(header: FlushHeader, whole: (data: FlushData) => Pro
       data.selfMetrics = trailer.selfMetrics
       data.events = trailer.events
       data.serviceChecks = trailer.serviceChecks
+      data.points = trailer.points
       return whole(data)
     },
   }

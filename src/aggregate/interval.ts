@@ -1,4 +1,5 @@
 import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
+import type { TimestampedPoint } from './timestamped-points'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../log'
 import {
@@ -50,6 +51,8 @@ export class TakenInterval {
   /** DogStatsD events and service checks received in the interval (rate-limited). */
   events: DogStatsdEvent[] = []
   serviceChecks: ServiceCheck[] = []
+  /** Values with a client timestamp received in the interval, as points at their times. */
+  points: TimestampedPoint[] = []
   private counter = 0
   private timersLeft = true
   private choresLeft = true
@@ -185,7 +188,13 @@ export class TakenInterval {
       )
     }
     this.onFinished(performance.now() - this.takenAt)
-    return { processingTime: Math.round(this.computeMs), selfMetrics: this.selfMetrics, events: this.events, serviceChecks: this.serviceChecks }
+    return {
+      processingTime: Math.round(this.computeMs),
+      selfMetrics: this.selfMetrics,
+      events: this.events,
+      serviceChecks: this.serviceChecks,
+      points: this.points,
+    }
   }
 
   /** Every part at once, as one FlushData. */

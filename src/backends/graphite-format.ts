@@ -1,4 +1,5 @@
 import { asPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer } from '../aggregate/flush-data'
+import type { TimestampedPoint } from '../aggregate/timestamped-points'
 import type { TimerColumns } from '../aggregate/timer-columns'
 import type { GraphiteBackendConfig } from '../config/schema'
 import { sanitizeKeyName } from '../parse/key-name'
@@ -87,6 +88,7 @@ class GraphiteLines implements FlushLines {
   constructor(
     private readonly formatter: GraphiteFormatter,
     timestamp: number,
+    private readonly flushIntervalMs: number,
     suffix: string,
     onChunk: ChunkListener,
   ) {
@@ -101,6 +103,7 @@ class GraphiteLines implements FlushLines {
 
   end(trailer: FlushTrailer, calculationStarted: number): Payload & { release(): void } {
     this.formatter.writeTrailer(this.out, this.numStats, trailer, calculationStarted, this.ts)
+    this.formatter.writePoints(this.out, trailer.points ?? [], this.flushIntervalMs)
     return this.out.finish()
   }
 }
@@ -154,29 +157,43 @@ export class GraphiteFormatter {
 
   /** One flush's lines, written part by part into Buffers as the parts are computed. */
   begin(header: FlushHeader, onChunk: ChunkListener = null): FlushLines {
-    return new GraphiteLines(this, header.timestamp, this.suffix, onChunk)
+    return new GraphiteLines(this, header.timestamp, header.flushIntervalMs, this.suffix, onChunk)
   }
 
   /** Writes one part's lines; returns how many metrics it counted for numStats. */
   writePart(out: ByteChunks, part: FlushPart, ts: Buffer, suffixes: StatSuffixes): number {
-    const legacy = this.naming.legacyNamespace
-    const rateStat = legacy ? '' : '.rate'
-    const countStat = legacy ? '' : '.count'
-    for (const c of part.counters) {
-      const [base, tags] = this.split(c.name)
-      out.line(this.counterPrefix, base, rateStat, this.suffix, tags, c.rate, ts)
-      if (this.naming.flushCounts) out.line(this.countPrefix, base, countStat, this.suffix, tags, c.value, ts)
-    }
+    for (const c of part.counters) this.counterLines(out, c.name, c.rate, c.value, ts)
     this.writeTimers(out, part.timers, ts, suffixes)
-    for (const g of part.gauges) {
-      const [base, tags] = this.split(g.name)
-      out.line(this.gaugePrefix, base, '', this.suffix, tags, g.value, ts)
-    }
+    for (const g of part.gauges) this.gaugeLine(out, g.name, g.value, ts)
     for (const s of part.sets) {
       const [base, tags] = this.split(s.name)
       out.line(this.setPrefix, base, '.count', this.suffix, tags, s.count, ts)
     }
     return part.counters.length + part.timers.count + part.gauges.length + part.sets.length
+  }
+
+  private counterLines(out: ByteChunks, name: string, rate: number, value: number, ts: Buffer): void {
+    const [base, tags] = this.split(name)
+    out.line(this.counterPrefix, base, this.naming.legacyNamespace ? '' : '.rate', this.suffix, tags, rate, ts)
+    if (this.naming.flushCounts) out.line(this.countPrefix, base, this.naming.legacyNamespace ? '' : '.count', this.suffix, tags, value, ts)
+  }
+
+  private gaugeLine(out: ByteChunks, name: string, value: number, ts: Buffer): void {
+    const [base, tags] = this.split(name)
+    out.line(this.gaugePrefix, base, '', this.suffix, tags, value, ts)
+  }
+
+  /**
+   * Values with a client timestamp, each at its own time, named as the
+   * interval's counters and gauges are (a counter's rate is its count over
+   * the flush interval, as Etsy's is). Not in numStats.
+   */
+  writePoints(out: ByteChunks, points: readonly TimestampedPoint[], flushIntervalMs: number): void {
+    for (const p of points) {
+      const ts = lineEnd(p.timestamp)
+      if (p.kind === 'counter') this.counterLines(out, p.name, p.value / (flushIntervalMs / 1000), p.value, ts)
+      else this.gaugeLine(out, p.name, p.value, ts)
+    }
   }
 
   /**

@@ -63,6 +63,8 @@ const unixgramListener = z.strictObject({
   mode: unixListener.shape.mode,
   recvBufferSize: udpListener.shape.recvBufferSize,
   auth: listenerAuth,
+  /** Tag every line with its sender's pid and uid (SO_PASSCRED). Off by default: a series per process. */
+  originTags: z.boolean().optional(),
 })
 
 const listener = z.discriminatedUnion('type', [udpListener, tcpListener, unixListener, unixgramListener])
@@ -320,8 +322,17 @@ export const configSchema = z.strictObject({
       keepEvents: positiveInt.default(100),
       keepEventBytes: positiveInt.default(1024 * 1024),
       eventsPerSecond: positiveInt.default(100),
+      /** Timestamped (`T`) values further in the past than this many seconds are refused and counted. */
+      timestampMaxPastSeconds: positiveInt.default(3600),
+      /** Timestamped values further in the future than this many seconds are refused and counted. */
+      timestampMaxFutureSeconds: positiveInt.default(600),
+      /** Distinct timestamped points (name, type, second) kept per flush interval; more are refused and counted. */
+      maxTimestampedPoints: positiveInt.default(100_000),
+      /** Make a line's `c:` container ID the tag `container_id:<id>` (off: read and ignored). */
+      containerIdTag: z.boolean().default(false),
     })
-    .default({ keepEvents: 100, keepEventBytes: 1024 * 1024, eventsPerSecond: 100 }),
+    // Parsed like a given {}: every key's own default applies, stated once above.
+    .prefault({}),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */

@@ -1,4 +1,5 @@
 import { asPart, type FlushData, type FlushHeader, type FlushPart } from '../aggregate/flush-data'
+import type { TimestampedPoint } from '../aggregate/timestamped-points'
 import { ByteChunks } from '../backends/byte-chunks'
 import { type ChunkListener, type FlushLines, type GraphiteHealth, lineEnd } from '../backends/graphite-format'
 import type { StatsgodNamespace } from '../config/statsgod-namespace-schema'
@@ -55,6 +56,7 @@ export class StatsgodFormatter {
         out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', '', '', Date.now() - calculationStarted, ts)
         out.line(this.statsPrefix, 'processing_time', '', '', '', trailer.processingTime, ts)
         for (const m of trailer.selfMetrics) out.line(this.statsPrefix, m.name, '', '', '', m.value, ts)
+        this.writePoints(out, trailer.points ?? [], header.flushIntervalMs)
         return out.finish()
       },
     }
@@ -75,6 +77,19 @@ export class StatsgodFormatter {
     }
     for (const g of part.gauges) this.line(out, 'gauges', g.name, '', g.value, ts)
     for (const s of part.sets) this.line(out, 'sets', s.name, '', s.count, ts)
+  }
+
+  /** Values with a client timestamp, each at its own time, named as the interval's counters and gauges. */
+  private writePoints(out: ByteChunks, points: readonly TimestampedPoint[], flushIntervalMs: number): void {
+    for (const p of points) {
+      const ts = lineEnd(p.timestamp)
+      if (p.kind === 'gauge') {
+        this.line(out, 'gauges', p.name, '', p.value, ts)
+        continue
+      }
+      this.line(out, 'rates', p.name, '', p.value / (flushIntervalMs / 1000), ts)
+      this.line(out, 'counters', p.name, '', p.value, ts)
+    }
   }
 
   formatHealth(health: GraphiteHealth, timestamp: number): string {

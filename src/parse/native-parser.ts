@@ -4,7 +4,7 @@ import type { PacketParser, ParseSink } from './packet-parser'
 
 /*
  * The addon's line fast path (native/statsd_parse.c) in front of the
- * JavaScript parser: C reads the common `key:value|type[|@rate]` lines and
+ * JavaScript parser: C reads the common `key:value|type[|@rate][|#tags]` lines and
  * interns their keys by raw bytes into ids; every other line comes back as
  * it is, in order, for the JavaScript parser. So the sink sees the same
  * calls in the same order either way (test/native-parser.test.ts checks it).
@@ -13,7 +13,7 @@ import type { PacketParser, ParseSink } from './packet-parser'
  *   ops[3r]      kind | id << 3
  *   ops[3r + 1]  line start (key start for a new key)
  *   ops[3r + 2]  line end   (key end for a new key)
- *   vals[2r]     value      vals[2r + 1]  sample rate
+ *   vals[2r]     value      vals[2r + 1]  sample rate  (a new key: its tags' start, end)
  *
  * A sink that keeps its counters in one column of doubles (CounterColumn)
  * lets the addon add a counter line straight into its row, once the key's
@@ -178,6 +178,8 @@ export class NativePacketParser<K> {
     // A new key's record comes just before its line's: resolved after onLine, as the JavaScript parser does.
     let keyStart = 0
     let keyEnd = 0
+    let tagsStart = 0
+    let tagsEnd = 0
     let lines = summed
     for (let r = 0; r < records; r++) {
       const op = ops[3 * r]!
@@ -188,6 +190,8 @@ export class NativePacketParser<K> {
         if (kind === Record.NewKey) {
           keyStart = start
           keyEnd = end
+          tagsStart = vals[2 * r]!
+          tagsEnd = vals[2 * r + 1]!
         } else {
           this.fallback.parse(buf, start, end)
         }
@@ -200,7 +204,7 @@ export class NativePacketParser<K> {
         sink.onLines(lines + 1)
         lines = 0
         if (key === undefined) {
-          key = sink.resolveKey(buf, keyStart, keyEnd, keyEnd, keyEnd, hashKeyBytes(buf, keyStart, keyEnd, keyEnd, keyEnd))
+          key = sink.resolveKey(buf, keyStart, keyEnd, tagsStart, tagsEnd, hashKeyBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd))
           keys[id] = key
         }
         if (key === null) {

@@ -1,3 +1,4 @@
+import { AddedTags } from './added-tags'
 import { KeyHash, finishHash, hashWords, mixWord } from './key-hash'
 import { EXACT_POW10, MAX_FAST_DIGITS, isAsciiSpace, parseDecimal } from './number'
 import { wordOffset, wordView } from './word-view'
@@ -17,7 +18,8 @@ import { wordOffset, wordView } from './word-view'
  * end the line's values). Only the first tag block counts, as in Etsy's
  * split on "|#"; the rate among the fields is the last value's. Unknown
  * fields are ignored and counted (onBadFields), never part of a name; a
- * timestamped line's values go to onTimestamped, never into the interval.
+ * timestamped line's values go to onTimestamped (points at their time),
+ * never into the interval.
  * Event and service check lines (`_e{`, `_sc|`) are handed over whole.
  *
  * Each value is reported to the sink on its own; a bad value is a bad line
@@ -70,8 +72,12 @@ export interface ParseSink<K> {
   onEventLine(buf: Buffer, lineStart: number, lineEnd: number, kind: DogStatsdLine): void
   /** `count` DogStatsD fields of the line were not understood and ignored (its values still count). */
   onBadFields(buf: Buffer, lineStart: number, lineEnd: number, count: number): void
-  /** `count` good values of a line with a "T" timestamp (Unix seconds), not added to the interval. */
-  onTimestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, count: number): void
+  /**
+   * A good value of a line with a "T" timestamp (Unix seconds): a point at
+   * that time, never added to the interval. `extra` is the sample rate
+   * (counters, timers) or 1 for a gauge delta; a set's value is 0.
+   */
+  onTimestamped(key: K, type: MetricType, value: number, extra: number, timestamp: number): void
 }
 
 export const enum DogStatsdLine {
@@ -89,6 +95,9 @@ interface LineFields {
   /** Unix seconds of a "T" field, -1 none, BAD_TIMESTAMP_FIELD a bad one. */
   timestamp: number
   badFields: number
+  /** The "c:" field's container ID (empty range: none). */
+  containerStart: number
+  containerEnd: number
 }
 
 const NEWLINE = 10
@@ -148,7 +157,12 @@ export class PacketParser<K> {
   /** End of the value field (sets); for timers, 1 if it came as `h` or `d`. */
   private valueEnds = new Int32Array(INITIAL_PENDING)
   private pending = 0
-  private readonly fields: LineFields = { rate: 0, tagsStart: 0, tagsEnd: 0, timestamp: -1, badFields: 0 }
+  private readonly fields: LineFields = { rate: 0, tagsStart: 0, tagsEnd: 0, timestamp: -1, badFields: 0, containerStart: 0, containerEnd: 0 }
+  /** Tags added to every line: the datagram's origin ("pid:1,uid:2"), set by the caller per datagram; null: none. */
+  originTags: Buffer | null = null
+  /** A line's "c:" container ID becomes its tag container_id:<id> (dogstatsd.containerIdTag). */
+  containerIdTag = false
+  private readonly added = new AddedTags()
   /** The key hash so far, from scanKeyBytes. */
   private scannedHash = 0
 
@@ -204,7 +218,7 @@ export class PacketParser<K> {
     if (i === end) return this.lineWithoutValue(buf, lineStart, i, end)
     c = buf[i]!
     if (c !== COLON) return this.lineWithoutValue(buf, lineStart, i, end)
-    const keyEnd = i
+    let keyEnd = i
     i++
 
     // ---- the values: "value|type[|@rate][|...]" separated by ":", up to "|#" or the line's end.
@@ -324,12 +338,15 @@ export class PacketParser<K> {
     let tagsEnd = i
     let timestamp = -1
     let badFields = 0
+    let containerStart = 0
+    let containerEnd = 0
     if (c === PIPE) {
       const fields = this.fields
       fields.rate = 0
       fields.badFields = 0
       fields.timestamp = -1
       fields.tagsStart = fields.tagsEnd = i
+      fields.containerStart = fields.containerEnd = 0
       if (i + 1 < end && buf[i + 1] === HASH) {
         // The usual field, tags: read and hashed in one pass, to the next "|" or the line's end.
         let th = mixWord(h, KeyHash.TagSeparator)
@@ -365,6 +382,10 @@ export class PacketParser<K> {
       tagsEnd = fields.tagsEnd
       timestamp = fields.timestamp
       badFields = fields.badFields
+      if (this.containerIdTag) {
+        containerStart = fields.containerStart
+        containerEnd = fields.containerEnd
+      }
       if (fields.rate !== 0 && outcome < BAD) {
         if (fields.rate < 0) outcome = BAD_SAMPLE_RATE
         else if (outcome === MetricType.Counter || outcome === MetricType.Timer) extra = fields.rate
@@ -382,16 +403,28 @@ export class PacketParser<K> {
     if (buf[lineEnd - 1] === CARRIAGE_RETURN) lineEnd-- // there is a ":" before it
     if (tagsStart > lineEnd) tagsStart = tagsEnd = lineEnd
 
-    const hash = finishHash(h)
+    let hash = finishHash(h)
     this.sink.onLine(buf, lineStart, lineEnd)
     if (badFields > 0) this.sink.onBadFields(buf, lineStart, lineEnd, badFields)
-    if (timestamp >= 0) return this.timestamped(buf, lineStart, lineEnd, timestamp, outcome, newline)
+    // The key's bytes, unless tags are added to the line's own (a copy then).
+    let keyBuf = buf
+    let keyStart = lineStart
+    if (containerEnd > containerStart || this.originTags !== null) {
+      const added = this.added
+      added.build(buf, lineStart, keyEnd, tagsStart, tagsEnd, containerStart, containerEnd, this.originTags)
+      keyBuf = added.buf
+      keyStart = 0
+      keyEnd = added.keyEnd
+      tagsStart = added.tagsStart
+      tagsEnd = added.tagsEnd
+      hash = added.hash
+    }
     // Keys are interned lazily (undefined: not yet) so that lines with only bad values never create one.
     let key: K | null | undefined
     for (let n = 0; n < this.pending; n++) {
-      key = this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!)
+      key = this.deliver(buf, lineStart, lineEnd, keyBuf, keyStart, keyEnd, tagsStart, tagsEnd, hash, key, this.outcomes[n]!, this.values[n]!, this.extras[n]!, this.valueEnds[n]!, timestamp)
     }
-    this.deliver(buf, lineStart, lineEnd, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd)
+    this.deliver(buf, lineStart, lineEnd, keyBuf, keyStart, keyEnd, tagsStart, tagsEnd, hash, key, outcome, value, extra, valueEnd, timestamp)
     return newline + 1
   }
 
@@ -421,8 +454,12 @@ export class PacketParser<K> {
         fields.rate = rate < 0 || fields.rate < 0 ? -1 : rate
       } else if (first === UPPER_T) {
         fields.timestamp = readTimestamp(buf, start + 1, stop)
-      } else if (hasPrefix(buf, start, stop, CONTAINER_ID) || hasPrefix(buf, start, stop, EXTERNAL_DATA)) {
-        // Read and not used: the container ID and the origin's external data add no series.
+      } else if (hasPrefix(buf, start, stop, CONTAINER_ID)) {
+        // A tag only if the config asks (see containerIdTag): a series per container otherwise.
+        fields.containerStart = start + CONTAINER_ID.length
+        fields.containerEnd = stop
+      } else if (hasPrefix(buf, start, stop, EXTERNAL_DATA)) {
+        // Read and not used: the origin's external data adds no series.
       } else if (hasPrefix(buf, start, stop, CARDINALITY) && isCardinality(buf, start + CARDINALITY.length, stop)) {
         // Tells the Datadog agent which tags to add from its tagger: nothing to add here.
       } else if (rateFirst && (first < 0 || first === DOT || (first >= 48 && first <= 57))) {
@@ -434,18 +471,6 @@ export class PacketParser<K> {
       if (c === NEWLINE) return k < end ? k : end
       start = k + 1
     }
-  }
-
-  /** The values of a line with a "T" timestamp: bad ones are bad lines, good ones go to onTimestamped. */
-  private timestamped(buf: Buffer, lineStart: number, lineEnd: number, timestamp: number, last: number, newline: number): number {
-    let good = 0
-    for (let n = 0; n <= this.pending; n++) {
-      const outcome = n < this.pending ? this.outcomes[n]! : last
-      if (outcome >= BAD) this.sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
-      else good++
-    }
-    if (good > 0) this.sink.onTimestamped(buf, lineStart, lineEnd, timestamp, good)
-    return newline + 1
   }
 
   /**
@@ -510,6 +535,8 @@ export class PacketParser<K> {
     buf: Buffer,
     lineStart: number,
     lineEnd: number,
+    keyBuf: Buffer,
+    keyStart: number,
     keyEnd: number,
     tagsStart: number,
     tagsEnd: number,
@@ -519,15 +546,20 @@ export class PacketParser<K> {
     value: number,
     extra: number,
     valueEnd: number,
+    timestamp: number,
   ): K | null | undefined {
     const sink = this.sink
     if (outcome >= BAD) {
       sink.onBadLine(buf, lineStart, lineEnd, BAD_REASONS[outcome - BAD]!)
       return key
     }
-    if (key === undefined) key = sink.resolveKey(buf, lineStart, keyEnd, tagsStart, tagsEnd, hash)
+    if (key === undefined) key = sink.resolveKey(keyBuf, keyStart, keyEnd, tagsStart, tagsEnd, hash)
     if (key === null) {
       sink.onBadLine(buf, lineStart, lineEnd, 'empty key')
+      return key
+    }
+    if (timestamp >= 0) {
+      sink.onTimestamped(key, outcome, outcome === MetricType.Set ? 0 : value, outcome === MetricType.Set ? 0 : extra, timestamp)
       return key
     }
     switch (outcome) {

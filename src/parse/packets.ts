@@ -25,6 +25,12 @@ export class DatagramBatch {
   /** Whether the bytes are valid only until done(). */
   lent = false
 
+  /**
+   * With a unixgram listener's originTags: the sender's PID and UID per
+   * datagram (origins[2i], origins[2i + 1]; -1 if the kernel gave none).
+   */
+  origins: Int32Array | null = null
+
   /** The consumer has finished with the bytes. */
   done(): void {
     if (!this.lent) return

@@ -1,10 +1,11 @@
-import { type BadLineReason, DogStatsdLine } from '../../src/parse/packet-parser'
+import { type BadLineReason, DogStatsdLine, type MetricType } from '../../src/parse/packet-parser'
 
 /**
  * The parser-sink calls every parser test records the same way, as arrays
  * in `calls` (a metric's kind, key and values; bad and event lines as their
- * text). Each test adds how it names keys and what it records of lines,
- * unknown fields and timestamped values.
+ * text; a timestamped value as its key, type, value, rate or delta flag and
+ * time). Each test adds how it names keys and what it records of lines and
+ * unknown fields.
  */
 export abstract class RecordingSink {
   calls: unknown[][] = []
@@ -25,5 +26,8 @@ export abstract class RecordingSink {
   }
   onSet(key: string, buf: Buffer, start: number, end: number): void {
     this.calls.push(['s', key, buf.toString('latin1', start, end)])
+  }
+  onTimestamped(key: string, type: MetricType, value: number, extra: number, timestamp: number): void {
+    this.calls.push(['T', key, type, value, extra, timestamp])
   }
 }

@@ -111,14 +111,8 @@ export class ReferencePacketParser<K> {
     }
     if (timestamp === -2) for (const v of values) if (v.reason === null) v.reason = 'bad timestamp'
     if (badFields > 0) this.sink.onBadFields(buf, lineStart, lineEnd, badFields)
-    if (timestamp > 0) {
-      for (const v of values) if (v.reason !== null) this.sink.onBadLine(buf, lineStart, lineEnd, v.reason)
-      const good = values.filter((v) => v.reason === null).length
-      if (good > 0) this.sink.onTimestamped(buf, lineStart, lineEnd, timestamp, good)
-      return
-    }
     for (const v of values) {
-      const reason = v.reason ?? this.deliver(v)
+      const reason = v.reason ?? this.deliver(v, timestamp)
       if (reason !== null) this.sink.onBadLine(buf, lineStart, lineEnd, reason)
     }
   }
@@ -158,16 +152,23 @@ export class ReferencePacketParser<K> {
   }
 
   /** Hands a good value to the sink; returns why it is bad after all (an empty key), or null. */
-  private deliver(v: Value): BadLineReason | null {
+  private deliver(v: Value, timestamp: number): BadLineReason | null {
     const buf = this.buf
     const key = this.resolveKey()
     if (key === null) return 'empty key'
     const { start, valueEnd } = v
+    const delta = start < valueEnd && (buf[start] === PLUS || buf[start] === MINUS)
+    if (timestamp > 0) {
+      const type = v.type as MetricType
+      if (type === MetricType.Set) this.sink.onTimestamped(key, type, 0, 0, timestamp)
+      else this.sink.onTimestamped(key, type, parseDecimal(buf, start, valueEnd), type === MetricType.Gauge ? (delta ? 1 : 0) : v.rate, timestamp)
+      return null
+    }
     if (v.type === MetricType.Set) return this.sink.onSet(key, buf, start, valueEnd), null
     const value = parseDecimal(buf, start, valueEnd)
     if (v.type === MetricType.Counter) this.sink.onCounter(key, value, v.rate)
     else if (v.type === MetricType.Timer) this.sink.onTimer(key, value, v.rate, buf.toString('latin1', valueEnd + 1, v.end).trim()[0] !== 'm')
-    else this.sink.onGauge(key, value, start < valueEnd && (buf[start] === PLUS || buf[start] === MINUS))
+    else this.sink.onGauge(key, value, delta)
     return null
   }
 

@@ -12,11 +12,12 @@ for p in json.load(sys.stdin):
     s.sendto(bytes.fromhex(p), sys.argv[1])
 `
 
-export function sendUnixgram(path: string, payloads: (string | Buffer)[]): Promise<void> {
+/** Resolves with the sending process's PID (what SO_PASSCRED reports for its datagrams). */
+export function sendUnixgram(path: string, payloads: (string | Buffer)[]): Promise<number> {
   const hex = payloads.map((p) => Buffer.from(p).toString('hex'))
   return new Promise((resolve, reject) => {
     const child = execFile('python3', ['-c', SENDER, path], (err, _out, stderr) =>
-      err ? reject(new Error(`unixgram send failed: ${stderr || err.message}`)) : resolve(),
+      err ? reject(new Error(`unixgram send failed: ${stderr || err.message}`)) : resolve(child.pid!),
     )
     child.stdin!.end(JSON.stringify(hex))
   })

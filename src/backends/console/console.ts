@@ -68,6 +68,7 @@ export class ConsoleBackend implements Backend {
         doc.addChunks('self_metrics', self)
         if (trailer.events !== undefined && trailer.events.length > 0) doc.add('events', JSON.stringify(trailer.events, null, indent))
         if (trailer.serviceChecks !== undefined && trailer.serviceChecks.length > 0) doc.add('service_checks', JSON.stringify(trailer.serviceChecks, null, indent))
+        if (trailer.points !== undefined && trailer.points.length > 0) doc.add('timestamped_points', JSON.stringify(trailer.points, null, indent))
         const chunks = doc.close('\n')
         this.outbox.push({ chunks, bytes: chunks.reduce((n, c) => n + c.length, 0) })
       },

@@ -12,6 +12,8 @@ import { splitTags } from '../tags'
  *   set      name,tags count=<distinct values>
  *   own      <prefixStats>.<name> value=<value>  (numStats, processing_time, self-metrics)
  *   event    events,alert_type=..,priority=..,tags title="..",text="..",tags=".." <event time>
+ *   point    a counter or gauge with a client timestamp (DogStatsD `T`), as
+ *            above but at that time; not counted in numStats
  * Graphite tags in a name (also what DogStatsD tags became) are Influx tags.
  */
 
@@ -56,6 +58,16 @@ export function* influxLines(data: FlushData, prefixStats: string, chunkChars: n
   own('processing_time', data.processingTime)
   for (const m of data.selfMetrics) own(m.name, m.value)
   for (const event of data.events ?? []) out += eventLine(event)
+  // Values with a client timestamp: points at their own times, as the interval's counters and gauges are.
+  const perSecond = data.flushIntervalMs / 1000
+  for (const p of data.points ?? []) {
+    const fields = p.kind === 'counter' ? 'count=' + p.value + ',rate=' + p.value / perSecond : 'value=' + p.value
+    out += seriesKey(p.name) + ' ' + fields + ' ' + p.timestamp + '\n'
+    if (out.length >= chunkChars) {
+      yield out
+      out = ''
+    }
+  }
   yield out
 }
 

@@ -48,7 +48,9 @@ export class RemoteWriteBackend extends HttpPushBackend {
         const started = performance.now()
         const summary: FlushSummary = { series: 0, stale: 0 }
         const batches = this.series.timeseries(header.timestamp * 1000, this.cfg.maxSeriesPerRequest, summary)
-        const bytes = await this.push(batches, (batch) => compress(Buffer.from(encodeWriteRequest(batch))))
+        // Timestamped points first: usually older than the flush, so that a series carrying both stays in order.
+        const points = this.series.pointSeries(trailer.points ?? [], this.cfg.maxSeriesPerRequest)
+        const bytes = await this.push(chain(points, batches), (batch) => compress(Buffer.from(encodeWriteRequest(batch))))
         this.lastFlush = { ...summary, encodeMs: performance.now() - started, bytes }
         this.warnAboutSeries()
       },
@@ -66,4 +68,8 @@ export class RemoteWriteBackend extends HttpPushBackend {
       this.lastInvalid = this.series.invalid
     }
   }
+}
+
+function* chain<T>(...runs: Iterable<T>[]): Generator<T> {
+  for (const run of runs) yield* run
 }

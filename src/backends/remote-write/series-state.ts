@@ -1,5 +1,7 @@
 import type { FlushPart, FlushTrailer } from '../../aggregate/flush-data'
-import { byName, invalidSeries, type LabelPair, SeriesTable } from '../prometheus/series'
+import type { TimestampedPoint } from '../../aggregate/timestamped-points'
+import { splitTags } from '../tags'
+import { byName, invalidSeries, type LabelPair, promName, SeriesTable, tagLabels } from '../prometheus/series'
 import { boundsFor, type BucketRule, bucketIndex, NATIVE_ZERO_THRESHOLD, nativeIndex } from './buckets'
 import { type BucketSpan, type Label, type NativeHistogram, STALE_NAN, type TimeSeries } from './proto'
 import { serviceCheckSeries } from '../dogstatsd-events'
@@ -13,6 +15,8 @@ import { serviceCheckSeries } from '../dogstatsd-events'
  *   timer    a histogram in seconds named <name>_seconds: classic buckets
  *            (_bucket{le=...}, _sum, _count, cumulative), or one native
  *            histogram when `native` is set
+ * Values with a client timestamp (DogStatsD `T`) are samples at their own
+ * times, outside this state (see pointSeries).
  * A series missing from a flush (the aggregator let it go: deleteIdleStats,
  * delete*, gaugesMaxTTL) gets a staleness marker in that flush and is
  * forgotten, so queries stop showing it at once rather than 5 minutes later.
@@ -182,6 +186,30 @@ export class RemoteWriteSeries {
       }
     }
     for (const [name, family] of this.table.families) if (family.series.size === 0) this.table.families.delete(name)
+    if (out.length > 0) yield out
+  }
+
+  /**
+   * Values with a client timestamp, a sample each at its time (ms): a gauge's
+   * value, or a counter point's count, in a series named and labelled as
+   * the interval's would be. Not part of the cumulative counters (a sample
+   * in their past would be out of order); invalid ones are left out and
+   * counted as other invalid series are.
+   */
+  *pointSeries(points: readonly TimestampedPoint[], batch: number): Generator<TimeSeries[]> {
+    let out: TimeSeries[] = []
+    const reserved = new Set(['instance', 'job', 'le', ...Object.keys(this.opts.labels)])
+    for (const p of points) {
+      const { base, tags } = splitTags(p.name)
+      const name = promName(base)
+      const labels = tagLabels(tags, reserved)
+      if (this.validate(name, labels) !== null) continue
+      out.push({ labels: this.labels(name, labels), samples: [{ value: p.value, timestamp: p.timestamp * 1000 }] })
+      if (out.length >= batch) {
+        yield out
+        out = []
+      }
+    }
     if (out.length > 0) yield out
   }
 

@@ -27,13 +27,19 @@ export class LentSlabs {
   readonly memory: Buffer
   /** ENDS_PER_SLAB end offsets per slab, for the addon. */
   readonly ends: Int32Array
+  /** With origins: (pid, uid) per end offset, which the addon writes (SO_PASSCRED); null without. */
+  readonly origins: Int32Array | null
   /** Told of each slab given back (the addon's giveBack). */
   onGiveBack: (index: number) => void = () => {}
   private readonly batches: (DatagramBatch | undefined)[]
 
-  constructor(readonly count: number) {
+  constructor(
+    readonly count: number,
+    origins = false,
+  ) {
     this.memory = Buffer.from(uncountedMemory(count * SLAB_BYTES))
     this.ends = new Int32Array(uncountedMemory(count * ENDS_PER_SLAB * 4))
+    this.origins = origins ? new Int32Array(uncountedMemory(count * ENDS_PER_SLAB * 8)) : null
     this.batches = new Array<DatagramBatch | undefined>(count).fill(undefined)
   }
 
@@ -46,6 +52,7 @@ export class LentSlabs {
       0,
       () => this.onGiveBack(index),
     ))
+    if (this.origins !== null) batch.origins = this.origins.subarray(index * ENDS_PER_SLAB * 2, (index + 1) * ENDS_PER_SLAB * 2)
     batch.count = count
     batch.length = batch.ends[count - 1]!
     batch.lent = true

@@ -27,6 +27,8 @@ interface Addon {
     ends: Int32Array,
     slabCount: number,
     maxQueued: number,
+    /** Unix datagram sockets: SO_PASSCRED, and each datagram's sender (pid, uid) written here beside its end. */
+    origins?: Int32Array | null,
   ): Handle
   giveBack(handle: Handle, slab: number): void
   readerStats(handle: Handle, out: Float64Array): void
@@ -76,8 +78,10 @@ export function readDatagrams(
   onTruncated: (count: number) => void,
   /** The listener's index, for per-listener auth (see PacketQueue.push). */
   source: number,
+  /** Read each datagram's sender (unixgram only): batches then carry their origins. */
+  origins = false,
 ): DatagramReader {
-  const slabs = new LentSlabs(slabsFor(queue.limits.maxBytes))
+  const slabs = new LentSlabs(slabsFor(queue.limits.maxBytes), origins)
   const stats = new Float64Array(Stat.Count)
   const seen = new Float64Array(Stat.Count)
   const countDrops = (): void => {
@@ -102,6 +106,7 @@ export function readDatagrams(
     slabs.ends,
     slabs.count,
     queue.limits.maxPackets,
+    slabs.origins,
   )
   slabs.onGiveBack = (index) => addon.giveBack(handle, index)
   let closed = false

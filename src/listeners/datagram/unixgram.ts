@@ -52,8 +52,8 @@ export async function startUnixgramListener(
     // A client that sends them usually keeps doing so: warn once, the counter tells how many.
     llog[truncatedWarned ? 'debug' : 'warn']({ count, maxBytes: 65536 }, 'datagram larger than 64 KiB dropped')
     truncatedWarned = true
-  }, source)
-  llog.info('unixgram reader: recvmmsg on a reader thread (native)')
+  }, source, cfg.originTags === true)
+  llog.info({ originTags: cfg.originTags === true }, 'unixgram reader: recvmmsg on a reader thread (native)')
   return {
     description,
     boundAddress: { path: cfg.path },
