@@ -171,19 +171,21 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /**
    * One packet (a datagram or a run of complete lines from a stream), or a
-   * batch of datagrams, from listener `source`.
+   * batch of datagrams, from listener `source`. A shard (src/aggregate/shards)
+   * is handed lines of many packets at once, and says how many packets and
+   * bytes they count for: every packet is counted by exactly one shard.
    */
-  ingest(packet: Packet, source = 0): void {
+  ingest(packet: Packet, source = 0, packets = packet instanceof DatagramBatch ? packet.count : 1, bytes = packet.length): void {
     this.source = source
     this.gate = this.gates[source] ?? this.openGate
     this.sourceCounts = this.sourceTotals[source] ?? this.sourceCounts
-    this.sourceCounts.packets += packet instanceof DatagramBatch ? packet.count : 1
-    this.sourceCounts.bytes += packet.length
-    this.totals.bytes += packet.length
+    this.sourceCounts.packets += packets
+    this.sourceCounts.bytes += bytes
+    this.totals.bytes += bytes
+    this.packets += packets
     const native = this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
     if (packet instanceof DatagramBatch) {
       const { slab, ends, count } = packet
-      this.packets += count
       if (native !== null) return native.parsePackets(slab, 0, ends, count)
       let start = 0
       for (let i = 0; i < count; i++) {
@@ -193,7 +195,6 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       }
       return
     }
-    this.packets++
     if (native !== null) native.parse(packet)
     else this.parser.parse(packet)
   }

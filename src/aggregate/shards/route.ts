@@ -1,0 +1,167 @@
+/*
+ * Which shard a line belongs to, and the per-shard batches lines are copied
+ * into on the main thread (the JavaScript router; route-native.ts is the
+ * addon's). Every line whose metric gets one stored name must land on one
+ * shard, or two shards would each flush a part of that metric. The stored
+ * name is built from the raw key (src/parse/key-name.ts): sanitising maps
+ * different bytes to one name, DogStatsD tags are appended as ";k=v", and a
+ * token listener strips a "token." prefix first. So the route hashes a
+ * function of the stored name rather than the raw bytes: the raw key after
+ * the token (on token listeners), up to its first ";" (tags, and a ";" in the
+ * key, only ever come after it, and no transformation adds or removes one),
+ * keeping only the bytes name building passes through unchanged
+ * ([A-Za-z0-9.=-]; "/" counted as the "-" it becomes). Whitespace, "_" and
+ * everything else are skipped, since sanitising turns whitespace runs into
+ * "_" and drops the rest. Equal stored names therefore always hash alike;
+ * different names that happen to hash alike only share a shard, which is
+ * harmless.
+ *
+ * DogStatsD events and service checks all go to shard 0: their rate limit
+ * and the "latest" list are per process, as with one thread.
+ */
+
+const NEWLINE = 10
+const COLON = 58
+const PIPE = 124
+const HASH = 35
+const SEMICOLON = 59
+const DOT = 46
+const UNDERSCORE = 95
+const FNV_OFFSET = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+
+/** Byte -> the byte it stands for in the route hash, or -1 for one skipped. */
+const ROUTED = new Int16Array(256).fill(-1)
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c)
+  if (/[A-Za-z0-9.=-]/.test(ch)) ROUTED[c] = c
+}
+ROUTED[0x2f] = 0x2d // "/" becomes "-"
+
+/** The shard of the line buf[start, end) (no newline), for a listener with token auth or not. */
+export function shardOfLine(buf: Uint8Array, start: number, end: number, token: boolean, shards: number): number {
+  if (buf[start] === UNDERSCORE && isEventLine(buf, start, end)) return 0
+  let k = start
+  if (token) {
+    // The token runs to the first "." of the key; a line without one is refused wherever it goes.
+    while (k < end && buf[k] !== DOT && buf[k] !== COLON && !(buf[k] === PIPE && k + 1 < end && buf[k + 1] === HASH)) k++
+    if (k === end || k === start || buf[k] !== DOT) return 0
+    k++
+  }
+  let h = FNV_OFFSET
+  for (; k < end; k++) {
+    const c = buf[k]!
+    if (c === COLON || c === SEMICOLON || (c === PIPE && k + 1 < end && buf[k + 1] === HASH)) break
+    const m = ROUTED[c]!
+    if (m >= 0) h = Math.imul(h ^ m, FNV_PRIME)
+  }
+  return finalMix(h) % shards
+}
+
+/** murmur3's finaliser: FNV's low bits alone spread poorly over a few shards. */
+function finalMix(h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+/** "_e{" or "_sc|", exactly as the parser tells events and service checks (eventLineKind). */
+function isEventLine(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start >= 3 && buf[start + 1] === 0x65 && buf[start + 2] === 0x7b) return true
+  return end - start >= 4 && buf[start + 1] === 0x73 && buf[start + 2] === 0x63 && buf[start + 3] === PIPE
+}
+
+/** Values per segment in ShardBatch.segments: listener, packets and bytes it counts for, end offset. */
+export const SEGMENT_FIELDS = 4
+const INITIAL_BYTES = 64 * 1024
+
+/**
+ * The lines routed to one shard since the last hand-off, each with a
+ * newline, in segments of consecutive lines from one listener. Each packet
+ * counts (packets_received, listener totals) in the segment of its first
+ * line's shard, so that the shards' counts add up to one per packet.
+ */
+export class ShardBatch {
+  bytes: Buffer = Buffer.from(new ArrayBuffer(INITIAL_BYTES))
+  length = 0
+  lines = 0
+  segments: number[] = []
+
+  get empty(): boolean {
+    return this.segments.length === 0
+  }
+
+  /** Copies buf[start, end) and a newline. */
+  append(buf: Buffer, start: number, end: number, source: number): void {
+    const segment = this.segment(source)
+    const need = this.length + end - start + 1
+    if (need > this.bytes.length) this.grow(need)
+    buf.copy(this.bytes, this.length, start, end)
+    this.bytes[need - 1] = NEWLINE
+    this.length = need
+    this.lines++
+    this.segments[segment + 3] = need
+  }
+
+  /** `packets` packets of `bytes` bytes count here. */
+  count(source: number, packets: number, bytes: number): void {
+    const segment = this.segment(source)
+    this.segments[segment + 1]! += packets
+    this.segments[segment + 2]! += bytes
+  }
+
+  /** What was gathered (the bytes are the caller's from now on), and a fresh batch. */
+  take(): { buffer: ArrayBuffer; length: number; lines: number; segments: Int32Array } {
+    const taken = { buffer: this.bytes.buffer as ArrayBuffer, length: this.length, lines: this.lines, segments: Int32Array.from(this.segments) }
+    this.bytes = Buffer.from(new ArrayBuffer(Math.max(INITIAL_BYTES, Math.min(this.bytes.length, 4 * 1024 * 1024))))
+    this.length = this.lines = 0
+    this.segments = []
+    return taken
+  }
+
+  private segment(source: number): number {
+    const last = this.segments.length - SEGMENT_FIELDS
+    if (last >= 0 && this.segments[last] === source) return last
+    this.segments.push(source, 0, 0, this.length)
+    return last + SEGMENT_FIELDS
+  }
+
+  private grow(need: number): void {
+    const grown = Buffer.from(new ArrayBuffer(Math.max(need, this.bytes.length * 2)))
+    this.bytes.copy(grown, 0, 0, this.length)
+    this.bytes = grown
+  }
+}
+
+/** Splits packets into lines and copies each into its shard's batch (the JavaScript router). */
+export class JsRouter {
+  readonly name = 'javascript'
+
+  constructor(
+    private readonly batches: readonly ShardBatch[],
+    /** Whether each listener (by source id) takes tokens. */
+    private readonly tokenSources: readonly boolean[],
+  ) {}
+
+  /** Routes the lines of buf[start, end), one datagram or one stream packet, counting as `packets` packets. */
+  route(buf: Buffer, start: number, end: number, source: number, packets: number): void {
+    const token = this.tokenSources[source] === true
+    const shards = this.batches.length
+    let first = -1
+    let lineStart = start
+    while (lineStart < end) {
+      let newline = buf.indexOf(NEWLINE, lineStart)
+      if (newline < 0 || newline > end) newline = end
+      if (newline > lineStart) {
+        const shard = shardOfLine(buf, lineStart, newline, token, shards)
+        if (first < 0) first = shard
+        this.batches[shard]!.append(buf, lineStart, newline, source)
+      }
+      lineStart = newline + 1
+    }
+    this.batches[first < 0 ? 0 : first]!.count(source, packets, end - start)
+  }
+}

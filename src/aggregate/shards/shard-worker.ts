@@ -1,0 +1,89 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { performance } from 'node:perf_hooks'
+import { parentPort, workerData } from 'node:worker_threads'
+import { createLogger } from '../../log'
+import { Aggregator } from '../aggregator'
+import { type FromShard, partForTransfer, type Question, type ShardWorkerData, type ToShard } from './protocol'
+
+/*
+ * One shard: an Aggregator on its own thread, fed the lines of the keys
+ * that hash to it (route.ts). Messages are handled in the order they were
+ * sent, so a take sees exactly the lines handed over before it.
+ */
+
+/** How long computing a flush may hold this thread before the lines waiting get a turn. */
+const FLUSH_SLICE_MS = 5
+
+const data = workerData as ShardWorkerData
+const log = createLogger(data.log).child({ shard: data.shard })
+const aggregator = new Aggregator(data.config, log)
+const pending = new Int32Array(data.pending)
+const answered = new Int32Array(data.answered)
+const port = parentPort!
+/** Tests only: a shard handed a line with these bytes throws, as a bug would (see README, "workers"). */
+const FAULT = process.env.STATSD_TS_TEST_SHARD_FAULT
+/** Flushes run one at a time, and lines that arrive meanwhile go into the next interval. */
+let flushing: Promise<void> = Promise.resolve()
+
+port.on('message', (message: ToShard) => {
+  switch (message.t) {
+    case 'lines':
+      return ingest(message.buffer, message.length, message.segments)
+    case 'take': {
+      // Taken now, in message order; computed in slices after the flush before it.
+      const taken = aggregator.takeInterval(message.nowMs, message.timerValues)
+      send({ t: 'header', header: taken.header })
+      flushing = flushing.then(async () => {
+        let sliceStart = performance.now()
+        for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
+          send({ t: 'part', part: partForTransfer(part) })
+          if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
+            await nextTurn()
+            sliceStart = performance.now()
+          }
+        }
+        send({ t: 'done', trailer: taken.finish() })
+      })
+      return
+    }
+    case 'badLines':
+      return aggregator.addBadLines(message.count)
+    case 'reconfigure':
+      return aggregator.reconfigure(message.config)
+    case 'describe':
+      return aggregator.describeListeners(message.descriptions)
+    case 'ask':
+      data.syncPort.postMessage(answer(message.question))
+      Atomics.store(answered, data.shard, 1)
+      Atomics.notify(answered, data.shard)
+      return
+  }
+})
+
+function ingest(buffer: ArrayBuffer, length: number, segments: Int32Array): void {
+  if (FAULT !== undefined && Buffer.from(buffer, 0, length).includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
+  let start = 0
+  for (let i = 0; i < segments.length; i += 4) {
+    const end = segments[i + 3]!
+    aggregator.ingest(Buffer.from(buffer, start, end - start), segments[i]!, segments[i + 1]!, segments[i + 2]!)
+    start = end
+  }
+  Atomics.sub(pending, data.shard, length)
+}
+
+function answer(question: Question): unknown {
+  switch (question.what) {
+    case 'tables':
+      return aggregator.tables()
+    case 'inspect':
+      return aggregator.inspect()
+    case 'listenerTotals':
+      return aggregator.listenerTotals()
+    case 'deleteMatching':
+      return aggregator.deleteMatching(question.type, question.pattern)
+  }
+}
+
+function send(message: FromShard): void {
+  port.postMessage(message)
+}
