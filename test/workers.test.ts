@@ -167,3 +167,40 @@ t.test('the same flush from 1, 2 and 4 aggregation threads', async (t) => {
     t.same(many.lines, one.lines, `${workers} workers: the same ${one.lines.length} lines as one`)
   }
 })
+
+t.test('a shard whose thread fails: the others are flushed, what it held is counted as lost, exit 70', async (t) => {
+  const saved = { workers: process.env.STATSD_TS_WORKERS, fault: process.env.STATSD_TS_TEST_SHARD_FAULT }
+  t.teardown(() => {
+    for (const [name, value] of [['STATSD_TS_WORKERS', saved.workers], ['STATSD_TS_TEST_SHARD_FAULT', saved.fault]] as const) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  process.env.STATSD_TS_WORKERS = '2'
+  process.env.STATSD_TS_TEST_SHARD_FAULT = 'fault.now'
+  const shardOf = (key: string): number => routeOf(key, '', false, 2)
+  const failing = shardOf('fault.now')
+  const names = Array.from({ length: 40 }, (_, i) => `k.${i}`)
+  const kept = names.filter((n) => shardOf(n) !== failing)
+  const lost = names.filter((n) => shardOf(n) === failing)
+  t.ok(kept.length > 0 && lost.length > 0, 'keys on both shards')
+
+  const { graphite, port } = await startFakeGraphite(t)
+  const server = await ServerProcess.start(shortTempDir(t), {
+    listeners: [{ type: 'udp', address: '127.0.0.1', port: 0 }],
+    backends: [{ type: 'graphite', host: '127.0.0.1', port }],
+    flushInterval: 600_000,
+  })
+  t.teardown(() => server.kill())
+  await sendUdp(server.endpoints.udp[0]!, [names.map((n) => `${n}:3|c`).join('\n')])
+  await sendUdp(server.endpoints.udp[0]!, ['fault.now:1|c'])
+  t.equal(await server.exited(), 70, 'exit status 70 (internal error), for the supervisor to restart it')
+  const failed = server.logged('an aggregation thread failed: the lines it held are lost')[0]
+  t.match(failed, { shard: failing, lostLines: lost.length + 1 }, 'the failed shard and the lines it held are logged')
+  t.ok(server.logged('stopping: an aggregation thread failed (the other threads are flushed first)').length === 1)
+  t.equal(graphite.flushes.length, 1, 'the final flush was sent')
+  const values = graphiteValues(graphite.flushes[0] ?? '')
+  for (const name of kept) t.equal(values.get(`stats_counts.${name}`), '3', `${name}: the other shard's keys are flushed`)
+  t.same(lost.filter((name) => values.has(`stats_counts.${name}`)), [], "the failed shard's keys are not")
+  t.equal(values.get('stats.statsd.shards.lost_lines'), String(lost.length + 1), 'the lost lines are a self-metric of the final flush')
+})
