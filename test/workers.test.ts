@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { buildKeyName } from '../src/parse/key-name'
 import { DatagramBatch } from '../src/parse/packets'
-import { JsRouter, SEGMENT_FIELDS, ShardBatch, shardOfLine } from '../src/aggregate/shards/route'
+import { JsRouter, type Router, SEGMENT_FIELDS, ShardBatch, shardOfLine } from '../src/aggregate/shards/route'
+import { NativeRouter, nativeRouting } from '../src/aggregate/shards/route-native'
 import { startFakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
 import { sendUdp, shortTempDir } from './helpers/net'
@@ -67,9 +68,31 @@ t.test('named cases: sanitising, tags, tokens, events', async (t) => {
   t.same([...spread], [0], 'events and service checks all go to shard 0')
 })
 
-t.test('the router: lines copied with a newline, each packet counted once, by listener', async (t) => {
+const native = nativeRouting()
+
+t.test('the addon routes every line as route.ts does', { skip: 'unavailable' in native ? native.unavailable : false }, async (t) => {
+  if (!('addon' in native)) return
+  const random = seededRandom(7)
+  const alphabet = ['a', 'b', '.', '/', ':', '|', '#', ';', '_', ' ', 'é', 'e', '{', 's', 'c', '1', '=']
+  let mismatches = 0
+  for (let i = 0; i < 50_000; i++) {
+    const line = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''))
+    const token = random() < 0.5
+    const shards = 1 + Math.floor(random() * 8)
+    if (native.addon.shardOfLine(line, 0, line.length, token, shards) !== shardOfLine(line, 0, line.length, token, shards)) mismatches++
+  }
+  t.equal(mismatches, 0, '50,000 random lines, the same shard')
+})
+
+const routers: [string, (batches: ShardBatch[], tokens: boolean[]) => Router][] = [['JavaScript', (b, tk) => new JsRouter(b, tk)]]
+if ('addon' in native) {
+  routers.push(['native', (b, tk) => new NativeRouter(native.addon, b, tk, (i, need) => b[i]!.ensure(need))])
+}
+
+for (const [kind, makeRouter] of routers) {
+t.test(`the ${kind} router: lines copied with a newline, each packet counted once, by listener`, async (t) => {
   const batches = [new ShardBatch(), new ShardBatch(), new ShardBatch()]
-  const router = new JsRouter(batches, [false, true])
+  const router = makeRouter(batches, [false, true])
   const datagrams = ['a:1|c\nb:2|c\nc:3|c', '', '\n\nd:4|c\r\n', 'tok.e:5|c']
   const slab = Buffer.from(datagrams.join(''))
   let end = 0
@@ -77,7 +100,7 @@ t.test('the router: lines copied with a newline, each packet counted once, by li
   const batch = new DatagramBatch(slab, ends)
   let start = 0
   for (let i = 0; i < batch.count; i++) {
-    router.route(slab, start, ends[i]!, i === 3 ? 1 : 0, 1)
+    router.route(slab, start, ends[i]!, i === 3 ? 1 : 0)
     start = ends[i]!
   }
   const lines: string[] = []
@@ -97,6 +120,22 @@ t.test('the router: lines copied with a newline, each packet counted once, by li
   t.same(lines.sort(), ['a:1|c', 'b:2|c', 'c:3|c', 'd:4|c\r', 'tok.e:5|c'])
   t.equal(packets, 4, 'every datagram counts once, empty ones too')
   t.equal(bytes, slab.length, 'and so do its bytes')
+})
+}
+
+t.test('the native router makes room for a datagram larger than a batch', { skip: 'unavailable' in native ? native.unavailable : false }, async (t) => {
+  if (!('addon' in native)) return
+  const batches = [new ShardBatch(), new ShardBatch()]
+  let madeRoom = 0
+  const router = new NativeRouter(native.addon, batches, [false], (i, need) => {
+    madeRoom++
+    batches[i]!.ensure(need)
+  })
+  const big = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `key.${i}:1|c`).join('\n'))
+  router.route(big, 0, big.length, 0)
+  t.ok(madeRoom > 0, 'room was made')
+  t.equal(batches[0]!.lines + batches[1]!.lines, 20_000, 'every line routed')
+  t.equal(batches[0]!.length + batches[1]!.length, big.length + 1, 'every byte, and a newline per line')
 })
 
 /** A workload with something of everything whose result must not depend on the number of threads. */
@@ -163,7 +202,7 @@ t.test('the same flush from 1, 2 and 4 aggregation threads', async (t) => {
   t.equal(values.get('stats_counts.w.auth'), String(60 + (19 * 20) / 2), 'a name from an open and a token listener is one counter')
   for (const workers of [2, 4]) {
     const many = await runWith(t, workers)
-    t.match(many.logs.find((l) => l.msg === 'aggregation threads'), { workers, router: 'javascript' })
+    t.match(many.logs.find((l) => l.msg === 'aggregation threads'), { workers, router: 'addon' in native ? 'native' : 'javascript' })
     t.same(many.lines, one.lines, `${workers} workers: the same ${one.lines.length} lines as one`)
   }
 })

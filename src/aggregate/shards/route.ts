@@ -20,6 +20,8 @@
  * and the "latest" list are per process, as with one thread.
  */
 
+import type { DatagramBatch } from '../../parse/packets'
+
 const NEWLINE = 10
 const COLON = 58
 const PIPE = 124
@@ -94,6 +96,32 @@ export class ShardBatch {
     return this.segments.length === 0
   }
 
+  /** Room for `need` more bytes. */
+  ensure(need: number): void {
+    if (this.bytes.length - this.length < need) this.grow(this.length + need)
+  }
+
+  /** The segment the next lines from `source` go to (NativeRouter fills it, then calls advance). */
+  open(source: number): void {
+    this.segment(source)
+  }
+
+  /** The native router added `lines` lines up to `length`, and `packets` packets of `bytes` bytes count here. */
+  advance(length: number, lines: number, packets: number, bytes: number): void {
+    const last = this.segments.length - SEGMENT_FIELDS
+    if (lines === 0 && packets === 0) {
+      // A segment opened for nothing is let go.
+      const start = last >= SEGMENT_FIELDS ? this.segments[last - 1]! : 0
+      if (this.segments[last + 1] === 0 && this.segments[last + 2] === 0 && this.segments[last + 3] === start) this.segments.length = last
+      return
+    }
+    this.length = length
+    this.lines += lines
+    this.segments[last + 1]! += packets
+    this.segments[last + 2]! += bytes
+    this.segments[last + 3] = length
+  }
+
   /** Copies buf[start, end) and a newline. */
   append(buf: Buffer, start: number, end: number, source: number): void {
     const segment = this.segment(source)
@@ -136,8 +164,16 @@ export class ShardBatch {
   }
 }
 
-/** Splits packets into lines and copies each into its shard's batch (the JavaScript router). */
-export class JsRouter {
+/** Splits packets into lines and copies each into its shard's batch. */
+export interface Router {
+  readonly name: string
+  routeBatch(batch: DatagramBatch, source: number): void
+  /** Routes one stream packet: buf[start, end) holds complete lines. */
+  route(buf: Buffer, start: number, end: number, source: number): void
+}
+
+/** The router without the addon. */
+export class JsRouter implements Router {
   readonly name = 'javascript'
 
   constructor(
@@ -146,8 +182,19 @@ export class JsRouter {
     private readonly tokenSources: readonly boolean[],
   ) {}
 
-  /** Routes the lines of buf[start, end), one datagram or one stream packet, counting as `packets` packets. */
-  route(buf: Buffer, start: number, end: number, source: number, packets: number): void {
+  /** Routes every datagram of a batch. */
+  routeBatch(batch: DatagramBatch, source: number): void {
+    const { slab, ends, count } = batch
+    let start = 0
+    for (let i = 0; i < count; i++) {
+      const end = ends[i]!
+      this.route(slab, start, end, source)
+      start = end
+    }
+  }
+
+  /** Routes the lines of buf[start, end), one datagram or one stream packet. */
+  route(buf: Buffer, start: number, end: number, source: number): void {
     const token = this.tokenSources[source] === true
     const shards = this.batches.length
     let first = -1
@@ -162,6 +209,6 @@ export class JsRouter {
       }
       lineStart = newline + 1
     }
-    this.batches[first < 0 ? 0 : first]!.count(source, packets, end - start)
+    this.batches[first < 0 ? 0 : first]!.count(source, 1, end - start)
   }
 }

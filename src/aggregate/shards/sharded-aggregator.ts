@@ -8,7 +8,8 @@ import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator
 import type { FlushHeader, FlushPart, FlushTrailer, SelfMetric } from '../flush-data'
 import { BUSIEST_KEYS, RECENT_BAD_LINES } from '../inspection'
 import { type FromShard, partReceived, type Question, type ShardWorkerData, type ToShard } from './protocol'
-import { JsRouter, ShardBatch } from './route'
+import { JsRouter, type Router, ShardBatch } from './route'
+import { NativeRouter, nativeRouting } from './route-native'
 
 /*
  * Aggregation on N worker threads (config `workers` > 1). The main thread
@@ -36,6 +37,21 @@ const WORKER_FILE = path.join(__dirname, 'shard-worker.js')
 const HAND_OFF_BYTES = 256 * 1024
 /** A shard that does not answer within this long is left out of the answer (and logged). */
 const ASK_TIMEOUT_MS = 10_000
+
+const NO_EVENTS = { received: 0, rateLimited: 0, recent: [] }
+const NO_FIGURES: AggregatorFigures = {
+  packets: 0,
+  lines: 0,
+  bytes: 0,
+  badLines: 0,
+  badLinesByReason: {},
+  recentBadLines: [],
+  keys: { counters: 0, timers: 0, gauges: 0, sets: 0 },
+  busiestKeys: [],
+  lastFlushMs: 0,
+  events: NO_EVENTS,
+  serviceChecks: NO_EVENTS,
+}
 
 export interface ShardedAggregatorOptions {
   workers: number
@@ -105,7 +121,7 @@ interface Shard {
 
 export class ShardedAggregator implements MetricStore {
   private readonly batches: ShardBatch[]
-  private readonly router: JsRouter
+  private readonly router: Router
   private readonly pending: Int32Array
   private readonly answered: Int32Array
   private closing = false
@@ -123,10 +139,15 @@ export class ShardedAggregator implements MetricStore {
     this.pending = new Int32Array(pending)
     this.answered = new Int32Array(answered)
     this.batches = shards.map(() => new ShardBatch())
-    this.router = new JsRouter(
-      this.batches,
-      opts.config.listeners.map((l) => l.auth === 'token'),
-    )
+    const tokenSources = opts.config.listeners.map((l) => l.auth === 'token')
+    const native = nativeRouting()
+    this.router =
+      'addon' in native
+        ? new NativeRouter(native.addon, this.batches, tokenSources, (i, need) => {
+            if (!this.batches[i]!.empty) this.handOffTo(i)
+            this.batches[i]!.ensure(need)
+          })
+        : new JsRouter(this.batches, tokenSources)
     this.tokens = opts.config.auth.tokens
     for (const shard of shards) {
       shard.worker.on('message', (message: FromShard) => {
@@ -180,17 +201,8 @@ export class ShardedAggregator implements MetricStore {
   // ---- the aggregator loop's side ----
 
   ingest(packet: Packet, source = 0): void {
-    if (packet instanceof DatagramBatch) {
-      const { slab, ends, count } = packet
-      let start = 0
-      for (let i = 0; i < count; i++) {
-        const end = ends[i]!
-        this.router.route(slab, start, end, source, 1)
-        start = end
-      }
-    } else {
-      this.router.route(packet, 0, packet.length, source, 1)
-    }
+    if (packet instanceof DatagramBatch) this.router.routeBatch(packet, source)
+    else this.router.route(packet, 0, packet.length, source)
     for (let i = 0; i < this.batches.length; i++) if (this.batches[i]!.length >= HAND_OFF_BYTES) this.handOffTo(i)
   }
 
@@ -289,7 +301,9 @@ export class ShardedAggregator implements MetricStore {
 
   inspect(): AggregatorFigures {
     const all = this.ask<AggregatorFigures>({ what: 'inspect' })
-    const first = all[0]!
+    const first = all[0]
+    // Every shard failed (the server is stopping): nothing left to show.
+    if (first === undefined) return NO_FIGURES
     const sum = (pick: (f: AggregatorFigures) => number): number => all.reduce((n, f) => n + pick(f), 0)
     const byReason: Record<string, number> = {}
     for (const f of all) for (const [reason, n] of Object.entries(f.badLinesByReason)) byReason[reason] = (byReason[reason] ?? 0) + n
