@@ -13,6 +13,9 @@ export interface ShardWorkerData {
   log: Config['log']
   /** Int32 per shard: bytes handed to it and not yet ingested (the hand-off's bound). */
   pending: SharedArrayBuffer
+  /** Int32 per shard: bytes of its ring handed to it and not yet given back (ring.ts). */
+  ringUsed: SharedArrayBuffer
+  ring: SharedArrayBuffer
   /** Int32 per shard: set to 1 once an answer waits on syncPort. */
   answered: SharedArrayBuffer
   syncPort: MessagePort
@@ -26,7 +29,8 @@ export type Question =
   | { what: 'deleteMatching'; type: MetricType; pattern: string }
 
 export type ToShard =
-  | { t: 'lines'; buffer: ArrayBuffer; length: number; segments: Int32Array }
+  /** Lines in the ring at [start, start + length) (`skip` ring bytes before them), or in a transferred buffer of their own. */
+  | { t: 'lines'; start: number; length: number; skip: number; segments: Int32Array; buffer: ArrayBuffer | null }
   | { t: 'take'; nowMs: number; timerValues: boolean }
   | { t: 'badLines'; count: number }
   | { t: 'reconfigure'; config: ReloadableAggregatorConfig }

@@ -29,8 +29,6 @@ export class NativeRouter implements Router {
     private readonly addon: RouteAddon,
     private readonly batches: readonly ShardBatch[],
     private readonly tokenSources: readonly boolean[],
-    /** Makes room for `need` bytes in shard i's batch (hands it over, or grows it). */
-    private readonly makeRoom: (shard: number, need: number) => void,
   ) {
     this.state = new Int32Array(batches.length * STATE_FIELDS)
     this.outs = batches.map((b) => b.bytes)
@@ -50,8 +48,11 @@ export class NativeRouter implements Router {
     const token = this.tokenSources[source] === true
     let first = 0
     while (first < count) {
+      // Room for the next datagram in every shard (its lines and newlines take at most its length plus one).
+      const need = ends[first]! - start + 1
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!
+        batch.ensure(need)
         batch.open(source)
         outs[i] = batch.bytes
         const at = i * STATE_FIELDS
@@ -64,11 +65,9 @@ export class NativeRouter implements Router {
         batches[i]!.advance(state[at]!, state[at + 1]!, state[at + 2]!, state[at + 3]!)
       }
       if (next === count) return
-      // Datagram `next` might not fit in some shard's batch.
+      // Datagram `next` might not fit in some shard's batch: room is made for it above.
       if (next > first) start = ends[next - 1]!
       first = next
-      const need = ends[next]! - start + 1
-      for (let i = 0; i < batches.length; i++) if (batches[i]!.bytes.length - batches[i]!.length < need) this.makeRoom(i, need)
     }
   }
 }

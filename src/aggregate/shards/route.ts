@@ -76,9 +76,40 @@ function isEventLine(buf: Uint8Array, start: number, end: number): boolean {
   return end - start >= 4 && buf[start + 1] === 0x73 && buf[start + 2] === 0x63 && buf[start + 3] === PIPE
 }
 
+/** Where a batch's bytes live: a stretch of its shard's shared ring, or a Buffer of its own. */
+export interface Region {
+  /** The stretch (a view; offsets in segments are relative to it). */
+  bytes: Buffer
+  /** Where it starts in the ring (0 for a Buffer of its own). */
+  start: number
+  /** Ring bytes skipped to get here (its end, when the stretch wrapped to the start). */
+  skip: number
+  shared: boolean
+}
+
+/** A region of at least `min` bytes. */
+export type RegionSource = (min: number) => Region
+
+/**
+ * A Buffer of its own: its own ArrayBuffer (transferable, unlike a slice
+ * of Node's pool) and not zeroed, since only what is written is read.
+ */
+export function ownRegion(min: number): Region {
+  return { bytes: Buffer.allocUnsafeSlow(Math.max(min, INITIAL_BYTES)), start: 0, skip: 0, shared: false }
+}
+
+/** What a hand-off carries. */
+export interface TakenBatch {
+  region: Region
+  length: number
+  lines: number
+  segments: Int32Array
+}
+
 /** Values per segment in ShardBatch.segments: listener, packets and bytes it counts for, end offset. */
 export const SEGMENT_FIELDS = 4
-const INITIAL_BYTES = 64 * 1024
+export const INITIAL_BYTES = 256 * 1024
+const NO_BYTES = Buffer.alloc(0)
 
 /**
  * The lines routed to one shard since the last hand-off, each with a
@@ -87,18 +118,32 @@ const INITIAL_BYTES = 64 * 1024
  * line's shard, so that the shards' counts add up to one per packet.
  */
 export class ShardBatch {
-  bytes: Buffer = Buffer.from(new ArrayBuffer(INITIAL_BYTES))
+  bytes: Buffer = NO_BYTES
   length = 0
   lines = 0
   segments: number[] = []
+  private region: Region | null = null
+
+  constructor(
+    private readonly regions: RegionSource = ownRegion,
+    /** A line does not fit: the owner hands the batch over (take). Without one, the batch grows. */
+    private readonly onFull: (() => void) | null = null,
+  ) {}
 
   get empty(): boolean {
     return this.segments.length === 0
   }
 
-  /** Room for `need` more bytes. */
+  /** Room for `need` more bytes (the batch may be handed over for it). */
   ensure(need: number): void {
-    if (this.bytes.length - this.length < need) this.grow(this.length + need)
+    if (this.bytes.length - this.length >= need) return
+    if (this.length > 0) {
+      if (this.onFull === null) return this.grow(this.length + need)
+      this.onFull()
+    }
+    // Nothing written yet: a region with room (counts alone need no bytes).
+    this.region = this.regions(need)
+    this.bytes = this.region.bytes
   }
 
   /** The segment the next lines from `source` go to (NativeRouter fills it, then calls advance). */
@@ -124,9 +169,9 @@ export class ShardBatch {
 
   /** Copies buf[start, end) and a newline. */
   append(buf: Buffer, start: number, end: number, source: number): void {
+    this.ensure(end - start + 1)
     const segment = this.segment(source)
     const need = this.length + end - start + 1
-    if (need > this.bytes.length) this.grow(need)
     buf.copy(this.bytes, this.length, start, end)
     this.bytes[need - 1] = NEWLINE
     this.length = need
@@ -141,10 +186,12 @@ export class ShardBatch {
     this.segments[segment + 2]! += bytes
   }
 
-  /** What was gathered (the bytes are the caller's from now on), and a fresh batch. */
-  take(): { buffer: ArrayBuffer; length: number; lines: number; segments: Int32Array } {
-    const taken = { buffer: this.bytes.buffer as ArrayBuffer, length: this.length, lines: this.lines, segments: Int32Array.from(this.segments) }
-    this.bytes = Buffer.from(new ArrayBuffer(Math.max(INITIAL_BYTES, Math.min(this.bytes.length, 4 * 1024 * 1024))))
+  /** What was gathered (the bytes are the caller's from now on); the batch starts afresh, its next region taken when needed. */
+  take(): TakenBatch {
+    const region = this.region ?? { bytes: NO_BYTES, start: 0, skip: 0, shared: false }
+    const taken = { region, length: this.length, lines: this.lines, segments: Int32Array.from(this.segments) }
+    this.bytes = NO_BYTES
+    this.region = null
     this.length = this.lines = 0
     this.segments = []
     return taken
@@ -158,9 +205,10 @@ export class ShardBatch {
   }
 
   private grow(need: number): void {
-    const grown = Buffer.from(new ArrayBuffer(Math.max(need, this.bytes.length * 2)))
-    this.bytes.copy(grown, 0, 0, this.length)
-    this.bytes = grown
+    const grown = ownRegion(Math.max(need, this.bytes.length * 2))
+    this.bytes.copy(grown.bytes, 0, 0, this.length)
+    this.region = grown
+    this.bytes = grown.bytes
   }
 }
 

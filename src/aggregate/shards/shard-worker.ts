@@ -18,6 +18,7 @@ const data = workerData as ShardWorkerData
 const log = createLogger(data.log).child({ shard: data.shard })
 const aggregator = new Aggregator(data.config, log)
 const pending = new Int32Array(data.pending)
+const ringUsed = new Int32Array(data.ringUsed)
 const answered = new Int32Array(data.answered)
 const port = parentPort!
 /** Tests only: a shard handed a line with these bytes throws, as a bug would (see README, "workers"). */
@@ -28,7 +29,7 @@ let flushing: Promise<void> = Promise.resolve()
 port.on('message', (message: ToShard) => {
   switch (message.t) {
     case 'lines':
-      return ingest(message.buffer, message.length, message.segments)
+      return ingest(message)
     case 'take': {
       // Taken now, in message order; computed in slices after the flush before it.
       const taken = aggregator.takeInterval(message.nowMs, message.timerValues)
@@ -60,15 +61,17 @@ port.on('message', (message: ToShard) => {
   }
 })
 
-function ingest(buffer: ArrayBuffer, length: number, segments: Int32Array): void {
-  if (FAULT !== undefined && Buffer.from(buffer, 0, length).includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
+function ingest({ start: at, length, skip, segments, buffer }: Extract<ToShard, { t: 'lines' }>): void {
+  const [memory, base] = buffer === null ? [data.ring, at] : [buffer, 0]
+  if (FAULT !== undefined && Buffer.from(memory, base, length).includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
   let start = 0
   for (let i = 0; i < segments.length; i += 4) {
     const end = segments[i + 3]!
-    aggregator.ingest(Buffer.from(buffer, start, end - start), segments[i]!, segments[i + 1]!, segments[i + 2]!)
+    aggregator.ingest(Buffer.from(memory, base + start, end - start), segments[i]!, segments[i + 1]!, segments[i + 2]!)
     start = end
   }
   Atomics.sub(pending, data.shard, length)
+  if (buffer === null) Atomics.sub(ringUsed, data.shard, length + skip)
 }
 
 function answer(question: Question): unknown {

@@ -10,6 +10,7 @@ import { BUSIEST_KEYS, RECENT_BAD_LINES } from '../inspection'
 import { type FromShard, partReceived, type Question, type ShardWorkerData, type ToShard } from './protocol'
 import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
+import { ShardRing } from './ring'
 
 /*
  * Aggregation on N worker threads (config `workers` > 1). The main thread
@@ -33,8 +34,17 @@ import { NativeRouter, nativeRouting } from './route-native'
  */
 
 const WORKER_FILE = path.join(__dirname, 'shard-worker.js')
-/** A shard's batch is handed over mid-slice once it holds this many bytes. */
-const HAND_OFF_BYTES = 256 * 1024
+/** A shard's batch is handed over mid-slice once it holds this many bytes... */
+const HAND_OFF_BYTES = 512 * 1024
+/**
+ * ...and otherwise at most this long after the first line waiting in it:
+ * a message to a thread costs it a wake-up, so a few hundred a second
+ * rather than one per drain slice. A take and an admin question hand
+ * everything over first, so nothing waits past a flush.
+ */
+const HAND_OFF_MS = 20
+/** Each shard's hand-off ring (shared memory; RSS once traffic has gone round it). */
+const RING_BYTES = 4 * 1024 * 1024
 /** A shard that does not answer within this long is left out of the answer (and logged). */
 const ASK_TIMEOUT_MS = 10_000
 
@@ -112,6 +122,7 @@ interface Shard {
   readonly index: number
   readonly worker: Worker
   readonly syncPort: MessagePort
+  readonly ring: ShardRing
   alive: boolean
   /** Lines handed over since the last take. */
   lines: number
@@ -128,6 +139,7 @@ export class ShardedAggregator implements MetricStore {
   private failed = false
   private lostLines = 0
   private takes = 0
+  private handOffTimer: NodeJS.Timeout | null = null
   private tokens: Readonly<Record<string, boolean>>
 
   private constructor(
@@ -138,15 +150,18 @@ export class ShardedAggregator implements MetricStore {
   ) {
     this.pending = new Int32Array(pending)
     this.answered = new Int32Array(answered)
-    this.batches = shards.map(() => new ShardBatch())
+    this.batches = shards.map(
+      (shard, i) =>
+        new ShardBatch(
+          (min) => shard.ring.region(min),
+          () => this.handOffTo(i),
+        ),
+    )
     const tokenSources = opts.config.listeners.map((l) => l.auth === 'token')
     const native = nativeRouting()
     this.router =
       'addon' in native
-        ? new NativeRouter(native.addon, this.batches, tokenSources, (i, need) => {
-            if (!this.batches[i]!.empty) this.handOffTo(i)
-            this.batches[i]!.ensure(need)
-          })
+        ? new NativeRouter(native.addon, this.batches, tokenSources)
         : new JsRouter(this.batches, tokenSources)
     this.tokens = opts.config.auth.tokens
     for (const shard of shards) {
@@ -165,12 +180,23 @@ export class ShardedAggregator implements MetricStore {
   static async start(opts: ShardedAggregatorOptions): Promise<ShardedAggregator> {
     const pending = new SharedArrayBuffer(4 * opts.workers)
     const answered = new SharedArrayBuffer(4 * opts.workers)
+    const ringUsed = new SharedArrayBuffer(4 * opts.workers)
     const shards: Shard[] = []
     for (let index = 0; index < opts.workers; index++) {
       const { port1, port2 } = new MessageChannel()
-      const workerData: ShardWorkerData = { shard: index, config: opts.config, log: opts.logConfig, pending, answered, syncPort: port2 }
+      const ring = new ShardRing(RING_BYTES, new Int32Array(ringUsed), index)
+      const workerData: ShardWorkerData = {
+        shard: index,
+        config: opts.config,
+        log: opts.logConfig,
+        pending,
+        ringUsed,
+        ring: ring.sab,
+        answered,
+        syncPort: port2,
+      }
       const worker = new Worker(WORKER_FILE, { workerData, transferList: [port2], name: `statsd shard ${index}` })
-      shards.push({ index, worker, syncPort: port1, alive: true, lines: 0, streams: [] })
+      shards.push({ index, worker, syncPort: port1, ring, alive: true, lines: 0, streams: [] })
     }
     try {
       await Promise.all(
@@ -206,8 +232,16 @@ export class ShardedAggregator implements MetricStore {
     for (let i = 0; i < this.batches.length; i++) if (this.batches[i]!.length >= HAND_OFF_BYTES) this.handOffTo(i)
   }
 
-  /** Hands every shard the lines routed to it so far. */
+  /** After a drain slice: the lines routed so far are handed over within HAND_OFF_MS. */
   handOff(): void {
+    if (this.handOffTimer !== null || this.batches.every((b) => b.empty)) return
+    this.handOffTimer = setTimeout(() => this.handOffAll(), HAND_OFF_MS)
+  }
+
+  /** Hands every shard the lines routed to it so far, now. */
+  private handOffAll(): void {
+    if (this.handOffTimer !== null) clearTimeout(this.handOffTimer)
+    this.handOffTimer = null
     for (let i = 0; i < this.batches.length; i++) if (!this.batches[i]!.empty) this.handOffTo(i)
   }
 
@@ -223,7 +257,7 @@ export class ShardedAggregator implements MetricStore {
 
   /** Asks every live shard to take its interval at this instant; the lines handed over before are in it. */
   takeInterval(nowMs: number, timerValues = false): ShardTakes {
-    this.handOff()
+    this.handOffAll()
     this.takes++
     const streams: ShardStream[] = []
     for (const shard of this.shards) {
@@ -264,6 +298,7 @@ export class ShardedAggregator implements MetricStore {
   /** Stops every thread (after the final flush). */
   async close(): Promise<void> {
     this.closing = true
+    if (this.handOffTimer !== null) clearTimeout(this.handOffTimer)
     await Promise.all(this.shards.map((s) => s.worker.terminate()))
   }
 
@@ -340,19 +375,25 @@ export class ShardedAggregator implements MetricStore {
 
   private handOffTo(index: number): void {
     const shard = this.shards[index]!
-    const taken = this.batches[index]!.take()
+    const { region, length, lines, segments } = this.batches[index]!.take()
     if (!shard.alive) {
-      this.lostLines += taken.lines
+      this.lostLines += lines
       return
     }
-    Atomics.add(this.pending, index, taken.length)
-    shard.lines += taken.lines
-    this.post(shard, { t: 'lines', buffer: taken.buffer, length: taken.length, segments: taken.segments }, [taken.buffer, taken.segments.buffer as ArrayBuffer])
+    Atomics.add(this.pending, index, length)
+    shard.lines += lines
+    if (region.shared) {
+      shard.ring.commit(region, length)
+      this.post(shard, { t: 'lines', start: region.start, length, skip: region.skip, segments, buffer: null })
+    } else {
+      const buffer = region.bytes.buffer as ArrayBuffer
+      this.post(shard, { t: 'lines', start: 0, length, skip: 0, segments, buffer }, [buffer])
+    }
   }
 
   /** Synchronous: every live shard's answer (see the class comment). */
   private ask<T>(question: Question): T[] {
-    this.handOff()
+    this.handOffAll()
     const asked = this.shards.filter((s) => s.alive)
     for (const shard of asked) {
       Atomics.store(this.answered, shard.index, 0)
