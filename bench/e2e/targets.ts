@@ -56,6 +56,24 @@ function steady(per: number, rate: number, workers = 1): Row {
   }
 }
 
+/** 100k keys of each of three types at `rate`: CPU per metric, for the cost of sharding where parsing costs more (workers: 2 against 1). */
+function manyKeys(rate: number, workers: number): Row {
+  return {
+    label: `100k keys × counter, timer, gauge, 20/datagram, ${rate / 1000}k metrics/s, 64 MiB buffer, workers: ${workers}`,
+    recvBuffer: 64 * MiB,
+    workers,
+    measure: async (s) => {
+      const keys = { SENDER_KEYS: '100000', SENDER_TYPES: '3' }
+      await phase(s, udp(s, 20, rate), keys)
+      const p = await phase(s, udp(s, 20, rate), keys)
+      return [
+        ['loss %', (100 * (p.sent - p.received)) / p.sent],
+        ['CPU-seconds per million metrics', (p.cpu / p.received) * 1e6],
+      ]
+    },
+  }
+}
+
 const rows: Row[] = [
   {
     // A storm of bad lines keeps the aggregating thread busy: the reader must not wait for it.
@@ -104,6 +122,8 @@ const rows: Row[] = [
   steady(20, 400_000),
   // Against the row above (one thread), in the same run: what sharding costs per metric (target ≤ 1.15x).
   steady(20, 400_000, 2),
+  manyKeys(400_000, 1),
+  manyKeys(400_000, 2),
   steady(1, 40_000),
   {
     label: 'Idle, 1k keys, 8 MiB buffer',

@@ -70,7 +70,7 @@ export async function gatherShards(takes: ShardTakes): Promise<IntervalParts> {
     },
     finish(): FlushTrailer {
       const trailers = streams.flatMap((s) => (s.trailer === null ? [] : [s.trailer]))
-      const selfMetrics = sumByName([...trailers.flatMap((t) => t.selfMetrics), ...takes.selfMetrics.filter((m) => m.value > 0)])
+      const selfMetrics = sumByName([...trailers.flatMap((t) => t.selfMetrics), ...takes.selfMetrics])
       return {
         processingTime: Math.max(0, ...trailers.map((t) => t.processingTime)),
         selfMetrics,

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../../log'
 import { Aggregator } from '../aggregator'
-import { type FromShard, partForTransfer, type Question, type ShardWorkerData, type ToShard } from './protocol'
+import { encodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
 
 /*
  * One shard: an Aggregator on its own thread, fed the lines of the keys
@@ -37,7 +37,8 @@ port.on('message', (message: ToShard) => {
       flushing = flushing.then(async () => {
         let sliceStart = performance.now()
         for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
-          send({ t: 'part', part: partForTransfer(part) })
+          const { wire, transfer } = encodePart(part)
+          port.postMessage({ t: 'part', part: wire } satisfies FromShard, transfer)
           if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
             await nextTurn()
             sliceStart = performance.now()

@@ -7,7 +7,7 @@ import { DatagramBatch, type Packet } from '../../parse/packets'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushHeader, FlushPart, FlushTrailer, SelfMetric } from '../flush-data'
 import { BUSIEST_KEYS, RECENT_BAD_LINES } from '../inspection'
-import { type FromShard, partReceived, type Question, type ShardWorkerData, type ToShard } from './protocol'
+import { decodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
 import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
@@ -92,7 +92,7 @@ export class ShardStream {
 
   receive(message: FromShard): void {
     if (message.t === 'header') this.header = message.header
-    else if (message.t === 'part') this.parts.push(partReceived(message.part))
+    else if (message.t === 'part') this.parts.push(decodePart(message.part))
     else {
       this.trailer = message.trailer
       this.ended = true
