@@ -1,5 +1,6 @@
 import type { FlushCounter, FlushHeader, FlushPart, FlushTrailer, SelfMetric } from '../aggregate/flush-data'
-import type { ShardStream, ShardTakes } from '../aggregate/shards/sharded-aggregator'
+import { PartDecoder } from '../aggregate/shards/protocol'
+import type { ShardTakes } from '../aggregate/shards/sharded-aggregator'
 import { TimerColumns } from '../aggregate/timer-columns'
 
 /** One flush interval as the loop hands it to receivers: a header, parts, a trailer (TakenInterval is one). */
@@ -14,12 +15,11 @@ export interface IntervalParts {
  * every shard as they come (shards share no keys, so nothing is merged),
  * one trailer. Only what every shard keeps a copy of is put together: the
  * internal counters (bad_lines_seen, packets_received, metrics_received)
- * are summed into one part sent first, as with one thread, and
- * timestamp_lag is kept from the first shard. Self-metrics are summed by
- * name; processing_time is the longest shard's, since they ran at once.
+ * are summed into one part, sent last; timestamp_lag comes from shard 0
+ * only. Self-metrics are summed by name; processing_time is the longest
+ * shard's, since they ran at once.
  *
- * Resolves once every shard has sent its first part (the internal counters
- * are in it).
+ * Resolves once every shard has sent its header (or died).
  */
 export async function gatherShards(takes: ShardTakes): Promise<IntervalParts> {
   const { streams } = takes
@@ -32,39 +32,31 @@ export async function gatherShards(takes: ShardTakes): Promise<IntervalParts> {
       wake?.()
     }
   }
-  while (!streams.every((s) => s.ended || s.parts.length > 0)) await nextChange()
-
-  const withHeader = streams.find((s) => s.header !== null)
-  const header = withHeader?.header ?? { timestamp: Math.round(Date.now() / 1000), flushIntervalMs: takes.flushIntervalMs }
-  const sums = new Map(takes.summedCounters.map((name) => [name, 0]))
-  const firstOnly = new Set(takes.firstShardGauges)
-  const strip = (stream: ShardStream, part: FlushPart): FlushPart => {
-    const counters = part.counters.filter((c) => {
-      const sum = sums.get(c.name)
-      if (sum === undefined) return true
-      sums.set(c.name, sum + c.value)
-      return false
-    })
-    const gauges = stream === withHeader ? part.gauges : part.gauges.filter((g) => !firstOnly.has(g.name))
-    return { counters, timers: part.timers, gauges, sets: part.sets }
+  while (!streams.every((s) => s.ended || s.header !== null)) await nextChange()
+  const header = streams.find((s) => s.header !== null)?.header ?? { timestamp: Math.round(Date.now() / 1000), flushIntervalMs: takes.flushIntervalMs }
+  const decoder = new PartDecoder()
+  let internalSent = false
+  const internal = (): FlushPart => {
+    const perSecond = takes.flushIntervalMs / 1000
+    const counters: FlushCounter[] = []
+    for (const name of takes.summedCounters) {
+      const value = streams.reduce((sum, s) => sum + (s.sums[name] ?? 0), 0)
+      if (Number.isFinite(value / perSecond)) counters.push({ name, value, rate: value / perSecond })
+    }
+    return { counters, timers: TimerColumns.empty(), gauges: [], sets: [] }
   }
-  // The first parts now, so that the internal counters' sums are complete before they are sent.
-  const ready: FlushPart[] = []
-  for (const stream of streams) if (stream.parts.length > 0) ready.push(strip(stream, stream.parts.shift()!))
-  const perSecond = takes.flushIntervalMs / 1000
-  const internal: FlushCounter[] = []
-  for (const [name, value] of sums) if (Number.isFinite(value / perSecond)) internal.push({ name, value, rate: value / perSecond })
-  ready.unshift({ counters: internal, timers: TimerColumns.empty(), gauges: [], sets: [] })
 
   return {
     header,
     async nextPart(): Promise<FlushPart | null> {
       for (;;) {
-        const next = ready.shift()
-        if (next !== undefined) return next
         const stream = streams.find((s) => s.parts.length > 0)
-        if (stream !== undefined) return strip(stream, stream.parts.shift()!)
-        if (streams.every((s) => s.ended)) return null
+        if (stream !== undefined) return decoder.decode(stream.parts.shift()!)
+        if (streams.every((s) => s.ended)) {
+          if (internalSent) return null
+          internalSent = true
+          return internal()
+        }
         await nextChange()
       }
     },

@@ -21,6 +21,7 @@ const pending = new Int32Array(data.pending)
 const ringUsed = new Int32Array(data.ringUsed)
 const answered = new Int32Array(data.answered)
 const port = parentPort!
+const shared = { summedCounters: new Set(data.summedCounters), firstShardGauges: new Set(data.firstShardGauges) }
 /** Tests only: a shard handed a line with these bytes throws, as a bug would (see README, "workers"). */
 const FAULT = process.env.STATSD_TS_TEST_SHARD_FAULT
 /** Flushes run one at a time, and lines that arrive meanwhile go into the next interval. */
@@ -36,15 +37,16 @@ port.on('message', (message: ToShard) => {
       send({ t: 'header', header: taken.header })
       flushing = flushing.then(async () => {
         let sliceStart = performance.now()
+        const sums: Record<string, number> = {}
         for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
-          const { wire, transfer } = encodePart(part)
+          const { wire, transfer } = encodePart(part, data.shard, shared, sums)
           port.postMessage({ t: 'part', part: wire } satisfies FromShard, transfer)
           if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
             await nextTurn()
             sliceStart = performance.now()
           }
         }
-        send({ t: 'done', trailer: taken.finish() })
+        send({ t: 'done', trailer: taken.finish(), sums })
       })
       return
     }

@@ -5,9 +5,9 @@ import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '.
 import type { Logger } from '../../log'
 import { DatagramBatch, type Packet } from '../../parse/packets'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
-import type { FlushHeader, FlushPart, FlushTrailer, SelfMetric } from '../flush-data'
+import type { FlushHeader, FlushTrailer, SelfMetric } from '../flush-data'
 import { BUSIEST_KEYS, RECENT_BAD_LINES } from '../inspection'
-import { decodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
+import type { FromShard, Question, ShardWorkerData, ToShard, WirePart } from './protocol'
 import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
@@ -63,6 +63,14 @@ const NO_FIGURES: AggregatorFigures = {
   serviceChecks: NO_EVENTS,
 }
 
+/** What every shard keeps a copy of (protocol.ts, SharedNames). */
+function sharedNames(prefix: string): { summedCounters: string[]; firstShardGauges: string[] } {
+  return {
+    summedCounters: ['bad_lines_seen', 'packets_received', 'metrics_received'].map((n) => `${prefix}.${n}`),
+    firstShardGauges: [`${prefix}.timestamp_lag`],
+  }
+}
+
 export interface ShardedAggregatorOptions {
   workers: number
   config: AggregatorConfig & Pick<Config, 'prefixStats'>
@@ -77,8 +85,10 @@ export interface ShardedAggregatorOptions {
 /** What one shard sends back for one take: the header, its parts as they come, the trailer. */
 export class ShardStream {
   header: FlushHeader | null = null
-  readonly parts: FlushPart[] = []
+  readonly parts: WirePart[] = []
   trailer: FlushTrailer | null = null
+  /** This shard's values of the summed counters (SharedNames), with the trailer. */
+  sums: Record<string, number> = {}
   /** The trailer came, or the shard died. */
   ended = false
   /** Called on every change. */
@@ -92,9 +102,10 @@ export class ShardStream {
 
   receive(message: FromShard): void {
     if (message.t === 'header') this.header = message.header
-    else if (message.t === 'part') this.parts.push(decodePart(message.part))
+    else if (message.t === 'part') this.parts.push(message.part)
     else {
       this.trailer = message.trailer
+      this.sums = message.sums
       this.ended = true
     }
     this.onChange?.()
@@ -109,10 +120,8 @@ export class ShardStream {
 /** One flush instant's takes from every live shard, for src/flush/gather-shards.ts. */
 export interface ShardTakes {
   streams: ShardStream[]
-  /** Names every shard keeps a copy of, whose values the gatherer sums (the internal counters)... */
+  /** The internal counters, which every shard keeps: the gatherer sums them (ShardStream.sums). */
   summedCounters: readonly string[]
-  /** ...or keeps from the first shard only (timestamp_lag). */
-  firstShardGauges: readonly string[]
   flushIntervalMs: number
   /** The sharding's own figures for this interval (lines lost with a failed shard). */
   selfMetrics: SelfMetric[]
@@ -194,6 +203,7 @@ export class ShardedAggregator implements MetricStore {
         ring: ring.sab,
         answered,
         syncPort: port2,
+        ...sharedNames(opts.config.prefixStats),
       }
       const worker = new Worker(WORKER_FILE, { workerData, transferList: [port2], name: `statsd shard ${index}` })
       shards.push({ index, worker, syncPort: port1, ring, alive: true, lines: 0, streams: [] })
@@ -268,13 +278,11 @@ export class ShardedAggregator implements MetricStore {
       this.post(shard, { t: 'take', nowMs, timerValues })
       streams.push(stream)
     }
-    const prefix = this.opts.config.prefixStats
     const selfMetrics = [{ name: 'shards.lost_lines', value: this.lostLines }]
     this.lostLines = 0
     return {
       streams,
-      summedCounters: ['bad_lines_seen', 'packets_received', 'metrics_received'].map((n) => `${prefix}.${n}`),
-      firstShardGauges: [`${prefix}.timestamp_lag`],
+      summedCounters: sharedNames(this.opts.config.prefixStats).summedCounters,
       flushIntervalMs: this.opts.config.flushInterval,
       selfMetrics,
     }
