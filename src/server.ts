@@ -59,10 +59,6 @@ export class StatsdServer {
             maxPendingBytes: Math.max(1024 * 1024, Math.floor(config.queue.maxBytes / workers.count / 2)),
             onFailure,
           })
-    log.info(
-      { workers: workers.count, from: workers.source, router: aggregator instanceof ShardedAggregator ? aggregator.routerName : 'none (one thread)' },
-      'aggregation threads',
-    )
     const taps: ((packet: Buffer) => void)[] = []
     const backends = createBackends({ config, startupTime: Math.round(startedAt / 1000), log, tapPackets: (tap) => taps.push(tap) })
     if (taps.length > 0) queue.onPush = (packet) => forEachDatagram(packet, (datagram) => taps.forEach((tap) => tap(datagram)))
@@ -91,7 +87,10 @@ export class StatsdServer {
         backends: backends.map((b) => b.name),
         admin: admin.descriptions,
         flushInterval: config.flushInterval,
+        // Said with "up", not before: a start-up failure's first line must be its cause.
         workers: workers.count,
+        workersFrom: workers.source,
+        router: aggregator instanceof ShardedAggregator ? aggregator.routerName : 'none (one thread)',
       },
       'statsd server is up',
     )

@@ -222,7 +222,7 @@ t.test('the same flush from 1, 2 and 4 aggregation threads', async (t) => {
   t.equal(values.get('stats_counts.w.auth'), String(60 + (19 * 20) / 2), 'a name from an open and a token listener is one counter')
   for (const workers of [2, 4]) {
     const many = await runWith(t, workers)
-    t.match(many.logs.find((l) => l.msg === 'aggregation threads'), { workers, router: 'addon' in native ? 'native' : 'javascript' })
+    t.match(many.logs.find((l) => l.msg === 'statsd server is up'), { workers, router: 'addon' in native ? 'native' : 'javascript' })
     t.same(many.lines, one.lines, `${workers} workers: the same ${one.lines.length} lines as one`)
   }
 })
