@@ -15,8 +15,9 @@ import { ShardRing } from './ring'
 /*
  * Aggregation on N worker threads (config `workers` > 1). The main thread
  * splits each packet into lines and copies every line into the batch of the
- * shard its metric's name hashes to (route.ts); after each drain slice the
- * batches are handed over (transferred, not copied). Each shard is an
+ * shard its metric's name hashes to (route.ts, in the addon route-native.ts),
+ * written straight into that shard's shared ring (ring.ts); the batches are
+ * handed over with a small message every HAND_OFF_MS. Each shard is an
  * Aggregator holding only its own keys, so a flush is every shard's parts
  * side by side (src/flush/gather-shards.ts), with nothing to merge but the
  * internal counters every shard keeps.
