@@ -68,6 +68,8 @@ function manyKeys(rate: number, workers: number): Row {
       const p = await phase(s, udp(s, 20, rate), keys)
       return [
         ['loss %', (100 * (p.sent - p.received)) / p.sent],
+        ['kernel drops', p.kernelDrops],
+        ['peak RSS MB', p.peakRss],
         ['CPU-seconds per million metrics', (p.cpu / p.received) * 1e6],
       ]
     },
@@ -124,6 +126,8 @@ const rows: Row[] = [
   steady(20, 400_000, 2),
   manyKeys(400_000, 1),
   manyKeys(400_000, 2),
+  manyKeys(1_600_000, 1),
+  manyKeys(1_600_000, 2),
   steady(1, 40_000),
   {
     label: 'Idle, 1k keys, 8 MiB buffer',
