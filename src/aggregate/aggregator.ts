@@ -1,5 +1,5 @@
 import type { ReloadableSettings } from '../config/reloadable'
-import { type Config, configSchema } from '../config/schema'
+import type { Config } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
@@ -69,6 +69,17 @@ interface SourceTotals {
 
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = Omit<ReloadableSettings, 'adminAuth'> & { dumpMessages: boolean }
+
+/**
+ * The config's defaults for DogStatsD limits, for callers that give none
+ * (tests). Loaded only then: zod and the schema cost each aggregation
+ * thread's isolate about 10 MB (README: Aggregation threads).
+ */
+function defaultDogstatsdLimits(): Config['dogstatsd'] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { configSchema } = require('../config/schema') as typeof import('../config/schema')
+  return configSchema.shape.dogstatsd.parse(undefined)
+}
 
 export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
@@ -161,7 +172,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
       this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
     }
-    const limits = cfg.dogstatsd ?? configSchema.shape.dogstatsd.parse(undefined)
+    const limits = cfg.dogstatsd ?? defaultDogstatsdLimits()
     const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
     this.events = new RecentEvents(eventLimits)
     this.serviceChecks = new RecentEvents(eventLimits)
