@@ -20,6 +20,7 @@
 
 #include "napi_helpers.h"
 #include "statsd_parse.h"
+#include "statsd_route.h"
 #include "statsd_reader.h"
 #include "tcp_info.h"
 
@@ -191,6 +192,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   statsd_reader_init(env, exports);
   statsd_parse_init(env, exports);
+  statsd_route_init(env, exports);
   tcp_info_init(env, exports);
   return exports;
 }

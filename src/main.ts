@@ -130,6 +130,17 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
     }
     process.once('SIGTERM', shutdown)
     process.once('SIGINT', shutdown)
+    // A failed aggregation thread: the other shards' data is flushed, then a non-zero exit has the supervisor restart us.
+    starting
+      .then((server) => ('failed' in server ? server.failed : new Promise<never>(() => {})))
+      .then((err) => {
+        log.fatal({ err }, 'stopping: an aggregation thread failed (the other threads are flushed first)')
+        return starting.then((server) => server.stop())
+      })
+      .then(
+        () => resolve(EX_SOFTWARE),
+        () => resolve(EX_SOFTWARE),
+      )
     // Installed before start-up ends too: SIGHUP's default action would kill the process.
     process.on('SIGHUP', () => {
       starting.then((server) => reloadFromFile(file, server, log)).catch(() => {})

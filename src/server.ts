@@ -1,6 +1,8 @@
 import path from 'node:path'
 import { startAdminPlane, type AdminPlane } from './admin/start'
 import { Aggregator } from './aggregate/aggregator'
+import { ShardedAggregator } from './aggregate/shards/sharded-aggregator'
+import { availableCpus } from './core/available-cpus'
 import { AggregatorLoop } from './flush/loop'
 import type { Backend } from './backends/backend'
 import { createBackends } from './backends/registry'
@@ -18,6 +20,9 @@ import { PacketQueue } from './queue/queue'
 import { type Logger, setLogLevel } from './log'
 import { forEachDatagram } from './parse/packets'
 
+/** One Aggregator on the main thread (workers: 1), or shards on worker threads. */
+type Aggregation = Aggregator | ShardedAggregator
+
 /** A running StatsD server: listeners -> queue -> aggregator loop -> backends. */
 export class StatsdServer {
   private stopping: Promise<void> | null = null
@@ -27,17 +32,33 @@ export class StatsdServer {
     private readonly loop: AggregatorLoop,
     private readonly backends: readonly Backend[],
     private readonly log: Logger,
-    private readonly aggregator: Aggregator,
+    private readonly aggregator: Aggregation,
     private config: Config,
     private readonly control: LiveControl,
     private readonly admin: AdminPlane,
+    /** Resolves if an aggregation thread fails: the caller stops the server and exits non-zero. */
+    readonly failed: Promise<Error>,
   ) {}
 
   static async start(config: Config, log: Logger, origin: ConfigOrigin = DEFAULT_ORIGIN): Promise<StatsdServer> {
     const startedAt = Date.now()
     const counters = new IngestCounters()
     const queue = new PacketQueue(config.queue, counters)
-    const aggregator = new Aggregator({ ...config, dumpMessages: config.log.dumpMessages }, log)
+    const workers = workerCount(config)
+    let onFailure: (err: Error) => void = () => {}
+    const failed = new Promise<Error>((resolve) => (onFailure = resolve))
+    const aggregatorConfig = { ...config, dumpMessages: config.log.dumpMessages }
+    const aggregator: Aggregation =
+      workers.count === 1
+        ? new Aggregator(aggregatorConfig, log)
+        : await ShardedAggregator.start({
+            workers: workers.count,
+            config: aggregatorConfig,
+            logConfig: config.log,
+            log,
+            maxPendingBytes: Math.max(1024 * 1024, Math.floor(config.queue.maxBytes / workers.count / 2)),
+            onFailure,
+          })
     const taps: ((packet: Buffer) => void)[] = []
     const backends = createBackends({ config, startupTime: Math.round(startedAt / 1000), log, tapPackets: (tap) => taps.push(tap) })
     if (taps.length > 0) queue.onPush = (packet) => forEachDatagram(packet, (datagram) => taps.forEach((tap) => tap(datagram)))
@@ -52,6 +73,7 @@ export class StatsdServer {
     } catch (err) {
       // Do not leave the ones that did start bound (or a socket file behind).
       await Promise.all([...listeners.map((l) => l.close()), ...backends.map((b) => b.close())])
+      if (aggregator instanceof ShardedAggregator) await aggregator.close()
       throw err
     }
     aggregator.describeListeners(listeners.map((l) => l.description))
@@ -65,13 +87,17 @@ export class StatsdServer {
         backends: backends.map((b) => b.name),
         admin: admin.descriptions,
         flushInterval: config.flushInterval,
+        // Said with "up", not before: a start-up failure's first line must be its cause.
+        workers: workers.count,
+        workersFrom: workers.source,
+        router: aggregator instanceof ShardedAggregator ? aggregator.routerName : 'none (one thread)',
       },
       'statsd server is up',
     )
     if (config.listeners.some((l) => l.auth === 'token') && aggregator.validTokens === 0) {
       log.warn('listeners require tokens but no valid token is configured: every line they receive will be refused')
     }
-    return new StatsdServer(listeners, loop, backends, log, aggregator, config, control, admin)
+    return new StatsdServer(listeners, loop, backends, log, aggregator, config, control, admin, failed)
   }
 
   /**
@@ -102,6 +128,7 @@ export class StatsdServer {
       this.control.setListening(false)
       await Promise.all(this.listeners.map((l) => l.close(this.config.shutdownTimeoutMs)))
       await this.loop.stop()
+      if (this.aggregator instanceof ShardedAggregator) await this.aggregator.close()
       await Promise.all(this.backends.map((b) => b.close()))
       for (const b of this.backends) this.log.info({ backend: b.name, ...b.stats() }, 'backend totals')
       await this.admin.close()
@@ -110,6 +137,19 @@ export class StatsdServer {
     })()
     return this.stopping
   }
+}
+
+/**
+ * Aggregation threads: STATSD_TS_WORKERS (for a test run or a quick try
+ * without editing the config), else the config's `workers`, else the CPUs
+ * this process may use.
+ */
+function workerCount(config: Config): { count: number; source: string } {
+  const fromEnv = Number(process.env.STATSD_TS_WORKERS)
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return { count: Math.min(fromEnv, 256), source: 'STATSD_TS_WORKERS' }
+  if (config.workers !== undefined) return { count: config.workers, source: 'config' }
+  const { cpus, source } = availableCpus()
+  return { count: cpus, source }
 }
 
 export interface ConfigOrigin {
@@ -122,7 +162,7 @@ function createControl(
   config: Config,
   origin: ConfigOrigin,
   startedAt: number,
-  aggregator: Aggregator,
+  aggregator: Aggregation,
   queue: PacketQueue,
   backends: readonly Backend[],
   listeners: readonly Listener[],

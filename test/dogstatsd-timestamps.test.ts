@@ -14,7 +14,7 @@ import { decodeWrite, flush, startPushReceiver } from './helpers/push-receivers'
 import { FakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
 import { sendUdp } from './helpers/net'
-import { ServerProcess } from './helpers/server-process'
+import { ServerProcess, WORKERS } from './helpers/server-process'
 
 /*
  * DogStatsD values with a client timestamp (`T`): points at that time, kept
@@ -179,7 +179,9 @@ t.test('end to end: UDP in, points at their time out to Graphite, InfluxDB and r
   // The first refusal is logged as it happens; the server reads what is queued before its final flush.
   await server.waitForLog('timestamped value refused (first this interval; see timestamped_dropped)')
   t.equal(await server.stop(), 0)
-  t.equal(server.logged('timestamped value refused (first this interval; see timestamped_dropped)').length, 1, 'logged once per interval')
+  // Once per interval by each aggregation thread that refused one (test:workers runs this with several).
+  const logged = server.logged('timestamped value refused (first this interval; see timestamped_dropped)').length
+  t.ok(logged >= 1 && logged <= WORKERS, 'logged once per interval')
 
   t.equal(graphite.flushes.length, 1)
   const text = graphite.flushes[0]!
@@ -196,11 +198,15 @@ t.test('end to end: UDP in, points at their time out to Graphite, InfluxDB and r
 
   const [request] = await influx.wait(1)
   const influxAt = (ts: number): string[] => request!.body.split('\n').filter((l) => l.endsWith(` ${ts}`))
-  t.strictSame(influxAt(t1), [`ts.count,env=prod count=11,rate=${11 / 600} ${t1}`, `ts.gauge value=9 ${t1}`])
+  t.strictSame(influxAt(t1).sort(), [`ts.count,env=prod count=11,rate=${11 / 600} ${t1}`, `ts.gauge value=9 ${t1}`])
   t.strictSame(influxAt(t2), [`ts.count,env=prod count=2,rate=${2 / 600} ${t2}`])
 
   const [write] = await remote.wait(1)
-  const samples = write!.body.filter((s) => s.labels.__name__!.startsWith('ts_')).map((s) => [s.labels.__name__, s.labels.env, s.samples])
+  // Oldest first; within one second, in name order here (threads may send one second's points in another order).
+  const samples = write!.body
+    .filter((s) => s.labels.__name__!.startsWith('ts_'))
+    .map((s) => [s.labels.__name__, s.labels.env, s.samples] as const)
+    .sort((a, b) => a[2][0]!.timestamp - b[2][0]!.timestamp || a[0]!.localeCompare(b[0]!))
   t.strictSame(
     samples.filter(([name]) => name !== 'ts_plain'),
     [

@@ -162,9 +162,11 @@ export async function startServer(
     /** Ours only: the Graphite backend's outbox bound (maxQueueBytes; its default when unset), the flush interval. */
     graphiteQueueBytes?: number
     flushIntervalMs?: number
+    /** Ours only: aggregation threads (STATSD_TS_WORKERS; 1 unless said, so that rows stay comparable across machines). */
+    workers?: number
   } = {},
 ): Promise<Server> {
-  const { recvBuffer = RECV_BUFFER, graphiteQueueBytes, flushIntervalMs = 1000 } = options
+  const { recvBuffer = RECV_BUFFER, graphiteQueueBytes, flushIntervalMs = 1000, workers = 1 } = options
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -186,7 +188,10 @@ export async function startServer(
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
     // Launched as every launcher does (NODE_FLAGS), unless the caller says otherwise.
-    child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), main, path.join(dir, 'ours.json')], { stdio: 'ignore' })
+    child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), main, path.join(dir, 'ours.json')], {
+      stdio: 'ignore',
+      env: { ...process.env, STATSD_TS_WORKERS: String(workers) },
+    })
   } else {
     fs.writeFileSync(
       path.join(dir, 'etsy.js'),

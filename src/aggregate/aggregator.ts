@@ -1,5 +1,5 @@
 import type { ReloadableSettings } from '../config/reloadable'
-import { type Config, configSchema } from '../config/schema'
+import type { Config } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
@@ -70,6 +70,17 @@ interface SourceTotals {
 
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = Omit<ReloadableSettings, 'adminAuth'> & { dumpMessages: boolean }
+
+/**
+ * The config's defaults for DogStatsD limits, for callers that give none
+ * (tests). Loaded only then: zod and the schema cost each aggregation
+ * thread's isolate about 10 MB (README: Aggregation threads).
+ */
+function defaultDogstatsdLimits(): Config['dogstatsd'] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { configSchema } = require('../config/schema') as typeof import('../config/schema')
+  return configSchema.shape.dogstatsd.parse(undefined)
+}
 
 export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private readonly parser = new PacketParser<KeyEntry>(this)
@@ -165,7 +176,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
       this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
     }
-    const limits = cfg.dogstatsd ?? configSchema.shape.dogstatsd.parse(undefined)
+    const limits = cfg.dogstatsd ?? defaultDogstatsdLimits()
     const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
     this.events = new RecentEvents(eventLimits)
     this.serviceChecks = new RecentEvents(eventLimits)
@@ -181,19 +192,29 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /**
    * One packet (a datagram or a run of complete lines from a stream), or a
-   * batch of datagrams, from listener `source`.
+   * batch of datagrams, from listener `source`. A shard (src/aggregate/shards)
+   * is handed lines of many packets at once, and says how many packets and
+   * bytes they count for: every packet is counted by exactly one shard, and
+   * the sender's pid and uid when they came from an originTags listener.
    */
-  ingest(packet: Packet, source = 0): void {
+  ingest(
+    packet: Packet,
+    source = 0,
+    packets = packet instanceof DatagramBatch ? packet.count : 1,
+    bytes = packet.length,
+    pid = -1,
+    uid = -1,
+  ): void {
     this.source = source
     this.gate = this.gates[source] ?? this.openGate
     this.sourceCounts = this.sourceTotals[source] ?? this.sourceCounts
-    this.sourceCounts.packets += packet instanceof DatagramBatch ? packet.count : 1
-    this.sourceCounts.bytes += packet.length
-    this.totals.bytes += packet.length
+    this.sourceCounts.packets += packets
+    this.sourceCounts.bytes += bytes
+    this.totals.bytes += bytes
+    this.packets += packets
     const native = this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
     if (packet instanceof DatagramBatch) {
       const { slab, ends, count } = packet
-      this.packets += count
       if (packet.origins !== null) return this.parseWithOrigins(packet)
       if (native !== null) return native.parsePackets(slab, 0, ends, count)
       let start = 0
@@ -204,8 +225,11 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       }
       return
     }
-    this.packets++
-    if (native !== null) native.parse(packet)
+    if (pid >= 0) {
+      this.parser.originTags = this.originTagsOf(pid, uid)
+      this.parser.parse(packet)
+      this.parser.originTags = null
+    } else if (native !== null) native.parse(packet)
     else this.parser.parse(packet)
   }
 

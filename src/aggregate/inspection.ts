@@ -7,9 +7,9 @@ import type { KeyEntry } from './slots'
  * counter the aggregator bumps per value.
  */
 
-const RECENT_BAD_LINES = 20
+export const RECENT_BAD_LINES = 20
 const BAD_LINE_SHOWN_BYTES = 200
-const BUSIEST_KEYS = 10
+export const BUSIEST_KEYS = 10
 
 /** Bad lines by reason since start, and the latest few, cut short. */
 export class BadLineLog {

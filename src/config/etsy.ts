@@ -72,6 +72,8 @@ const etsySchema = z.strictObject({
   console: z.strictObject({ prettyprint: z.boolean().optional() }).optional(),
 
   flushInterval: native.flushInterval,
+  /** Not Etsy's: aggregation threads (see the native config). */
+  workers: native.workers,
   percentThreshold: native.percentThreshold,
   histogram: native.histogram,
   deleteIdleStats: native.deleteIdleStats,
@@ -142,6 +144,7 @@ export function fromEtsyConfig(raw: unknown, fileName: string): EtsyTranslation 
     listeners,
     backends,
     flushInterval: etsy.flushInterval,
+    workers: etsy.workers,
     percentThreshold: etsy.percentThreshold,
     histogram: etsy.histogram,
     deleteIdleStats: etsy.deleteIdleStats,

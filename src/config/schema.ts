@@ -292,6 +292,12 @@ export const configSchema = z.strictObject({
     .default([{ type: 'udp', address: '127.0.0.1', port: 8125 }]),
   backends: z.array(backend).default([{ type: 'console', prettyprint: false }]),
   flushInterval: positiveInt.default(10_000),
+  /**
+   * Aggregation threads: the key space is sharded over this many worker
+   * threads (1: everything on the main thread). Unset: the CPUs this process
+   * may use (cgroup quota, then affinity). See src/aggregate/shards/.
+   */
+  workers: positiveInt.max(256).optional(),
   percentThreshold: z
     .union([percentile, z.array(percentile)])
     .transform((p) => (Array.isArray(p) ? p : [p]))

@@ -1,11 +1,13 @@
 import { performance } from 'node:perf_hooks'
-import { setImmediate as nextTurn } from 'node:timers/promises'
-import type { Aggregator } from '../aggregate/aggregator'
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import type { FlushWriter } from '../aggregate/flush-data'
+import type { ShardTakes } from '../aggregate/shards/sharded-aggregator'
 import type { Backend } from '../backends/backend'
 import type { IngestCounters } from '../core/ingest-counters'
 import { DatagramBatch } from '../parse/packets'
+import type { Packet } from '../parse/packets'
 import type { PacketQueue } from '../queue/queue'
+import { gatherShards, type IntervalParts } from './gather-shards'
 import { ingestSelfMetrics, inputLost } from './ingest-self-metrics'
 import type { Logger } from '../log'
 
@@ -14,6 +16,20 @@ const DRAIN_SLICE_MS = 5
 const PACKETS_BETWEEN_CLOCK_CHECKS = 64
 /** How long computing and formatting a flush may hold the event loop before the queue and sockets get a turn. */
 const FLUSH_SLICE_MS = 5
+
+/** How long draining waits before looking again while the shards' hand-off is full. */
+const FULL_RETRY_MS = 1
+
+/** What the loop feeds and flushes: an Aggregator, or a ShardedAggregator (workers > 1). */
+export interface AggregationSide {
+  ingest(packet: Packet, source: number): void
+  addBadLines(count: number): void
+  takeInterval(nowMs: number, timerValues: boolean): IntervalParts | ShardTakes
+  /** Hands what ingest routed over to the shards (after each drain slice). */
+  handOff?(): void
+  /** The shards' hand-off is full: draining waits (the queue's bounds then apply). */
+  isFull?(): boolean
+}
 
 /** Whatever takes each flush: a backend, or the admin plane's record of them. */
 export type FlushReceiver = Pick<Backend, 'name' | 'beginFlush' | 'wantsTimerValues'>
@@ -42,7 +58,7 @@ export class AggregatorLoop {
 
   constructor(
     private readonly queue: PacketQueue,
-    private readonly aggregator: Aggregator,
+    private readonly aggregator: AggregationSide,
     /** The backends, and anything else that takes each flush (the admin plane's record of them). */
     private readonly backends: readonly FlushReceiver[],
     private readonly ingestCounters: IngestCounters,
@@ -100,19 +116,25 @@ export class AggregatorLoop {
     } else if (drops.idleTimeouts > 0 || drops.connectionErrors > 0) {
       this.log.info(nonZero, 'stream clients dropped during the last flush interval')
     }
-    const taken = this.aggregator.takeInterval(Date.now(), this.backends.some((b) => b.wantsTimerValues === true))
+    const instant = this.aggregator.takeInterval(Date.now(), this.backends.some((b) => b.wantsTimerValues === true))
     if (this.queue.length > 0) this.scheduleDrain()
+    // With shards, their parts come as they compute them.
+    const taken = 'streams' in instant ? await gatherShards(instant) : instant
     const writers = new Map<FlushReceiver, FlushWriter>()
     for (const backend of this.backends) this.attempt(backend, writers, () => writers.set(backend, backend.beginFlush(taken.header)))
     let sliceStart = performance.now()
-    for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
+    for (;;) {
+      let next = taken.nextPart()
+      if (next instanceof Promise) next = await next
+      if (next === null) break
+      const part = next
       for (const [backend, writer] of writers) this.attempt(backend, writers, () => writer.write(part))
       if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
         await nextTurn()
         sliceStart = performance.now()
       }
     }
-    const trailer = taken.finish()
+    const trailer = await taken.finish()
     trailer.selfMetrics.push(...selfMetrics)
     await Promise.all(
       [...writers].map(([backend, writer]) =>
@@ -142,7 +164,8 @@ export class AggregatorLoop {
       for (;;) {
         left -= this.drain(DRAIN_SLICE_MS, left)
         if (left === 0 || this.queue.length === 0) return
-        await nextTurn()
+        if (this.aggregator.isFull?.() === true) await delay(FULL_RETRY_MS)
+        else await nextTurn()
       }
     } finally {
       this.holdDrains = false
@@ -152,18 +175,21 @@ export class AggregatorLoop {
   private scheduleDrain(): void {
     if (this.drainScheduled || this.stopped || this.holdDrains) return
     this.drainScheduled = true
-    setImmediate(() => {
+    const run = (): void => {
       this.drainScheduled = false
       if (this.holdDrains) return
       this.drain(DRAIN_SLICE_MS)
       if (this.queue.length > 0) this.scheduleDrain()
-    })
+    }
+    if (this.aggregator.isFull?.() === true) setTimeout(run, FULL_RETRY_MS)
+    else setImmediate(run)
   }
 
   /** Parses queued packets for up to budgetMs, and at most `limit` of them; returns how many. */
   private drain(budgetMs: number, limit = Infinity): number {
     const deadline = Date.now() + budgetMs
     let taken = 0
+    if (this.aggregator.isFull?.() === true) return 0
     for (let packet = this.queue.shift(); packet !== undefined; packet = this.queue.shift()) {
       taken++
       try {
@@ -174,8 +200,9 @@ export class AggregatorLoop {
       }
       if (packet instanceof DatagramBatch) packet.done()
       if (taken >= limit) break
-      if (taken % PACKETS_BETWEEN_CLOCK_CHECKS === 0 && Date.now() >= deadline) break
+      if (taken % PACKETS_BETWEEN_CLOCK_CHECKS === 0 && (Date.now() >= deadline || this.aggregator.isFull?.() === true)) break
     }
+    this.aggregator.handOff?.()
     return taken
   }
 

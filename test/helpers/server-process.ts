@@ -60,7 +60,7 @@ export class ServerProcess {
     writeFileSync(file, text)
     // As every launcher runs it.
     const command = [...wrapper, process.execPath, ...NODE_FLAGS, MAIN, file]
-    const server = new ServerProcess(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }))
+    const server = new ServerProcess(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() }))
     try {
       server.endpoints = await withTimeout(server.up, 10_000, 'server start')
     } catch (err) {
@@ -126,6 +126,18 @@ export class ServerProcess {
     return this.logs.filter((entry) => entry.msg === msg)
   }
 }
+
+/**
+ * The server's environment: aggregation threads from STATSD_TS_WORKERS when
+ * the test run sets it (npm run test:workers runs the end-to-end suites with
+ * 2 and 4), one otherwise, whatever the machine's CPUs.
+ */
+export function serverEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, STATSD_TS_WORKERS: String(WORKERS) }
+}
+
+/** The aggregation threads of the servers this run starts. */
+export const WORKERS = Number(process.env.STATSD_TS_WORKERS ?? '1')
 
 function parseLogLine(line: string): Record<string, unknown> {
   try {

@@ -1,0 +1,157 @@
+/*
+ * The shard router's hot loop (src/aggregate/shards/route-native.ts): splits
+ * datagrams into lines, picks each line's shard by a hash of what its stored
+ * name is built from, and copies the line and a newline into that shard's
+ * batch. The rule is route.ts's shardOfLine, byte for byte (a test compares
+ * the two on random lines): see there why it keeps one stored name on one
+ * shard. Runs on the main thread, called once per batch of datagrams; it
+ * keeps no state, so every worker and the main thread may load it.
+ */
+#include <stdint.h>
+#include <string.h>
+#include "napi_helpers.h"
+#include "statsd_route.h"
+
+#define MAX_SHARDS 256
+/* Per shard in the state array: bytes used, lines, packets and bytes counted there. */
+#define STATE_FIELDS 4
+
+/* The byte c stands for in the hash ("/" is stored as "-"), or all ones for a byte name building may drop or change. */
+static inline uint32_t route_hash_byte(uint8_t c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '=' || c == '-') return c;
+  if (c == '/') return '-';
+  return 0xffffffffu;
+}
+
+static int is_event_line(const uint8_t *b, size_t s, size_t e) {
+  if (e - s >= 3 && b[s + 1] == 'e' && b[s + 2] == '{') return 1;
+  return e - s >= 4 && b[s + 1] == 's' && b[s + 2] == 'c' && b[s + 3] == '|';
+}
+
+static uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
+  if (b[s] == '_' && is_event_line(b, s, e)) return 0;
+  size_t k = s;
+  if (token) {
+    while (k < e && b[k] != '.' && b[k] != ':' && !(b[k] == '|' && k + 1 < e && b[k + 1] == '#')) k++;
+    if (k == e || k == s || b[k] != '.') return 0;
+    k++;
+  }
+  uint32_t h = 0x811c9dc5u;
+  for (; k < e; k++) {
+    uint8_t c = b[k];
+    if (c == ':' || c == ';' || (c == '|' && k + 1 < e && b[k + 1] == '#')) break;
+    uint32_t m = route_hash_byte(c);
+    if (m != 0xffffffffu) h = (h ^ m) * 0x01000193u;
+  }
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h % shards;
+}
+
+/*
+ * routeLines(src, ends, first, count, start, token, outs, state): routes
+ * datagrams first..count-1 of src (datagram i spans ends[i - 1] (start for
+ * the first) to ends[i]) into the Buffers outs[shard], each from
+ * state[shard * 4] on. Each datagram counts (a packet and its bytes) in
+ * the shard of its first line (0 if it has none). Stops before a datagram
+ * that might not fit in some shard's buffer, and returns its index (count
+ * when all were routed): the caller makes room and calls again from there.
+ */
+static napi_value RouteLines(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *src;
+  size_t src_len;
+  int32_t *ends, *state;
+  size_t ends_len, state_len;
+  int32_t first, count, start;
+  bool token;
+  uint32_t shards;
+  if (argc < 8 || napi_get_buffer_info(env, argv[0], (void **)&src, &src_len) != napi_ok ||
+      !typed_array(env, argv[1], napi_int32_array, (void **)&ends, &ends_len) ||
+      napi_get_value_int32(env, argv[2], &first) != napi_ok || napi_get_value_int32(env, argv[3], &count) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &start) != napi_ok || napi_get_value_bool(env, argv[5], &token) != napi_ok ||
+      napi_get_array_length(env, argv[6], &shards) != napi_ok || shards == 0 || shards > MAX_SHARDS ||
+      !typed_array(env, argv[7], napi_int32_array, (void **)&state, &state_len) || state_len < shards * STATE_FIELDS ||
+      first < 0 || count < first || (size_t)count > ends_len) {
+    napi_throw_type_error(env, NULL, "routeLines(src, ends, first, count, start, token, outs, state): bad arguments");
+    return NULL;
+  }
+  uint8_t *out[MAX_SHARDS];
+  size_t cap[MAX_SHARDS];
+  for (uint32_t i = 0; i < shards; i++) {
+    napi_value buf;
+    CHECK(napi_get_element(env, argv[6], i, &buf));
+    if (napi_get_buffer_info(env, buf, (void **)&out[i], &cap[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "routeLines: outs must hold Buffers");
+      return NULL;
+    }
+  }
+  int32_t d = first;
+  for (; d < count; d++) {
+    size_t ds = d == first ? (size_t)start : (size_t)ends[d - 1];
+    size_t de = (size_t)ends[d];
+    if (de > src_len || ds > de) {
+      napi_throw_range_error(env, NULL, "routeLines: a datagram lies outside src");
+      return NULL;
+    }
+    /* A datagram's lines and newlines take at most its length plus one in any shard. */
+    int fits = 1;
+    for (uint32_t i = 0; i < shards; i++) fits &= cap[i] - (size_t)state[i * STATE_FIELDS] >= de - ds + 1;
+    if (!fits) break;
+    int32_t first_shard = -1;
+    size_t ls = ds;
+    while (ls < de) {
+      const uint8_t *nl = memchr(src + ls, '\n', de - ls);
+      size_t le = nl == NULL ? de : (size_t)(nl - src);
+      if (le > ls) {
+        uint32_t sh = shard_of_line(src, ls, le, token, shards);
+        if (first_shard < 0) first_shard = (int32_t)sh;
+        int32_t *st = state + sh * STATE_FIELDS;
+        memcpy(out[sh] + st[0], src + ls, le - ls);
+        out[sh][st[0] + (le - ls)] = '\n';
+        st[0] += (int32_t)(le - ls + 1);
+        st[1]++;
+      }
+      ls = le + 1;
+    }
+    int32_t *counted = state + (first_shard < 0 ? 0 : first_shard) * STATE_FIELDS;
+    counted[2]++;
+    counted[3] += (int32_t)(de - ds);
+  }
+  CHECK(napi_create_int32(env, d, &result));
+  return result;
+}
+
+/* shardOfLine(buf, start, end, token, shards): the shard of one line, for tests comparing with route.ts. */
+static napi_value ShardOfLine(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *buf;
+  size_t len;
+  int32_t start, end;
+  bool token;
+  uint32_t shards;
+  if (argc < 5 || napi_get_buffer_info(env, argv[0], (void **)&buf, &len) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &start) != napi_ok || napi_get_value_int32(env, argv[2], &end) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &token) != napi_ok || napi_get_value_uint32(env, argv[4], &shards) != napi_ok ||
+      shards == 0 || start < 0 || end <= start || (size_t)end > len) {
+    napi_throw_type_error(env, NULL, "shardOfLine(buf, start, end, token, shards): bad arguments");
+    return NULL;
+  }
+  CHECK(napi_create_uint32(env, shard_of_line(buf, (size_t)start, (size_t)end, token, shards), &result));
+  return result;
+}
+
+void statsd_route_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"routeLines", NULL, RouteLines, NULL, NULL, NULL, napi_default, NULL},
+    {"shardOfLine", NULL, ShardOfLine, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

@@ -1,0 +1,8 @@
+#ifndef STATSD_ROUTE_H
+#define STATSD_ROUTE_H
+#include <node_api.h>
+
+/* Adds routeLines and shardOfLine (statsd_route.c) to the addon's exports. */
+void statsd_route_init(napi_env env, napi_value exports);
+
+#endif

@@ -1,0 +1,199 @@
+import type { MessagePort } from 'node:worker_threads'
+import type { Config } from '../../config/schema'
+import type { MetricType } from '../../core/server-control'
+import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
+import type { FlushCounter, FlushGauge, FlushHeader, FlushPart, FlushSet, FlushTrailer } from '../flush-data'
+import { TimerColumns } from '../timer-columns'
+
+/* The messages between the main thread and a shard's worker thread. */
+
+export interface ShardWorkerData {
+  shard: number
+  config: AggregatorConfig
+  log: Config['log']
+  /** Int32 per shard: bytes handed to it and not yet ingested (the hand-off's bound). */
+  pending: SharedArrayBuffer
+  /** Int32 per shard: bytes of its ring handed to it and not yet given back (ring.ts). */
+  ringUsed: SharedArrayBuffer
+  ring: SharedArrayBuffer
+  /** Int32 per shard: set to 1 once an answer waits on syncPort. */
+  answered: SharedArrayBuffer
+  syncPort: MessagePort
+  summedCounters: string[]
+  firstShardGauges: string[]
+}
+
+/** Questions answered synchronously (the admin plane's figures). */
+export type Question =
+  | { what: 'tables' }
+  | { what: 'inspect' }
+  | { what: 'listenerTotals' }
+  | { what: 'deleteMatching'; type: MetricType; pattern: string }
+
+export type ToShard =
+  /** Lines in the ring at [start, start + length) (`skip` ring bytes before them), or in a transferred buffer of their own. */
+  | { t: 'lines'; start: number; length: number; skip: number; segments: Int32Array; buffer: ArrayBuffer | null }
+  | { t: 'take'; nowMs: number; timerValues: boolean }
+  | { t: 'badLines'; count: number }
+  | { t: 'reconfigure'; config: ReloadableAggregatorConfig }
+  | { t: 'describe'; descriptions: string[] }
+  | { t: 'ask'; question: Question }
+
+export type FromShard =
+  | { t: 'header'; header: FlushHeader }
+  | { t: 'part'; part: WirePart }
+  /** `sums`: this shard's values of the counters every shard keeps (SharedNames). */
+  | { t: 'done'; trailer: FlushTrailer; sums: Record<string, number> }
+
+/**
+ * A flush part as it travels: columns, names joined by newlines (a name
+ * never holds one). Structured cloning an object per metric cost more
+ * than computing the flush; strings and typed arrays copy in bulk.
+ */
+export interface WirePart {
+  counterNames: string
+  counterValues: Float64Array
+  counterRates: Float64Array
+  gaugeNames: string
+  gaugeValues: Float64Array
+  setNames: string
+  setCounts: Float64Array
+  timers: {
+    statNames: readonly string[]
+    names: string
+    histograms: Uint8Array
+    ends: Int32Array
+    ids: Int32Array
+    values: Float64Array
+    keepSamples: boolean
+    samples: Float64Array<ArrayBuffer>
+    sampleEnds: Int32Array
+    sampleCounts: Float64Array
+  }
+}
+
+/**
+ * What every shard keeps a copy of: the internal counters, summed across
+ * shards by the gatherer (so each shard sends them apart, in `done`), and
+ * timestamp_lag, sent by shard 0 only.
+ */
+export interface SharedNames {
+  summedCounters: ReadonlySet<string>
+  firstShardGauges: ReadonlySet<string>
+}
+
+/** `part` as columns, and the buffers to transfer with it; the summed counters go into `sums` instead. */
+export function encodePart(part: FlushPart, shard: number, shared: SharedNames, sums: Record<string, number>): { wire: WirePart; transfer: ArrayBuffer[] } {
+  const counterNames: string[] = []
+  const counterValues = new Float64Array(part.counters.length)
+  const counterRates = new Float64Array(part.counters.length)
+  for (const c of part.counters) {
+    if (shared.summedCounters.has(c.name)) {
+      sums[c.name] = (sums[c.name] ?? 0) + c.value
+      continue
+    }
+    counterValues[counterNames.length] = c.value
+    counterRates[counterNames.length] = c.rate
+    counterNames.push(c.name)
+  }
+  const gaugeNames: string[] = []
+  const gaugeValues = new Float64Array(part.gauges.length)
+  for (const g of part.gauges) {
+    if (shard !== 0 && shared.firstShardGauges.has(g.name)) continue
+    gaugeValues[gaugeNames.length] = g.value
+    gaugeNames.push(g.name)
+  }
+  const setNames: string[] = []
+  const setCounts = new Float64Array(part.sets.length)
+  for (const x of part.sets) {
+    setCounts[setNames.length] = x.count
+    setNames.push(x.name)
+  }
+  const t = part.timers
+  const histograms = new Uint8Array(t.histograms.length)
+  for (let i = 0; i < histograms.length; i++) histograms[i] = t.histograms[i] === true ? 1 : 0
+  const wire: WirePart = {
+    counterNames: counterNames.join('\n'),
+    counterValues: counterValues.slice(0, counterNames.length),
+    counterRates: counterRates.slice(0, counterNames.length),
+    gaugeNames: gaugeNames.join('\n'),
+    gaugeValues: gaugeValues.slice(0, gaugeNames.length),
+    setNames: setNames.join('\n'),
+    setCounts,
+    timers: {
+      statNames: t.statNames,
+      names: t.names.join('\n'),
+      histograms,
+      ends: Int32Array.from(t.ends),
+      ids: t.ids.slice(0, t.length),
+      values: t.values.slice(0, t.length),
+      keepSamples: t.keepSamples,
+      samples: t.keepSamples ? t.samples.slice(0, t.sampleEnds[t.sampleEnds.length - 1] ?? 0) : new Float64Array(0),
+      sampleEnds: Int32Array.from(t.sampleEnds),
+      sampleCounts: Float64Array.from(t.sampleCounts),
+    },
+  }
+  const w = wire.timers
+  const arrays = [wire.counterValues, wire.counterRates, wire.gaugeValues, wire.setCounts, w.histograms, w.ends, w.ids, w.values, w.samples, w.sampleEnds, w.sampleCounts]
+  return { wire, transfer: arrays.map((a) => a.buffer as ArrayBuffer) }
+}
+
+function names(joined: string, count: number): string[] {
+  return count === 0 ? [] : joined.split('\n')
+}
+
+/**
+ * Turns received parts back into FlushParts, reusing its rows from one part
+ * to the next, as TakenInterval does: a part is only read while it is
+ * written, and an object per metric per flush was most of the garbage.
+ */
+export class PartDecoder {
+  private readonly counterRows: FlushCounter[] = []
+  private readonly gaugeRows: FlushGauge[] = []
+  private readonly setRows: FlushSet[] = []
+
+  decode(wire: WirePart): FlushPart {
+    const part: FlushPart = { counters: [], timers: decodeTimers(wire.timers), gauges: [], sets: [] }
+    const counterNames = names(wire.counterNames, wire.counterValues.length)
+    for (let i = 0; i < counterNames.length; i++) {
+      let row = this.counterRows[i]
+      if (row === undefined) this.counterRows.push((row = { name: '', value: 0, rate: 0 }))
+      row.name = counterNames[i]!
+      row.value = wire.counterValues[i]!
+      row.rate = wire.counterRates[i]!
+      part.counters.push(row)
+    }
+    const gaugeNames = names(wire.gaugeNames, wire.gaugeValues.length)
+    for (let i = 0; i < gaugeNames.length; i++) {
+      let row = this.gaugeRows[i]
+      if (row === undefined) this.gaugeRows.push((row = { name: '', value: 0 }))
+      row.name = gaugeNames[i]!
+      row.value = wire.gaugeValues[i]!
+      part.gauges.push(row)
+    }
+    const setNames = names(wire.setNames, wire.setCounts.length)
+    for (let i = 0; i < setNames.length; i++) {
+      let row = this.setRows[i]
+      if (row === undefined) this.setRows.push((row = { name: '', count: 0 }))
+      row.name = setNames[i]!
+      row.count = wire.setCounts[i]!
+      part.sets.push(row)
+    }
+    return part
+  }
+}
+
+function decodeTimers(w: WirePart['timers']): TimerColumns {
+  const timers = new TimerColumns(w.statNames, 0)
+  timers.names = names(w.names, w.ends.length)
+  timers.histograms = Array.from(w.histograms, Boolean)
+  timers.ends = Array.from(w.ends)
+  timers.ids = w.ids
+  timers.values = w.values
+  timers.length = w.ids.length
+  timers.keepSamples = w.keepSamples
+  timers.samples = w.samples
+  timers.sampleEnds = Array.from(w.sampleEnds)
+  timers.sampleCounts = Array.from(w.sampleCounts)
+  return timers
+}
