@@ -1,5 +1,6 @@
 import type { ReloadableSettings } from '../config/reloadable'
-import { type Config, configSchema } from '../config/schema'
+import { DOGSTATSD_DEFAULTS } from '../config/dogstatsd-defaults'
+import type { Config } from '../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../core/server-control'
 import type { Logger } from '../log'
 import { type DogStatsdEvent, type ServiceCheck, parseEvent, parseServiceCheck } from '../parse/dogstatsd-events'
@@ -161,7 +162,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const name of ['bad_lines_seen', 'packets_received', 'metrics_received']) {
       this.counters.add(this.intern(`${cfg.prefixStats}.${name}`)!)
     }
-    const limits = cfg.dogstatsd ?? configSchema.shape.dogstatsd.parse(undefined)
+    const limits = cfg.dogstatsd ?? DOGSTATSD_DEFAULTS
     const eventLimits = { keep: limits.keepEvents, maxBytes: limits.keepEventBytes, perSecond: limits.eventsPerSecond }
     this.events = new RecentEvents(eventLimits)
     this.serviceChecks = new RecentEvents(eventLimits)

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { adminAuthSchema } from './admin-auth-schema'
+import { DOGSTATSD_DEFAULTS } from './dogstatsd-defaults'
 import { authSchema } from './auth-schema'
 import { relaySchema } from './relay-schema'
 import { readableFile, tlsServerSchema } from './tls-schema'
@@ -317,11 +318,11 @@ export const configSchema = z.strictObject({
   /** DogStatsD events and service checks: how many of each are kept for the admin plane, in how many bytes, and how many a second are taken. */
   dogstatsd: z
     .strictObject({
-      keepEvents: positiveInt.default(100),
-      keepEventBytes: positiveInt.default(1024 * 1024),
-      eventsPerSecond: positiveInt.default(100),
+      keepEvents: positiveInt.default(DOGSTATSD_DEFAULTS.keepEvents),
+      keepEventBytes: positiveInt.default(DOGSTATSD_DEFAULTS.keepEventBytes),
+      eventsPerSecond: positiveInt.default(DOGSTATSD_DEFAULTS.eventsPerSecond),
     })
-    .default({ keepEvents: 100, keepEventBytes: 1024 * 1024, eventsPerSecond: 100 }),
+    .default({ ...DOGSTATSD_DEFAULTS }),
   queue: z
     .strictObject({
       /** Bytes waiting for the aggregator before new packets are dropped. */
