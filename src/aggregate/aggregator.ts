@@ -16,7 +16,8 @@ import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
 import { RecentEvents } from './recent-events'
-import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
+import { GaugeTable } from './gauge-table'
+import { KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
@@ -104,7 +105,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private badLines = 0
   private readonly timers = new Map<string, TimerSlot>()
   private readonly timerIntervals = new TimerIntervals()
-  private readonly gauges = new Map<string, GaugeSlot>()
+  private readonly gauges = new GaugeTable()
   private readonly sets = new Map<string, SetSlot>()
   private timerStats: TimerStatistics
 
@@ -355,22 +356,17 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   onGauge(key: KeyEntry, value: number, isDelta: boolean): void {
     key.values++
-    let slot = key.gauge
-    if (slot === null || !slot.live) {
-      slot = this.gauges.get(key.name) ?? null
-      if (slot === null) {
-        slot = new GaugeSlot(key.name)
-        slot.value = value
-        this.gauges.set(key.name, slot)
-        isDelta = false
-      }
-      key.gauge = slot
+    let i = key.gauge
+    if (i < 0) {
+      i = this.gauges.add(key, value)
+      isDelta = false
     }
+    const values = this.gauges.values
     // "+N"/"-N" adjusts an existing gauge; otherwise the value replaces it.
-    const next = isDelta ? slot.value + value : value
+    const next = isDelta ? values[i]! + value : value
     if (!Number.isFinite(next)) return this.refuseValue(key, value)
-    slot.value = next
-    if (this.deleteGauges) slot.ttl = this.gaugesMaxTTL
+    values[i] = next
+    if (this.deleteGauges) this.gauges.ttls[i] = this.gaugesMaxTTL
   }
 
   /** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
@@ -413,7 +409,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
-      this.gaugeSlot(this.timestampLagName).value = timestamp - this.lastFlushTimestamp - intervalMs / 1000
+      this.gauges.values[this.internalGauge(this.timestampLagName)] = timestamp - this.lastFlushTimestamp - intervalMs / 1000
     }
     this.lastFlushTimestamp = timestamp
     const taken = new TakenInterval(
@@ -439,11 +435,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     taken.counters = this.counters.take(INTERNAL_COUNTERS, this.deleteCounters)
     let deleted = this.deleteCounters && taken.counters.count > INTERNAL_COUNTERS
     // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
-    for (const slot of this.gauges.values()) {
-      taken.gaugeNames.push(slot.name)
-      taken.gaugeValues.push(slot.value)
-      if (this.deleteGauges && --slot.ttl < 1) deleted = this.remove(this.gauges, slot)
-    }
+    if (this.gauges.take(taken.gaugeNames, taken.gaugeValues, this.deleteGauges)) deleted = true
     for (const slot of this.sets.values()) {
       taken.setNames.push(slot.name)
       taken.setCounts.push(slot.members.size)
@@ -518,7 +510,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     return {
       counters,
       timers: copy(this.timers, (s) => Array.from(s.values())),
-      gauges: copy(this.gauges, (s) => s.value),
+      gauges: new Map([...this.gauges.live()].map(([entry, value]) => [entry.name, value])),
       sets: copy(this.sets, (s) => [...s.members]),
     }
   }
@@ -532,11 +524,15 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
   deleteMatching(type: MetricType, pattern: string): string[] {
-    if (type === 'counters') {
-      const deletable = (name: string): boolean => (this.names.get(name)?.counter ?? -1) >= INTERNAL_COUNTERS
-      const live = [...this.counters.live()].map(([entry]) => entry.name).filter(deletable)
+    if (type === 'counters' || type === 'gauges') {
+      const table = type === 'counters' ? this.counters : this.gauges
+      const deletable = (name: string): boolean => {
+        const entry = this.names.get(name)
+        return entry !== undefined && (type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : entry.gauge >= 0)
+      }
+      const live = [...table.live()].map(([entry]) => entry.name).filter(deletable)
       const names = matchingNames(live, deletable, pattern)
-      for (const name of names) this.counters.remove(this.names.get(name)!)
+      for (const name of names) table.remove(this.names.get(name)!)
       if (names.length > 0) this.forgetEmptyNames()
       return names
     }
@@ -643,7 +639,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.gaugesMaxTTL = Number.isInteger(cfg.gaugesMaxTTL) && cfg.gaugesMaxTTL > 1 ? cfg.gaugesMaxTTL : 1
     if (this.deleteGauges && !wasDeletingGauges) {
       // Gauges kept so far had no lease: give each a full one rather than drop it at once.
-      for (const slot of this.gauges.values()) if (slot.ttl !== Infinity) slot.ttl = this.gaugesMaxTTL
+      this.gauges.renewLeases(this.gaugesMaxTTL)
     }
   }
 
@@ -660,14 +656,13 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     )
   }
 
-  private gaugeSlot(name: string): GaugeSlot {
-    let slot = this.gauges.get(name)
-    if (slot === undefined) {
-      slot = new GaugeSlot(name)
-      // Not refreshed by packets, so never expired by gaugesMaxTTL (as in Etsy).
-      slot.ttl = Infinity
-      this.gauges.set(name, slot)
-    }
-    return slot
+  /** The index of the server's own gauge `name`, created if need be. */
+  private internalGauge(name: string): number {
+    const entry = this.intern(name)!
+    if (entry.gauge >= 0) return entry.gauge
+    const i = this.gauges.add(entry, 0)
+    // Not refreshed by packets, so never expired by gaugesMaxTTL (as in Etsy).
+    this.gauges.ttls[i] = Infinity
+    return i
   }
 }

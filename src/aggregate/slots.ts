@@ -2,19 +2,11 @@ import { uncountedMemory } from '../core/uncounted-memory'
 import type { HistogramBins } from './timer-stats'
 
 /*
- * Per-metric state (counters are in a CounterTable instead). A slot is
+ * Per-metric state (counters and gauges are in tables of columns instead). A slot is
  * "live" while it sits in its type's table; when a delete* option removes it
  * at a flush it is marked dead so that cached references (KeyEntry) know to
  * look it up again.
  */
-
-export class GaugeSlot {
-  value = 0
-  /** Flushes left before an idle gauge is deleted (only with deleteGauges). */
-  ttl = 0
-  live = true
-  constructor(readonly name: string) {}
-}
 
 export class SetSlot {
   readonly members = new Set<string>()
@@ -195,7 +187,8 @@ export class KeyEntry {
   /** Its index in the CounterTable, -1 if it has no counter. */
   counter = -1
   timer: TimerSlot | null = null
-  gauge: GaugeSlot | null = null
+  /** Its index in the GaugeTable, -1 if it has no gauge. */
+  gauge = -1
   set: SetSlot | null = null
   /** Values received since the last flush, whatever their type (for the busiest keys). */
   values = 0
@@ -203,6 +196,6 @@ export class KeyEntry {
 
   /** True when no type still holds state under this name. */
   isEmpty(): boolean {
-    return !(this.counter >= 0 || this.timer?.live || this.gauge?.live || this.set?.live)
+    return !(this.counter >= 0 || this.gauge >= 0 || this.timer?.live || this.set?.live)
   }
 }
