@@ -17,7 +17,8 @@ import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
 import { RecentEvents } from './recent-events'
 import { GaugeTable } from './gauge-table'
-import { KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
+import { KeyEntry, SetSlot } from './slots'
+import { TimerTable } from './timer-table'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
@@ -103,8 +104,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private packets = 0
   private lines = 0
   private badLines = 0
-  private readonly timers = new Map<string, TimerSlot>()
-  private readonly timerIntervals = new TimerIntervals()
+  private readonly timers = new TimerTable()
   private readonly gauges = new GaugeTable()
   private readonly sets = new Map<string, SetSlot>()
   private timerStats: TimerStatistics
@@ -341,17 +341,10 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     // sum_squares needs value² and count needs 1/rate.
     if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
     key.values++
-    let slot = key.timer
-    if (slot === null || !slot.live) {
-      slot = this.timers.get(key.name) ?? null
-      if (slot === null) {
-        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name), this.timerIntervals)
-        this.timers.set(key.name, slot)
-      }
-      key.timer = slot
-    }
-    if (histogram) slot.histogram = true
-    slot.add(value, sampleRate)
+    let i = key.timer
+    if (i < 0) i = this.timers.add(key, this.timerStats.binsFor(key.name))
+    if (histogram) this.timers.markHistogram(i)
+    this.timers.addValue(i, value, sampleRate)
   }
 
   onGauge(key: KeyEntry, value: number, isDelta: boolean): void {
@@ -417,9 +410,9 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       intervalMs,
       this.timerStats,
       this.log,
-      this.timers.values(),
-      this.timerIntervals.begin(),
-      (slot) => this.timerTaken(slot),
+      this.timers,
+      this.timers.begin(),
+      (timer) => this.timerTaken(timer),
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),
       timerValues,
@@ -481,9 +474,11 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   }
 
   /** A timer's values were computed for the flush: Etsy's deleteTimers removes it then. */
-  private timerTaken(slot: TimerSlot): void {
+  private timerTaken(timer: number): void {
     // One that already has values of the new interval stays, as if created anew.
-    if (this.deleteTimers && slot.length === 0 && slot.live) this.timerDeleted = this.remove(this.timers, slot)
+    if (!this.deleteTimers || this.timers.valueCount(timer) > 0) return
+    this.timers.remove(this.names.get(this.timers.name(timer))!)
+    this.timerDeleted = true
   }
 
   /** Once a flush has gone through every metric: names of deleted timers are let go, the busiest keys picked. */
@@ -509,7 +504,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     for (const [entry, value] of this.counters.live()) counters.set(entry.name, value + this.pendingInternal(entry.counter))
     return {
       counters,
-      timers: copy(this.timers, (s) => Array.from(s.values())),
+      timers: new Map([...this.timers.live()].map((i) => [this.timers.name(i), Array.from(this.timers.values(i))])),
       gauges: new Map([...this.gauges.live()].map(([entry, value]) => [entry.name, value])),
       sets: copy(this.sets, (s) => [...s.members]),
     }
@@ -524,13 +519,14 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
   deleteMatching(type: MetricType, pattern: string): string[] {
-    if (type === 'counters' || type === 'gauges') {
-      const table = type === 'counters' ? this.counters : this.gauges
+    if (type !== 'sets') {
+      const table = type === 'counters' ? this.counters : type === 'gauges' ? this.gauges : this.timers
       const deletable = (name: string): boolean => {
         const entry = this.names.get(name)
-        return entry !== undefined && (type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : entry.gauge >= 0)
+        if (entry === undefined) return false
+        return type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : (type === 'gauges' ? entry.gauge : entry.timer) >= 0
       }
-      const live = [...table.live()].map(([entry]) => entry.name).filter(deletable)
+      const live = [...this.liveNames(type)].filter(deletable)
       const names = matchingNames(live, deletable, pattern)
       for (const name of names) table.remove(this.names.get(name)!)
       if (names.length > 0) this.forgetEmptyNames()
@@ -545,6 +541,12 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     }
     if (names.length > 0) this.forgetEmptyNames()
     return names
+  }
+
+  /** Names of the live counters, gauges or timers, in flush order. */
+  private *liveNames(type: 'counters' | 'gauges' | 'timers'): Generator<string> {
+    if (type === 'timers') for (const i of this.timers.live()) yield this.timers.name(i)
+    else for (const [entry] of (type === 'counters' ? this.counters : this.gauges).live()) yield entry.name
   }
 
   /** Packets, bytes, lines and refused lines since start, per listener (in config order). */
@@ -646,7 +648,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private applyReload(cfg: ReloadableAggregatorConfig): void {
     this.pendingReload = null
     this.timerStats = this.timerStatistics(cfg)
-    for (const slot of this.timers.values()) slot.bins = this.timerStats.binsFor(slot.name)
+    this.timers.rebin((name) => this.timerStats.binsFor(name))
     this.setDeleteOptions(cfg)
     this.tokenGate.setTokens(cfg.auth.tokens)
     this.dumpMessages = cfg.dumpMessages
