@@ -17,7 +17,8 @@ import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
 import { RecentEvents } from './recent-events'
 import { GaugeTable } from './gauge-table'
-import { KeyEntry, SetSlot } from './slots'
+import { SetTable } from './set-table'
+import { KeyEntry } from './slots'
 import { TimerTable } from './timer-table'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
@@ -37,6 +38,8 @@ const BAD_LINES = 0
 const PACKETS_RECEIVED = 1
 const METRICS_RECEIVED = 2
 const INTERNAL_COUNTERS = 3
+/** The KeyEntry field that holds a metric's index in its type's table. */
+const TYPE_INDEX = { counters: 'counter', timers: 'timer', gauges: 'gauge', sets: 'set' } as const
 
 export type AggregatorConfig = Pick<
   Config,
@@ -106,7 +109,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private badLines = 0
   private readonly timers = new TimerTable()
   private readonly gauges = new GaugeTable()
-  private readonly sets = new Map<string, SetSlot>()
+  private readonly sets = new SetTable()
   private timerStats: TimerStatistics
 
   private readonly timestampLagName: string
@@ -370,16 +373,9 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
     key.values++
-    let slot = key.set
-    if (slot === null || !slot.live) {
-      slot = this.sets.get(key.name) ?? null
-      if (slot === null) {
-        slot = new SetSlot(key.name)
-        this.sets.set(key.name, slot)
-      }
-      key.set = slot
-    }
-    slot.members.add(valueEnd > valueStart ? buf.toString('latin1', valueStart, valueEnd) : '0')
+    let i = key.set
+    if (i < 0) i = this.sets.add(key)
+    this.sets.addMember(i, valueEnd > valueStart ? buf.toString('latin1', valueStart, valueEnd) : '0')
   }
 
   // ---- flush ----
@@ -429,12 +425,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     let deleted = this.deleteCounters && taken.counters.count > INTERNAL_COUNTERS
     // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
     if (this.gauges.take(taken.gaugeNames, taken.gaugeValues, this.deleteGauges)) deleted = true
-    for (const slot of this.sets.values()) {
-      taken.setNames.push(slot.name)
-      taken.setCounts.push(slot.members.size)
-      if (this.deleteSets) deleted = this.remove(this.sets, slot)
-      else slot.members.clear()
-    }
+    if (this.sets.take(taken.setNames, taken.setCounts, this.deleteSets)) deleted = true
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
     const events = this.events.takeInterval()
@@ -495,18 +486,13 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   // ---- MetricStore: the admin plane's view ----
 
   tables(): MetricTables {
-    const copy = <S, V>(table: Map<string, S>, value: (slot: S) => V): Map<string, V> => {
-      const out = new Map<string, V>()
-      for (const [name, slot] of table) out.set(name, value(slot))
-      return out
-    }
     const counters = new Map<string, number>()
     for (const [entry, value] of this.counters.live()) counters.set(entry.name, value + this.pendingInternal(entry.counter))
     return {
       counters,
       timers: new Map([...this.timers.live()].map((i) => [this.timers.name(i), Array.from(this.timers.values(i))])),
       gauges: new Map([...this.gauges.live()].map(([entry, value]) => [entry.name, value])),
-      sets: copy(this.sets, (s) => [...s.members]),
+      sets: new Map([...this.sets.live()].map(([entry, members]) => [entry.name, members])),
     }
   }
 
@@ -519,34 +505,23 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
   deleteMatching(type: MetricType, pattern: string): string[] {
-    if (type !== 'sets') {
-      const table = type === 'counters' ? this.counters : type === 'gauges' ? this.gauges : this.timers
-      const deletable = (name: string): boolean => {
-        const entry = this.names.get(name)
-        if (entry === undefined) return false
-        return type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : (type === 'gauges' ? entry.gauge : entry.timer) >= 0
-      }
-      const live = [...this.liveNames(type)].filter(deletable)
-      const names = matchingNames(live, deletable, pattern)
-      for (const name of names) table.remove(this.names.get(name)!)
-      if (names.length > 0) this.forgetEmptyNames()
-      return names
+    const table = this[type]
+    const deletable = (name: string): boolean => {
+      const entry = this.names.get(name)
+      if (entry === undefined) return false
+      return type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : entry[TYPE_INDEX[type]] >= 0
     }
-    const table: Map<string, { name: string; live: boolean }> = this[type]
-    const deletable = (name: string): boolean => table.has(name)
-    const names = matchingNames([...table.keys()].filter(deletable), deletable, pattern)
-    for (const name of names) {
-      const slot = table.get(name)
-      if (slot !== undefined) this.remove(table, slot)
-    }
+    const live = [...this.liveNames(type)].filter(deletable)
+    const names = matchingNames(live, deletable, pattern)
+    for (const name of names) table.remove(this.names.get(name)!)
     if (names.length > 0) this.forgetEmptyNames()
     return names
   }
 
-  /** Names of the live counters, gauges or timers, in flush order. */
-  private *liveNames(type: 'counters' | 'gauges' | 'timers'): Generator<string> {
+  /** Names of the live metrics of a type, in flush order. */
+  private *liveNames(type: MetricType): Generator<string> {
     if (type === 'timers') for (const i of this.timers.live()) yield this.timers.name(i)
-    else for (const [entry] of (type === 'counters' ? this.counters : this.gauges).live()) yield entry.name
+    else for (const [entry] of this[type].live()) yield entry.name
   }
 
   /** Packets, bytes, lines and refused lines since start, per listener (in config order). */
@@ -568,12 +543,6 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       events: this.events.figures(),
       serviceChecks: this.serviceChecks.figures(),
     }
-  }
-
-  private remove<S extends { name: string; live: boolean }>(table: Map<string, S>, slot: S): true {
-    table.delete(slot.name)
-    slot.live = false
-    return true
   }
 
   /** Lets go of names with no state left, so deleted metrics free their memory. */
