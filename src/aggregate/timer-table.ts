@@ -36,6 +36,12 @@ const INITIAL_REGION = 4
 /** The smallest arena an interval starts with (values). */
 const MIN_ARENA_VALUES = 4096
 const NO_VALUES: Float64Array<ArrayBufferLike> = new Float64Array(0)
+/** A timer's fields in TimerTable.regions. */
+const INTERVAL = 0
+const OFFSET = 1
+const LENGTH = 2
+const CAPACITY = 3
+const REGION_FIELDS = 4
 
 /** The values of every timer in one flush interval, back to back. */
 class SampleArena {
@@ -112,14 +118,20 @@ export class TimerTable {
   private deleted = 0
   /** A flush began at the last instant has not yet gone through every timer: the columns must not move. */
   private reading = false
-  // The columns, by index. `interval`: the interval its values belong to (older ones are taken before anything else happens).
-  private interval = new Int32Array(INITIAL_CAPACITY)
-  /** Where this interval's values are in the current arena; capacity 0: none yet. */
-  private offset = new Int32Array(INITIAL_CAPACITY)
-  private capacity = new Int32Array(INITIAL_CAPACITY)
+  /**
+   * What each value touches, side by side (REGION_FIELDS per timer, one
+   * typed array: a value costs fewer loads and checks than with a column
+   * each): the interval its values belong to (older ones are taken before
+   * anything else happens), and where they are in that interval's arena
+   * (offset, length, capacity; capacity 0: none yet).
+   */
+  private regions = new Int32Array(INITIAL_CAPACITY * REGION_FIELDS)
+  /** The current interval and its arena's values (kept here for addValue; see TimerIntervals). */
+  private current = 0
+  private data: Float64Array<ArrayBufferLike> = NO_VALUES
+  // The other columns, by index.
   /** How much room the next region gets: what the last interval needed. */
   private nextCapacity = new Int32Array(INITIAL_CAPACITY)
-  private lengths = new Int32Array(INITIAL_CAPACITY)
   /** Sample-rate-adjusted number of values (Etsy's timer_counters). */
   private counts = new Float64Array(INITIAL_CAPACITY)
   /** The taken interval's values: in the arena of interval takenInterval (-1: none). */
@@ -137,12 +149,14 @@ export class TimerTable {
 
   /** Creates `entry`'s timer, with no values; returns its index. */
   add(entry: KeyEntry, bins: HistogramBins | null): number {
-    if (this.length === this.interval.length) this.grow()
+    if (this.length === this.counts.length) this.grow()
     const i = this.length++
     this.entries.push(entry)
     this.bins.push(bins)
-    this.interval[i] = this.intervals.current
-    this.offset[i] = this.capacity[i] = this.lengths[i] = this.takenOffset[i] = this.takenLength[i] = 0
+    const r = i * REGION_FIELDS
+    this.regions[r + INTERVAL] = this.current
+    this.regions[r + OFFSET] = this.regions[r + LENGTH] = this.regions[r + CAPACITY] = 0
+    this.takenOffset[i] = this.takenLength[i] = 0
     this.nextCapacity[i] = INITIAL_REGION
     this.counts[i] = 0
     this.takenInterval[i] = -1
@@ -155,9 +169,13 @@ export class TimerTable {
 
   /** Adds one value of timer `i`. */
   addValue(i: number, value: number, sampleRate: number): void {
-    if (this.interval[i] !== this.intervals.current) this.take(i)
-    if (this.lengths[i] === this.capacity[i]) this.moveToBiggerRegion(i)
-    this.intervals.arena.data[this.offset[i]! + this.lengths[i]!++] = value
+    const regions = this.regions
+    const r = i * REGION_FIELDS
+    if (regions[r + INTERVAL] !== this.current) this.take(i)
+    const length = regions[r + LENGTH]!
+    if (length === regions[r + CAPACITY]) this.moveToBiggerRegion(i)
+    this.data[regions[r + OFFSET]! + length] = value
+    regions[r + LENGTH] = length + 1
     this.counts[i] += 1 / sampleRate
   }
 
@@ -168,14 +186,18 @@ export class TimerTable {
   private moveToBiggerRegion(i: number): void {
     // Its values of the current interval are always in the current arena (take() runs first).
     const arena = this.intervals.arena
-    const capacity = this.capacity[i]!
+    const r = i * REGION_FIELDS
+    const capacity = this.regions[r + CAPACITY]!
     if (capacity === 0) arena.holders++
     // A steady timer's first region fits its whole interval: no move after that.
     const bigger = capacity === 0 ? this.nextCapacity[i]! : capacity * 2
     const start = arena.reserve(bigger)
-    if (this.lengths[i]! > 0) arena.data.copyWithin(start, this.offset[i]!, this.offset[i]! + this.lengths[i]!)
-    this.offset[i] = start
-    this.capacity[i] = bigger
+    this.data = arena.data
+    const offset = this.regions[r + OFFSET]!
+    const length = this.regions[r + LENGTH]!
+    if (length > 0) arena.data.copyWithin(start, offset, offset + length)
+    this.regions[r + OFFSET] = start
+    this.regions[r + CAPACITY] = bigger
   }
 
   name(i: number): string {
@@ -196,13 +218,16 @@ export class TimerTable {
 
   /** Values of the current interval so far. */
   valueCount(i: number): number {
-    return this.interval[i] === this.intervals.current ? this.lengths[i]! : 0
+    const r = i * REGION_FIELDS
+    return this.regions[r + INTERVAL] === this.current ? this.regions[r + LENGTH]! : 0
   }
 
   /** Its values not yet taken (a view, valid until the next add or take). */
   values(i: number): Float64Array {
-    if (this.capacity[i] === 0) return NO_VALUES
-    return this.intervals.arenaOf(this.interval[i]!).data.subarray(this.offset[i]!, this.offset[i]! + this.lengths[i]!)
+    const r = i * REGION_FIELDS
+    if (this.regions[r + CAPACITY] === 0) return NO_VALUES
+    const offset = this.regions[r + OFFSET]!
+    return this.intervals.arenaOf(this.regions[r + INTERVAL]!).data.subarray(offset, offset + this.regions[r + LENGTH]!)
   }
 
   /**
@@ -211,20 +236,20 @@ export class TimerTable {
    * were already moved.
    */
   take(i: number): void {
-    const current = this.intervals.current
-    const k = this.interval[i]!
-    if (k === current) return
-    this.interval[i] = current
+    const r = i * REGION_FIELDS
+    const k = this.regions[r + INTERVAL]!
+    if (k === this.current) return
+    this.regions[r + INTERVAL] = this.current
     this.release(i)
-    const length = this.lengths[i]!
-    if (this.capacity[i]! > 0) {
+    const length = this.regions[r + LENGTH]!
+    if (this.regions[r + CAPACITY]! > 0) {
       this.takenInterval[i] = k
-      this.takenOffset[i] = this.offset[i]!
+      this.takenOffset[i] = this.regions[r + OFFSET]!
       this.takenLength[i] = length
     }
     this.takenCounts[i] = this.counts[i]!
     this.nextCapacity[i] = Math.max(INITIAL_REGION, length)
-    this.capacity[i] = this.lengths[i] = 0
+    this.regions[r + CAPACITY] = this.regions[r + LENGTH] = 0
     this.counts[i] = 0
   }
 
@@ -256,8 +281,9 @@ export class TimerTable {
     if (i < 0) return
     entry.timer = -1
     this.deleted++
-    if (this.capacity[i]! > 0) this.intervals.release(this.interval[i]!)
-    this.capacity[i] = this.lengths[i] = 0
+    const r = i * REGION_FIELDS
+    if (this.regions[r + CAPACITY]! > 0) this.intervals.release(this.regions[r + INTERVAL]!)
+    this.regions[r + CAPACITY] = this.regions[r + LENGTH] = 0
     this.release(i)
   }
 
@@ -280,6 +306,8 @@ export class TimerTable {
     if (this.deleted > 0 && !this.reading) this.compact()
     this.reading = true
     this.intervals.begin()
+    this.current = this.intervals.current
+    this.data = this.intervals.arena.data
     return this.length
   }
 
@@ -288,7 +316,7 @@ export class TimerTable {
   }
 
   private grow(): void {
-    const size = this.interval.length * 2
+    const size = this.counts.length * 2
     const int32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
       const b = new Int32Array(size)
       b.set(a)
@@ -299,11 +327,10 @@ export class TimerTable {
       b.set(a)
       return b
     }
-    this.interval = int32(this.interval)
-    this.offset = int32(this.offset)
-    this.capacity = int32(this.capacity)
+    const regions = new Int32Array(size * REGION_FIELDS)
+    regions.set(this.regions)
+    this.regions = regions
     this.nextCapacity = int32(this.nextCapacity)
-    this.lengths = int32(this.lengths)
     this.takenInterval = int32(this.takenInterval)
     this.takenOffset = int32(this.takenOffset)
     this.takenLength = int32(this.takenLength)
@@ -317,7 +344,7 @@ export class TimerTable {
   /** Drops deleted timers, keeping the order of the others. */
   private compact(): void {
     let kept = 0
-    const int32 = [this.interval, this.offset, this.capacity, this.nextCapacity, this.lengths, this.takenInterval, this.takenOffset, this.takenLength]
+    const int32 = [this.nextCapacity, this.takenInterval, this.takenOffset, this.takenLength]
     for (let i = 0; i < this.length; i++) {
       const entry = this.entries[i]!
       if (entry.timer !== i) continue
@@ -325,6 +352,7 @@ export class TimerTable {
         this.entries[kept] = entry
         this.bins[kept] = this.bins[i]!
         for (const column of int32) column[kept] = column[i]!
+        this.regions.copyWithin(kept * REGION_FIELDS, i * REGION_FIELDS, (i + 1) * REGION_FIELDS)
         this.counts[kept] = this.counts[i]!
         this.takenCounts[kept] = this.takenCounts[i]!
         this.histograms[kept] = this.histograms[i]!
