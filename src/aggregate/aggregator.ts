@@ -468,7 +468,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private timerTaken(timer: number): void {
     // One that already has values of the new interval stays, as if created anew.
     if (!this.deleteTimers || this.timers.valueCount(timer) > 0) return
-    this.timers.remove(this.names.get(this.timers.name(timer))!)
+    this.timers.removeAt(timer)
     this.timerDeleted = true
   }
 

@@ -287,6 +287,11 @@ export class TimerTable {
     this.release(i)
   }
 
+  /** Deletes timer `i`, with its values. */
+  removeAt(i: number): void {
+    this.remove(this.entries[i]!)
+  }
+
   /** Every live timer's index, in flush order. */
   *live(): Generator<number> {
     for (let i = 0; i < this.length; i++) if (this.entries[i]!.timer === i) yield i
