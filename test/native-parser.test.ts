@@ -242,3 +242,29 @@ t.test('a counter the addon leaves to JavaScript is never overtaken by one it ad
     t.strictSame(values, [0.8, 0.8], why)
   }
 })
+
+t.test('a sink that resolves interned keys itself is asked once per key, through resolveInterned', { skip }, async (t) => {
+  if (!('addon' in native)) return
+  class Interning extends Log {
+    interned: string[] = []
+    byBytes = 0
+    override resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
+      this.byBytes++
+      return super.resolveKey(buf, ks, ke, ts, te)
+    }
+    resolveInterned(buf: Buffer, ks: number, ke: number): string | null {
+      const key = buf.toString('latin1', ks, ke)
+      this.interned.push(key)
+      return `${key}|`
+    }
+  }
+  const sink = new Interning()
+  const parser = new NativePacketParser(native.addon, sink, new PacketParser(sink))
+  parser.parse(Buffer.from('a:1|c\nb:2|ms\na:3|c\nb:4|g\nc:1|s\n'))
+  t.same(sink.interned, ['a', 'b'], 'fast lines: by id, once per key')
+  t.equal(sink.byBytes, 1, 'the line the JavaScript parser reads (a set) still goes through resolveKey')
+  t.same(
+    sink.calls.map((c) => c.slice(0, 3)),
+    [['c', 'a|', 1], ['ms', 'b|', 2], ['c', 'a|', 3], ['g', 'b|', 4], ['s', 'c|', '1']],
+  )
+})

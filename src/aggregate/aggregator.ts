@@ -15,7 +15,10 @@ import type { FlushData } from './flush-data'
 import { BadLineLog, busiestKeys, matchingNames } from './inspection'
 import { CounterTable } from './counter-table'
 import { RecentEvents } from './recent-events'
-import { GaugeSlot, KeyEntry, SetSlot, TimerIntervals, TimerSlot } from './slots'
+import { GaugeTable } from './gauge-table'
+import { SetTable } from './set-table'
+import { KeyEntry } from './slots'
+import { TimerTable } from './timer-table'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
 import { TimerStatsCalculator } from './timer-stats'
@@ -35,6 +38,8 @@ const BAD_LINES = 0
 const PACKETS_RECEIVED = 1
 const METRICS_RECEIVED = 2
 const INTERNAL_COUNTERS = 3
+/** The KeyEntry field that holds a metric's index in its type's table. */
+const TYPE_INDEX = { counters: 'counter', timers: 'timer', gauges: 'gauge', sets: 'set' } as const
 
 export type AggregatorConfig = Pick<
   Config,
@@ -113,10 +118,9 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   private packets = 0
   private lines = 0
   private badLines = 0
-  private readonly timers = new Map<string, TimerSlot>()
-  private readonly timerIntervals = new TimerIntervals()
-  private readonly gauges = new Map<string, GaugeSlot>()
-  private readonly sets = new Map<string, SetSlot>()
+  private readonly timers = new TimerTable()
+  private readonly gauges = new GaugeTable()
+  private readonly sets = new SetTable()
   private timerStats: TimerStatistics
 
   private readonly timestampLagName: string
@@ -383,6 +387,16 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     return null
   }
 
+  /**
+   * The native parser's new keys: it reads only for the open gate, which
+   * admits every key, and keeps each key's entry by id, so the open gate's
+   * cache by raw bytes would be a second copy of every key (about 100
+   * bytes each).
+   */
+  resolveInterned(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): KeyEntry | null {
+    return this.intern(buildKeyName(buf, keyStart, keyEnd, tagsStart, tagsEnd, this.cfg.keyNameSanitize))
+  }
+
   // Every value stored below stays a finite number (the README promises no
   // Infinity or NaN): a value that would overflow is a bad line, and the
   // metric keeps its previous value.
@@ -404,37 +418,25 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     // sum_squares needs value² and count needs 1/rate.
     if (!Number.isFinite(value * value) || !Number.isFinite(1 / sampleRate)) return this.refuseValue(key, value)
     key.values++
-    let slot = key.timer
-    if (slot === null || !slot.live) {
-      slot = this.timers.get(key.name) ?? null
-      if (slot === null) {
-        slot = new TimerSlot(key.name, this.timerStats.binsFor(key.name), this.timerIntervals)
-        this.timers.set(key.name, slot)
-      }
-      key.timer = slot
-    }
-    if (histogram) slot.histogram = true
-    slot.add(value, sampleRate)
+    let i = key.timer
+    if (i < 0) i = this.timers.add(key, this.timerStats.binsFor(key.name))
+    if (histogram) this.timers.markHistogram(i)
+    this.timers.addValue(i, value, sampleRate)
   }
 
   onGauge(key: KeyEntry, value: number, isDelta: boolean): void {
     key.values++
-    let slot = key.gauge
-    if (slot === null || !slot.live) {
-      slot = this.gauges.get(key.name) ?? null
-      if (slot === null) {
-        slot = new GaugeSlot(key.name)
-        slot.value = value
-        this.gauges.set(key.name, slot)
-        isDelta = false
-      }
-      key.gauge = slot
+    let i = key.gauge
+    if (i < 0) {
+      i = this.gauges.add(key, value)
+      isDelta = false
     }
+    const values = this.gauges.values
     // "+N"/"-N" adjusts an existing gauge; otherwise the value replaces it.
-    const next = isDelta ? slot.value + value : value
+    const next = isDelta ? values[i]! + value : value
     if (!Number.isFinite(next)) return this.refuseValue(key, value)
-    slot.value = next
-    if (this.deleteGauges) slot.ttl = this.gaugesMaxTTL
+    values[i] = next
+    if (this.deleteGauges) this.gauges.ttls[i] = this.gaugesMaxTTL
   }
 
   /** A value that parsed but whose result (a sum, a square, 1/rate) would be Infinity or NaN. */
@@ -445,16 +447,9 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   onSet(key: KeyEntry, buf: Buffer, valueStart: number, valueEnd: number): void {
     key.values++
-    let slot = key.set
-    if (slot === null || !slot.live) {
-      slot = this.sets.get(key.name) ?? null
-      if (slot === null) {
-        slot = new SetSlot(key.name)
-        this.sets.set(key.name, slot)
-      }
-      key.set = slot
-    }
-    slot.members.add(valueEnd > valueStart ? buf.toString('latin1', valueStart, valueEnd) : '0')
+    let i = key.set
+    if (i < 0) i = this.sets.add(key)
+    this.sets.addMember(i, valueEnd > valueStart ? buf.toString('latin1', valueStart, valueEnd) : '0')
   }
 
   // ---- flush ----
@@ -477,7 +472,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     const timestamp = Math.round(nowMs / 1000)
     const intervalMs = this.cfg.flushInterval
     if (this.lastFlushTimestamp > 0) {
-      this.gaugeSlot(this.timestampLagName).value = timestamp - this.lastFlushTimestamp - intervalMs / 1000
+      this.gauges.values[this.internalGauge(this.timestampLagName)] = timestamp - this.lastFlushTimestamp - intervalMs / 1000
     }
     this.lastFlushTimestamp = timestamp
     const taken = new TakenInterval(
@@ -485,9 +480,9 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       intervalMs,
       this.timerStats,
       this.log,
-      this.timers.values(),
-      this.timerIntervals.begin(),
-      (slot) => this.timerTaken(slot),
+      this.timers,
+      this.timers.begin(),
+      (timer) => this.timerTaken(timer),
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),
       timerValues,
@@ -503,17 +498,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     taken.counters = this.counters.take(INTERNAL_COUNTERS, this.deleteCounters)
     let deleted = this.deleteCounters && taken.counters.count > INTERNAL_COUNTERS
     // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
-    for (const slot of this.gauges.values()) {
-      taken.gaugeNames.push(slot.name)
-      taken.gaugeValues.push(slot.value)
-      if (this.deleteGauges && --slot.ttl < 1) deleted = this.remove(this.gauges, slot)
-    }
-    for (const slot of this.sets.values()) {
-      taken.setNames.push(slot.name)
-      taken.setCounts.push(slot.members.size)
-      if (this.deleteSets) deleted = this.remove(this.sets, slot)
-      else slot.members.clear()
-    }
+    if (this.gauges.take(taken.gaugeNames, taken.gaugeValues, this.deleteGauges)) deleted = true
+    if (this.sets.take(taken.setNames, taken.setCounts, this.deleteSets)) deleted = true
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
     const events = this.events.takeInterval()
@@ -556,9 +542,11 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   }
 
   /** A timer's values were computed for the flush: Etsy's deleteTimers removes it then. */
-  private timerTaken(slot: TimerSlot): void {
+  private timerTaken(timer: number): void {
     // One that already has values of the new interval stays, as if created anew.
-    if (this.deleteTimers && slot.length === 0 && slot.live) this.timerDeleted = this.remove(this.timers, slot)
+    if (!this.deleteTimers || this.timers.valueCount(timer) > 0) return
+    this.timers.removeAt(timer)
+    this.timerDeleted = true
   }
 
   /** Once a flush has gone through every metric: names of deleted timers are let go, the busiest keys picked. */
@@ -575,18 +563,13 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   // ---- MetricStore: the admin plane's view ----
 
   tables(): MetricTables {
-    const copy = <S, V>(table: Map<string, S>, value: (slot: S) => V): Map<string, V> => {
-      const out = new Map<string, V>()
-      for (const [name, slot] of table) out.set(name, value(slot))
-      return out
-    }
     const counters = new Map<string, number>()
     for (const [entry, value] of this.counters.live()) counters.set(entry.name, value + this.pendingInternal(entry.counter))
     return {
       counters,
-      timers: copy(this.timers, (s) => Array.from(s.values())),
-      gauges: copy(this.gauges, (s) => s.value),
-      sets: copy(this.sets, (s) => [...s.members]),
+      timers: new Map([...this.timers.live()].map((i) => [this.timers.name(i), Array.from(this.timers.values(i))])),
+      gauges: new Map([...this.gauges.live()].map(([entry, value]) => [entry.name, value])),
+      sets: new Map([...this.sets.live()].map(([entry, members]) => [entry.name, members])),
     }
   }
 
@@ -599,23 +582,23 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   /** Etsy's delcounters & co. The internal counters are not deletable (Etsy would send NaN after). */
   deleteMatching(type: MetricType, pattern: string): string[] {
-    if (type === 'counters') {
-      const deletable = (name: string): boolean => (this.names.get(name)?.counter ?? -1) >= INTERNAL_COUNTERS
-      const live = [...this.counters.live()].map(([entry]) => entry.name).filter(deletable)
-      const names = matchingNames(live, deletable, pattern)
-      for (const name of names) this.counters.remove(this.names.get(name)!)
-      if (names.length > 0) this.forgetEmptyNames()
-      return names
+    const table = this[type]
+    const deletable = (name: string): boolean => {
+      const entry = this.names.get(name)
+      if (entry === undefined) return false
+      return type === 'counters' ? entry.counter >= INTERNAL_COUNTERS : entry[TYPE_INDEX[type]] >= 0
     }
-    const table: Map<string, { name: string; live: boolean }> = this[type]
-    const deletable = (name: string): boolean => table.has(name)
-    const names = matchingNames([...table.keys()].filter(deletable), deletable, pattern)
-    for (const name of names) {
-      const slot = table.get(name)
-      if (slot !== undefined) this.remove(table, slot)
-    }
+    const live = [...this.liveNames(type)].filter(deletable)
+    const names = matchingNames(live, deletable, pattern)
+    for (const name of names) table.remove(this.names.get(name)!)
     if (names.length > 0) this.forgetEmptyNames()
     return names
+  }
+
+  /** Names of the live metrics of a type, in flush order. */
+  private *liveNames(type: MetricType): Generator<string> {
+    if (type === 'timers') for (const i of this.timers.live()) yield this.timers.name(i)
+    else for (const [entry] of this[type].live()) yield entry.name
   }
 
   /** Packets, bytes, lines and refused lines since start, per listener (in config order). */
@@ -637,12 +620,6 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       events: this.events.figures(),
       serviceChecks: this.serviceChecks.figures(),
     }
-  }
-
-  private remove<S extends { name: string; live: boolean }>(table: Map<string, S>, slot: S): true {
-    table.delete(slot.name)
-    slot.live = false
-    return true
   }
 
   /** Lets go of names with no state left, so deleted metrics free their memory. */
@@ -710,14 +687,14 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.gaugesMaxTTL = Number.isInteger(cfg.gaugesMaxTTL) && cfg.gaugesMaxTTL > 1 ? cfg.gaugesMaxTTL : 1
     if (this.deleteGauges && !wasDeletingGauges) {
       // Gauges kept so far had no lease: give each a full one rather than drop it at once.
-      for (const slot of this.gauges.values()) if (slot.ttl !== Infinity) slot.ttl = this.gaugesMaxTTL
+      this.gauges.renewLeases(this.gaugesMaxTTL)
     }
   }
 
   private applyReload(cfg: ReloadableAggregatorConfig): void {
     this.pendingReload = null
     this.timerStats = this.timerStatistics(cfg)
-    for (const slot of this.timers.values()) slot.bins = this.timerStats.binsFor(slot.name)
+    this.timers.rebin((name) => this.timerStats.binsFor(name))
     this.setDeleteOptions(cfg)
     this.tokenGate.setTokens(cfg.auth.tokens)
     this.dumpMessages = cfg.dumpMessages
@@ -727,14 +704,13 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     )
   }
 
-  private gaugeSlot(name: string): GaugeSlot {
-    let slot = this.gauges.get(name)
-    if (slot === undefined) {
-      slot = new GaugeSlot(name)
-      // Not refreshed by packets, so never expired by gaugesMaxTTL (as in Etsy).
-      slot.ttl = Infinity
-      this.gauges.set(name, slot)
-    }
-    return slot
+  /** The index of the server's own gauge `name`, created if need be. */
+  private internalGauge(name: string): number {
+    const entry = this.intern(name)!
+    if (entry.gauge >= 0) return entry.gauge
+    const i = this.gauges.add(entry, 0)
+    // Not refreshed by packets, so never expired by gaugesMaxTTL (as in Etsy).
+    this.gauges.ttls[i] = Infinity
+    return i
   }
 }

@@ -14,7 +14,7 @@ import {
   type SelfMetric,
 } from './flush-data'
 import type { TakenCounters } from './counter-table'
-import type { TimerSlot } from './slots'
+import type { TimerTable } from './timer-table'
 import { TimerColumns } from './timer-columns'
 import type { TimerStatsCalculator } from './timer-stats'
 
@@ -33,8 +33,8 @@ const NO_COUNTERS: TakenCounters = { entries: [], values: new Float64Array(0), c
 /**
  * One flush interval, taken from the aggregator at the flush instant: the
  * counters', gauges' and sets' values copied, the timers' values moved
- * aside in their slots without copying as they are reached (see
- * TimerIntervals). Ingest goes on into fresh state meanwhile; the
+ * aside in their table without copying as they are reached (see
+ * TimerTable). Ingest goes on into fresh state meanwhile; the
  * statistics are computed here part by part (nextPart), as slowly as the
  * flush loop asks for them.
  */
@@ -55,6 +55,8 @@ export class TakenInterval {
   points: TimestampedPoint[] = []
   private counter = 0
   private timersLeft = true
+  /** The next timer's index. */
+  private timer = 0
   private choresLeft = true
   private gauge = 0
   private set = 0
@@ -81,12 +83,11 @@ export class TakenInterval {
     private readonly flushIntervalMs: number,
     private readonly timerStats: TimerStatistics,
     private readonly log: Logger,
-    /** Every timer, live: those created after the instant (born later than `ended`) are skipped. */
-    private readonly timers: Iterator<TimerSlot>,
-    /** The timer interval that ended at the instant (TimerIntervals.begin). */
-    private readonly ended: number,
-    /** Called with each timer once its values are computed (the delete rules). */
-    private readonly onTimerDone: (slot: TimerSlot) => void,
+    /** Every timer, live: this flush goes through the first `timerCount` (those there at the instant) that are still live. */
+    private readonly timers: TimerTable,
+    private readonly timerCount: number,
+    /** Called with each timer's index once its values are computed (the delete rules). */
+    private readonly onTimerDone: (timer: number) => void,
     /** The aggregator's own chores after the metrics (forgetting deleted names, busiest keys), a step at a time. */
     private readonly chores: Iterator<void>,
     /** Told how long the interval took from its instant to its last part, in ms. */
@@ -125,29 +126,32 @@ export class TakenInterval {
         part.counters.push(row)
       } else this.notFinite.push(name)
     }
+    const table = this.timers
     while (this.timersLeft && work < PART_WORK) {
-      const next = this.timers.next()
-      if (next.done === true) {
+      if (this.timer === this.timerCount) {
         this.timersLeft = false
+        table.finishedReading()
         break
       }
-      const slot = next.value
-      if (slot.born > this.ended) continue
-      slot.take()
-      const values = slot.taken()
+      const t = this.timer++
+      if (!table.isLive(t)) continue
+      table.take(t)
+      const values = table.taken(t)
+      const count = table.takenCount(t)
+      const name = table.name(t)
       const timers = part.timers
       const first = timers.length
-      this.timerStats.compute(values, slot.takenCount, this.flushIntervalMs, slot.bins, timers)
+      this.timerStats.compute(values, count, this.flushIntervalMs, table.binsOf(t), timers)
       for (let i = first; i < timers.length; i++) {
         if (Number.isFinite(timers.values[i]!)) continue
-        timers.dropNonFinite(first, (stat) => this.notFinite.push(`${slot.name}.${stat}`))
+        timers.dropNonFinite(first, (stat) => this.notFinite.push(`${name}.${stat}`))
         break
       }
-      if (timers.keepSamples) timers.pushSamples(values, slot.takenCount)
-      timers.endTimer(slot.name, slot.histogram)
-      this.onTimerDone(slot)
-      slot.release()
+      if (timers.keepSamples) timers.pushSamples(values, count)
+      timers.endTimer(name, table.isHistogram(t))
       work += 1 + values.length
+      this.onTimerDone(t)
+      table.release(t)
     }
     this.computeMs += performance.now() - started
     for (; this.gauge < this.gaugeNames.length && work < PART_WORK; this.gauge++, work++) {

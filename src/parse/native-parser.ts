@@ -73,6 +73,12 @@ export interface CountingSink<K> extends ParseSink<K> {
   onLines(count: number): void
   /** Where the addon may add counter values itself; absent: every counter line comes through onCounter. */
   readonly counterColumn?: CounterColumn<K>
+  /**
+   * resolveKey for a key the addon interned: it keeps the answer by id
+   * itself, so a sink that caches answers by raw bytes need not hold a
+   * second copy (absent: resolveKey).
+   */
+  resolveInterned?(buf: Buffer, keyStart: number, keyEnd: number, tagsStart: number, tagsEnd: number): K | null
 }
 
 /**
@@ -204,7 +210,10 @@ export class NativePacketParser<K> {
         sink.onLines(lines + 1)
         lines = 0
         if (key === undefined) {
-          key = sink.resolveKey(buf, keyStart, keyEnd, tagsStart, tagsEnd, hashKeyBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd))
+          key =
+            sink.resolveInterned !== undefined
+              ? sink.resolveInterned(buf, keyStart, keyEnd, tagsStart, tagsEnd)
+              : sink.resolveKey(buf, keyStart, keyEnd, tagsStart, tagsEnd, hashKeyBytes(buf, keyStart, keyEnd, tagsStart, tagsEnd))
           keys[id] = key
         }
         if (key === null) {

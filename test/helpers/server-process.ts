@@ -133,10 +133,10 @@ export class ServerProcess {
  * 2 and 4), one otherwise, whatever the machine's CPUs.
  */
 export function serverEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, STATSD_TS_WORKERS: String(WORKERS) }
+  return { ...process.env, STATSD_TS_WORKERS: process.env.STATSD_TS_WORKERS ?? '1' }
 }
 
-/** The aggregation threads of the servers this run starts. */
+/** The aggregation threads of the servers this run starts (as the run set them). */
 export const WORKERS = Number(process.env.STATSD_TS_WORKERS ?? '1')
 
 function parseLogLine(line: string): Record<string, unknown> {

@@ -1,0 +1,131 @@
+import { test } from 'tap'
+import { KeyEntry } from '../src/aggregate/slots'
+import { TimerTable } from '../src/aggregate/timer-table'
+
+/*
+ * Timers keep their values in one arena per interval (timer-table.ts). Checked
+ * against a plain model: random values for many timers, interleaved with
+ * flush instants and with the flush reaching each timer late, as the
+ * incremental flush does.
+ */
+
+function random(seed: number): () => number {
+  return () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    return seed / 2 ** 32
+  }
+}
+
+test('every value lands in its own timer and interval, through region moves, arena growth and late takes', async (t) => {
+  const next = random(7)
+  const table = new TimerTable()
+  const timers = Array.from({ length: 300 }, (_, i) => table.add(new KeyEntry(`t${i}`), null))
+  let current: number[][] = timers.map(() => [])
+  let mismatches = 0
+  for (let round = 0; round < 12; round++) {
+    // Some timers get many values (regions move, the arena grows), most a few, some none.
+    for (let n = 0; n < 20_000; n++) {
+      const i = next() < 0.1 ? 0 : Math.floor(next() * timers.length)
+      const value = Math.floor(next() * 1e6) / 8
+      table.addValue(timers[i]!, value, 1)
+      current[i]!.push(value)
+    }
+    for (let i = 0; i < timers.length; i++) {
+      if (table.values(timers[i]!).join() !== current[i]!.join()) mismatches++
+    }
+    const ended = current
+    current = timers.map(() => [])
+    t.equal(table.begin(), timers.length)
+    // The flush reaches the timers in order while new values keep arriving for others.
+    for (let i = 0; i < timers.length; i++) {
+      for (let n = 0; n < 20; n++) {
+        const j = Math.floor(next() * timers.length)
+        const value = round * 1000 + n
+        table.addValue(timers[j]!, value, 0.5)
+        current[j]!.push(value)
+      }
+      const timer = timers[i]!
+      table.take(timer)
+      if (table.taken(timer).join() !== ended[i]!.join()) mismatches++
+      table.release(timer)
+    }
+    table.finishedReading()
+  }
+  t.equal(mismatches, 0)
+  table.begin()
+  table.take(timers[1]!)
+  t.equal(table.takenCount(timers[1]!), current[1]!.length * 2, 'sample rates count as before')
+})
+
+test('a timer with no values in an interval hands over none', async (t) => {
+  const table = new TimerTable()
+  const idle = table.add(new KeyEntry('idle'), null)
+  t.ok(Number.isNaN(table.takenCount(idle)), 'no count before a first take')
+  table.addValue(idle, 5, 1)
+  table.begin()
+  table.take(idle)
+  t.same([...table.taken(idle)], [5])
+  table.release(idle)
+  table.begin()
+  table.take(idle)
+  t.same([...table.taken(idle)], [])
+  t.equal(table.takenCount(idle), 0)
+})
+
+test('a steady load takes turns between two arenas; one still holding values is never reused', async (t) => {
+  const table = new TimerTable()
+  const steady = table.add(new KeyEntry('steady'), null)
+  // Deleted with values not yet taken: its hold on the arena goes with it.
+  const dropped = new KeyEntry('dropped')
+  const seen = new Set<unknown>()
+  for (let round = 0; round < 6; round++) {
+    for (let v = 0; v < 100; v++) table.addValue(steady, v, 1)
+    if (round === 2) table.addValue(table.add(dropped, null), 1, 1)
+    if (round === 3) table.remove(dropped)
+    table.begin()
+    seen.add(table.intervals.arena)
+    table.take(steady)
+    table.release(steady)
+    table.finishedReading()
+  }
+  t.equal(seen.size, 2, 'no new arena once the load is steady')
+
+  // A timer the flush has not reached for two intervals keeps its values.
+  const late = table.add(new KeyEntry('late'), null)
+  table.addValue(late, 42, 1)
+  table.begin()
+  table.begin()
+  for (let v = 0; v < 5000; v++) table.addValue(steady, v + 1000, 1)
+  table.take(late)
+  t.same([...table.taken(late)], [42])
+})
+
+test('deleted timers are skipped, and compacted away at the next instant once the flush has read the table', async (t) => {
+  const table = new TimerTable()
+  const entries = Array.from({ length: 100 }, (_, i) => new KeyEntry(`t${i}`))
+  for (const e of entries) table.addValue(table.add(e, null), Number(e.name.slice(1)), 1)
+  const count = table.begin()
+  for (const e of entries.filter((_, i) => i % 3 === 0)) table.remove(e)
+  t.equal(table.size, 66)
+  // Re-created during the flush: after the timers the flush goes through.
+  table.addValue(table.add(entries[0]!, null), 1000, 1)
+  t.equal(entries[0]!.timer, 100)
+  const taken: string[] = []
+  for (let i = 0; i < count; i++) {
+    if (!table.isLive(i)) continue
+    table.take(i)
+    taken.push(`${table.name(i)}=${table.taken(i).join()}`)
+    table.release(i)
+  }
+  t.equal(taken.length, 66)
+  t.equal(taken[0], 't1=1')
+  // Not yet compacted: the flush has not said it is done.
+  table.begin()
+  t.equal(entries[0]!.timer, 100)
+  table.finishedReading()
+  table.begin()
+  t.same([...table.live()].map((i) => table.name(i)).slice(0, 3), ['t1', 't2', 't4'], 'order kept')
+  t.equal(entries[0]!.timer, 66, 'the re-created one last')
+  t.same([...table.values(entries[0]!.timer)], [1000], 'its values are still there before it is taken')
+  t.same(entries.map((e) => e.timer).filter((i) => i >= 0).length, 67)
+})
