@@ -47,8 +47,25 @@
 /* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
 /* REC_HISTOGRAM: a timer that came as a DogStatsD histogram or distribution ("h", "d"). */
 /* REC_NEW_KEY: (key start, key end) in ops, (tags start, tags end) in vals (both the key end without tags). */
-enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_HISTOGRAM, REC_NEW_KEY, REC_SLOW_LINE };
-#define KIND_BITS 3
+/* REC_BAD_FIELDS: (line start, line end) in ops, the count of unknown DogStatsD fields in vals. */
+/* REC_POINT_TIME: the next record's value is a point at the Unix seconds in vals ("T" field). */
+enum {
+  REC_COUNTER,
+  REC_TIMER,
+  REC_GAUGE,
+  REC_GAUGE_DELTA,
+  REC_UNBOUND_COUNTER,
+  REC_HISTOGRAM,
+  REC_NEW_KEY,
+  REC_SLOW_LINE,
+  REC_BAD_FIELDS,
+  REC_POINT_TIME
+};
+#define KIND_BITS 4
+/* A line makes at most this many records: a new key, its unknown fields, its timestamp, its value. */
+#define RECORDS_PER_LINE 4
+/* The digits of a "T" field JavaScript takes (readTimestamp). */
+#define MAX_TIMESTAMP_DIGITS 12
 #define MAX_FAST_DIGITS 15
 /* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
 #define MAX_KEYS (1 << 20)
@@ -81,7 +98,8 @@ typedef struct {
 } key_table_t;
 
 /* state[]: written by a call (where it stopped, lines it added directly), or read by it (binds, reset). */
-enum { STATE_POS, STATE_INDEX, STATE_SUMMED, STATE_BINDS, STATE_UNBIND_ALL, STATE_NEXT_ID, STATE_LEN };
+/* STATE_CONTAINER_TAG: JavaScript makes a "c:" field a tag (containerIdTag): such lines are its. */
+enum { STATE_POS, STATE_INDEX, STATE_SUMMED, STATE_BINDS, STATE_UNBIND_ALL, STATE_NEXT_ID, STATE_CONTAINER_TAG, STATE_LEN };
 
 static double EXACT_POW10[MAX_FAST_DIGITS + 1];
 
@@ -336,7 +354,60 @@ static __attribute__((noinline)) int32_t intern_tagged(key_table_t *t, const uin
   return intern(t, tagged, (uint32_t)(key_len + 1 + tags_len), hash, added);
 }
 
-/* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
+/*
+ * A "T" field's Unix seconds from *at (after the "T"): 1 to 12 digits, not
+ * 0, as JavaScript's readTimestamp takes them. Leaves *at after them; 0 if
+ * they are not (the line is then JavaScript's, which calls it bad).
+ */
+static int timestamp_field(const uint8_t *buf, int32_t *at, int32_t end, double *seconds) {
+  int32_t i = *at;
+  int64_t s = 0;
+  for (; i < end && (unsigned)buf[i] - '0' <= 9; i++) {
+    if (i - *at == MAX_TIMESTAMP_DIGITS) return 0;
+    s = s * 10 + (buf[i] - '0');
+  }
+  if (s == 0) return 0;
+  *seconds = (double)s;
+  *at = i;
+  return 1;
+}
+
+static int is_cardinality(const uint8_t *v, int32_t len) {
+  static const char *const names[] = {"none", "low", "orchestrator", "high"};
+  for (int k = 0; k < 4; k++)
+    if ((size_t)len == strlen(names[k]) && memcmp(v, names[k], (size_t)len) == 0) return 1;
+  return 0;
+}
+
+/*
+ * Any field but tags, a rate or a timestamp, from f (after its "|"): a
+ * container ID, external data or cardinality, read and ignored, or an
+ * unknown field, counted in *bad_fields. Returns where it ends (the next
+ * "|", newline or end); -1 for a line JavaScript must read: a "\r" (only
+ * the line's last byte may be one, stripped there), a container ID that
+ * JavaScript makes a tag, and an empty field or one that starts like a
+ * number (Etsy's bad sample rate right after the type). Out of line: rare.
+ */
+static __attribute__((noinline)) int32_t other_field(const key_table_t *t, const uint8_t *buf, int32_t f, int32_t end, int32_t *bad_fields) {
+  int32_t i = f;
+  for (; i < end && buf[i] != '|' && buf[i] != '\n'; i++)
+    if (buf[i] == '\r') return -1;
+  int32_t len = i - f;
+  if (len == 0) return -1;
+  int first = buf[f];
+  if (len >= 2 && buf[f + 1] == ':' && (first == 'c' || first == 'e')) {
+    if (first == 'c' && t->state[STATE_CONTAINER_TAG]) return -1;
+  } else if (len >= 5 && memcmp(buf + f, "card:", 5) == 0 && is_cardinality(buf + f + 5, len - 5)) {
+    /* Tells the Datadog agent which tags to add from its tagger: nothing to add here. */
+  } else if (first == '.' || (first >= '0' && first <= '9')) {
+    return -1;
+  } else {
+    (*bad_fields)++;
+  }
+  return i;
+}
+
+/* One line from buf[start]; returns where the next one starts. Adds at most RECORDS_PER_LINE records. */
 static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
   if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
   uint32_t hash;
@@ -375,21 +446,28 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
       goto slow;
   }
   if (value < 0 && (kind == REC_TIMER || kind == REC_HISTOGRAM)) goto slow;
-  double rate = 1;
-  int32_t tags_start = key_end, tags_end = key_end;
-  if (i < end && buf[i] == '|') {
-    if (i + 1 < end && buf[i + 1] == '@') {
-      i += 2;
-      if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
-    }
-    if (i < end && buf[i] == '|') {
-      if (i + 1 >= end || buf[i + 1] != '#') goto slow;
+  double rate = 1, timestamp = -1;
+  int32_t tags_start = key_end, tags_end = key_end, bad_fields = 0;
+  /* The DogStatsD fields, each to the next "|", in any order (see readFields in packet-parser.ts). */
+  while (i < end && buf[i] == '|') {
+    int32_t f = ++i;
+    int first = f < end ? buf[f] : '\n';
+    if (first == '#' && tags_end == tags_start) {
+      /* The first tag block only (an empty one is none, as in JavaScript); another is an unknown field. */
       uint64_t tags_hash = hash;
-      tags_start = i + 2;
+      tags_start = f + 1;
       i = tags_end = tags_scan(buf, tags_start, end, &tags_hash);
-      /* No tags ("|#" alone) is no tags, as in JavaScript. */
       if (tags_end > tags_start) hash = (uint32_t)(tags_hash ^ (tags_hash >> 32)) ^ 0x5bd1e995u;
       else tags_start = tags_end = key_end;
+    } else if (first == '@') {
+      i = f + 1;
+      if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
+    } else if (first == 'T') {
+      i = f + 1;
+      if (!timestamp_field(buf, &i, end, &timestamp)) goto slow;
+    } else {
+      i = other_field(t, buf, f, end, &bad_fields);
+      if (i < 0) goto slow;
     }
   }
   if (i < end && buf[i] != '\n') goto slow;
@@ -397,6 +475,14 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
   int32_t id = tags_end == key_end ? intern(t, buf + start, (uint32_t)(key_end - start), hash, &added)
                                    : intern_tagged(t, buf, start, key_end, tags_start, tags_end, hash, &added);
   if (id < 0) goto slow;
+  if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, tags_start, tags_end);
+  if (bad_fields > 0) record(t, n, REC_BAD_FIELDS, start, i, bad_fields, 0);
+  if (timestamp >= 0) {
+    /* A point at its time, never part of the interval: no direct add, and no reason to stop them. */
+    record(t, n, REC_POINT_TIME, start, i, timestamp, 0);
+    record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
+    return i + 1;
+  }
   if (kind == REC_COUNTER && t->values != NULL && t->row1[id] != 0) {
     size_t row = t->row1[id] - 1;
     /* As the aggregator's onCounter: the value times the inverse rate, each step finite. */
@@ -416,7 +502,6 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
     t->values = NULL;
     if (t->row1[id] == 0) kind = REC_UNBOUND_COUNTER;
   }
-  if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, tags_start, tags_end);
   record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
   return i + 1;
 
@@ -533,7 +618,7 @@ static napi_value ParseLines(napi_env env, napi_callback_info info) {
       return NULL;
     }
     while (pos < end) {
-      if (n + 2 > t->records_cap) goto full;
+      if (n + RECORDS_PER_LINE > t->records_cap) goto full;
       pos = parse_line(t, buf, pos, end, &n);
     }
     pos = end;
