@@ -1,7 +1,10 @@
 /*
- * The common StatsD line, parsed in C: `key:value|type` with an optional
- * `|@rate` and optional DogStatsD tags `|#tags` after it (the usual order of
- * DogStatsD clients), a key with no "|" in it, a plain decimal value.
+ * The common StatsD line, parsed in C: `key:value|type` with a key with no
+ * "|" in it, a plain decimal value, and any DogStatsD fields after the type
+ * in any order: `@rate`, `#tags`, `T` timestamp, `c:` container ID, `e:`
+ * external data, `card:` cardinality, unknown ones (counted for JavaScript
+ * to log). The usual `|@rate` then `|#tags` are read inline; any other field
+ * out of line, so that the common line pays nothing for them.
  * That is nearly every line a real client sends, and in JavaScript its
  * scan and key lookup cost about as much as everything else the server
  * does per metric (system calls, batching, flushing) put together: every
@@ -9,9 +12,9 @@
  *
  * This is only a fast path in front of the JavaScript parser
  * (src/parse/packet-parser.ts), never a second reading of the protocol:
- * anything else on a line (any other DogStatsD field, tags before the rate, an event,
- * several values, sets, a sign or exponent
- * it does not expect, a bad field, "\r") sends that whole line to
+ * anything else on a line (an event, several values, sets, a sign or
+ * exponent it does not expect, a field JavaScript may call bad or make a
+ * tag, "\r") sends that whole line to
  * JavaScript as it is, in order, so bad lines are counted and logged in one
  * place and the results are the same bits either way (the value is the
  * mantissa over an exact power of ten, as there). Keys are interned here by
@@ -294,11 +297,12 @@ static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t
 }
 
 /*
+ * Inlined into both callers (the usual tags and more_fields' tags).
  * Where the tags from i end: at the first "|", newline or "\r", or end
  * (JavaScript reads a "\r" inside them as part of them: such lines go there).
  * Hashes them 8 bytes at a time on the way, into *h.
  */
-static int32_t tags_scan(const uint8_t *buf, int32_t i, int32_t end, uint64_t *h) {
+static inline __attribute__((always_inline)) int32_t tags_scan(const uint8_t *buf, int32_t i, int32_t end, uint64_t *h) {
   uint64_t hash = *h;
   for (; i + 8 <= end; i += 8) {
     uint64_t w;
@@ -379,30 +383,62 @@ static int is_cardinality(const uint8_t *v, int32_t len) {
   return 0;
 }
 
+/* What a line's DogStatsD fields say, as far as the fast path takes them. */
+typedef struct {
+  double rate;      /* 1 if none */
+  double timestamp; /* Unix seconds of a "T" field; -1 none */
+  int32_t tags_start, tags_end; /* the first tag block (both the key's end: none) */
+  int32_t bad_fields;           /* unknown fields */
+  uint32_t hash;                /* the key's hash, with its tags' once they are read */
+} fields_t;
+
 /*
- * Any field but tags, a rate or a timestamp, from f (after its "|"): a
- * container ID, external data or cardinality, read and ignored, or an
- * unknown field, counted in *bad_fields. Returns where it ends (the next
- * "|", newline or end); -1 for a line JavaScript must read: a "\r" (only
- * the line's last byte may be one, stripped there), a container ID that
- * JavaScript makes a tag, and an empty field or one that starts like a
- * number (Etsy's bad sample rate right after the type). Out of line: rare.
+ * The DogStatsD fields from i (a "|") on, each to the next "|", in any
+ * order, as JavaScript's readFields reads them, into *fl (which holds those
+ * read before). Returns where the line ends (its newline, or end); -1 for a
+ * line JavaScript must read: a "\r" (only the line's last byte may be one,
+ * stripped there), a rate or timestamp that is not a plain one, a container
+ * ID that JavaScript makes a tag (containerIdTag), and an empty field or
+ * one that starts like a number (Etsy's bad sample rate right after the
+ * type). Out of line: the common line has no field but a rate and tags.
  */
-static __attribute__((noinline)) int32_t other_field(const key_table_t *t, const uint8_t *buf, int32_t f, int32_t end, int32_t *bad_fields) {
-  int32_t i = f;
-  for (; i < end && buf[i] != '|' && buf[i] != '\n'; i++)
-    if (buf[i] == '\r') return -1;
-  int32_t len = i - f;
-  if (len == 0) return -1;
-  int first = buf[f];
-  if (len >= 2 && buf[f + 1] == ':' && (first == 'c' || first == 'e')) {
-    if (first == 'c' && t->state[STATE_CONTAINER_TAG]) return -1;
-  } else if (len >= 5 && memcmp(buf + f, "card:", 5) == 0 && is_cardinality(buf + f + 5, len - 5)) {
-    /* Tells the Datadog agent which tags to add from its tagger: nothing to add here. */
-  } else if (first == '.' || (first >= '0' && first <= '9')) {
-    return -1;
-  } else {
-    (*bad_fields)++;
+static __attribute__((noinline)) int32_t more_fields(const key_table_t *t, const uint8_t *buf, int32_t i, int32_t end, int32_t key_end, fields_t *fl) {
+  while (i < end && buf[i] == '|') {
+    int32_t f = ++i;
+    int first = f < end ? buf[f] : '\n';
+    if (first == '#' && fl->tags_end == fl->tags_start) {
+      /* The first tag block only (an empty one is none, as in JavaScript); another is an unknown field. */
+      uint64_t tags_hash = fl->hash;
+      fl->tags_start = f + 1;
+      i = fl->tags_end = tags_scan(buf, fl->tags_start, end, &tags_hash);
+      if (fl->tags_end > fl->tags_start) fl->hash = (uint32_t)(tags_hash ^ (tags_hash >> 32)) ^ 0x5bd1e995u;
+      else fl->tags_start = fl->tags_end = key_end;
+      continue;
+    }
+    if (first == '@') {
+      i = f + 1;
+      if (!plain_decimal(buf, &i, end, &fl->rate) || !(fl->rate > 0 && fl->rate <= 1)) return -1;
+      continue;
+    }
+    if (first == 'T') {
+      i = f + 1;
+      if (!timestamp_field(buf, &i, end, &fl->timestamp)) return -1;
+      continue;
+    }
+    for (; i < end && buf[i] != '|' && buf[i] != '\n'; i++)
+      if (buf[i] == '\r') return -1;
+    int32_t len = i - f;
+    if (len == 0) return -1;
+    if (len >= 2 && buf[f + 1] == ':' && (first == 'c' || first == 'e')) {
+      /* Read and not used: a container ID (unless it becomes a tag), external data. */
+      if (first == 'c' && t->state[STATE_CONTAINER_TAG]) return -1;
+    } else if (len >= 5 && memcmp(buf + f, "card:", 5) == 0 && is_cardinality(buf + f + 5, len - 5)) {
+      /* Tells the Datadog agent which tags to add from its tagger: nothing to add here. */
+    } else if (first == '.' || (first >= '0' && first <= '9')) {
+      return -1;
+    } else {
+      fl->bad_fields++;
+    }
   }
   return i;
 }
@@ -446,28 +482,47 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
       goto slow;
   }
   if (value < 0 && (kind == REC_TIMER || kind == REC_HISTOGRAM)) goto slow;
-  double rate = 1, timestamp = -1;
-  int32_t tags_start = key_end, tags_end = key_end, bad_fields = 0;
-  /* The DogStatsD fields, each to the next "|", in any order (see readFields in packet-parser.ts). */
-  while (i < end && buf[i] == '|') {
-    int32_t f = ++i;
-    int first = f < end ? buf[f] : '\n';
-    if (first == '#' && tags_end == tags_start) {
-      /* The first tag block only (an empty one is none, as in JavaScript); another is an unknown field. */
+  double rate = 1;
+  int32_t tags_start = key_end, tags_end = key_end;
+  if (i < end && buf[i] == '|') {
+    /* The usual fields inline, in the usual order (DogStatsD clients': rate, then tags). */
+    if (i + 1 < end && buf[i + 1] == '@') {
+      i += 2;
+      if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
+    }
+    if (i + 1 < end && buf[i] == '|' && buf[i + 1] == '#') {
       uint64_t tags_hash = hash;
-      tags_start = f + 1;
+      tags_start = i + 2;
       i = tags_end = tags_scan(buf, tags_start, end, &tags_hash);
+      /* No tags ("|#" alone) is no tags, as in JavaScript. */
       if (tags_end > tags_start) hash = (uint32_t)(tags_hash ^ (tags_hash >> 32)) ^ 0x5bd1e995u;
       else tags_start = tags_end = key_end;
-    } else if (first == '@') {
-      i = f + 1;
-      if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
-    } else if (first == 'T') {
-      i = f + 1;
-      if (!timestamp_field(buf, &i, end, &timestamp)) goto slow;
-    } else {
-      i = other_field(t, buf, f, end, &bad_fields);
-      if (i < 0) goto slow;
+    }
+    if (__builtin_expect(i < end && buf[i] == '|', 0)) {
+      /*
+       * In memory only here, and their records written here, before the
+       * value's: the common line carries nothing more across the key
+       * lookup. If the line still goes to JavaScript (a key it cannot
+       * intern), JavaScript drops them on seeing its record: undoing them
+       * here cost the common line 4 instructions (register allocation).
+       */
+      fields_t fl = {rate, -1, tags_start, tags_end, 0, hash};
+      i = more_fields(t, buf, i, end, key_end, &fl);
+      if (i < 0 || (i < end && buf[i] != '\n')) goto slow;
+      rate = fl.rate;
+      tags_start = fl.tags_start;
+      tags_end = fl.tags_end;
+      hash = fl.hash;
+      if (fl.bad_fields > 0) record(t, n, REC_BAD_FIELDS, start, i, fl.bad_fields, 0);
+      if (fl.timestamp >= 0) {
+        /*
+         * A point at its time, never part of the interval: a counter is
+         * never added directly nor bound (JavaScript reads an unbound one
+         * after a time as a counter point), and stops no direct adds.
+         */
+        record(t, n, REC_POINT_TIME, start, i, fl.timestamp, 0);
+        if (kind == REC_COUNTER) kind = REC_UNBOUND_COUNTER;
+      }
     }
   }
   if (i < end && buf[i] != '\n') goto slow;
@@ -475,14 +530,6 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
   int32_t id = tags_end == key_end ? intern(t, buf + start, (uint32_t)(key_end - start), hash, &added)
                                    : intern_tagged(t, buf, start, key_end, tags_start, tags_end, hash, &added);
   if (id < 0) goto slow;
-  if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, tags_start, tags_end);
-  if (bad_fields > 0) record(t, n, REC_BAD_FIELDS, start, i, bad_fields, 0);
-  if (timestamp >= 0) {
-    /* A point at its time, never part of the interval: no direct add, and no reason to stop them. */
-    record(t, n, REC_POINT_TIME, start, i, timestamp, 0);
-    record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
-    return i + 1;
-  }
   if (kind == REC_COUNTER && t->values != NULL && t->row1[id] != 0) {
     size_t row = t->row1[id] - 1;
     /* As the aggregator's onCounter: the value times the inverse rate, each step finite. */
@@ -502,6 +549,7 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
     t->values = NULL;
     if (t->row1[id] == 0) kind = REC_UNBOUND_COUNTER;
   }
+  if (added) record(t, n, REC_NEW_KEY | (id << KIND_BITS), start, key_end, tags_start, tags_end);
   record(t, n, kind | (id << KIND_BITS), start, i, value, rate);
   return i + 1;
 

@@ -162,6 +162,9 @@ t.test('events and service checks are never metrics', async (t) => {
   const event = '_e{5,4}:title|text|d:1700000000|h:host|p:low|t:info|#env:prod'
   const check = '_sc|db.up|0|d:1700000000|h:host|#env:prod|m:all good'
   t.strictSame(parse(t, `${event}\n${check}\n_e{3,4}:1|c|@0.5`), [['event', event], ['check', check], ['event', '_e{3,4}:1|c|@0.5']])
+  // The fast path reads this one's fields before it finds its key is an event's: JavaScript then reads it all, once.
+  const fielded = '_e{3,4}:1|c|zz|T1700000000|#a'
+  t.strictSame(parse(t, `${fielded}\nx:1|c|zz`), [['event', fielded], ['bad fields', 1], ['c', 'x', 1, 1]], 'no field of an event counted')
 })
 
 t.test("issue 28's lines make no series they do not name, through both parsers", async (t) => {

@@ -17,9 +17,10 @@ import { MetricType, type PacketParser, type ParseSink } from './packet-parser'
  *   ops[3r + 1]  line start (key start for a new key)
  *   ops[3r + 2]  line end   (key end for a new key)
  *   vals[2r]     value      vals[2r + 1]  sample rate  (a new key: its tags' start, end)
- * A line's unknown fields come as a record of their count (BadFields)
- * before its value's, and a "T" timestamp as a record of its seconds
- * (PointTime) right before the value it applies to.
+ * A line's unknown fields come as a record of their count (BadFields), and
+ * a "T" timestamp as a record of its seconds (PointTime), before its
+ * value's; if its SlowLine record comes instead (C could not take the key
+ * after all), they are dropped: JavaScript reads the whole line.
  *
  * A sink that keeps its counters in one column of doubles (CounterColumn)
  * lets the addon add a counter line straight into its row, once the key's
@@ -202,8 +203,12 @@ export class NativePacketParser<K> {
     let tagsStart = 0
     let tagsEnd = 0
     let lines = summed
-    /** The next value's timestamp (a PointTime record), -1 none. */
+    // The next value's line's fields: a timestamp (PointTime), -1 none, and its unknown fields (BadFields).
+    // Held until the value comes: if a SlowLine comes instead, the line is JavaScript's, which reads them itself.
     let timestamp = -1
+    let badFields = 0
+    let badStart = 0
+    let badEnd = 0
     for (let r = 0; r < records; r++) {
       const op = ops[3 * r]!
       const kind = op & KIND_MASK
@@ -217,15 +222,23 @@ export class NativePacketParser<K> {
           tagsEnd = vals[2 * r + 1]!
         } else if (kind === Record.SlowLine) {
           this.linesForJavaScript++
+          timestamp = -1
+          badFields = 0
           this.fallback.parse(buf, start, end)
         } else if (kind === Record.BadFields) {
-          sink.onBadFields(buf, start, end, vals[2 * r]!)
+          badFields = vals[2 * r]!
+          badStart = start
+          badEnd = end
         } else {
           timestamp = vals[2 * r]!
         }
         continue
       }
       const id = op >>> KIND_BITS
+      if (badFields !== 0) {
+        sink.onBadFields(buf, badStart, badEnd, badFields)
+        badFields = 0
+      }
       let key = keys[id]
       if (key === undefined || key === null) {
         // This line is counted before its key is resolved or refused.
