@@ -1,7 +1,10 @@
 /*
- * The common StatsD line, parsed in C: `key:value|type` with an optional
- * `|@rate` and optional DogStatsD tags `|#tags` after it (the usual order of
- * DogStatsD clients), a key with no "|" in it, a plain decimal value.
+ * The common StatsD line, parsed in C: `key:value|type` with a key with no
+ * "|" in it, a plain decimal value, and any DogStatsD fields after the type
+ * in any order: `@rate`, `#tags`, `T` timestamp, `c:` container ID, `e:`
+ * external data, `card:` cardinality, unknown ones (counted for JavaScript
+ * to log). The usual `|@rate` then `|#tags` are read inline; any other field
+ * out of line, so that the common line pays nothing for them.
  * That is nearly every line a real client sends, and in JavaScript its
  * scan and key lookup cost about as much as everything else the server
  * does per metric (system calls, batching, flushing) put together: every
@@ -9,9 +12,9 @@
  *
  * This is only a fast path in front of the JavaScript parser
  * (src/parse/packet-parser.ts), never a second reading of the protocol:
- * anything else on a line (any other DogStatsD field, tags before the rate, an event,
- * several values, sets, a sign or exponent
- * it does not expect, a bad field, "\r") sends that whole line to
+ * anything else on a line (an event, several values, sets, a sign or
+ * exponent it does not expect, a field JavaScript may call bad or make a
+ * tag, "\r") sends that whole line to
  * JavaScript as it is, in order, so bad lines are counted and logged in one
  * place and the results are the same bits either way (the value is the
  * mantissa over an exact power of ten, as there). Keys are interned here by
@@ -47,8 +50,25 @@
 /* REC_UNBOUND_COUNTER: a counter whose id has no row yet (JavaScript then binds it). */
 /* REC_HISTOGRAM: a timer that came as a DogStatsD histogram or distribution ("h", "d"). */
 /* REC_NEW_KEY: (key start, key end) in ops, (tags start, tags end) in vals (both the key end without tags). */
-enum { REC_COUNTER, REC_TIMER, REC_GAUGE, REC_GAUGE_DELTA, REC_UNBOUND_COUNTER, REC_HISTOGRAM, REC_NEW_KEY, REC_SLOW_LINE };
-#define KIND_BITS 3
+/* REC_BAD_FIELDS: (line start, line end) in ops, the count of unknown DogStatsD fields in vals. */
+/* REC_POINT_TIME: the next record's value is a point at the Unix seconds in vals ("T" field). */
+enum {
+  REC_COUNTER,
+  REC_TIMER,
+  REC_GAUGE,
+  REC_GAUGE_DELTA,
+  REC_UNBOUND_COUNTER,
+  REC_HISTOGRAM,
+  REC_NEW_KEY,
+  REC_SLOW_LINE,
+  REC_BAD_FIELDS,
+  REC_POINT_TIME
+};
+#define KIND_BITS 4
+/* A line makes at most this many records: a new key, its unknown fields, its timestamp, its value. */
+#define RECORDS_PER_LINE 4
+/* The digits of a "T" field JavaScript takes (readTimestamp). */
+#define MAX_TIMESTAMP_DIGITS 12
 #define MAX_FAST_DIGITS 15
 /* Past this many ids, new keys go to JavaScript (whose caches start afresh on their own). */
 #define MAX_KEYS (1 << 20)
@@ -81,7 +101,8 @@ typedef struct {
 } key_table_t;
 
 /* state[]: written by a call (where it stopped, lines it added directly), or read by it (binds, reset). */
-enum { STATE_POS, STATE_INDEX, STATE_SUMMED, STATE_BINDS, STATE_UNBIND_ALL, STATE_NEXT_ID, STATE_LEN };
+/* STATE_CONTAINER_TAG: JavaScript makes a "c:" field a tag (containerIdTag): such lines are its. */
+enum { STATE_POS, STATE_INDEX, STATE_SUMMED, STATE_BINDS, STATE_UNBIND_ALL, STATE_NEXT_ID, STATE_CONTAINER_TAG, STATE_LEN };
 
 static double EXACT_POW10[MAX_FAST_DIGITS + 1];
 
@@ -276,11 +297,12 @@ static int32_t key_scan(const uint8_t *buf, int32_t start, int32_t end, uint32_t
 }
 
 /*
+ * Inlined into both callers (the usual tags and more_fields' tags).
  * Where the tags from i end: at the first "|", newline or "\r", or end
  * (JavaScript reads a "\r" inside them as part of them: such lines go there).
  * Hashes them 8 bytes at a time on the way, into *h.
  */
-static int32_t tags_scan(const uint8_t *buf, int32_t i, int32_t end, uint64_t *h) {
+static inline __attribute__((always_inline)) int32_t tags_scan(const uint8_t *buf, int32_t i, int32_t end, uint64_t *h) {
   uint64_t hash = *h;
   for (; i + 8 <= end; i += 8) {
     uint64_t w;
@@ -336,7 +358,92 @@ static __attribute__((noinline)) int32_t intern_tagged(key_table_t *t, const uin
   return intern(t, tagged, (uint32_t)(key_len + 1 + tags_len), hash, added);
 }
 
-/* One line from buf[start]; returns where the next one starts. Adds at most 2 records. */
+/*
+ * A "T" field's Unix seconds from *at (after the "T"): 1 to 12 digits, not
+ * 0, as JavaScript's readTimestamp takes them. Leaves *at after them; 0 if
+ * they are not (the line is then JavaScript's, which calls it bad).
+ */
+static int timestamp_field(const uint8_t *buf, int32_t *at, int32_t end, double *seconds) {
+  int32_t i = *at;
+  int64_t s = 0;
+  for (; i < end && (unsigned)buf[i] - '0' <= 9; i++) {
+    if (i - *at == MAX_TIMESTAMP_DIGITS) return 0;
+    s = s * 10 + (buf[i] - '0');
+  }
+  if (s == 0) return 0;
+  *seconds = (double)s;
+  *at = i;
+  return 1;
+}
+
+static int is_cardinality(const uint8_t *v, int32_t len) {
+  static const char *const names[] = {"none", "low", "orchestrator", "high"};
+  for (int k = 0; k < 4; k++)
+    if ((size_t)len == strlen(names[k]) && memcmp(v, names[k], (size_t)len) == 0) return 1;
+  return 0;
+}
+
+/* What a line's DogStatsD fields say, as far as the fast path takes them. */
+typedef struct {
+  double rate;      /* 1 if none */
+  double timestamp; /* Unix seconds of a "T" field; -1 none */
+  int32_t tags_start, tags_end; /* the first tag block (both the key's end: none) */
+  int32_t bad_fields;           /* unknown fields */
+  uint32_t hash;                /* the key's hash, with its tags' once they are read */
+} fields_t;
+
+/*
+ * The DogStatsD fields from i (a "|") on, each to the next "|", in any
+ * order, as JavaScript's readFields reads them, into *fl (which holds those
+ * read before). Returns where the line ends (its newline, or end); -1 for a
+ * line JavaScript must read: a "\r" (only the line's last byte may be one,
+ * stripped there), a rate or timestamp that is not a plain one, a container
+ * ID that JavaScript makes a tag (containerIdTag), and an empty field or
+ * one that starts like a number (Etsy's bad sample rate right after the
+ * type). Out of line: the common line has no field but a rate and tags.
+ */
+static __attribute__((noinline)) int32_t more_fields(const key_table_t *t, const uint8_t *buf, int32_t i, int32_t end, int32_t key_end, fields_t *fl) {
+  while (i < end && buf[i] == '|') {
+    int32_t f = ++i;
+    int first = f < end ? buf[f] : '\n';
+    if (first == '#' && fl->tags_end == fl->tags_start) {
+      /* The first tag block only (an empty one is none, as in JavaScript); another is an unknown field. */
+      uint64_t tags_hash = fl->hash;
+      fl->tags_start = f + 1;
+      i = fl->tags_end = tags_scan(buf, fl->tags_start, end, &tags_hash);
+      if (fl->tags_end > fl->tags_start) fl->hash = (uint32_t)(tags_hash ^ (tags_hash >> 32)) ^ 0x5bd1e995u;
+      else fl->tags_start = fl->tags_end = key_end;
+      continue;
+    }
+    if (first == '@') {
+      i = f + 1;
+      if (!plain_decimal(buf, &i, end, &fl->rate) || !(fl->rate > 0 && fl->rate <= 1)) return -1;
+      continue;
+    }
+    if (first == 'T') {
+      i = f + 1;
+      if (!timestamp_field(buf, &i, end, &fl->timestamp)) return -1;
+      continue;
+    }
+    for (; i < end && buf[i] != '|' && buf[i] != '\n'; i++)
+      if (buf[i] == '\r') return -1;
+    int32_t len = i - f;
+    if (len == 0) return -1;
+    if (len >= 2 && buf[f + 1] == ':' && (first == 'c' || first == 'e')) {
+      /* Read and not used: a container ID (unless it becomes a tag), external data. */
+      if (first == 'c' && t->state[STATE_CONTAINER_TAG]) return -1;
+    } else if (len >= 5 && memcmp(buf + f, "card:", 5) == 0 && is_cardinality(buf + f + 5, len - 5)) {
+      /* Tells the Datadog agent which tags to add from its tagger: nothing to add here. */
+    } else if (first == '.' || (first >= '0' && first <= '9')) {
+      return -1;
+    } else {
+      fl->bad_fields++;
+    }
+  }
+  return i;
+}
+
+/* One line from buf[start]; returns where the next one starts. Adds at most RECORDS_PER_LINE records. */
 static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int32_t end, uint32_t *n) {
   if (buf[start] == '\n') return start + 1; /* an empty line: nothing, as in JavaScript */
   uint32_t hash;
@@ -378,18 +485,44 @@ static int32_t parse_line(key_table_t *t, const uint8_t *buf, int32_t start, int
   double rate = 1;
   int32_t tags_start = key_end, tags_end = key_end;
   if (i < end && buf[i] == '|') {
+    /* The usual fields inline, in the usual order (DogStatsD clients': rate, then tags). */
     if (i + 1 < end && buf[i + 1] == '@') {
       i += 2;
       if (!plain_decimal(buf, &i, end, &rate) || !(rate > 0 && rate <= 1)) goto slow;
     }
-    if (i < end && buf[i] == '|') {
-      if (i + 1 >= end || buf[i + 1] != '#') goto slow;
+    if (i + 1 < end && buf[i] == '|' && buf[i + 1] == '#') {
       uint64_t tags_hash = hash;
       tags_start = i + 2;
       i = tags_end = tags_scan(buf, tags_start, end, &tags_hash);
       /* No tags ("|#" alone) is no tags, as in JavaScript. */
       if (tags_end > tags_start) hash = (uint32_t)(tags_hash ^ (tags_hash >> 32)) ^ 0x5bd1e995u;
       else tags_start = tags_end = key_end;
+    }
+    if (__builtin_expect(i < end && buf[i] == '|', 0)) {
+      /*
+       * In memory only here, and their records written here, before the
+       * value's: the common line carries nothing more across the key
+       * lookup. If the line still goes to JavaScript (a key it cannot
+       * intern), JavaScript drops them on seeing its record: undoing them
+       * here cost the common line 4 instructions (register allocation).
+       */
+      fields_t fl = {rate, -1, tags_start, tags_end, 0, hash};
+      i = more_fields(t, buf, i, end, key_end, &fl);
+      if (i < 0 || (i < end && buf[i] != '\n')) goto slow;
+      rate = fl.rate;
+      tags_start = fl.tags_start;
+      tags_end = fl.tags_end;
+      hash = fl.hash;
+      if (fl.bad_fields > 0) record(t, n, REC_BAD_FIELDS, start, i, fl.bad_fields, 0);
+      if (fl.timestamp >= 0) {
+        /*
+         * A point at its time, never part of the interval: a counter is
+         * never added directly nor bound (JavaScript reads an unbound one
+         * after a time as a counter point), and stops no direct adds.
+         */
+        record(t, n, REC_POINT_TIME, start, i, fl.timestamp, 0);
+        if (kind == REC_COUNTER) kind = REC_UNBOUND_COUNTER;
+      }
     }
   }
   if (i < end && buf[i] != '\n') goto slow;
@@ -533,7 +666,7 @@ static napi_value ParseLines(napi_env env, napi_callback_info info) {
       return NULL;
     }
     while (pos < end) {
-      if (n + 2 > t->records_cap) goto full;
+      if (n + RECORDS_PER_LINE > t->records_cap) goto full;
       pos = parse_line(t, buf, pos, end, &n);
     }
     pos = end;

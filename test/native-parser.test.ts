@@ -40,11 +40,15 @@ function sameCalls(a: Log, b: Log): boolean {
   return a.calls.every((call, i) => call.length === b.calls[i]!.length && call.every((x, j) => Object.is(x, b.calls[i]![j])))
 }
 
-function parsers(): { js: Log; fast: Log; jsParser: PacketParser<string>; fastParser: NativePacketParser<string> } {
+/** `containerIdTag`: both parsers make a "c:" field a tag (the addon then leaves such lines to JavaScript). */
+function parsers(containerIdTag = false): { js: Log; fast: Log; jsParser: PacketParser<string>; fastParser: NativePacketParser<string> } {
   if (!('addon' in native)) throw new Error(native.unavailable)
   const js = new Log()
   const fast = new Log()
-  return { js, fast, jsParser: new PacketParser(js), fastParser: new NativePacketParser(native.addon, fast, new PacketParser(fast)) }
+  const jsParser = new PacketParser(js)
+  const fallback = new PacketParser(fast)
+  jsParser.containerIdTag = fallback.containerIdTag = containerIdTag
+  return { js, fast, jsParser, fastParser: new NativePacketParser(native.addon, fast, fallback) }
 }
 
 const skip = 'unavailable' in native ? `the addon is not built: ${native.unavailable}` : false
@@ -58,8 +62,8 @@ function withAndWithout(config: object): { aggregator: Aggregator; formatter: Gr
   }))
 }
 
-t.test('same calls as the JavaScript parser on generated lines', { skip }, async (t) => {
-  const random = seededRandom(4321)
+for (const containerIdTag of [false, true]) t.test(`same calls as the JavaScript parser on generated lines${containerIdTag ? ', c: fields as tags' : ''}`, { skip }, async (t) => {
+  const random = seededRandom(containerIdTag ? 1234 : 4321)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
   const keys = ['a', 'foo.bar', 'x-y_Z9', 'empty', 'sp ace', 'sl/ash', 'ü', '', 'k'.repeat(40), 'tag|#t:1', 'a:b']
   const values = ['1', '-1', '+1', '0', '-0', '+0', '1.5', '-2.25', '.5', '5.', '1.2.3', '1e3', '0x10', '123456789012345', '1234567890123456',
@@ -68,15 +72,21 @@ t.test('same calls as the JavaScript parser on generated lines', { skip }, async
   const tails = ['', '', '', '|@0.1', '|@1', '|@0', '|@1.5', '|@', '|@.5', '|@0.5|extra', '|#t:v', '|x', '|@0.25|#a', ':2|c', ':', '|@1e-1', '|@ 0.5',
     // Tags, which the addon reads after the type or the rate; any other field, or tags before the rate, are JavaScript's.
     '|#t:v,e=mc2,,solo', '|#', '|#a\rb', '|#a|@0.5', '|@0.5|#a|c:x', '|#a:b|T1700000000', '|#a,' + 'b'.repeat(1100), '|#ü:ß', '|#a|#b']
+  // DogStatsD fields after those, in any order: the addon reads them all, and leaves doubtful ones to JavaScript.
+  const fields = ['|@0.5', '|@0.25', '|@0', '|@2', '|@x', '|#a:b', '|#', '|#c:d,e', '|c:abc123', '|c:', '|e:it-false,cn-nginx', '|e:', '|card:high', '|card:low',
+    '|card:bogus', '|card:', '|T1700000000', '|T999999999999', '|T1234567890123', '|T0', '|T', '|T17x', '|T-1', '|zz:9', '|z', '|#x|#y', '|', '|1', '|.5',
+    '|c:a\rb', '|zz\r', '|ü', '|:', '|@0.5:2|c']
   const ends = ['\n', '\n', '\r\n', '', '\n\n', '\r']
   const line = (): string => {
     if (random() < 0.03) return String.fromCharCode(...Array.from({ length: Math.floor(random() * 8) }, () => Math.floor(random() * 256)))
-    return `${pick(keys)}:${pick(values)}|${pick(types)}${pick(tails)}`
+    let tail = pick(tails)
+    for (let f = Math.floor(random() * 4); f > 0; f--) tail += pick(fields)
+    return `${pick(keys)}:${pick(values)}|${pick(types)}${tail}`
   }
   // One pair of parsers throughout, so the key table also serves keys seen in earlier packets.
-  const { js, fast, jsParser, fastParser } = parsers()
+  const { js, fast, jsParser, fastParser } = parsers(containerIdTag)
   let mismatches = 0
-  for (let i = 0; i < 20_000; i++) {
+  for (let i = 0; i < (containerIdTag ? 5_000 : 20_000); i++) {
     for (const log of [js, fast]) {
       log.calls = []
       log.lines = 0
@@ -106,12 +116,16 @@ t.test('same calls as the JavaScript parser on generated lines', { skip }, async
 t.test('a packet of more lines than one call has room for', { skip }, async (t) => {
   const { js, fast, jsParser, fastParser } = parsers()
   let text = ''
-  for (let i = 0; i < 30_000; i++) text += i % 7 === 0 ? `k${i % 50}:1|c:2|ms\n` : `k${i % 5000}:${i}|${['c', 'ms', 'g'][i % 3]}\n`
+  // Some lines of the most records (a new key, an unknown field, a timestamp, the value), where a call may fill up.
+  for (let i = 0; i < 30_000; i++) {
+    text += i % 7 === 0 ? `k${i % 50}:1|c:2|ms\n` : i % 11 === 0 ? `n${i}:${i}|c|zz|T1700000000\n` : `k${i % 5000}:${i}|${['c', 'ms', 'g'][i % 3]}\n`
+  }
   const packet = Buffer.from(text)
   jsParser.parse(packet)
   fastParser.parse(packet)
   t.equal(fast.lines, 30_000)
   t.ok(sameCalls(fast, js))
+  t.equal(fastParser.linesForJavaScript, Math.ceil(30_000 / 7), 'only the lines of two values go to JavaScript')
 })
 
 t.test('keys are the ones resolved, before and after clear()', { skip }, async (t) => {
@@ -206,10 +220,12 @@ t.test('a bound counter is added to its row by the addon, with no record', { ski
   t.equal(state[2], 2, 'two lines added')
   // Lines for JavaScript: after one that may hold a counter, counters are records too (in order).
   // Tagged lines are the addon's: a new key and its value; an unbound tagged counter stops direct adds too.
+  // A field starting like a number is JavaScript's; an unknown field is a record of its count, and no stop.
   for (const [before, records, added] of [
     ['u:x|s', 1, 1],
-    ['t:1|ms|#country:c|x', 1, 1],
-    ['b:1|c|#t|x', 2, 0],
+    ['t:1|ms|#country:c|1', 1, 1],
+    ['b:1|c|#t|1', 2, 0],
+    ['f:1|ms|zz', 3, 1],
     ['t:1|ms|#country:c', 2, 1],
     ['b:1|c|#t', 3, 0],
     ['b:1| c', 2, 0],
@@ -224,7 +240,7 @@ t.test('a bound counter is added to its row by the addon, with no record', { ski
   t.equal(addon.parseLines(table, Buffer.from('a:1|c'), 0, one('a:1|c'), 0, 1, values), 1, 'unbound again')
   const hits = new Int32Array(4)
   t.equal(addon.takeHits(table, hits, 0), 1)
-  t.strictSame([...hits.subarray(0, 2)], [0, 5])
+  t.strictSame([...hits.subarray(0, 2)], [0, 6])
   t.equal(addon.takeHits(table, hits, 0), 0, 'taken once')
 })
 

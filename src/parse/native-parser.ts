@@ -1,19 +1,26 @@
 import { nativeFunctions } from '../core/native-addon'
 import { hashKeyBytes } from './key-hash'
-import type { PacketParser, ParseSink } from './packet-parser'
+import { MetricType, type PacketParser, type ParseSink } from './packet-parser'
 
 /*
  * The addon's line fast path (native/statsd_parse.c) in front of the
- * JavaScript parser: C reads the common `key:value|type[|@rate][|#tags]` lines and
- * interns their keys by raw bytes into ids; every other line comes back as
- * it is, in order, for the JavaScript parser. So the sink sees the same
- * calls in the same order either way (test/native-parser.test.ts checks it).
+ * JavaScript parser: C reads `key:value|type` lines of one plain decimal
+ * value (not sets) with any DogStatsD fields after the type, in any order
+ * (@rate, #tags, c:, e:, card:, T, unknown ones), and interns their keys by
+ * raw bytes into ids; every other line comes back as it is, in order, for
+ * the JavaScript parser. So the sink sees the same calls in the same order
+ * either way (test/native-parser.test.ts and test/dogstatsd-fields.test.ts
+ * check it).
  *
  * The addon writes records into typed arrays handed over once:
- *   ops[3r]      kind | id << 3
+ *   ops[3r]      kind | id << 4
  *   ops[3r + 1]  line start (key start for a new key)
  *   ops[3r + 2]  line end   (key end for a new key)
  *   vals[2r]     value      vals[2r + 1]  sample rate  (a new key: its tags' start, end)
+ * A line's unknown fields come as a record of their count (BadFields), and
+ * a "T" timestamp as a record of its seconds (PointTime), before its
+ * value's; if its SlowLine record comes instead (C could not take the key
+ * after all), they are dropped: JavaScript reads the whole line.
  *
  * A sink that keeps its counters in one column of doubles (CounterColumn)
  * lets the addon add a counter line straight into its row, once the key's
@@ -38,6 +45,8 @@ const enum State {
   Binds,
   UnbindAll,
   NextId,
+  /** 1: a line's "c:" field becomes a tag (containerIdTag), so the addon leaves such lines to JavaScript. */
+  ContainerTag,
 }
 
 const enum Record {
@@ -51,8 +60,12 @@ const enum Record {
   Histogram,
   NewKey,
   SlowLine,
+  /** vals[2r] unknown fields on the line (ops: its start, end). */
+  BadFields,
+  /** The next record's value is a point at vals[2r] (Unix seconds). */
+  PointTime,
 }
-const KIND_BITS = 3
+const KIND_BITS = 4
 const KIND_MASK = (1 << KIND_BITS) - 1
 
 /** Records per addon call: a 64 KiB stream read of short lines fits in one. */
@@ -116,6 +129,8 @@ export class NativePacketParser<K> {
   private readonly table: KeyTable
   /** What each id resolved to, by id (undefined: not yet). */
   private keys: (K | null | undefined)[] = []
+  /** Lines the addon handed to the JavaScript parser (for tests: which lines the fast path takes). */
+  linesForJavaScript = 0
 
   constructor(
     private readonly addon: Addon,
@@ -144,6 +159,7 @@ export class NativePacketParser<K> {
         state[State.Binds] = 0
         this.layout = column.layout
       }
+      state[State.ContainerTag] = this.fallback.containerIdTag ? 1 : 0
       const records = this.addon.parseLines(this.table, buf, pos, ends, index, count, column === null ? null : column.values)
       this.deliver(buf, records, state[State.Summed]!)
       pos = state[State.Pos]!
@@ -178,6 +194,12 @@ export class NativePacketParser<K> {
     this.state[State.Binds] = b + 1
   }
 
+  /** A value of a line with a "T" field, as the JavaScript parser hands it over. */
+  private point(key: K, kind: Record, value: number, rate: number, timestamp: number): void {
+    if (kind === Record.Gauge || kind === Record.GaugeDelta) this.sink.onTimestamped(key, MetricType.Gauge, value, kind === Record.GaugeDelta ? 1 : 0, timestamp)
+    else this.sink.onTimestamped(key, kind === Record.Timer || kind === Record.Histogram ? MetricType.Timer : MetricType.Counter, value, rate, timestamp)
+  }
+
   /** Hands the sink `records` records, and `summed` lines the addon added itself. */
   private deliver(buf: Buffer, records: number, summed: number): void {
     const { ops, vals, sink, keys } = this
@@ -187,6 +209,12 @@ export class NativePacketParser<K> {
     let tagsStart = 0
     let tagsEnd = 0
     let lines = summed
+    // The next value's line's fields: a timestamp (PointTime), -1 none, and its unknown fields (BadFields).
+    // Held until the value comes: if a SlowLine comes instead, the line is JavaScript's, which reads them itself.
+    let timestamp = -1
+    let badFields = 0
+    let badStart = 0
+    let badEnd = 0
     for (let r = 0; r < records; r++) {
       const op = ops[3 * r]!
       const kind = op & KIND_MASK
@@ -198,12 +226,25 @@ export class NativePacketParser<K> {
           keyEnd = end
           tagsStart = vals[2 * r]!
           tagsEnd = vals[2 * r + 1]!
-        } else {
+        } else if (kind === Record.SlowLine) {
+          this.linesForJavaScript++
+          timestamp = -1
+          badFields = 0
           this.fallback.parse(buf, start, end)
+        } else if (kind === Record.BadFields) {
+          badFields = vals[2 * r]!
+          badStart = start
+          badEnd = end
+        } else {
+          timestamp = vals[2 * r]!
         }
         continue
       }
       const id = op >>> KIND_BITS
+      if (badFields !== 0) {
+        sink.onBadFields(buf, badStart, badEnd, badFields)
+        badFields = 0
+      }
       let key = keys[id]
       if (key === undefined || key === null) {
         // This line is counted before its key is resolved or refused.
@@ -218,13 +259,17 @@ export class NativePacketParser<K> {
         }
         if (key === null) {
           sink.onBadLine(buf, ops[3 * r + 1]!, ops[3 * r + 2]!, 'empty key')
+          timestamp = -1
           continue
         }
       } else {
         lines++
       }
       const value = vals[2 * r]!
-      if (kind === Record.Counter || kind === Record.UnboundCounter) {
+      if (timestamp >= 0) {
+        this.point(key, kind, value, vals[2 * r + 1]!, timestamp)
+        timestamp = -1
+      } else if (kind === Record.Counter || kind === Record.UnboundCounter) {
         sink.onCounter(key, value, vals[2 * r + 1]!)
         if (kind === Record.UnboundCounter) this.bind(id, key)
       } else if (kind === Record.Timer || kind === Record.Histogram) sink.onTimer(key, value, vals[2 * r + 1]!, kind === Record.Histogram)
