@@ -40,6 +40,8 @@ export type ToShard =
   | { t: 'ask'; question: Question }
 
 export type FromShard =
+  /** Its Aggregator is built (modules loaded): the first flush will not wait for that. */
+  | { t: 'ready' }
   | { t: 'header'; header: FlushHeader }
   | { t: 'part'; part: WirePart }
   /** `sums`: this shard's values of the counters every shard keeps (SharedNames). */

@@ -95,3 +95,5 @@ function answer(question: Question): unknown {
 function send(message: FromShard): void {
   port.postMessage(message)
 }
+
+send({ t: 'ready' })

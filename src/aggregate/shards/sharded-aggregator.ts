@@ -101,7 +101,7 @@ export class ShardStream {
     readonly lines: number,
   ) {}
 
-  receive(message: FromShard): void {
+  receive(message: Exclude<FromShard, { t: 'ready' }>): void {
     if (message.t === 'header') this.header = message.header
     else if (message.t === 'part') this.parts.push(message.part)
     else {
@@ -180,7 +180,7 @@ export class ShardedAggregator implements MetricStore {
     for (const shard of shards) {
       shard.worker.on('message', (message: FromShard) => {
         const stream = shard.streams[0]
-        if (stream === undefined) return
+        if (stream === undefined || message.t === 'ready') return
         if (message.t === 'done') shard.streams.shift()
         stream.receive(message)
       })
@@ -189,7 +189,7 @@ export class ShardedAggregator implements MetricStore {
     }
   }
 
-  /** Starts the workers; resolves once every one runs. */
+  /** Starts the workers; resolves once every one has built its Aggregator. */
   static async start(opts: ShardedAggregatorOptions): Promise<ShardedAggregator> {
     const pending = new SharedArrayBuffer(4 * opts.workers)
     const answered = new SharedArrayBuffer(4 * opts.workers)
@@ -217,7 +217,8 @@ export class ShardedAggregator implements MetricStore {
         shards.map(
           (s) =>
             new Promise<void>((resolve, reject) => {
-              s.worker.once('online', resolve)
+              // Not 'online' (its code starts running): a shard still loading its modules made the first flush late.
+              s.worker.once('message', resolve)
               s.worker.once('error', reject)
             }),
         ),
