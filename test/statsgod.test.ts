@@ -211,9 +211,11 @@ t.test('statsgod config.yml end to end: exact Graphite lines for every type', as
 
   const tok = 's3cr3t-token.'
   await sendStream(tcp[0]!, [`${tok}c.plain:1|c\n${tok}c.plain:2|c\n${tok}c.sampled:1|c|@0.1\n${tok}t.lat:10|ms\n${tok}t.lat:20|ms\n`])
-  await sendUdp(udp[0]!, [`${tok}c.plain:3|c\n${tok}c.sampled:1|c|@0.1\n${tok}g.temp:20|g\n${tok}s.users:1|s\n${tok}t.lat:30|ms`])
+  // Both gauge values over UDP, in order: across transports nothing orders them (a datagram read
+  // by the reader thread may reach the aggregator after a Unix line sent later).
+  await sendUdp(udp[0]!, [`${tok}c.plain:3|c\n${tok}c.sampled:1|c|@0.1\n${tok}g.temp:20|g\n${tok}s.users:1|s\n${tok}t.lat:30|ms`, `${tok}g.temp:25|g`])
   await sendStream(unix[0]!, [
-    `${tok}t.lat:40|ms\n${tok}t.lat:50|ms\n${tok}t.lat:60|ms|@0.5\n${tok}g.temp:25|g\n${tok}s.users:2|s\n${tok}s.users:1|s\nold-token.c.plain:100|c\nc.plain:100|c\n`,
+    `${tok}t.lat:40|ms\n${tok}t.lat:50|ms\n${tok}t.lat:60|ms|@0.5\n${tok}s.users:2|s\n${tok}s.users:1|s\nold-token.c.plain:100|c\nc.plain:100|c\n`,
   ])
   t.equal(await server.stop(), 0)
 
