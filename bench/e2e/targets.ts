@@ -23,11 +23,25 @@ const REPEAT = Number(process.env.BENCH_E2E_REPEAT ?? 1)
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 3)
 /** BENCH_E2E_ROWS: a regular expression; only the rows whose label it matches. */
 const ROWS = new RegExp(process.env.BENCH_E2E_ROWS ?? '')
+/**
+ * BENCH_E2E_RECVBUF_KIB: comma-separated receive buffer sizes in KiB; each
+ * row runs once with each instead of its own (issue 25, ask 4: the buffer
+ * that no longer drops with the reader thread).
+ */
+const RECV_BUFFERS = (process.env.BENCH_E2E_RECVBUF_KIB ?? '').split(',').filter((k) => k !== '').map((k) => Number(k) * 1024)
 const RMEM_MAX = '/proc/sys/net/core/rmem_max'
 const WANTED_RMEM_MAX = 64 << 20
 const MiB = 1 << 20
 
 type Figures = [string, number][]
+
+/** Each row with each of BENCH_E2E_RECVBUF_KIB's buffers (the rows as they are without it). */
+function withBuffers(selected: Row[]): Row[] {
+  if (RECV_BUFFERS.length === 0) return selected
+  return selected.flatMap((row) =>
+    RECV_BUFFERS.map((recvBuffer) => ({ ...row, recvBuffer, label: `${row.label.replace(/, \d+ MiB buffer/, '')}, ${recvBuffer / 1024} KiB buffer` })),
+  )
+}
 
 interface Row {
   label: string
@@ -164,7 +178,7 @@ export async function targetsOnly(): Promise<void> {
   // samples[row figure][build] = values
   const samples = new Map<string, number[][]>()
   try {
-    for (const row of rows.filter((r) => ROWS.test(r.label))) {
+    for (const row of withBuffers(rows.filter((r) => ROWS.test(r.label)))) {
       process.stderr.write(`${row.label}\n`)
       for (let round = 0; round < REPEAT; round++) {
         for (const [b, main] of MAINS.entries()) {
