@@ -229,11 +229,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       }
       return
     }
-    if (pid >= 0) {
-      this.parser.originTags = this.originTagsOf(pid, uid)
-      this.parser.parse(packet)
-      this.parser.originTags = null
-    } else if (native !== null) native.parse(packet)
+    if (pid >= 0) this.parseFromOrigin(packet, 0, packet.length, pid, uid)
+    else if (native !== null) native.parse(packet)
     else this.parser.parse(packet)
   }
 
@@ -248,10 +245,15 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     let start = 0
     for (let i = 0; i < count; i++) {
       const end = ends[i]!
-      this.parser.originTags = this.originTagsOf(origins[2 * i]!, origins[2 * i + 1]!)
-      this.parser.parse(slab, start, end)
+      this.parseFromOrigin(slab, start, end, origins[2 * i]!, origins[2 * i + 1]!)
       start = end
     }
+  }
+
+  /** Lines from one sender (pid, uid; -1 if the kernel gave none), through the JavaScript parser, which adds its tags. */
+  private parseFromOrigin(buf: Buffer, start: number, end: number, pid: number, uid: number): void {
+    this.parser.originTags = this.originTagsOf(pid, uid)
+    this.parser.parse(buf, start, end)
     this.parser.originTags = null
   }
 
