@@ -5,7 +5,7 @@ import { silentLogger } from '../src/log'
 import { buildKeyName } from '../src/parse/key-name'
 import { type CountingSink, NativePacketParser, nativeLineParsing } from '../src/parse/native-parser'
 import { MetricType, PacketParser } from '../src/parse/packet-parser'
-import { RecordingSink } from './helpers/recording-sink'
+import { LineCountingSink } from './helpers/recording-sink'
 
 /*
  * Every DogStatsD field after the type, in every order, with and without an
@@ -14,14 +14,7 @@ import { RecordingSink } from './helpers/recording-sink'
  * series but the ones the lines name.
  */
 
-class Recorder extends RecordingSink implements CountingSink<string> {
-  lines = 0
-  onLine(): void {
-    this.lines++
-  }
-  onLines(count: number): void {
-    this.lines += count
-  }
+class Recorder extends LineCountingSink implements CountingSink<string> {
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
     const name = buildKeyName(buf, ks, ke, ts, te, true)
     return name === '' ? null : name

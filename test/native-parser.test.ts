@@ -7,7 +7,7 @@ import { NativePacketParser, type CountingSink, nativeLineParsing } from '../src
 import { PacketParser } from '../src/parse/packet-parser'
 import { stableValues } from './helpers/graphite-lines'
 import { seededRandom } from './helpers/random'
-import { RecordingSink } from './helpers/recording-sink'
+import { LineCountingSink } from './helpers/recording-sink'
 
 /*
  * The addon's line fast path against the JavaScript parser alone: the same
@@ -18,14 +18,7 @@ import { RecordingSink } from './helpers/recording-sink'
 
 const native = nativeLineParsing()
 
-class Log extends RecordingSink implements CountingSink<string> {
-  lines = 0
-  onLine(): void {
-    this.lines++
-  }
-  onLines(count: number): void {
-    this.lines += count
-  }
+class Log extends LineCountingSink implements CountingSink<string> {
   resolveKey(buf: Buffer, ks: number, ke: number, ts: number, te: number): string | null {
     const key = `${buf.toString('latin1', ks, ke)}|${te > ts ? buf.toString('latin1', ts, te) : ''}`
     return key === 'empty|' ? null : key

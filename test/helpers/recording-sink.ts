@@ -31,3 +31,14 @@ export abstract class RecordingSink {
     this.calls.push(['T', key, type, value, extra, timestamp])
   }
 }
+
+/** A RecordingSink that counts lines, as the addon's fast path reports them (onLines) and the JavaScript parser (onLine). */
+export abstract class LineCountingSink extends RecordingSink {
+  lines = 0
+  onLine(): void {
+    this.lines++
+  }
+  onLines(count: number): void {
+    this.lines += count
+  }
+}
