@@ -4,8 +4,9 @@
  * name is built from, and copies the line and a newline into that shard's
  * batch. The rule is route.ts's shardOfLine, byte for byte (a test compares
  * the two on random lines): see there why it keeps one stored name on one
- * shard. Runs on the main thread, called once per batch of datagrams; it
- * keeps no state, so every worker and the main thread may load it.
+ * shard. routeLines runs on the main thread (stream packets, and datagrams
+ * when the reader threads do not route them: statsd_lanes.c calls
+ * shard_of_line there); it keeps no state, so every thread may load it.
  */
 #include <stdint.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static int is_event_line(const uint8_t *b, size_t s, size_t e) {
   return e - s >= 4 && b[s + 1] == 's' && b[s + 2] == 'c' && b[s + 3] == '|';
 }
 
-static uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
+uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
   if (b[s] == '_' && is_event_line(b, s, e)) return 0;
   size_t k = s;
   if (token) {
