@@ -26,20 +26,27 @@
 /* Once the worker has read everything past this offset, writing starts over at 0 (see the top). */
 #define RESTART_AFTER (1u << 20)
 
-static inline int32_t *field(lane_t *l, int64_t record, int f) {
-  return (int32_t *)(l->bytes + record) + f;
-}
-
 static inline uint32_t align4(uint32_t n) {
   return (n + 3) & ~3u;
 }
 
+/* Writes the open record's header (kept in the lane while it fills) in front of its lines. */
+static void close_record(lane_t *l) {
+  if (l->open < 0) return;
+  memcpy(l->bytes + l->open, l->rec, sizeof l->rec);
+  l->lines += (uint32_t)l->rec[REC_LINES];
+  l->write = align4(l->write);
+  l->open = -1;
+}
+
 /* Sends the worker to offset 0 from `write` (which it has not passed). */
 static void wrap(lane_t *l) {
-  l->write = align4(l->write);
-  if (l->write + 4 <= l->size) *field(l, l->write, REC_LENGTH) = REC_WRAP;
+  close_record(l);
+  if (l->write + 4 <= l->size) {
+    int32_t mark = REC_WRAP;
+    memcpy(l->bytes + l->write, &mark, sizeof mark);
+  }
   l->write = 0;
-  l->open = -1;
 }
 
 /*
@@ -65,15 +72,14 @@ static int make_room(lane_t *l, uint32_t need) {
   return head - l->write > need + 4;
 }
 
-static int64_t open_record(lane_t *l, int32_t source, int32_t pid, int32_t uid) {
-  if (l->open >= 0 && *field(l, l->open, REC_PID) == pid && *field(l, l->open, REC_UID) == uid) return l->open;
-  if (l->open >= 0) l->write = align4(l->write);
-  int64_t r = l->write;
+/* The record the datagram's lines go to in this lane: the open one if it has the same sender, else a new one. */
+static inline void open_record(lane_t *l, int32_t source, int32_t pid, int32_t uid) {
+  if (l->open >= 0 && l->rec[REC_PID] == pid && l->rec[REC_UID] == uid) return;
+  close_record(l);
   int32_t header[REC_FIELDS] = {0, source, 0, 0, pid, uid, 0};
-  memcpy(l->bytes + r, header, sizeof header);
+  memcpy(l->rec, header, sizeof header);
+  l->open = l->write;
   l->write += REC_HEADER;
-  l->open = r;
-  return r;
 }
 
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid) {
@@ -81,31 +87,29 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
   uint32_t need = (uint32_t)len + 1 + REC_HEADER + 4;
   for (uint32_t i = 0; i < lanes->count; i++)
     if (!make_room(&lanes->lane[i], need)) return 0;
-  int64_t first = -1;
-  lane_t *first_lane = &lanes->lane[0];
+  lane_t *first = NULL;
   size_t ls = 0;
   while (ls < len) {
     const uint8_t *nl = memchr(data + ls, '\n', len - ls);
     size_t le = nl == NULL ? len : (size_t)(nl - data);
     if (le > ls) {
       lane_t *l = &lanes->lane[shard_of_line(data, ls, le, lanes->token, lanes->count)];
-      int64_t r = open_record(l, lanes->source, pid, uid);
+      open_record(l, lanes->source, pid, uid);
       memcpy(l->bytes + l->write, data + ls, le - ls);
       l->bytes[l->write + (le - ls)] = '\n';
       l->write += (uint32_t)(le - ls + 1);
-      *field(l, r, REC_LENGTH) += (int32_t)(le - ls + 1);
-      *field(l, r, REC_LINES) += 1;
-      l->lines++;
-      if (first < 0) {
-        first = r;
-        first_lane = l;
-      }
+      l->rec[REC_LENGTH] += (int32_t)(le - ls + 1);
+      l->rec[REC_LINES]++;
+      if (first == NULL) first = l;
     }
     ls = le + 1;
   }
-  if (first < 0) first = open_record(first_lane, lanes->source, pid, uid);
-  *field(first_lane, first, REC_PACKETS) += 1;
-  *field(first_lane, first, REC_BYTES) += (int32_t)len;
+  if (first == NULL) {
+    first = &lanes->lane[0];
+    open_record(first, lanes->source, pid, uid);
+  }
+  first->rec[REC_PACKETS]++;
+  first->rec[REC_BYTES] += (int32_t)len;
   return 1;
 }
 
@@ -113,8 +117,7 @@ void lanes_publish(lanes_t *lanes) {
   for (uint32_t i = 0; i < lanes->count; i++) {
     lane_t *l = &lanes->lane[i];
     if (l->open < 0 && (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) == l->write) continue;
-    l->write = align4(l->write);
-    l->open = -1;
+    close_record(l);
     atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
     l->lines = 0;
     atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);

@@ -30,8 +30,9 @@ typedef struct {
   int32_t doorbell;
   /* The reader's own. */
   uint32_t write;     /* where the next byte goes (published up to control[LANE_TAIL]) */
-  int64_t open;       /* the record being filled, or -1 */
-  uint32_t lines;     /* lines written since the last publish */
+  int64_t open;       /* where the record being filled starts, or -1 */
+  int32_t rec[REC_FIELDS]; /* its header, written there when it closes */
+  uint32_t lines;     /* lines in the records closed since the last publish */
 } lane_t;
 
 typedef struct {

@@ -268,6 +268,8 @@ static int read_once(reader_t *r) {
     }
   }
   r->window_datagrams += (size_t)n;
+  /* Each batch, not each wake-up: a wake-up may read 16 batches, more than a lane holds unread. */
+  if (r->lanes != NULL) lanes_publish(r->lanes);
   atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
   if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
   return n;
@@ -309,7 +311,6 @@ static void *run(void *arg) {
     }
     if (stopping) break;
     if (r->cur_count > 0 && ring_length(&r->full) == 0) hand_over(r);
-    if (r->lanes != NULL) lanes_publish(r->lanes);
     if (n < 0) {
       wait_for(r, 0, ERROR_PAUSE_MS);
     } else if (n == VLEN) {
