@@ -85,6 +85,8 @@ async function throughStall(t: Test, stall: (to: { host: string; port: number })
     mgmt: false,
   })
   const server = await StatsdServer.start(config, silentLogger())
+  // The first gap is from the start: a stall may come before the first flush.
+  flushTimes.push(Date.now())
   let stopped = false
   t.teardown(() => (stopped ? undefined : server.stop()))
   const to = { host: '127.0.0.1', port: (server.listeners[0]!.boundAddress as { port: number }).port }
@@ -167,5 +169,5 @@ t.test('a 2 s stall of one of two aggregation threads: its lines wait in its lan
     await new Promise((resolve) => setTimeout(resolve, STALL_MS - 200))
   })
   // A flush waits for every shard's part: the stalled one held it back (1 s flushes).
-  t.ok(longestFlushGapMs > STALL_MS - 500, `the shard did stall: ${longestFlushGapMs} ms between two flushes`)
+  t.ok(longestFlushGapMs > STALL_MS - 500, `the shard did stall: ${longestFlushGapMs} ms without a flush`)
 })
