@@ -145,7 +145,7 @@ interface Shard {
   /** Takes whose trailer has not come yet, oldest first. */
   readonly streams: ShardStream[]
   /** Its doorbell (lanes.ts), -1 if its thread has no addon. */
-  readonly doorbell: number
+  doorbell: number
   /** The reader threads' lanes to it, and the lines published into them at the last count. */
   readonly lanes: Lane[]
   lanesLines: number
@@ -234,7 +234,7 @@ export class ShardedAggregator implements MetricStore {
             }),
         ),
       )
-      doorbells.forEach((doorbell, i) => Object.assign(shards[i]!, { doorbell }))
+      doorbells.forEach((doorbell, i) => (shards[i]!.doorbell = doorbell))
     } catch (err) {
       await Promise.all(shards.map((s) => s.worker.terminate()))
       throw err
