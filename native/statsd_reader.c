@@ -37,6 +37,12 @@
  * datagrams (10 by default) before its senders block or fail: it is always
  * read on readiness.
  *
+ * With several aggregation threads, the reader is given lanes instead
+ * (statsd_lanes.c): it splits each datagram into lines and copies each into
+ * the lane of the thread its name hashes to, publishing after every
+ * recvmmsg() batch; the slabs then stay unused, and a datagram that does not
+ * fit in the lanes is dropped and counted as above.
+ *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
  * PID and UID, as the kernel vouches for them) is written beside its end
