@@ -37,6 +37,12 @@
  * datagrams (10 by default) before its senders block or fail: it is always
  * read on readiness.
  *
+ * With several aggregation threads, the reader is given lanes instead
+ * (statsd_lanes.c): it splits each datagram into lines and copies each into
+ * the lane of the thread its name hashes to, publishing after every
+ * recvmmsg() batch; the slabs then stay unused, and a datagram that does not
+ * fit in the lanes is dropped and counted as above.
+ *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
  * PID and UID, as the kernel vouches for them) is written beside its end
@@ -61,6 +67,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "statsd_lanes.h"
 #include "statsd_ring.h"
 #include "napi_helpers.h"
 
@@ -96,6 +103,7 @@ typedef struct {
   size_t max_queued;            /* datagrams handed over and not given back */
   ring_t full;                  /* thread -> JavaScript: slabs to parse */
   ring_t freed;                 /* JavaScript -> thread: slabs given back */
+  lanes_t *lanes;               /* with several shards: lines go straight to them (statsd_lanes.c), not into slabs */
 
   /* The reader thread's own. */
   int32_t *stack;               /* free slabs, last given back on top */
@@ -127,7 +135,7 @@ typedef struct {
   uv_async_t async;
   napi_env env;
   napi_ref on_event;            /* (slab index, datagrams) => void; (-1, 0): see readerStats */
-  napi_ref refs[3];             /* keep the slabs, their ends and origins alive while the thread writes them */
+  napi_ref refs[4];             /* keep the slabs, their ends, origins and lanes alive while the thread writes them */
   napi_async_context async_context;
 } reader_t;
 
@@ -211,21 +219,31 @@ static long keep(reader_t *r, const char *data, size_t len) {
   return (long)slot;
 }
 
-/* The sender's PID and UID from a datagram's SCM_CREDENTIALS into origins[slot]; -1 each if it has none. */
-static void keep_origin(reader_t *r, struct msghdr *h, long slot) {
-  int32_t pid = -1, uid = -1;
-  if (!(h->msg_flags & MSG_CTRUNC)) {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-        struct ucred cred;
-        memcpy(&cred, CMSG_DATA(c), sizeof cred);
-        pid = (int32_t)cred.pid;
-        uid = (int32_t)cred.uid;
-      }
+/* The sender's PID and UID from a datagram's SCM_CREDENTIALS; -1 each if it has none. */
+static void origin_of(struct msghdr *h, int32_t *pid, int32_t *uid) {
+  *pid = *uid = -1;
+  if (h->msg_flags & MSG_CTRUNC) return;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      *pid = (int32_t)cred.pid;
+      *uid = (int32_t)cred.uid;
     }
   }
-  r->origins[2 * slot] = pid;
-  r->origins[2 * slot + 1] = uid;
+}
+
+/* One datagram, with its sender's pid and uid: into the current slab, or routed into the shards' lanes. */
+static void take_datagram(reader_t *r, const char *data, size_t len, int32_t pid, int32_t uid) {
+  if (r->lanes != NULL) {
+    if (!lanes_route(r->lanes, (const uint8_t *)data, len, pid, uid)) drop(r, len);
+    return;
+  }
+  long slot = keep(r, data, len);
+  if (slot >= 0 && r->origins != NULL) {
+    r->origins[2 * slot] = pid;
+    r->origins[2 * slot + 1] = uid;
+  }
 }
 
 /* One recvmmsg(): the datagrams read, 0 when none was waiting, -errno on error. */
@@ -249,12 +267,15 @@ static int read_once(reader_t *r) {
     if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
       atomic_fetch_add_explicit(&r->truncated, 1, memory_order_relaxed);
     } else if (len > 0) {
-      long slot = keep(r, r->iovs[i].iov_base, len);
-      if (slot >= 0 && r->origins != NULL) keep_origin(r, &r->msgs[i].msg_hdr, slot);
+      int32_t pid = -1, uid = -1;
+      if (r->origins != NULL) origin_of(&r->msgs[i].msg_hdr, &pid, &uid);
+      take_datagram(r, r->iovs[i].iov_base, len, pid, uid);
       r->window_bytes += len;
     }
   }
   r->window_datagrams += (size_t)n;
+  /* Each batch, not each wake-up: a wake-up may read 16 batches, more than a lane holds unread. */
+  if (r->lanes != NULL) lanes_publish(r->lanes);
   atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
   if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
   return n;
@@ -284,6 +305,7 @@ static int next_tick_ms(reader_t *r) {
 
 static void *run(void *arg) {
   reader_t *r = arg;
+  pthread_setname_np(pthread_self(), "statsd reader"); /* per-thread CPU figures tell it apart */
   int ticking = 0; /* the last wait's sleep between reads, ms; 0: the last wait was for readiness */
   for (;;) {
     int stopping = atomic_load(&r->stop);
@@ -309,6 +331,7 @@ static void *run(void *arg) {
     }
   }
   hand_over(r);
+  if (r->lanes != NULL) lanes_publish(r->lanes);
   uv_async_send(&r->async);
   return NULL;
 }
@@ -323,6 +346,7 @@ static void free_reader(reader_t *r) {
   free(r->trimmed);
   free(r->scratch);
   free(r->control);
+  free(r->lanes);
   free(r);
 }
 
@@ -381,16 +405,68 @@ static reader_t *get_reader(napi_env env, napi_value value) {
 }
 
 /*
+ * The lanes argument: { token, source, bytes: Uint8Array[], controls:
+ * Int32Array[], doorbells: Int32Array }, one of each per shard, all shared
+ * memory (src/aggregate/shards/lanes.ts). Returns NULL, having thrown, if
+ * it is malformed.
+ */
+static lanes_t *read_lanes(napi_env env, napi_value spec) {
+  napi_value bytes, controls, doorbells, token, source;
+  uint32_t count = 0, controls_count = 0;
+  bool token_value = false;
+  int32_t source_value = 0, *bells = NULL;
+  size_t bells_len = 0;
+  if (napi_get_named_property(env, spec, "bytes", &bytes) != napi_ok || napi_get_named_property(env, spec, "controls", &controls) != napi_ok ||
+      napi_get_named_property(env, spec, "doorbells", &doorbells) != napi_ok || napi_get_named_property(env, spec, "token", &token) != napi_ok ||
+      napi_get_named_property(env, spec, "source", &source) != napi_ok || napi_get_array_length(env, bytes, &count) != napi_ok ||
+      napi_get_array_length(env, controls, &controls_count) != napi_ok || napi_get_value_bool(env, token, &token_value) != napi_ok ||
+      napi_get_value_int32(env, source, &source_value) != napi_ok || !typed_array(env, doorbells, napi_int32_array, (void **)&bells, &bells_len) ||
+      count < 1 || count > LANES_MAX || controls_count != count || bells_len != count)
+    goto bad;
+  lanes_t *lanes = calloc(1, sizeof *lanes);
+  if (lanes == NULL) {
+    napi_throw_error(env, NULL, "statsd_reader: out of memory");
+    return NULL;
+  }
+  lanes->count = count;
+  lanes->token = token_value;
+  lanes->source = source_value;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value b, c;
+    void *data, *control;
+    size_t len, control_len;
+    lane_t *l = &lanes->lane[i];
+    if (napi_get_element(env, bytes, i, &b) != napi_ok || napi_get_element(env, controls, i, &c) != napi_ok ||
+        !typed_array(env, b, napi_uint8_array, &data, &len) || !typed_array(env, c, napi_int32_array, &control, &control_len) ||
+        len < 2 * SLOT_BYTES || len > INT32_MAX || len % 4 != 0 || control_len < LANE_CONTROL_INTS) {
+      free(lanes);
+      goto bad;
+    }
+    l->bytes = data;
+    l->size = (uint32_t)len;
+    l->control = (_Atomic int32_t *)control;
+    l->doorbell = bells[i];
+    l->write = (uint32_t)atomic_load(&l->control[LANE_TAIL]);
+    l->open = -1;
+  }
+  return lanes;
+bad:
+  napi_throw_type_error(env, NULL, "startReader: lanes must be { token, source, bytes: Uint8Array[] (>= 128 KiB, a multiple of 4), controls: Int32Array(64)[], doorbells: Int32Array } with one of each per shard");
+  return NULL;
+}
+
+/*
  * (fd, onEvent, slabs: Uint8Array, ends: Int32Array, slabCount, maxQueued
- * [, origins: Int32Array]) -> handle. slabs holds slabCount slabs back to
+ * [, origins: Int32Array[, lanes]]) -> handle. With lanes (read_lanes), the
+ * lines go to the shards' lanes and slabs stay unused. slabs holds slabCount slabs back to
  * back (each at least 64 KiB), ends as many runs of end offsets, origins (a
  * unix datagram socket only) two int32 per end offset; all must be shared
  * memory that stays alive. Starts the thread; takes ownership of fd
  * (non-blocking).
  */
 static napi_value StartReader(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, slab_count, max_queued;
   void *slabs, *ends;
@@ -411,17 +487,26 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "startReader: origins must be an Int32Array of two per end offset");
     return NULL;
   }
+  lanes_t *lanes = NULL;
+  napi_valuetype lanes_type = napi_undefined;
+  if (argc >= 8) napi_typeof(env, argv[7], &lanes_type);
+  if (lanes_type != napi_undefined && lanes_type != napi_null && (lanes = read_lanes(env, argv[7])) == NULL) return NULL;
   if (origins != NULL) {
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
       char message[128];
       snprintf(message, sizeof message, "setsockopt(SO_PASSCRED): %s", strerror(errno));
+      free(lanes);
       napi_throw_error(env, NULL, message);
       return NULL;
     }
   }
   reader_t *r = calloc(1, sizeof *r);
-  if (r == NULL) goto oom;
+  if (r == NULL) {
+    free(lanes);
+    goto oom;
+  }
+  r->lanes = lanes;
   r->fd = fd;
   r->env = env;
   r->slabs = slabs;
@@ -475,6 +560,7 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[2], 1, &r->refs[0]));
   CHECK(napi_create_reference(env, argv[3], 1, &r->refs[1]));
   if (origins != NULL) CHECK(napi_create_reference(env, argv[6], 1, &r->refs[2]));
+  if (lanes != NULL) CHECK(napi_create_reference(env, argv[7], 1, &r->refs[3]));
   CHECK(napi_get_uv_event_loop(env, &loop));
   uv_async_init(loop, &r->async, on_async); /* cannot fail */
   r->async.data = r;
@@ -575,6 +661,7 @@ static napi_value StopReader(napi_env env, napi_callback_info info) {
   napi_delete_reference(env, r->refs[0]);
   napi_delete_reference(env, r->refs[1]);
   if (r->refs[2] != NULL) napi_delete_reference(env, r->refs[2]);
+  if (r->refs[3] != NULL) napi_delete_reference(env, r->refs[3]);
   napi_async_destroy(env, r->async_context);
   uv_close((uv_handle_t *)&r->async, on_async_closed);
   return NULL;

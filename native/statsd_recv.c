@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "napi_helpers.h"
+#include "statsd_doorbell.h"
 #include "statsd_parse.h"
 #include "statsd_route.h"
 #include "statsd_reader.h"
@@ -193,6 +194,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   statsd_reader_init(env, exports);
   statsd_parse_init(env, exports);
   statsd_route_init(env, exports);
+  statsd_doorbell_init(env, exports);
   tcp_info_init(env, exports);
   return exports;
 }

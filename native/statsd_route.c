@@ -4,8 +4,9 @@
  * name is built from, and copies the line and a newline into that shard's
  * batch. The rule is route.ts's shardOfLine, byte for byte (a test compares
  * the two on random lines): see there why it keeps one stored name on one
- * shard. Runs on the main thread, called once per batch of datagrams; it
- * keeps no state, so every worker and the main thread may load it.
+ * shard. routeLines runs on the main thread (stream packets, and datagrams
+ * when the reader threads do not route them: statsd_lanes.c calls
+ * shard_of_line there); it keeps no state, so every thread may load it.
  */
 #include <stdint.h>
 #include <string.h>
@@ -16,11 +17,24 @@
 /* Per shard in the state array: bytes used, lines, packets and bytes counted there. */
 #define STATE_FIELDS 4
 
-/* The byte c stands for in the hash ("/" is stored as "-"), or all ones for a byte name building may drop or change. */
-static inline uint32_t route_hash_byte(uint8_t c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '=' || c == '-') return c;
-  if (c == '/') return '-';
-  return 0xffffffffu;
+/*
+ * What each byte does in the hash: HASH_SKIP, a byte name building may drop
+ * or change; HASH_STOP, the end of the name (":" and ";"); HASH_PIPE, the
+ * end if "#" follows; otherwise the byte it stands for ("/" is stored as
+ * "-"). One table lookup a byte: the branches it replaced were most of the
+ * reader thread's routing cost.
+ */
+enum { HASH_SKIP = 0, HASH_STOP = 1, HASH_PIPE = 2 };
+static uint8_t hash_class[256];
+
+__attribute__((constructor)) static void init_hash_class(void) {
+  for (int c = 0; c < 256; c++) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '=' || c == '-') hash_class[c] = (uint8_t)c;
+  }
+  hash_class['/'] = '-';
+  hash_class[':'] = HASH_STOP;
+  hash_class[';'] = HASH_STOP;
+  hash_class['|'] = HASH_PIPE;
 }
 
 static int is_event_line(const uint8_t *b, size_t s, size_t e) {
@@ -28,7 +42,7 @@ static int is_event_line(const uint8_t *b, size_t s, size_t e) {
   return e - s >= 4 && b[s + 1] == 's' && b[s + 2] == 'c' && b[s + 3] == '|';
 }
 
-static uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
+uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
   if (b[s] == '_' && is_event_line(b, s, e)) return 0;
   size_t k = s;
   if (token) {
@@ -38,10 +52,12 @@ static uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, u
   }
   uint32_t h = 0x811c9dc5u;
   for (; k < e; k++) {
-    uint8_t c = b[k];
-    if (c == ':' || c == ';' || (c == '|' && k + 1 < e && b[k + 1] == '#')) break;
-    uint32_t m = route_hash_byte(c);
-    if (m != 0xffffffffu) h = (h ^ m) * 0x01000193u;
+    uint8_t m = hash_class[b[k]];
+    if (m > HASH_PIPE) {
+      h = (h ^ m) * 0x01000193u;
+    } else if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) {
+      break;
+    }
   }
   h ^= h >> 16;
   h *= 0x85ebca6bu;

@@ -58,10 +58,12 @@ export class StatsdServer {
             log,
             maxPendingBytes: Math.max(1024 * 1024, Math.floor(config.queue.maxBytes / workers.count / 2)),
             onFailure,
+            queueBytes: config.queue.maxBytes,
           })
     const taps: ((packet: Buffer) => void)[] = []
     const backends = createBackends({ config, startupTime: Math.round(startedAt / 1000), log, tapPackets: (tap) => taps.push(tap) })
     if (taps.length > 0) queue.onPush = (packet) => forEachDatagram(packet, (datagram) => taps.forEach((tap) => tap(datagram)))
+    else if (aggregator instanceof ShardedAggregator) queue.lanes = (source) => aggregator.openLanes(source)
     const listenerConfigs = withDefaultMaxConnections(config.listeners, openFileLimit(), log)
     const listeners: Listener[] = []
     const control = createControl(config, origin, startedAt, aggregator, queue, backends, listeners)

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { configSchema } from '../src/config/schema'
 import { silentLogger } from '../src/log'
 import { StatsdServer } from '../src/server'
 import { startFakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues, selfMetrics } from './helpers/graphite-lines'
 import { udpSocketOn } from './helpers/load'
-import { withTimeout } from './helpers/net'
+import { sendUdp, withTimeout } from './helpers/net'
+import { shardOfLine } from '../src/aggregate/shards/route'
 
 /*
  * Reading never waits for aggregation (issue 25): UDP is read on a native
@@ -16,7 +17,9 @@ import { withTimeout } from './helpers/net'
  * datagrams wait in the reader's queue, not in the kernel, and none is lost.
  * With the JavaScript reader (main before issue 25, or STATSD_TS_NATIVE=off)
  * this test fails: the kernel's buffer fills within a fraction of the stall
- * and drops the rest.
+ * and drops the rest. With two aggregation threads, one of them stalls
+ * while the reader thread keeps routing lines into its lanes
+ * (src/aggregate/shards/lanes.ts).
  */
 
 const PER_DATAGRAM = 20
@@ -64,8 +67,15 @@ function startSender(port: number): { started: Promise<void>; sent: Promise<numb
   return { started, sent }
 }
 
-t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the datagrams wait in the reader queue, none is lost', async (t) => {
+/**
+ * 200k metrics/s of UDP for SECONDS, `stall` called 300 ms in: every metric
+ * must arrive, none dropped by the kernel or the queue, and the kernel must
+ * hold next to nothing once the stall is over.
+ */
+async function throughStall(t: Test, stall: (to: { host: string; port: number }) => Promise<void>): Promise<{ longestFlushGapMs: number }> {
   const { graphite, port: graphitePort } = await startFakeGraphite(t)
+  const flushTimes: number[] = []
+  graphite.on('flush', () => flushTimes.push(Date.now()))
   const config = configSchema.parse({
     // 4 MiB (8 MiB as the kernel counts it, if net.core.rmem_max allows): a stall still sends it more than it can hold.
     listeners: [{ type: 'udp', address: '127.0.0.1', port: 0, recvBufferSize: 4 << 20 }],
@@ -75,6 +85,8 @@ t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the 
     mgmt: false,
   })
   const server = await StatsdServer.start(config, silentLogger())
+  // The first gap is from the start: a stall may come before the first flush.
+  flushTimes.push(Date.now())
   let stopped = false
   t.teardown(() => (stopped ? undefined : server.stop()))
   const to = { host: '127.0.0.1', port: (server.listeners[0]!.boundAddress as { port: number }).port }
@@ -82,10 +94,7 @@ t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the 
   const sender = startSender(to.port)
   await sender.started
   await new Promise((resolve) => setTimeout(resolve, 300))
-  const stallStart = Date.now()
-  while (Date.now() - stallStart < STALL_MS) {
-    // The aggregating thread does nothing else: no parsing, no flush, no socket event.
-  }
+  await stall(to)
   const kernelAfterStall = udpSocketOn(to)
   const sent = await withTimeout(sender.sent, 30_000, 'the sender')
   t.equal(sent, RATE * SECONDS, 'the sender sent everything')
@@ -122,4 +131,43 @@ t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the 
   t.equal(server.listeners[0]!.status?.().kernelDrops, 0, 'the server reports no kernel drops')
   t.equal(queueDrops, 0, 'no queue drops')
   t.equal(received, expected, `all ${expected} metrics arrived`)
+  return { longestFlushGapMs: Math.max(...flushTimes.map((at, i) => (i === 0 ? 0 : at - flushTimes[i - 1]!))) }
+}
+
+/** Sets environment variables for the test, restored after it. */
+function withEnv(t: Test, vars: Record<string, string>): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]))
+  t.teardown(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  Object.assign(process.env, vars)
+}
+
+t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the datagrams wait in the reader queue, none is lost', async (t) => {
+  // One thread: the stall below is the aggregation's.
+  withEnv(t, { STATSD_TS_WORKERS: '1' })
+  await throughStall(t, async () => {
+    const stallStart = Date.now()
+    while (Date.now() - stallStart < STALL_MS) {
+      // The aggregating thread does nothing else: no parsing, no flush, no socket event.
+    }
+  })
+})
+
+t.test('a 2 s stall of one of two aggregation threads: its lines wait in its lanes, none is lost', async (t) => {
+  const trigger = Array.from({ length: 64 }, (_, i) => `reader.thread.stall.now${i}`).find(
+    (key) => shardOfLine(Buffer.from(key), 0, key.length, false, 2) === shardOfLine(Buffer.from(LINE), 0, LINE.length - 1, false, 2),
+  )!
+  // The shard thread handed the trigger line busy-loops STALL_MS (src/aggregate/shards/shard-worker.ts, tests only).
+  withEnv(t, { STATSD_TS_WORKERS: '2', STATSD_TS_TEST_SHARD_STALL: `${trigger}:${STALL_MS}` })
+  const { longestFlushGapMs } = await throughStall(t, async (to) => {
+    await sendUdp(to, [`${trigger}:1|c`])
+    // The kernel is looked at near the end of the stall: the main thread goes on meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, STALL_MS - 200))
+  })
+  // A flush waits for every shard's part: the stalled one held it back (1 s flushes).
+  t.ok(longestFlushGapMs > STALL_MS - 500, `the shard did stall: ${longestFlushGapMs} ms without a flush`)
 })

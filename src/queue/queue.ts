@@ -1,5 +1,6 @@
 import { type Packet, packetCount } from '../parse/packets'
 import type { IngestCounters } from '../core/ingest-counters'
+import type { LaneSpec } from '../aggregate/shards/lanes'
 
 /** Slots a fresh (or shrunk) ring starts with; always a power of two. */
 const INITIAL_CAPACITY = 1024
@@ -39,6 +40,13 @@ export class PacketQueue {
   onReadable: (() => void) | null = null
   /** Sees every packet a listener pushes, before the bound is checked (the repeater's tap). Must only keep a reference. */
   onPush: ((packet: Packet) => void) | null = null
+  /**
+   * With aggregation threads: lanes a datagram reader thread of listener
+   * `source` routes lines into, past this queue, straight to the shards
+   * (src/aggregate/shards/lanes.ts); null when its datagrams must come
+   * through here. Not offered while onPush must see every packet.
+   */
+  lanes: ((source: number) => LaneSpec | null) | null = null
 
   /** Stream sources paused while the queue is above its high-water mark. */
   private readonly pausables = new Set<Pausable>()

@@ -4,6 +4,7 @@ import type { MetricType } from '../../core/server-control'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushCounter, FlushGauge, FlushHeader, FlushPart, FlushSet, FlushTrailer } from '../flush-data'
 import { TimerColumns } from '../timer-columns'
+import type { Lane } from './lanes'
 
 /* The messages between the main thread and a shard's worker thread. */
 
@@ -38,10 +39,12 @@ export type ToShard =
   | { t: 'reconfigure'; config: ReloadableAggregatorConfig }
   | { t: 'describe'; descriptions: string[] }
   | { t: 'ask'; question: Question }
+  /** A reader thread's lane to this shard (lanes.ts): read it when the doorbell rings. */
+  | { t: 'lane'; lane: Lane }
 
 export type FromShard =
-  /** Its Aggregator is built (modules loaded): the first flush will not wait for that. */
-  | { t: 'ready' }
+  /** Its Aggregator is built (modules loaded): the first flush will not wait for that. Its doorbell (lanes.ts), -1 without the addon. */
+  | { t: 'ready'; doorbell: number }
   | { t: 'header'; header: FlushHeader }
   | { t: 'part'; part: WirePart }
   /** `sums`: this shard's values of the counters every shard keeps (SharedNames). */

@@ -1,10 +1,12 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
+import { nativeFunctions } from '../../core/native-addon'
 import { createLogger } from '../../log'
 import { Aggregator } from '../aggregator'
 import { SEGMENT_FIELDS } from './route'
 import { encodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
+import { LaneReader } from './lanes'
 
 /*
  * One shard: an Aggregator on its own thread, fed the lines of the keys
@@ -25,13 +27,23 @@ const port = parentPort!
 const shared = { summedCounters: new Set(data.summedCounters), firstShardGauges: new Set(data.firstShardGauges) }
 /** Tests only: a shard handed a line with these bytes throws, as a bug would (see README, "workers"). */
 const FAULT = process.env.STATSD_TS_TEST_SHARD_FAULT
+/** Tests only: "<bytes>:<ms>": a shard handed a line with these bytes busy-loops that long, as a long flush or GC pause would. */
+const [STALL_ON, STALL_MS] = (process.env.STATSD_TS_TEST_SHARD_STALL ?? '').split(':')
+/** The datagram reader threads' lanes to this shard, read when its doorbell rings. */
+const lanes = new LaneReader()
+const doorbell = openDoorbell()
 /** Flushes run one at a time, and lines that arrive meanwhile go into the next interval. */
 let flushing: Promise<void> = Promise.resolve()
 
 port.on('message', (message: ToShard) => {
+  // Lines the readers published before this message belong before it (a take, a question).
+  if (message.t !== 'lines') drainLanes()
   switch (message.t) {
     case 'lines':
       return ingest(message)
+    case 'lane':
+      lanes.add(message.lane)
+      return drainLanes()
     case 'take': {
       // Taken now, in message order; computed in slices after the flush before it.
       const taken = aggregator.takeInterval(message.nowMs, message.timerValues)
@@ -67,16 +79,30 @@ port.on('message', (message: ToShard) => {
 
 function ingest({ start: at, length, skip, segments, buffer }: Extract<ToShard, { t: 'lines' }>): void {
   const [memory, base] = buffer === null ? [data.ring, at] : [buffer, 0]
-  if (FAULT !== undefined && Buffer.from(memory, base, length).includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
   let start = 0
   for (let i = 0; i < segments.length; i += SEGMENT_FIELDS) {
     const end = segments[i + 3]!
-    const lines = Buffer.from(memory, base + start, end - start)
-    aggregator.ingest(lines, segments[i]!, segments[i + 1]!, segments[i + 2]!, segments[i + 4]!, segments[i + 5]!)
+    ingestLines(Buffer.from(memory, base + start, end - start), segments[i]!, segments[i + 1]!, segments[i + 2]!, segments[i + 4]!, segments[i + 5]!)
     start = end
   }
   Atomics.sub(pending, data.shard, length)
   if (buffer === null) Atomics.sub(ringUsed, data.shard, length + skip)
+}
+
+function ingestLines(lines: Buffer, source: number, packets: number, bytes: number, pid: number, uid: number): void {
+  if (FAULT !== undefined && lines.includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
+  if (STALL_ON && lines.includes(STALL_ON)) for (const until = Date.now() + Number(STALL_MS); Date.now() < until; );
+  aggregator.ingest(lines, source, packets, bytes, pid, uid)
+}
+
+function drainLanes(): void {
+  lanes.drain(ingestLines)
+}
+
+/** This thread's doorbell (native/statsd_doorbell.c), which the reader threads ring; -1 without the addon (the main thread then routes). */
+function openDoorbell(): number {
+  const native = nativeFunctions<{ openDoorbell(onRing: () => void): number }>(['openDoorbell'])
+  return 'addon' in native ? native.addon.openDoorbell(drainLanes) : -1
 }
 
 function answer(question: Question): unknown {
@@ -96,4 +122,4 @@ function send(message: FromShard): void {
   port.postMessage(message)
 }
 
-send({ t: 'ready' })
+send({ t: 'ready', doorbell })

@@ -11,9 +11,13 @@ import type { FromShard, Question, ShardWorkerData, ToShard, WirePart } from './
 import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
+import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublished } from './lanes'
 
 /*
- * Aggregation on N worker threads (config `workers` > 1). The main thread
+ * Aggregation on N worker threads (config `workers` > 1). With the addon,
+ * datagrams never reach the main thread: each reader thread routes their
+ * lines straight into the shards' lanes (lanes.ts, openLanes). Otherwise,
+ * and for stream packets, the main thread
  * splits each packet into lines and copies every line into the batch of the
  * shard its metric's name hashes to (route.ts, in the addon route-native.ts),
  * written straight into that shard's shared ring (ring.ts); the batches are
@@ -81,6 +85,8 @@ export interface ShardedAggregatorOptions {
   maxPendingBytes: number
   /** Called once, when a shard's thread fails (see README: the server flushes the others and exits). */
   onFailure: (err: Error) => void
+  /** The packet queue's bound in bytes: each reader's lanes share it out (lanes.ts). */
+  queueBytes: number
 }
 
 /** What one shard sends back for one take: the header, its parts as they come, the trailer. */
@@ -138,6 +144,11 @@ interface Shard {
   lines: number
   /** Takes whose trailer has not come yet, oldest first. */
   readonly streams: ShardStream[]
+  /** Its doorbell (lanes.ts), -1 if its thread has no addon. */
+  doorbell: number
+  /** The reader threads' lanes to it, and the lines published into them at the last count. */
+  readonly lanes: Lane[]
+  lanesLines: number
 }
 
 export class ShardedAggregator implements MetricStore {
@@ -210,19 +221,20 @@ export class ShardedAggregator implements MetricStore {
         ...sharedNames(opts.config.prefixStats),
       }
       const worker = new Worker(WORKER_FILE, { workerData, transferList: [port2], name: `statsd shard ${index}` })
-      shards.push({ index, worker, syncPort: port1, ring, alive: true, lines: 0, streams: [] })
+      shards.push({ index, worker, syncPort: port1, ring, alive: true, lines: 0, streams: [], doorbell: -1, lanes: [], lanesLines: 0 })
     }
     try {
-      await Promise.all(
+      const doorbells = await Promise.all(
         shards.map(
           (s) =>
-            new Promise<void>((resolve, reject) => {
+            new Promise<number>((resolve, reject) => {
               // Not 'online' (its code starts running): a shard still loading its modules made the first flush late.
-              s.worker.once('message', resolve)
+              s.worker.once('message', (ready: Extract<FromShard, { t: 'ready' }>) => resolve(ready.doorbell))
               s.worker.once('error', reject)
             }),
         ),
       )
+      doorbells.forEach((doorbell, i) => (shards[i]!.doorbell = doorbell))
     } catch (err) {
       await Promise.all(shards.map((s) => s.worker.terminate()))
       throw err
@@ -237,6 +249,24 @@ export class ShardedAggregator implements MetricStore {
 
   get workers(): number {
     return this.shards.length
+  }
+
+  // ---- the datagram readers' side ----
+
+  /**
+   * Lanes for the reader thread of listener `source` to route its datagrams
+   * into, one per shard, or null when the main thread must route them (a
+   * shard without the addon, or the JavaScript router).
+   */
+  openLanes(source: number): LaneSpec | null {
+    if (this.router.name !== 'native' || this.shards.some((s) => s.doorbell < 0)) return null
+    const lanes = createLanes(this.shards.length, laneBytes(this.opts.queueBytes, this.shards.length))
+    this.shards.forEach((shard, i) => {
+      shard.lanes.push(lanes[i]!)
+      this.post(shard, { t: 'lane', lane: lanes[i]! })
+    })
+    const token = this.opts.config.listeners[source]?.auth === 'token'
+    return laneSpec(lanes, source, token, this.shards.map((s) => s.doorbell))
   }
 
   // ---- the aggregator loop's side ----
@@ -278,6 +308,7 @@ export class ShardedAggregator implements MetricStore {
     const streams: ShardStream[] = []
     for (const shard of this.shards) {
       if (!shard.alive) continue
+      this.countLaneLines(shard)
       const stream = new ShardStream(shard.index, shard.lines)
       shard.lines = 0
       shard.streams.push(stream)
@@ -387,6 +418,14 @@ export class ShardedAggregator implements MetricStore {
 
   // ---- below ----
 
+  /** Adds the lines the readers published to the shard's lanes since the last count to its lines. */
+  private countLaneLines(shard: Shard): void {
+    const published = shard.lanes.reduce((n, lane) => n + linesPublished(lane), 0)
+    // Int32 counters wrap: the difference modulo 2^32 is right for fewer than 2^31 lines between counts.
+    shard.lines += (published - shard.lanesLines) | 0
+    shard.lanesLines = published
+  }
+
   private handOffTo(index: number): void {
     const shard = this.shards[index]!
     const { region, length, lines, segments } = this.batches[index]!.take()
@@ -439,6 +478,7 @@ export class ShardedAggregator implements MetricStore {
   private fail(shard: Shard, err: Error): void {
     if (!shard.alive || this.closing) return
     shard.alive = false
+    this.countLaneLines(shard)
     let lost = shard.lines
     for (const stream of shard.streams.splice(0)) {
       if (!stream.ended) lost += stream.lines

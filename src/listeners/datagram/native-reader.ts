@@ -3,6 +3,7 @@ import type { IngestCounters } from '../../core/ingest-counters'
 import type { Logger } from '../../log'
 import type { PacketQueue } from '../../queue/queue'
 import { LentSlabs, slabsFor } from './lent-slabs'
+import type { LaneSpec } from '../../aggregate/shards/lanes'
 
 interface BoundSocket {
   fd: number
@@ -29,6 +30,8 @@ interface Addon {
     maxQueued: number,
     /** Unix datagram sockets: SO_PASSCRED, and each datagram's sender (pid, uid) written here beside its end. */
     origins?: Int32Array | null,
+    /** Lines go straight to the shards' lanes (src/aggregate/shards/lanes.ts); the slabs stay unused. */
+    lanes?: LaneSpec | null,
   ): Handle
   giveBack(handle: Handle, slab: number): void
   readerStats(handle: Handle, out: Float64Array): void
@@ -59,6 +62,8 @@ export function nativeReader(): { addon: Addon } | { unavailable: string } {
 export interface DatagramReader {
   /** Reads what the kernel already holds (a close must not lose it), queues it, then closes the socket. */
   close(): void
+  /** Whether the thread routes lines straight to the aggregation threads (the queue's lanes) rather than queueing datagrams. */
+  readonly routes: boolean
 }
 
 /**
@@ -81,7 +86,9 @@ export function readDatagrams(
   /** Read each datagram's sender (unixgram only): batches then carry their origins. */
   origins = false,
 ): DatagramReader {
-  const slabs = new LentSlabs(slabsFor(queue.limits.maxBytes), origins)
+  const lanes = queue.lanes?.(source) ?? null
+  // With lanes the slabs stay unused: one, for the addon's checks (untouched memory is never resident).
+  const slabs = new LentSlabs(lanes === null ? slabsFor(queue.limits.maxBytes) : 1, origins)
   const stats = new Float64Array(Stat.Count)
   const seen = new Float64Array(Stat.Count)
   const countDrops = (): void => {
@@ -107,10 +114,12 @@ export function readDatagrams(
     slabs.count,
     queue.limits.maxPackets,
     slabs.origins,
+    lanes,
   )
   slabs.onGiveBack = (index) => addon.giveBack(handle, index)
   let closed = false
   return {
+    routes: lanes !== null,
     close: () => {
       if (closed) return
       closed = true

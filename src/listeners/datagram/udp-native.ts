@@ -46,7 +46,7 @@ export async function startUdpDatagramListener(
   // UDP datagrams (at most 65507 bytes) always fit the addon's slots.
   const datagrams = readDatagrams(addon, bound.fd, queue, counters, llog, (n) => (counters.oversizedLines += n), source)
   const kernel = watchUdpKernelQueue(ip, bound.port, counters, llog)
-  llog.info('udp reader: recvmmsg on a reader thread (native)')
+  llog.info({ routesToShards: datagrams.routes }, 'udp reader: recvmmsg on a reader thread (native)')
   return {
     description,
     boundAddress: { address: ip, port: bound.port },

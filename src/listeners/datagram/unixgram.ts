@@ -53,7 +53,7 @@ export async function startUnixgramListener(
     llog[truncatedWarned ? 'debug' : 'warn']({ count, maxBytes: 65536 }, 'datagram larger than 64 KiB dropped')
     truncatedWarned = true
   }, source, cfg.originTags === true)
-  llog.info({ originTags: cfg.originTags === true }, 'unixgram reader: recvmmsg on a reader thread (native)')
+  llog.info({ originTags: cfg.originTags === true, routesToShards: datagrams.routes }, 'unixgram reader: recvmmsg on a reader thread (native)')
   return {
     description,
     boundAddress: { path: cfg.path },

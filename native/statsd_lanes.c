@@ -1,0 +1,127 @@
+/*
+ * The reader thread's hand-off to the shards (statsd_lanes.h), when there
+ * are several: the reader splits each datagram into lines while its bytes
+ * are in its cache and copies each line straight into the lane of the
+ * shard its name hashes to (statsd_route.c), so the main thread never
+ * touches datagram bytes. Each lane has one writer (this reader) and one
+ * reader (the shard's worker), so a release store of the tail publishes
+ * the records before it, and the worker's store of the head gives their
+ * room back.
+ *
+ * Lines of consecutive datagrams with the same sender (originTags' pid and
+ * uid) share a record until the next publish. A record never wraps: when
+ * the end of the ring is too near, a REC_WRAP mark sends the worker to
+ * offset 0. When the worker has read everything and the writing is past
+ * RESTART_AFTER (or half the ring), the next record starts at offset 0
+ * again, so that steady traffic touches only the start of the ring and its
+ * memory stays small.
+ */
+#include "statsd_lanes.h"
+
+#include <string.h>
+
+#include "statsd_doorbell.h"
+#include "statsd_route.h"
+
+/* Once the worker has read everything past this offset, writing starts over at 0 (see the top). */
+#define RESTART_AFTER (1u << 20)
+
+static inline uint32_t align4(uint32_t n) {
+  return (n + 3) & ~3u;
+}
+
+/* Writes the open record's header (kept in the lane while it fills) in front of its lines. */
+static void close_record(lane_t *l) {
+  if (l->open < 0) return;
+  memcpy(l->bytes + l->open, l->rec, sizeof l->rec);
+  l->lines += (uint32_t)l->rec[REC_LINES];
+  l->write = align4(l->write);
+  l->open = -1;
+}
+
+/* Sends the worker to offset 0 from `write` (which it has not passed). */
+static void wrap(lane_t *l) {
+  close_record(l);
+  if (l->write + 4 <= l->size) {
+    int32_t mark = REC_WRAP;
+    memcpy(l->bytes + l->write, &mark, sizeof mark);
+  }
+  l->write = 0;
+}
+
+/*
+ * Whether `need` bytes fit at `write`, wrapping if that makes them fit. The
+ * ring is never filled completely (write == head means empty), and a wrap
+ * mark always has its 4 bytes (records are aligned, the size is a multiple of 4).
+ */
+static int make_room(lane_t *l, uint32_t need) {
+  uint32_t head = (uint32_t)atomic_load_explicit(&l->control[LANE_HEAD], memory_order_acquire);
+  if (l->open < 0 && head == l->write && l->write >= (l->size / 2 < RESTART_AFTER ? l->size / 2 : RESTART_AFTER)) {
+    /* Everything was read: start over at the beginning. The worker follows the wrap mark once it is published;
+     * until then it holds `head`, so [0, head) is the room. */
+    wrap(l);
+  }
+  if (l->write >= head) {
+    if (l->size - l->write >= need + 4) return 1;
+    if (head > need + 4) {
+      wrap(l);
+      return 1;
+    }
+    return 0;
+  }
+  return head - l->write > need + 4;
+}
+
+/* The record the datagram's lines go to in this lane: the open one if it has the same sender, else a new one. */
+static inline void open_record(lane_t *l, int32_t source, int32_t pid, int32_t uid) {
+  if (l->open >= 0 && l->rec[REC_PID] == pid && l->rec[REC_UID] == uid) return;
+  close_record(l);
+  int32_t header[REC_FIELDS] = {0, source, 0, 0, pid, uid, 0};
+  memcpy(l->rec, header, sizeof header);
+  l->open = l->write;
+  l->write += REC_HEADER;
+}
+
+int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid) {
+  /* Its lines and newlines take at most len + 1 bytes in any lane, plus a record header and alignment. */
+  uint32_t need = (uint32_t)len + 1 + REC_HEADER + 4;
+  for (uint32_t i = 0; i < lanes->count; i++)
+    if (!make_room(&lanes->lane[i], need)) return 0;
+  lane_t *first = NULL;
+  size_t ls = 0;
+  while (ls < len) {
+    const uint8_t *nl = memchr(data + ls, '\n', len - ls);
+    size_t le = nl == NULL ? len : (size_t)(nl - data);
+    if (le > ls) {
+      lane_t *l = &lanes->lane[shard_of_line(data, ls, le, lanes->token, lanes->count)];
+      open_record(l, lanes->source, pid, uid);
+      memcpy(l->bytes + l->write, data + ls, le - ls);
+      l->bytes[l->write + (le - ls)] = '\n';
+      l->write += (uint32_t)(le - ls + 1);
+      l->rec[REC_LENGTH] += (int32_t)(le - ls + 1);
+      l->rec[REC_LINES]++;
+      if (first == NULL) first = l;
+    }
+    ls = le + 1;
+  }
+  if (first == NULL) {
+    first = &lanes->lane[0];
+    open_record(first, lanes->source, pid, uid);
+  }
+  first->rec[REC_PACKETS]++;
+  first->rec[REC_BYTES] += (int32_t)len;
+  return 1;
+}
+
+void lanes_publish(lanes_t *lanes) {
+  for (uint32_t i = 0; i < lanes->count; i++) {
+    lane_t *l = &lanes->lane[i];
+    if (l->open < 0 && (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) == l->write) continue;
+    close_record(l);
+    atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
+    l->lines = 0;
+    atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);
+    /* Dekker with the worker: it clears the flag, then loads the tail; we store the tail, then test the flag. */
+    if (atomic_exchange_explicit(&l->control[LANE_WAKE], 1, memory_order_seq_cst) == 0) doorbell_ring(l->doorbell);
+  }
+}

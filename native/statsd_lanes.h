@@ -1,0 +1,55 @@
+#ifndef STATSD_LANES_H
+#define STATSD_LANES_H
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A reader thread's lanes: one byte ring per shard that the reader routes
+ * each datagram's lines into and the shard's worker thread reads in place
+ * (src/aggregate/shards/lanes.ts reads what statsd_lanes.c writes). The
+ * layouts here and there must agree.
+ */
+#define LANES_MAX 256
+/* Int32 indices into a lane's control array (head and tail on cache lines of their own). */
+#define LANE_HEAD 0   /* the worker's: next record to read */
+#define LANE_TAIL 16  /* the reader's: end of the records published */
+#define LANE_WAKE 32  /* 1 while a wake-up is pending: the worker clears it before it reads */
+#define LANE_LINES 48 /* lines published, ever (the main thread's count of lines a failed shard held) */
+#define LANE_CONTROL_INTS 64
+/* A record: int32 fields, then `length` bytes of lines, each with its newline; records are 4-byte aligned. */
+enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LINES, REC_FIELDS };
+#define REC_HEADER (REC_FIELDS * 4)
+/* REC_LENGTH of this value: the records go on at offset 0. */
+#define REC_WRAP (-1)
+
+typedef struct {
+  uint8_t *bytes;
+  uint32_t size;
+  _Atomic int32_t *control;
+  int32_t doorbell;
+  /* The reader's own. */
+  uint32_t write;     /* where the next byte goes (published up to control[LANE_TAIL]) */
+  int64_t open;       /* where the record being filled starts, or -1 */
+  int32_t rec[REC_FIELDS]; /* its header, written there when it closes */
+  uint32_t lines;     /* lines in the records closed since the last publish */
+} lane_t;
+
+typedef struct {
+  lane_t lane[LANES_MAX];
+  uint32_t count;
+  int token;          /* the listener takes auth tokens (route.ts: the hash skips them) */
+  int32_t source;     /* the listener's index */
+} lanes_t;
+
+/*
+ * Routes one datagram's lines into the lanes (each datagram counts, as a
+ * packet of `len` bytes, in the record of its first line's shard). Returns
+ * 0, writing nothing, when some lane has no room for it: the caller drops
+ * and counts it. Never waits.
+ */
+int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid);
+/* Makes what was routed visible to the workers, and wakes those that have no wake-up pending. */
+void lanes_publish(lanes_t *lanes);
+
+#endif

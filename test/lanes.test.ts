@@ -1,0 +1,172 @@
+import t from 'tap'
+import { createLanes, type Lane, LaneReader, laneSpec } from '../src/aggregate/shards/lanes'
+import { shardOfLine } from '../src/aggregate/shards/route'
+import { LentSlabs } from '../src/listeners/datagram/lent-slabs'
+import { nativeReader } from '../src/listeners/datagram/native-reader'
+import { udpSocketOn } from './helpers/load'
+import { sendUdp, waitFor } from './helpers/net'
+import { seededRandom } from './helpers/random'
+
+/*
+ * Lanes (src/aggregate/shards/lanes.ts): a datagram reader thread routes
+ * every line into the lane of the shard route.ts names for it, each
+ * datagram counted once, a datagram that does not fit dropped whole and
+ * counted, and lanes that wrap round many times lose nothing. The reader
+ * runs here without workers (no doorbells): the test reads the lanes itself.
+ */
+
+const native = nativeReader()
+const skip = 'unavailable' in native ? native.unavailable : false
+const SOURCE = 5
+const SMALL_LANE = 256 * 1024
+
+interface Routed {
+  /** Per lane: its lines. */
+  lines: string[][]
+  packets: number
+  bytes: number
+  sources: Set<number>
+  origins: Set<string>
+}
+
+/**
+ * A native reader on a fresh UDP socket that routes into `shards` lanes of
+ * `size` bytes. Its receive buffer is under 1 MiB, so the thread reads on
+ * readiness rather than in ticks (native/statsd_reader.c): what was sent
+ * reaches the lanes at once.
+ */
+function startRouting(shards: number, size: number, token: boolean, recvBuffer = 256 * 1024) {
+  if (!('addon' in native)) throw new Error('no addon')
+  const { addon } = native
+  const bound = addon.bindUdp('127.0.0.1', 0, recvBuffer)
+  const lanes = createLanes(shards, size)
+  const slabs = new LentSlabs(1)
+  const stats = new Float64Array(8)
+  const handle = addon.startReader(bound.fd, () => {}, slabs.memory, slabs.ends, 1, 1000, null, laneSpec(lanes, SOURCE, token, lanes.map(() => -1)))
+  const readers = lanes.map((lane: Lane) => {
+    const reader = new LaneReader()
+    reader.add(lane)
+    return reader
+  })
+  const routed: Routed = { lines: lanes.map(() => []), packets: 0, bytes: 0, sources: new Set(), origins: new Set() }
+  let stopped = false
+  const drain = (): void =>
+    readers.forEach((reader, i) =>
+      reader.drain((lines, source, packets, bytes, pid, uid) => {
+        routed.lines[i]!.push(...lines.toString('latin1').split('\n').slice(0, -1))
+        routed.packets += packets
+        routed.bytes += bytes
+        routed.sources.add(source)
+        routed.origins.add(`${pid}/${uid}`)
+      }),
+    )
+  return {
+    target: { host: '127.0.0.1', port: bound.port },
+    routed,
+    drain,
+    /** Reads the lanes until `packets` datagrams are routed or counted as dropped. */
+    drainUntil: (packets: number): Promise<void> =>
+      waitFor(() => {
+        drain()
+        addon.readerStats(handle, stats)
+        return routed.packets + stats[1]! >= packets
+      }, `${packets} datagrams`),
+    dropped: (): number => {
+      addon.readerStats(handle, stats)
+      return stats[1]!
+    },
+    stop: (): void => {
+      if (!stopped) addon.stopReader(handle)
+      stopped = true
+    },
+  }
+}
+
+/** Random datagrams of random lines, newlines and empty lines among them. */
+function randomDatagrams(seed: number, count: number): string[] {
+  const random = seededRandom(seed)
+  const alphabet = ['a', 'b', '.', '/', ':', '|', '#', ';', '_', ' ', 'é', 'e', '{', 's', 'c', '1', '=', 'tok.', '_e{', '_sc|']
+  return Array.from({ length: count }, () =>
+    Array.from({ length: 1 + Math.floor(random() * 12) }, () =>
+      random() < 0.1 ? '' : Array.from({ length: 1 + Math.floor(random() * 10) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''),
+    ).join(random() < 0.1 ? '\r\n' : '\n') + (random() < 0.2 ? '\n' : ''),
+  ).map((d) => (d === '' ? '\n' : d)) // an empty datagram is never read
+}
+
+const linesOf = (datagrams: string[]): string[] => datagrams.flatMap((d) => d.split('\n').filter((l) => l !== ''))
+
+t.test('the reader thread puts every line in the lane route.ts names, each datagram counted once', { skip }, async (t) => {
+  for (const [shards, token] of [[2, false], [3, true], [4, false]] as const) {
+    const lanes = startRouting(shards, SMALL_LANE, token)
+    t.teardown(lanes.stop)
+    const datagrams = randomDatagrams(shards, 3_000)
+    const expected = linesOf(datagrams)
+    for (let at = 0; at < datagrams.length; at += 100) {
+      await sendUdp(lanes.target, datagrams.slice(at, at + 100))
+      await lanes.drainUntil(Math.min(at + 100, datagrams.length))
+    }
+    lanes.stop()
+    const { routed } = lanes
+    const misrouted = routed.lines.flatMap((lines, lane) =>
+      lines.filter((line) => shardOfLine(Buffer.from(line, 'latin1'), 0, Buffer.byteLength(line, 'latin1'), token, shards) !== lane),
+    )
+    const what = `${shards} shards${token ? ', token listener' : ''}`
+    t.same(misrouted, [], `${what}: every line in its shard's lane`)
+    t.same(routed.lines.flat().sort(), expected.map((l) => Buffer.from(l).toString('latin1')).sort(), `${what}: all ${expected.length} lines, byte for byte`)
+    t.equal(routed.bytes, datagrams.reduce((n, d) => n + Buffer.byteLength(d), 0), `${what}: the datagrams' bytes counted once`)
+    t.same([...routed.sources], [SOURCE], `${what}: the listener travels with the lines`)
+    t.same([...routed.origins], ['-1/-1'], `${what}: no sender read on UDP`)
+    t.equal(lanes.dropped(), 0, `${what}: nothing dropped`)
+  }
+})
+
+t.test('lanes nobody reads: a datagram that does not fit is dropped whole and counted, the reader never waits', { skip }, async (t) => {
+  // A receive buffer that holds everything sent (the kernel must drop none here), if net.core.rmem_max allows.
+  const lanes = startRouting(2, SMALL_LANE, false, 4 << 20)
+  t.teardown(lanes.stop)
+  // 1,000 datagrams of 40 lines, each line naming its datagram: 1.2 MB for two lanes of 256 KiB.
+  const datagrams = Array.from({ length: 1_000 }, (_, d) => Array.from({ length: 40 }, (_, i) => `full.d${d}.key${i}:1|c`).join('\n'))
+  for (let at = 0; at < datagrams.length; at += 100) {
+    await sendUdp(lanes.target, datagrams.slice(at, at + 100))
+    await waitFor(() => udpSocketOn(lanes.target).rxQueue === 0, 'the reader to take what was sent')
+  }
+  t.equal(udpSocketOn(lanes.target).drops, 0, 'the kernel dropped none')
+  lanes.stop()
+  lanes.drain()
+  const { routed } = lanes
+  const perDatagram = new Map<string, number>()
+  for (const line of routed.lines.flat()) {
+    const d = line.split('.')[1]!
+    perDatagram.set(d, (perDatagram.get(d) ?? 0) + 1)
+  }
+  t.ok(lanes.dropped() > 0, `${lanes.dropped()} datagrams dropped`)
+  t.equal(routed.packets + lanes.dropped(), datagrams.length, 'every datagram either routed or counted as dropped')
+  t.equal(perDatagram.size, routed.packets, 'the routed ones are the datagrams counted')
+  t.same([...perDatagram.values()].filter((n) => n !== 40), [], 'no datagram routed in part')
+})
+
+t.test('lanes that wrap round many times: everything arrives, in order', { skip }, async (t) => {
+  const lanes = startRouting(2, SMALL_LANE, false)
+  t.teardown(lanes.stop)
+  // 8 MB through lanes of 256 KiB, read as it comes.
+  const datagrams = Array.from({ length: 8_000 }, (_, d) => Array.from({ length: 40 }, (_, i) => `wrap.${i % 16}.k:${d}|c`).join('\n'))
+  for (let at = 0; at < datagrams.length; at += 50) {
+    await sendUdp(lanes.target, datagrams.slice(at, at + 50))
+    await lanes.drainUntil(at + 50)
+  }
+  lanes.stop()
+  t.equal(lanes.dropped(), 0, 'nothing dropped')
+  const { routed } = lanes
+  t.equal(routed.lines.flat().length, datagrams.length * 40, 'every line')
+  for (const [lane, lines] of routed.lines.entries()) {
+    const byKey = new Map<string, number[]>()
+    for (const line of lines) {
+      const [key, value] = line.split(':')
+      const values = byKey.get(key!) ?? []
+      values.push(Number.parseInt(value!, 10))
+      byKey.set(key!, values)
+    }
+    const outOfOrder = [...byKey].filter(([, values]) => values.some((v, i) => i > 0 && v < values[i - 1]!))
+    t.same(outOfOrder, [], `lane ${lane}: each key's lines in the order sent`)
+  }
+})
