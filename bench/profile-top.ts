@@ -2,11 +2,13 @@ import fs from 'node:fs'
 
 /*
  * The functions a V8 CPU profile spent its samples in, by self time:
- * `node build/bench/profile-top.js <file.cpuprofile>... [--top N]`.
+ * `node build/bench/profile-top.js <file.cpuprofile>... [--top N] [--from S]`.
  * Profiles come from `node --cpu-prof --cpu-prof-dir=DIR` (one file per
  * thread, worker threads included); for a bench row, run it with
  * NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR", which the servers it starts
- * inherit. Idle time ("(idle)") is left out of the shares.
+ * inherit. Idle time ("(idle)") is left out of the shares. `--from S`
+ * counts only the samples taken S seconds or more after the profile started
+ * (to leave start-up out).
  */
 
 interface ProfileNode {
@@ -21,12 +23,15 @@ interface Profile {
 }
 
 /** Self time per function (name and place), in microseconds, from a profile's samples and their time deltas. */
-export function selfTimes(profile: Profile): Map<string, number> {
+export function selfTimes(profile: Profile, fromUs = 0): Map<string, number> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const times = new Map<string, number>()
   const samples = profile.samples ?? []
   const deltas = profile.timeDeltas ?? []
+  let at = 0
   for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0
+    if (at < fromUs) continue
     const node = byId.get(samples[i]!)
     if (node === undefined) continue
     const { functionName, url, lineNumber } = node.callFrame
@@ -40,15 +45,22 @@ export function selfTimes(profile: Profile): Map<string, number> {
 
 function main(): void {
   const args = process.argv.slice(2)
-  const topAt = args.indexOf('--top')
-  const top = topAt >= 0 ? Number(args[topAt + 1]) : 15
-  const files = args.filter((a, i) => a !== '--top' && i !== topAt + 1)
+  /** Takes `name value` out of args; its value, or `fallback`. */
+  const option = (name: string, fallback: number): number => {
+    const at = args.indexOf(name)
+    if (at < 0) return fallback
+    const [, value] = args.splice(at, 2)
+    return Number(value)
+  }
+  const top = option('--top', 15)
+  const fromUs = option('--from', 0) * 1e6
+  const files = args
   if (files.length === 0) {
-    process.stderr.write('usage: node build/bench/profile-top.js <file.cpuprofile>... [--top N]\n')
+    process.stderr.write('usage: node build/bench/profile-top.js <file.cpuprofile>... [--top N] [--from S]\n')
     process.exit(2)
   }
   for (const file of files) {
-    const times = selfTimes(JSON.parse(fs.readFileSync(file, 'utf8')) as Profile)
+    const times = selfTimes(JSON.parse(fs.readFileSync(file, 'utf8')) as Profile, fromUs)
     times.delete('(idle)')
     const total = [...times.values()].reduce((a, b) => a + b, 0)
     process.stdout.write(`\n${file}: ${(total / 1e6).toFixed(2)} s busy\n| self % | ms | function |\n| ---: | ---: | --- |\n`)
