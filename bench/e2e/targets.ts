@@ -20,13 +20,16 @@ import { format, phase, rssMb, type Server, startServer, stopServer } from './ru
 
 const ROOT = path.resolve(__dirname, '../../..')
 /**
- * Each entry is a main.js, optionally followed by node flags after spaces
- * (`build/src/main.js --max-semi-space-size=2`), added to NODE_FLAGS: what
- * a V8 flag costs and saves, in the same run.
+ * Each entry is a main.js, optionally preceded by environment variables and
+ * followed by node flags, after spaces (`MALLOC_ARENA_MAX=2
+ * build/src/main.js --max-semi-space-size=2`; the flags are added to
+ * NODE_FLAGS): what a setting costs and saves, in the same run.
  */
 const BUILDS = (process.env.BENCH_E2E_MAINS ?? path.join(ROOT, 'build/src/main.js')).split(':').map((entry) => {
-  const [main, ...flags] = entry.trim().split(/\s+/)
-  return { main: path.resolve(main!), nodeArgs: [...NODE_FLAGS, ...flags], label: entry.trim() }
+  const words = entry.trim().split(/\s+/)
+  const env = Object.fromEntries(words.filter((_, i) => i < words.findIndex((x) => x.endsWith('.js'))).map((w) => w.split('=', 2) as [string, string]))
+  const [main, ...flags] = words.slice(Object.keys(env).length)
+  return { main: path.resolve(main!), nodeArgs: [...NODE_FLAGS, ...flags], env, label: entry.trim() }
 })
 const MAINS = BUILDS.map((b) => b.label)
 const REPEAT = Number(process.env.BENCH_E2E_REPEAT ?? 1)
@@ -191,7 +194,7 @@ export async function targetsOnly(): Promise<void> {
     for (const row of withBuffers(rows.filter((r) => ROWS.test(r.label)))) {
       process.stderr.write(`${row.label}\n`)
       for (let round = 0; round < REPEAT; round++) {
-        for (const [b, { main, nodeArgs, label }] of BUILDS.entries()) {
+        for (const [b, { main, nodeArgs, env, label }] of BUILDS.entries()) {
           // Flushes every 2 s, as in the issue's runs. A flush of 300k series is 80 MB: the stand-in for
           // Graphite takes a while to read one, and with the outbox's default 16 MiB the server dropped
           // whole flushes, which counted as loss.
@@ -200,6 +203,7 @@ export async function targetsOnly(): Promise<void> {
             graphiteQueueBytes: 1 << 30,
             flushIntervalMs: 2000,
             workers: row.workers,
+            env,
           })
           try {
             for (const [figure, value] of await row.measure(server)) {

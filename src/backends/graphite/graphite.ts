@@ -9,7 +9,7 @@ import type { Backend, BackendStats } from '../backend'
 import { chunkPool } from '../byte-chunks'
 import { type ChunkListener, type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
 import { type GrowingPayload, itemsOf, Outbox, outboxOptions } from '../outbox'
-import { endStep, type FlushStep, headerStep, partStep } from './flush-record'
+import { BlockPool, Columns, endStep, type FlushStep, headerStep, partStep } from './flush-record'
 import { pickleLines } from './pickle'
 import { ResetAtDeadline, sendAndClose } from './send'
 
@@ -50,6 +50,8 @@ export class GraphiteBackend implements Backend {
   private readonly encode: (text: string) => Buffer
   /** Attempts reset at their deadline after the receiver had acknowledged part of the flush: that part may arrive twice. */
   private resentInPart = 0
+  /** Memory for the records' columns, reused from one flush to the next. */
+  private readonly blocks = new BlockPool()
   private readonly target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined }
 
   constructor(
@@ -68,7 +70,8 @@ export class GraphiteBackend implements Backend {
 
   beginFlush(header: FlushHeader): FlushWriter {
     const started = Date.now()
-    const record = this.outbox.open<FlushStep>()
+    const columns = new Columns(this.blocks)
+    const record = this.outbox.open<FlushStep>(() => columns.release())
     // Never half a flush: if keeping a part fails, the flush is dropped (and counted).
     const orAbandon = (step: () => void): void => {
       try {
@@ -80,7 +83,7 @@ export class GraphiteBackend implements Backend {
     }
     orAbandon(() => record.append(...headerStep(header)))
     return {
-      write: (part) => orAbandon(() => record.append(...partStep(part))),
+      write: (part) => orAbandon(() => record.append(...partStep(part, columns))),
       end: async (trailer) => {
         orAbandon(() => record.append(...endStep(trailer, Date.now() - started)))
         record.end()
