@@ -1,6 +1,6 @@
 import t from 'tap'
 import { TimerColumns } from '../src/aggregate/timer-columns'
-import { BLOCK_BYTES, BlockPool, Columns, partStep } from '../src/backends/graphite/flush-record'
+import { BLOCK_BYTES, BlockPool, Columns, PartRows, partStep } from '../src/backends/graphite/flush-record'
 
 /*
  * The Graphite backend's flush records (src/backends/graphite/flush-record.ts):
@@ -31,7 +31,7 @@ t.test("a part is copied: the flush loop's reuse of its arrays changes nothing; 
   timers.values[0] = 99
   timers.clear()
   if (step.kind !== 'part') throw new Error('not a part')
-  const again = step.part.toPart()
+  const again = step.part.toPart(new PartRows())
   t.strictSame(again.counters, [{ name: 'a.c', value: 4, rate: 0.4 }])
   t.strictSame(again.timers.entries(), [{ name: 'a.t', stats: [['count', 3], ['mean', 1.5]] }])
   t.strictSame(again.gauges, [{ name: 'a.g', value: -2 }])

@@ -9,7 +9,7 @@ import type { Backend, BackendStats } from '../backend'
 import { chunkPool } from '../byte-chunks'
 import { type ChunkListener, type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
 import { type GrowingPayload, itemsOf, Outbox, outboxOptions } from '../outbox'
-import { BlockPool, Columns, endStep, type FlushStep, headerStep, partStep } from './flush-record'
+import { BlockPool, Columns, endStep, type FlushStep, headerStep, PartRows, partStep } from './flush-record'
 import { pickleLines } from './pickle'
 import { ResetAtDeadline, sendAndClose } from './send'
 
@@ -149,10 +149,11 @@ export class GraphiteBackend implements Backend {
   private async *lines(record: FlushRecord, stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
     let made: Buffer[] = []
     let lines: FlushLines | null = null
+    const rows = new PartRows()
     for await (const steps of itemsOf([record], stop)) {
       for (const step of steps) {
         if (step.kind === 'header') lines = this.formatter.begin(step.header, (chunk) => made.push(chunk))
-        else if (step.kind === 'part') lines!.write(step.part.toPart())
+        else if (step.kind === 'part') lines!.write(step.part.toPart(rows))
         else lines!.end(step.trailer, step.calculationTime)
         if (made.length === 0) continue
         const run = made
