@@ -3,8 +3,9 @@
 import { semiSpaceGrowthFactor } from './core/heap-policy'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { ConfigError } from './config/errors'
-import { type LoadedConfig, loadConfig } from './config/load'
+import { ConfigError } from './config/config-error'
+import type { LoadedConfig } from './config/load'
+import { loadConfigApart } from './config/load-apart'
 import { redactSecrets } from './config/redact'
 import { limitHeapGrowth } from './core/heap-growth'
 import { ListenError } from './listeners/listen-error'
@@ -73,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
 
   let loaded: LoadedConfig
   try {
-    loaded = loadConfig(command.file)
+    loaded = loadConfigApart(command.file)
   } catch (err: unknown) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`statsd-ts: invalid configuration\n${err.message}\n`)

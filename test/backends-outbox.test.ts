@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
-import { chunksOf, type Deliver, GrowingPayload, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
+import { type Deliver, GrowingPayload, itemsOf, Outbox, type OutboxOptions, type Payload, Undeliverable } from '../src/backends/outbox'
 import { silentLogger } from '../src/log'
 
 /* The outbox alone: a scripted receiver instead of a socket. */
@@ -240,7 +240,13 @@ class StreamingReceiver extends EventEmitter {
   deliver = async (payloads: readonly Payload[], signal: AbortSignal): Promise<void> => {
     const got: string[] = []
     this.attempts.push(got)
-    for await (const run of chunksOf(payloads, () => signal.aborted)) {
+    const runs = async function* (): AsyncGenerator<readonly Buffer[]> {
+      for (const p of payloads) {
+        if (p instanceof GrowingPayload) yield* itemsOf<Buffer>([p], () => signal.aborted)
+        else yield p.chunks
+      }
+    }
+    for await (const run of runs()) {
       for (const chunk of run) {
         got.push(chunk.toString())
         this.emit('chunk', got.length)
@@ -269,12 +275,12 @@ const settled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve
 t.test('a payload being written: its first chunks are delivered at once, and it counts as delivered only once complete', async (t) => {
   const { receiver, outbox } = streamingSetup(t)
   const p = outbox.open()
-  p.append(Buffer.from('one '))
+  p.append(Buffer.from('one '), Buffer.byteLength('one '))
   await receiver.chunks(1)
   t.strictSame(receiver.attempts, [['one ']], 'sent before the payload is complete')
   t.match(outbox.stats(), { delivered: 0, bytesQueued: 4, flushesQueued: 1 })
-  p.append(Buffer.from('two '))
-  p.append(Buffer.from('three'))
+  p.append(Buffer.from('two '), Buffer.byteLength('two '))
+  p.append(Buffer.from('three'), Buffer.byteLength('three'))
   await receiver.chunks(3)
   await settled()
   t.equal(outbox.stats().delivered, 0, 'not delivered while it may still grow')
@@ -288,12 +294,12 @@ t.test('a failure half-way through a payload being written: the retry sends it w
   const { receiver, outbox } = streamingSetup(t, { retryInitialMs: 30 })
   const p = outbox.open()
   receiver.failAfter = 2
-  p.append(Buffer.from('a'))
-  p.append(Buffer.from('b'))
+  p.append(Buffer.from('a'), Buffer.byteLength('a'))
+  p.append(Buffer.from('b'), Buffer.byteLength('b'))
   await settled()
   t.equal(outbox.stats().failedAttempts, 1, 'the attempt broke after two chunks')
   t.equal(outbox.stats().bytesQueued, 2, 'and the payload is queued again')
-  p.append(Buffer.from('c'))
+  p.append(Buffer.from('c'), Buffer.byteLength('c'))
   outbox.push(payload(' next'))
   p.end()
   while (outbox.stats().delivered < 2) await settled()
@@ -306,7 +312,7 @@ t.test("the deadline runs from when the payload is complete: slow writing is not
   const { receiver, outbox } = streamingSetup(t, { timeoutMs: 40 })
   const p = outbox.open()
   for (let i = 0; i < 4; i++) {
-    p.append(Buffer.from(String(i)))
+    p.append(Buffer.from(String(i)), Buffer.byteLength(String(i)))
     await new Promise((resolve) => setTimeout(resolve, 30))
   }
   t.equal(outbox.stats().failedAttempts, 0, '120 ms of writing, no timeout')
@@ -328,9 +334,9 @@ t.test('a payload being written counts against maxBytes as it grows: older flush
   outbox.push(payload('1111'))
   const p = outbox.open()
   t.match(outbox.stats(), { flushesDropped: 0, bytesQueued: 8 })
-  p.append(Buffer.from('222'))
+  p.append(Buffer.from('222'), Buffer.byteLength('222'))
   t.match(outbox.stats(), { flushesDropped: 1, bytesQueued: 7 }, 'the oldest went')
-  p.append(Buffer.from('2222222222'))
+  p.append(Buffer.from('2222222222'), Buffer.byteLength('2222222222'))
   t.match(outbox.stats(), { flushesDropped: 2, bytesQueued: 13 }, 'the newest is kept even past the bound')
   p.end()
   while (outbox.stats().delivered === 0) await settled()
@@ -343,10 +349,10 @@ t.test('a payload whose writer failed is dropped and counted, never sent in part
   outbox.push(payload('x'))
   // Queued behind nothing: it is in flight at once. The next one waits in the queue.
   const inFlight = queued
-  inFlight.append(Buffer.from('half '))
+  inFlight.append(Buffer.from('half '), Buffer.byteLength('half '))
   await receiver.chunks(1)
   const later = outbox.open()
-  later.append(Buffer.from('also half'))
+  later.append(Buffer.from('also half'), Buffer.byteLength('also half'))
   later.abandon()
   t.match(outbox.stats(), { flushesDropped: 1 }, 'a queued one goes at once')
   inFlight.abandon()
@@ -355,19 +361,19 @@ t.test('a payload whose writer failed is dropped and counted, never sent in part
   t.match(outbox.stats(), { delivered: 1, failedAttempts: 1, flushesDropped: 2, bytesQueued: 0, flushesQueued: 0 })
 })
 
-t.test('chunksOf: chunks appended while the consumer holds a run come in the next run, none skipped', async (t) => {
-  const payload = new GrowingPayload(
+t.test('itemsOf: items appended while the consumer holds a run come in the next run, none skipped', async (t) => {
+  const payload = new GrowingPayload<Buffer>(
     () => {},
     () => {},
   )
-  payload.append(Buffer.from('a'))
+  payload.append(Buffer.from('a'), Buffer.byteLength('a'))
   const got: string[] = []
-  for await (const run of chunksOf([payload], () => false)) {
+  for await (const run of itemsOf([payload], () => false)) {
     got.push(...run.map((b) => b.toString()))
     // The formatter goes on while the socket takes this run.
     if (got.length === 1) {
-      payload.append(Buffer.from('b'))
-      payload.append(Buffer.from('c'))
+      payload.append(Buffer.from('b'), Buffer.byteLength('b'))
+      payload.append(Buffer.from('c'), Buffer.byteLength('c'))
       payload.end()
     }
   }

@@ -165,3 +165,96 @@ t.test('a receiver that never reads, with a flush larger than the socket buffers
   t.equal(totals.flushesDropped, 0)
   t.ok(totals.resentInPart >= 1, 'the attempt reset after part of it was acknowledged is counted')
 })
+
+/*
+ * The backend keeps an undelivered flush as numbers and writes its lines
+ * again for each attempt, as the socket takes them (flush-record.ts): a
+ * flush many times the socket buffers must still arrive whole and once, and
+ * a retry must carry exactly the lines the failed attempt had begun.
+ */
+
+const TIMERS = 30_000
+
+/** Timers whose flush (14 lines each, about 20 MB) is many times what the sockets buffer, sent over TCP so that none is lost. */
+async function sendTimers(server: ServerProcess): Promise<void> {
+  const lines = Array.from({ length: TIMERS }, (_, i) => `big.t${i}:${i % 97}|ms\nbig.t${i}:${(i % 89) + 0.5}|ms\nbig.t${i}:${i % 13}|ms\n`)
+  await sendStream(server.endpoints.tcp[0]!, [lines.join('')])
+}
+
+/** Resolves with the connection, accepted from now on, whose text contains `marker`, once our FIN arrived on it. */
+function whole(receiver: Receiver, marker: string, from = 0): Promise<Connection> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const found = receiver.connections.slice(from).find((c) => c.endedAt !== null && Buffer.concat(c.chunks).includes(marker))
+      if (found !== undefined) resolve(found)
+      else setTimeout(check, 50)
+    }
+    check()
+  })
+}
+
+const timerLines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('stats.timers.big.t'))
+
+t.test('a flush many times the socket buffers, read slowly: every line arrives, once, on one connection', async (t) => {
+  // Pauses after every read: the server's side fills and waits for it again and again.
+  const { receiver, port } = await Receiver.start(t, (conn) => {
+    conn.socket.on('data', () => {
+      conn.socket.pause()
+      setTimeout(() => conn.socket.resume(), 2)
+    })
+  })
+  const server = await startServer(t, port, {
+    flushInterval: 1000,
+    deleteTimers: true,
+    backends: [{ type: 'graphite', host: '127.0.0.1', port, timeoutMs: 60_000 }],
+  })
+  await sendTimers(server)
+  const conn = await withTimeout(whole(receiver, 'stats.timers.big.t0.'), 60_000, 'the flush of the timers')
+  const lines = timerLines(Buffer.concat(conn.chunks).toString())
+  const names = new Set(lines.map((l) => l.split(' ')[0]))
+  t.ok(Buffer.concat(conn.chunks).length > 8 << 20, `${(Buffer.concat(conn.chunks).length / 1048576).toFixed(1)} MiB in one flush`)
+  t.equal(lines.length, names.size, 'no line twice')
+  t.equal(new Set(lines.map((l) => l.split(' ')[0]!.replace(/\.[a-z_0-9]+$/, ''))).size, TIMERS, 'every timer')
+  // big.t1 had 1, 1.5 and 1.
+  const t1 = new Map(lines.filter((l) => l.startsWith('stats.timers.big.t1.')).map((l) => [l.split(' ')[0], l.split(' ')[1]]))
+  t.match(Object.fromEntries(t1), { 'stats.timers.big.t1.count': '3', 'stats.timers.big.t1.upper': '1.5', 'stats.timers.big.t1.lower': '1', 'stats.timers.big.t1.sum': '3.5' }, 'with its statistics')
+  t.equal(await server.stop(), 0)
+  const elsewhere = receiver.connections.filter((c) => c !== conn).flatMap((c) => timerLines(Buffer.concat(c.chunks).toString()))
+  t.same(elsewhere, [], 'and on no other connection')
+  t.match(server.logged('backend totals')[0], { failedAttempts: 0, flushesDropped: 0 })
+})
+
+t.test('a receiver that breaks the connection part-way: the retry writes exactly the lines the broken attempt had begun, then the rest', async (t) => {
+  const broken: Buffer[] = []
+  const { receiver, port } = await Receiver.start(t, (conn, r) => {
+    // The first connection carrying the timers breaks after 2 MB.
+    conn.socket.on('data', () => {
+      if (broken.length > 0 || !Buffer.concat(conn.chunks).includes('stats.timers.big.t')) return
+      if (conn.chunks.reduce((n, c) => n + c.length, 0) < 2 << 20) return
+      broken.push(Buffer.concat(conn.chunks))
+      conn.socket.resetAndDestroy()
+      r.connections.splice(r.connections.indexOf(conn), 1)
+    })
+  })
+  const server = await startServer(t, port, {
+    flushInterval: 1000,
+    deleteTimers: true,
+    backends: [{ type: 'graphite', host: '127.0.0.1', port, timeoutMs: 30_000, retryInitialMs: 100 }],
+  })
+  await sendTimers(server)
+  const retry = await withTimeout(whole(receiver, 'stats.timers.big.t0.'), 60_000, 'the retried flush')
+  t.equal(broken.length, 1, 'the first attempt broke')
+  const first = broken[0]!
+  const resent = Buffer.concat(retry.chunks)
+  // The broken attempt's bytes, up to its last whole line, are the retry's first bytes.
+  const upToLine = first.subarray(0, first.lastIndexOf('\n') + 1)
+  t.ok(upToLine.length > 1 << 20, `${(upToLine.length / 1048576).toFixed(1)} MiB reached the receiver before the break`)
+  t.ok(resent.subarray(0, upToLine.length).equals(upToLine), 'the retry begins with the very same lines')
+  const lines = timerLines(resent.toString())
+  t.equal(lines.length, new Set(lines.map((l) => l.split(' ')[0])).size, 'no line twice in the retry')
+  t.equal(new Set(lines.map((l) => l.split(' ')[0]!.replace(/\.[a-z_0-9]+$/, ''))).size, TIMERS, 'every timer')
+  t.equal(await server.stop(), 0)
+  const totals = server.logged('backend totals')[0] as { failedAttempts: number; retries: number; flushesDropped: number }
+  t.ok(totals.failedAttempts >= 1 && totals.retries >= 1, `failed and retried: ${JSON.stringify(totals)}`)
+  t.equal(totals.flushesDropped, 0)
+})

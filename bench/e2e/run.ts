@@ -167,9 +167,11 @@ export async function startServer(
     flushIntervalMs?: number
     /** Ours only: aggregation threads (STATSD_TS_WORKERS; 1 unless said, so that rows stay comparable across machines). */
     workers?: number
+    /** Ours only: more environment (MALLOC_ARENA_MAX=2...). */
+    env?: Record<string, string>
   } = {},
 ): Promise<Server> {
-  const { recvBuffer = RECV_BUFFER, graphiteQueueBytes, flushIntervalMs = 1000, workers = 1 } = options
+  const { recvBuffer = RECV_BUFFER, graphiteQueueBytes, flushIntervalMs = 1000, workers = 1, env = {} } = options
   const received = new ReceivedCounter()
   const graphitePort = await received.port
   const [udpPort, tcpPort, mgmtPort] = [await freePort(), await freePort(), await freePort()]
@@ -193,7 +195,7 @@ export async function startServer(
     // Launched as every launcher does (NODE_FLAGS), unless the caller says otherwise.
     child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), ...EXTRA_NODE_ARGS, main, path.join(dir, 'ours.json')], {
       stdio: 'ignore',
-      env: { ...process.env, STATSD_TS_WORKERS: String(workers) },
+      env: { ...process.env, STATSD_TS_WORKERS: String(workers), ...env },
     })
   } else {
     fs.writeFileSync(

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { median } from '../median'
+import { NODE_FLAGS } from '../../src/core/node-flags'
 import { format, phase, rssMb, type Server, startServer, stopServer } from './run'
 
 /*
@@ -18,7 +19,19 @@ import { format, phase, rssMb, type Server, startServer, stopServer } from './ru
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
-const MAINS = (process.env.BENCH_E2E_MAINS ?? path.join(ROOT, 'build/src/main.js')).split(':').map((m) => path.resolve(m))
+/**
+ * Each entry is a main.js, optionally preceded by environment variables and
+ * followed by node flags, after spaces (`MALLOC_ARENA_MAX=2
+ * build/src/main.js --max-semi-space-size=2`; the flags are added to
+ * NODE_FLAGS): what a setting costs and saves, in the same run.
+ */
+const BUILDS = (process.env.BENCH_E2E_MAINS ?? path.join(ROOT, 'build/src/main.js')).split(':').map((entry) => {
+  const words = entry.trim().split(/\s+/)
+  const env = Object.fromEntries(words.filter((_, i) => i < words.findIndex((x) => x.endsWith('.js'))).map((w) => w.split('=', 2) as [string, string]))
+  const [main, ...flags] = words.slice(Object.keys(env).length)
+  return { main: path.resolve(main!), nodeArgs: [...NODE_FLAGS, ...flags], env, label: entry.trim() }
+})
+const MAINS = BUILDS.map((b) => b.label)
 const REPEAT = Number(process.env.BENCH_E2E_REPEAT ?? 1)
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 3)
 /** BENCH_E2E_ROWS: a regular expression; only the rows whose label it matches. */
@@ -181,22 +194,23 @@ export async function targetsOnly(): Promise<void> {
     for (const row of withBuffers(rows.filter((r) => ROWS.test(r.label)))) {
       process.stderr.write(`${row.label}\n`)
       for (let round = 0; round < REPEAT; round++) {
-        for (const [b, main] of MAINS.entries()) {
+        for (const [b, { main, nodeArgs, env, label }] of BUILDS.entries()) {
           // Flushes every 2 s, as in the issue's runs. A flush of 300k series is 80 MB: the stand-in for
           // Graphite takes a while to read one, and with the outbox's default 16 MiB the server dropped
           // whole flushes, which counted as loss.
-          const server = await startServer('statsd-ts', fs.mkdtempSync(path.join(dir, 'run-')), main, undefined, {
+          const server = await startServer('statsd-ts', fs.mkdtempSync(path.join(dir, 'run-')), main, nodeArgs, {
             recvBuffer: row.recvBuffer,
             graphiteQueueBytes: 1 << 30,
             flushIntervalMs: 2000,
             workers: row.workers,
+            env,
           })
           try {
             for (const [figure, value] of await row.measure(server)) {
               const key = `${row.label}: ${figure}`
               if (!samples.has(key)) samples.set(key, MAINS.map(() => []))
               samples.get(key)![b]!.push(value)
-              process.stderr.write(`  ${main}: ${figure} ${value.toFixed(3)}\n`)
+              process.stderr.write(`  ${label}: ${figure} ${value.toFixed(3)}\n`)
             }
           } finally {
             await stopServer(server)

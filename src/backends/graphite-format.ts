@@ -40,7 +40,8 @@ const DOT = 0x2e
  */
 export interface FlushLines {
   write(part: FlushPart): void
-  end(trailer: FlushTrailer, calculationStarted: number): Payload & { release(): void }
+  /** `calculationTime`: ms the flush took to compute (Etsy's graphiteStats.calculationtime). */
+  end(trailer: FlushTrailer, calculationTime: number): Payload & { release(): void }
 }
 
 /** " <timestamp>\n", the end of every line of a flush. */
@@ -101,8 +102,8 @@ class GraphiteLines implements FlushLines {
     this.numStats += this.formatter.writePart(this.out, part, this.ts, this.suffixes)
   }
 
-  end(trailer: FlushTrailer, calculationStarted: number): Payload & { release(): void } {
-    this.formatter.writeTrailer(this.out, this.numStats, trailer, calculationStarted, this.ts)
+  end(trailer: FlushTrailer, calculationTime: number): Payload & { release(): void } {
+    this.formatter.writeTrailer(this.out, this.numStats, trailer, calculationTime, this.ts)
     this.formatter.writePoints(this.out, trailer.points ?? [], this.flushIntervalMs)
     return this.out.finish()
   }
@@ -152,7 +153,7 @@ export class GraphiteFormatter {
   format(data: FlushData, calculationStarted: number): string {
     const lines = this.begin(data)
     lines.write(asPart(data))
-    return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
+    return Buffer.concat(lines.end(data, Date.now() - calculationStarted).chunks).toString()
   }
 
   /** One flush's lines, written part by part into Buffers as the parts are computed. */
@@ -252,9 +253,9 @@ export class GraphiteFormatter {
   }
 
   /** numStats, the calculation and processing times, and the server's own figures. */
-  writeTrailer(out: ByteChunks, numStats: number, trailer: FlushTrailer, calculationStarted: number, ts: Buffer): void {
+  writeTrailer(out: ByteChunks, numStats: number, trailer: FlushTrailer, calculationTime: number, ts: Buffer): void {
     out.line(this.numStatsName, '', '', this.suffix, '', numStats, ts)
-    out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', this.suffix, '', Date.now() - calculationStarted, ts)
+    out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', this.suffix, '', calculationTime, ts)
     out.line(this.statsPrefix, 'processing_time', '', this.suffix, '', trailer.processingTime, ts)
     for (const m of trailer.selfMetrics) out.line(this.statsPrefix, m.name, '', this.suffix, '', m.value, ts)
   }

@@ -1,21 +1,26 @@
 import type { Logger } from '../log'
 import type { BackendStats } from './backend'
 
-/** One undelivered unit (a flush, or a batch of repeated packets), already encoded. */
-export interface Payload {
-  readonly chunks: readonly Buffer[]
+/** What an outbox holds for its backend: its size for the bound, and a release once the outbox is done with it. */
+export interface Held {
+  /** Bytes it holds, counted against maxBytes. */
   readonly bytes: number
-  /** Called once the outbox is done with it (delivered or dropped): its Buffers may be reused. */
+  /** Called once the outbox is done with it (delivered or dropped): its memory may be reused. */
   release?(): void
+}
+
+/** One undelivered unit (a flush, or a batch of repeated packets), already encoded. */
+export interface Payload extends Held {
+  readonly chunks: readonly Buffer[]
 }
 
 /**
  * A payload still being written (Outbox.open): delivery can start with its
- * first chunks while later ones are formatted. Chunks are only ever added,
- * so an attempt that failed half-way sends it again from its first chunk.
+ * first items while later ones are made. Items are only ever added, so an
+ * attempt that failed half-way sends it again from its first item.
  */
-export class GrowingPayload implements Payload {
-  readonly chunks: Buffer[] = []
+export class GrowingPayload<T> implements Held {
+  readonly items: T[] = []
   bytes = 0
   complete = false
   /** Its writer failed half-way: it is dropped, never sent in part. */
@@ -28,15 +33,16 @@ export class GrowingPayload implements Payload {
     readonly release?: () => void,
   ) {}
 
-  append(chunk: Buffer): void {
+  /** One more item, holding `bytes`. */
+  append(item: T, bytes: number): void {
     if (this.complete) throw new Error('payload already complete')
-    this.chunks.push(chunk)
-    this.bytes += chunk.length
-    this.grew(chunk.length)
+    this.items.push(item)
+    this.bytes += bytes
+    this.grew(bytes)
     this.wake()
   }
 
-  /** No more chunks: the last attempt can finish. */
+  /** No more items: the last attempt can finish. */
   end(): void {
     this.complete = true
     this.wake()
@@ -50,9 +56,9 @@ export class GrowingPayload implements Payload {
     this.wake()
   }
 
-  /** Resolves once there are more than `have` chunks, or it is complete. */
+  /** Resolves once there are more than `have` items, or it is complete. */
   more(have: number): Promise<void> {
-    if (this.complete || this.chunks.length > have) return Promise.resolve()
+    if (this.complete || this.items.length > have) return Promise.resolve()
     return new Promise((resolve) => this.waiting.push({ have, resolve }))
   }
 
@@ -64,7 +70,7 @@ export class GrowingPayload implements Payload {
   private wake(): void {
     const still = []
     for (const w of this.waiting) {
-      if (this.complete || this.chunks.length > w.have) w.resolve()
+      if (this.complete || this.items.length > w.have) w.resolve()
       else still.push(w)
     }
     this.waiting = still
@@ -72,29 +78,30 @@ export class GrowingPayload implements Payload {
 }
 
 /**
- * Each payload's chunks as they become available: all of a complete one at
- * once, a growing one's as they are added. Stops early once `stop` says so.
+ * Each payload's items as they become available, in runs: all of a
+ * complete one at once, a growing one's as they are added. Stops early once
+ * `stop` says so; throws if a payload was abandoned.
  */
-export async function* chunksOf(payloads: readonly Payload[], stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
+export async function* itemsOf<T>(payloads: readonly GrowingPayload<T>[], stop: () => boolean): AsyncGenerator<readonly T[]> {
   for (const payload of payloads) {
     let sent = 0
     for (;;) {
       if (stop()) return
-      if (payload instanceof GrowingPayload && payload.abandoned) throw new Error('a flush was abandoned while being sent')
-      const have = payload.chunks.length
+      if (payload.abandoned) throw new Error('a flush was abandoned while being sent')
+      const have = payload.items.length
       if (have > sent) {
-        // Chunks appended while the consumer holds this run come in the next one.
-        yield payload.chunks.slice(sent, have)
+        // Items appended while the consumer holds this run come in the next one.
+        yield payload.items.slice(sent, have)
         sent = have
       }
-      if (!(payload instanceof GrowingPayload) || (payload.complete && sent === payload.chunks.length)) break
+      if (payload.complete && sent === payload.items.length) break
       await payload.more(sent)
     }
   }
 }
 
 /** Resolves once every payload is complete. */
-function allComplete(payloads: readonly Payload[]): Promise<void> {
+function allComplete(payloads: readonly Held[]): Promise<void> {
   return Promise.all(payloads.map((p) => (p instanceof GrowingPayload ? p.completed() : undefined))).then(() => {})
 }
 
@@ -107,9 +114,9 @@ function allComplete(payloads: readonly Payload[]): Promise<void> {
  * Reject with Undeliverable when sending again could not help (or could
  * double-count), so the payloads are dropped and counted instead of retried.
  * Only a backend that uses Outbox.open gets GrowingPayloads: it must then
- * wait for their later chunks (chunksOf).
+ * wait for their later items (itemsOf).
  */
-export type Deliver = (payloads: readonly Payload[], signal: AbortSignal) => Promise<void>
+export type Deliver<P extends Held = Payload> = (payloads: readonly P[], signal: AbortSignal) => Promise<void>
 
 export class Undeliverable extends Error {}
 
@@ -147,8 +154,8 @@ export const OUTBOX_DEFAULTS: OutboxOptions = {
 /** Repeated failure and drop messages are logged at most this often. */
 const LOG_EVERY_MS = 10_000
 
-interface Entry {
-  payload: Payload
+interface Entry<P extends Held> {
+  payload: P
   /** Queue order: the queue stays sorted by it, so payloads that failed go back where they were. */
   seq: number
   attempts: number
@@ -164,8 +171,8 @@ interface Entry {
  * on timers and callbacks: pushing never waits, so the flush loop, other
  * backends and ingest never wait on this receiver.
  */
-export class Outbox {
-  private queue: Entry[] = []
+export class Outbox<P extends Held = Payload> {
+  private queue: Entry<P>[] = []
   private readonly attempts = new Set<Promise<void>>()
   /** A retry (an attempt for payloads that failed before) is in flight. */
   private retrying = false
@@ -182,7 +189,7 @@ export class Outbox {
   private droppedSinceLog = 0
 
   constructor(
-    private readonly deliver: Deliver,
+    private readonly deliver: Deliver<P>,
     private readonly opts: OutboxOptions,
     private readonly log: Logger,
   ) {
@@ -198,7 +205,7 @@ export class Outbox {
   }
 
   /** Queues a payload and starts a delivery unless one is running or backing off. */
-  push(payload: Payload): void {
+  push(payload: P): void {
     if (this.closed) {
       payload.release?.()
       this.drop(1, 'closed')
@@ -217,21 +224,22 @@ export class Outbox {
    * it carries is complete, so slow formatting never counts against the
    * receiver.
    */
-  open(release?: (payload: GrowingPayload) => void): GrowingPayload {
-    const payload: GrowingPayload = new GrowingPayload(
+  open<T>(release?: (payload: GrowingPayload<T>) => void): GrowingPayload<T> {
+    const payload: GrowingPayload<T> = new GrowingPayload<T>(
       (bytes) => this.grew(entry, bytes),
       () => this.abandoned(entry),
       release && (() => release(payload)),
     )
-    const entry: Entry = { payload, seq: this.nextSeq++, attempts: 0, place: 'queued' }
+    // The backend that opens payloads delivers them (its P includes them).
+    const entry = { payload, seq: this.nextSeq++, attempts: 0, place: 'queued' } as unknown as Entry<P>
     if (this.closed) {
       this.retire(entry)
       this.drop(1, 'closed')
-      return entry.payload as GrowingPayload
+      return payload
     }
     this.queue.push(entry)
     this.pump()
-    return entry.payload as GrowingPayload
+    return payload
   }
 
   /** Waits for the running attempts, then makes one last attempt (no backoff) for what is left; drops the rest. */
@@ -275,7 +283,7 @@ export class Outbox {
   }
 
   /** The first of `entries` (in queue order) that fit in one attempt's batchBytes; at least one. */
-  private batch(entries: readonly Entry[]): Entry[] {
+  private batch(entries: readonly Entry<P>[]): Entry<P>[] {
     let bytes = 0
     let n = 0
     while (n < entries.length && (n === 0 || bytes + entries[n]!.payload.bytes <= this.opts.batchBytes)) {
@@ -285,7 +293,7 @@ export class Outbox {
     return entries.slice(0, n)
   }
 
-  private start(batch: Entry[]): Promise<void> {
+  private start(batch: Entry<P>[]): Promise<void> {
     const retry = batch[0]!.attempts > 0
     const given = new Set(batch)
     this.queue = this.queue.filter((e) => !given.has(e))
@@ -307,13 +315,13 @@ export class Outbox {
   }
 
   /** The attempt carrying `batch` is over: its bytes are no longer in flight. */
-  private landed(batch: readonly Entry[]): void {
+  private landed(batch: readonly Entry<P>[]): void {
     for (const entry of batch) this.inFlightBytes -= entry.payload.bytes
     this.inFlightFlushes -= batch.length
   }
 
   /** A payload whose writer failed: dropped now if queued, else when its attempt fails (chunksOf). */
-  private abandoned(entry: Entry): void {
+  private abandoned(entry: Entry<P>): void {
     if (entry.place !== 'queued') return
     this.queue.splice(this.queue.indexOf(entry), 1)
     this.queuedBytes -= entry.payload.bytes
@@ -322,21 +330,21 @@ export class Outbox {
   }
 
   /** The outbox is done with an entry: its Buffers may be reused. */
-  private retire(entry: Entry): void {
+  private retire(entry: Entry<P>): void {
     if (entry.place === 'gone') return
     entry.place = 'gone'
     entry.payload.release?.()
   }
 
   /** A growing payload's new chunk counts where the payload is. */
-  private grew(entry: Entry, bytes: number): void {
+  private grew(entry: Entry<P>, bytes: number): void {
     if (entry.place === 'gone') return
     if (entry.place === 'queued') this.queuedBytes += bytes
     else this.inFlightBytes += bytes
     this.enforceBound()
   }
 
-  private async run(batch: Entry[]): Promise<void> {
+  private async run(batch: Entry<P>[]): Promise<void> {
     const controller = new AbortController()
     const payloads = batch.map((e) => e.payload)
     let timer: NodeJS.Timeout | undefined
@@ -381,7 +389,7 @@ export class Outbox {
     }
   }
 
-  private fail(batch: Entry[], err: unknown): void {
+  private fail(batch: Entry<P>[], err: unknown): void {
     this.counts.failedAttempts++
     this.counts.lastFailure = Date.now()
     const message = err instanceof Error ? err.message : String(err)

@@ -1,15 +1,7 @@
 import { z } from 'zod'
+import { ConfigError } from './config-error'
 
-/**
- * A config file that cannot be used. The message is meant for the operator as
- * it is: one line per problem, each starting with the file name.
- */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
+export { ConfigError }
 
 type Issue = z.core.$ZodIssue
 

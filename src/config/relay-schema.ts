@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MAX_UDP_PAYLOAD } from '../core/udp-payload'
 
 /*
  * Relay mode (`relay` in a native config, or an Etsy proxy config with
@@ -10,8 +11,7 @@ import { z } from 'zod'
 const port = z.number().int().min(0).max(65535)
 const positiveInt = z.number().int().positive()
 
-/** The largest UDP payload over IPv4. */
-export const MAX_UDP_PAYLOAD = 65_507
+export { MAX_UDP_PAYLOAD }
 
 const node = z.strictObject({
   host: z.string().min(1),

@@ -43,7 +43,7 @@ export class StatsgodFormatter {
   format(data: FlushData, calculationStarted: number): string {
     const lines = this.begin(data)
     lines.write(asPart(data))
-    return Buffer.concat(lines.end(data, calculationStarted).chunks).toString()
+    return Buffer.concat(lines.end(data, Date.now() - calculationStarted).chunks).toString()
   }
 
   /** One flush's lines, written part by part (see GraphiteFormatter.begin). */
@@ -52,8 +52,8 @@ export class StatsgodFormatter {
     const ts = lineEnd(header.timestamp)
     return {
       write: (part) => this.writePart(out, part, ts),
-      end: (trailer, calculationStarted) => {
-        out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', '', '', Date.now() - calculationStarted, ts)
+      end: (trailer, calculationTime) => {
+        out.line(this.statsPrefix, 'graphiteStats.calculationtime', '', '', '', calculationTime, ts)
         out.line(this.statsPrefix, 'processing_time', '', '', '', trailer.processingTime, ts)
         for (const m of trailer.selfMetrics) out.line(this.statsPrefix, m.name, '', '', '', m.value, ts)
         this.writePoints(out, trailer.points ?? [], header.flushIntervalMs)

@@ -1,4 +1,5 @@
-import { MAX_UDP_PAYLOAD, type RelayConfig, type RelayNodeConfig } from '../config/relay-schema'
+import type { RelayConfig, RelayNodeConfig } from '../config/relay-schema'
+import { MAX_UDP_PAYLOAD } from '../core/udp-payload'
 import type { Forwarder, ForwarderEvents } from './forwarder'
 import { TcpForwarder } from './forward-tcp'
 import { UdpForwarder } from './forward-udp'

@@ -7,9 +7,9 @@ import type { Logger } from '../../log'
 import { StatsgodFormatter } from '../../naming/statsgod'
 import type { Backend, BackendStats } from '../backend'
 import { chunkPool } from '../byte-chunks'
-import { runInSlices, SerialQueue } from '../encode'
 import { type ChunkListener, type FlushLines, GraphiteFormatter, type GraphiteHealth, type GraphiteNaming } from '../graphite-format'
-import { chunksOf, type GrowingPayload, Outbox, outboxOptions, type Payload } from '../outbox'
+import { type GrowingPayload, itemsOf, Outbox, outboxOptions } from '../outbox'
+import { BlockPool, Columns, endStep, type FlushStep, headerStep, PartRows, partStep } from './flush-record'
 import { pickleLines } from './pickle'
 import { ResetAtDeadline, sendAndClose } from './send'
 
@@ -23,6 +23,9 @@ export type GraphiteServerNaming = Omit<GraphiteNaming, keyof GraphiteBackendCon
 
 const encodeText = (text: string): Buffer => Buffer.from(text, 'utf8')
 
+/** A flush as the outbox holds it: the writer's calls, replayed into lines at each attempt (flush-record.ts). */
+type FlushRecord = GrowingPayload<FlushStep>
+
 /**
  * Connections open at once to one Graphite: each flush's first attempt
  * starts at its flush time, as in Etsy, so that a new flush never waits
@@ -31,29 +34,32 @@ const encodeText = (text: string): Buffer => Buffer.from(text, 'utf8')
  */
 export const GRAPHITE_CONNECTIONS = 4
 
-/** Plaintext Buffers as pickle frames, a Buffer per turn of the event loop. */
-async function pickled(payload: Payload): Promise<Payload> {
-  const chunks: Buffer[] = []
-  await runInSlices(payload.chunks, (chunk) => chunks.push(pickleLines(chunk.toString())))
-  return { chunks, bytes: chunks.reduce((n, c) => n + c.length, 0) }
-}
+/**
+ * Writing a flush's lines gives the event loop a turn at least this often
+ * (ms), as the flush loop's slices do: a socket that takes every write at
+ * once completes it without one, and bench:flush's 200k timers held the
+ * loop for 24-33 ms otherwise.
+ */
+const FORMAT_SLICE_MS = 5
 
 /**
  * Graphite over TCP, plaintext or pickle, one connection per delivery as
- * Etsy does. Each flush is written into Buffers part by part as it is
- * computed, and handed to the backend's own outbox, which retries what
- * Graphite did not take and keeps at most its byte bound. In plaintext a
- * large flush goes to the outbox from its first completed Buffer on, so
- * sending overlaps formatting; a retry sends the whole flush again.
+ * Etsy does. Each flush is kept as it is computed, part by part, in compact
+ * columns (flush-record.ts), in the backend's own outbox, which retries
+ * what Graphite did not take and keeps at most its byte bound. Its first
+ * attempt starts with the flush; each attempt writes the lines from the
+ * record into a few Buffers as the socket takes them (sending overlaps
+ * computing and formatting), and a retry writes the same lines again.
  */
 export class GraphiteBackend implements Backend {
   readonly name: string
-  private readonly outbox: Outbox
+  private readonly outbox: Outbox<FlushRecord>
   private readonly health: GraphiteHealth
   private readonly encode: (text: string) => Buffer
-  private readonly order = new SerialQueue()
   /** Attempts reset at their deadline after the receiver had acknowledged part of the flush: that part may arrive twice. */
   private resentInPart = 0
+  /** Memory for the records' columns, reused from one flush to the next. */
+  private readonly blocks = new BlockPool()
   private readonly target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined }
 
   constructor(
@@ -72,38 +78,24 @@ export class GraphiteBackend implements Backend {
 
   beginFlush(header: FlushHeader): FlushWriter {
     const started = Date.now()
-    if (this.cfg.protocol === 'pickle') {
-      const lines = this.formatter.begin(header)
-      return {
-        write: (part) => lines.write(part),
-        end: (trailer) =>
-          this.order.run(async () => {
-            const plain = lines.end(trailer, started)
-            const payload = await pickled(plain)
-            plain.release()
-            this.outbox.push(payload)
-          }),
-      }
-    }
-    let payload: GrowingPayload | null = null
-    const open = (): GrowingPayload => this.outbox.open((done) => chunkPool.give(done.chunks))
-    const lines = this.formatter.begin(header, (chunk) => (payload ??= open()).append(chunk))
-    // Never half a flush: if writing fails, what was queued of it is dropped (and counted).
+    const columns = new Columns(this.blocks)
+    const record = this.outbox.open<FlushStep>(() => columns.release())
+    // Never half a flush: if keeping a part fails, the flush is dropped (and counted).
     const orAbandon = (step: () => void): void => {
       try {
         step()
       } catch (err) {
-        payload?.abandon()
+        record.abandon()
         throw err
       }
     }
+    orAbandon(() => record.append(...headerStep(header)))
     return {
-      write: (part) => orAbandon(() => lines.write(part)),
-      end: (trailer) =>
-        this.order.run(async () => {
-          orAbandon(() => lines.end(trailer, started))
-          ;(payload ?? open()).end()
-        }),
+      write: (part) => orAbandon(() => record.append(...partStep(part, columns))),
+      end: async (trailer) => {
+        orAbandon(() => record.append(...endStep(trailer, Date.now() - started)))
+        record.end()
+      },
     }
   }
 
@@ -126,11 +118,10 @@ export class GraphiteBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    await this.order.run(async () => {})
     await this.outbox.close()
   }
 
-  private async deliver(payloads: readonly Payload[], signal: AbortSignal): Promise<void> {
+  private async deliver(payloads: readonly FlushRecord[], signal: AbortSignal): Promise<void> {
     try {
       await sendAndClose(this.target, (stop) => this.withHealth(payloads, stop), signal)
     } catch (err) {
@@ -141,14 +132,60 @@ export class GraphiteBackend implements Backend {
   }
 
   /** Etsy appends its own health lines once connected, stamped then, describing the previous send. */
-  private async *withHealth(payloads: readonly Payload[], stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
+  private async *withHealth(payloads: readonly FlushRecord[], stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
     const now = Math.round(Date.now() / 1000)
     const health = this.encode(this.formatter.formatHealth(this.health, now))
     this.health.flushTime = 0
     this.health.lastFlush = now
-    yield* chunksOf(payloads, stop)
-    this.health.flushLength = payloads.reduce((n, p) => n + p.bytes, health.length)
+    let bytes = health.length
+    for (const payload of payloads) {
+      for await (const run of this.lines(payload, stop)) {
+        for (const chunk of run) bytes += chunk.length
+        yield run
+      }
+    }
+    this.health.flushLength = bytes
     yield [health]
+  }
+
+  /**
+   * A flush's lines, written from its record as the parts come, a run of
+   * Buffers at a time. sendAndClose asks for the next run only once our
+   * kernel took the last one, so a flush holds only a part's worth of
+   * Buffers, back in the pool once written.
+   */
+  private async *lines(record: FlushRecord, stop: () => boolean): AsyncGenerator<readonly Buffer[]> {
+    let made: Buffer[] = []
+    let lines: FlushLines | null = null
+    const rows = new PartRows()
+    let sliceStart = performance.now()
+    for await (const steps of itemsOf([record], stop)) {
+      for (const step of steps) {
+        if (performance.now() - sliceStart >= FORMAT_SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve))
+          sliceStart = performance.now()
+          if (stop()) return
+        }
+        if (step.kind === 'header') lines = this.formatter.begin(step.header, (chunk) => made.push(chunk))
+        else if (step.kind === 'part') lines!.write(step.part.toPart(rows))
+        else lines!.end(step.trailer, step.calculationTime)
+        if (made.length === 0) continue
+        const run = made
+        made = []
+        if (this.cfg.protocol === 'pickle') {
+          const frames = run.map((chunk) => pickleLines(chunk.toString()))
+          chunkPool.give(run)
+          yield frames
+          continue
+        }
+        try {
+          yield run
+        } finally {
+          // Written, or the attempt is over (its socket destroyed): nothing will read them again.
+          chunkPool.give(run)
+        }
+      }
+    }
   }
 }
 

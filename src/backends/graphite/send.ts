@@ -23,7 +23,8 @@ export class ResetAtDeadline extends Error {
 /**
  * One flush over one new TCP connection, as Etsy sends it. Once connected,
  * `payload` gives the Buffers to send, in runs as they become available
- * (a flush still being formatted is sent as it goes).
+ * (a flush still being formatted is sent as it goes); it is asked for the
+ * next run only once our kernel has taken the previous one.
  *
  * Resolves once the flush is delivered: every byte and our FIN are
  * acknowledged by the receiver's TCP stack (TCP_INFO, polled every
@@ -84,13 +85,23 @@ export function sendAndClose(
       poll.unref()
       check()
     }
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
     const send = async (): Promise<void> => {
       for await (const run of payload(stop)) {
         if (stop()) return
-        // The Buffers are queued as they are (no copy) and written with one writev.
-        socket.cork()
-        for (const chunk of run) socket.write(chunk)
-        socket.uncork()
+        if (run.length === 0) continue
+        // The Buffers are queued as they are (no copy) and written with one writev. The next run is
+        // asked for once our kernel has taken this one: the payload makes its Buffers as the socket
+        // drains, and may reuse these.
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            socket.cork()
+            for (let i = 0; i < run.length - 1; i++) socket.write(run[i]!)
+            socket.write(run.at(-1)!, () => resolve())
+            socket.uncork()
+          }),
+          closed,
+        ])
       }
       if (!stop()) socket.end(allWritten)
     }
