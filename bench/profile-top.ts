@@ -4,11 +4,13 @@ import fs from 'node:fs'
  * The functions a V8 CPU profile spent its samples in, by self time:
  * `node build/bench/profile-top.js <file.cpuprofile>... [--top N] [--from S]`.
  * Profiles come from `node --cpu-prof --cpu-prof-dir=DIR` (one file per
- * thread, worker threads included); for a bench row, run it with
- * NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR", which the servers it starts
- * inherit. Idle time ("(idle)") is left out of the shares. `--from S`
- * counts only the samples taken S seconds or more after the profile started
- * (to leave start-up out).
+ * thread, worker threads included); for a bench:e2e target row, add the
+ * flags to the build's BENCH_E2E_MAINS entry
+ * ("build/src/main.js --cpu-prof --cpu-prof-dir=DIR"). Idle time
+ * ("(idle)") is left out of the shares. `--from S` counts only the samples
+ * taken S seconds or more after the profile started (to leave start-up out).
+ * Time in the addon's C code counts as the JavaScript function that called
+ * it (parsePackets: the parser); the reader threads are not in any profile.
  */
 
 interface ProfileNode {

@@ -35,8 +35,6 @@ import { relayRows } from './relay'
  * build in BENCH_E2E_MAINS, taking turns.
  * BENCH_E2E_ONLY=relay runs only the relay rows (bench/e2e/relay.ts): this relay against proxy.js.
  * BENCH_E2E_VERBOSE=1 prints each phase's figures, and the kernel's, on stderr.
- * BENCH_E2E_NODE_ARGS (space-separated) are added to our server's node flags,
- * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (see bench/profile-top.ts).
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
@@ -66,7 +64,6 @@ const MEMORY_PHASE_S = 6
 const MAX_LOSS = 0.001
 /** BENCH_E2E_VERBOSE=1: a line per phase on stderr (what was sent, received, reported dropped). */
 const VERBOSE = process.env.BENCH_E2E_VERBOSE === '1'
-const EXTRA_NODE_ARGS = (process.env.BENCH_E2E_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 /** Stands in for Graphite: sums metrics_received, and our server's reported drops, over every flush. */
 export class ReceivedCounter {
@@ -193,7 +190,7 @@ export async function startServer(
     }
     fs.writeFileSync(path.join(dir, 'ours.json'), JSON.stringify(config))
     // Launched as every launcher does (NODE_FLAGS), unless the caller says otherwise.
-    child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), ...EXTRA_NODE_ARGS, main, path.join(dir, 'ours.json')], {
+    child = spawn(process.execPath, [...(nodeArgs ?? NODE_FLAGS), main, path.join(dir, 'ours.json')], {
       stdio: 'ignore',
       env: { ...process.env, STATSD_TS_WORKERS: String(workers), ...env },
     })
