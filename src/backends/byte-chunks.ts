@@ -1,5 +1,6 @@
 import { uncountedMemory } from '../core/uncounted-memory'
 import type { Payload } from './outbox'
+import { ReusePool } from './reuse-pool'
 
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6]
 /** Strings up to this long are written byte by byte. */
@@ -10,44 +11,21 @@ export const CHUNK_BYTES = 256 * 1024
 /** Longest number JavaScript prints ("-1.7976931348623157e+308"), with room to spare. */
 export const MAX_NUMBER_BYTES = 32
 
-/** How many recent flushes' needs the pool is sized by. */
-const DEMANDS_KEPT = 4
-
 /**
- * CHUNK_BYTES Buffers given back once the flush written into them was
- * delivered or dropped, for the next flushes. The pool keeps as many as the
- * largest of the last few flushes took, so a steady flush reuses all of its
- * Buffers and a one-off spike is let go. New Buffers are in memory V8
- * leaves out of its external-memory figure (uncountedMemory): ordinary ones
- * cost several whole-heap markings per large flush.
+ * CHUNK_BYTES Buffers for the flushes' output (ReusePool). New Buffers are
+ * in memory V8 leaves out of its external-memory figure (uncountedMemory):
+ * ordinary ones cost several whole-heap markings per large flush.
  */
-export class ChunkPool {
-  private readonly free: Buffer[] = []
-  private readonly demands: number[] = []
-  private limit = 0
-
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.from(uncountedMemory(CHUNK_BYTES))
-  }
-
-  /** A finished flush took `chunks` Buffers. */
-  demanded(chunks: number): void {
-    this.demands.push(chunks)
-    if (this.demands.length > DEMANDS_KEPT) this.demands.shift()
-    this.limit = Math.max(...this.demands)
-    if (this.free.length > this.limit) this.free.length = this.limit
+export class ChunkPool extends ReusePool<Buffer> {
+  constructor() {
+    super(() => Buffer.from(uncountedMemory(CHUNK_BYTES)))
   }
 
   /** Buffers nothing refers to any more (a delivered or dropped flush's); others sizes are left to the GC. */
   give(chunks: readonly Buffer[]): void {
     for (const chunk of chunks) {
-      if (this.free.length >= this.limit) return
-      if (chunk.byteOffset === 0 && chunk.buffer.byteLength === CHUNK_BYTES) this.free.push(Buffer.from(chunk.buffer, 0, CHUNK_BYTES))
+      if (chunk.byteOffset === 0 && chunk.buffer.byteLength === CHUNK_BYTES && !this.put(Buffer.from(chunk.buffer, 0, CHUNK_BYTES))) return
     }
-  }
-
-  get size(): number {
-    return this.free.length
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FlushCounter, FlushGauge, FlushHeader, FlushPart, FlushSet, FlushTrailer } from '../../aggregate/flush-data'
 import { TimerColumns } from '../../aggregate/timer-columns'
 import { uncountedMemory } from '../../core/uncounted-memory'
+import { ReusePool } from '../reuse-pool'
 
 /*
  * A flush as the Graphite backend holds it until Graphite has it: the
@@ -19,30 +20,16 @@ import { uncountedMemory } from '../../core/uncounted-memory'
 
 /** Size of the blocks columns are cut from; a column larger than this gets memory of its own. */
 export const BLOCK_BYTES = 256 * 1024
-/** How many recent records' needs the pool is sized by. */
-const RECORDS_KEPT = 4
-
-/** Blocks given back by records the outbox is done with, for the next ones. */
-export class BlockPool {
-  private readonly free: SharedArrayBuffer[] = []
-  private readonly demands: number[] = []
-  private limit = 0
-
-  take(): SharedArrayBuffer {
-    return this.free.pop() ?? uncountedMemory(BLOCK_BYTES)
+/** Blocks given back by records the outbox is done with, for the next ones (ReusePool). */
+export class BlockPool extends ReusePool<SharedArrayBuffer> {
+  constructor() {
+    super(() => uncountedMemory(BLOCK_BYTES))
   }
 
-  /** A record is done with `blocks`; the pool keeps as many as the largest of the last few records took. */
+  /** A record is done with `blocks`. */
   give(blocks: readonly SharedArrayBuffer[]): void {
-    this.demands.push(blocks.length)
-    if (this.demands.length > RECORDS_KEPT) this.demands.shift()
-    this.limit = Math.max(...this.demands)
-    for (const block of blocks) if (this.free.length < this.limit) this.free.push(block)
-    if (this.free.length > this.limit) this.free.length = this.limit
-  }
-
-  get size(): number {
-    return this.free.length
+    this.demanded(blocks.length)
+    for (const block of blocks) this.put(block)
   }
 }
 
