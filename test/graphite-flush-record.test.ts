@@ -1,6 +1,7 @@
 import t from 'tap'
 import { TimerColumns } from '../src/aggregate/timer-columns'
-import { BLOCK_BYTES, BlockPool, Columns, PartRows, partStep } from '../src/backends/graphite/flush-record'
+import { PartRows } from '../src/aggregate/part-rows'
+import { BLOCK_BYTES, BlockPool, Columns, partStep } from '../src/backends/graphite/flush-record'
 
 /*
  * The Graphite backend's flush records (src/backends/graphite/flush-record.ts):

@@ -2,7 +2,8 @@ import type { MessagePort } from 'node:worker_threads'
 import type { Config } from '../../config/schema'
 import type { MetricType } from '../../core/server-control'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
-import type { FlushCounter, FlushGauge, FlushHeader, FlushPart, FlushSet, FlushTrailer } from '../flush-data'
+import type { FlushHeader, FlushPart, FlushTrailer } from '../flush-data'
+import { PartRows } from '../part-rows'
 import { TimerColumns } from '../timer-columns'
 import type { Lane } from './lanes'
 
@@ -147,44 +148,23 @@ function names(joined: string, count: number): string[] {
   return count === 0 ? [] : joined.split('\n')
 }
 
-/**
- * Turns received parts back into FlushParts, reusing its rows from one part
- * to the next, as TakenInterval does: a part is only read while it is
- * written, and an object per metric per flush was most of the garbage.
- */
+/** Turns received parts back into FlushParts, in rows reused from one part to the next (PartRows). */
 export class PartDecoder {
-  private readonly counterRows: FlushCounter[] = []
-  private readonly gaugeRows: FlushGauge[] = []
-  private readonly setRows: FlushSet[] = []
+  private readonly rows = new PartRows()
 
   decode(wire: WirePart): FlushPart {
-    const part: FlushPart = { counters: [], timers: decodeTimers(wire.timers), gauges: [], sets: [] }
-    const counterNames = names(wire.counterNames, wire.counterValues.length)
-    for (let i = 0; i < counterNames.length; i++) {
-      let row = this.counterRows[i]
-      if (row === undefined) this.counterRows.push((row = { name: '', value: 0, rate: 0 }))
-      row.name = counterNames[i]!
-      row.value = wire.counterValues[i]!
-      row.rate = wire.counterRates[i]!
-      part.counters.push(row)
-    }
-    const gaugeNames = names(wire.gaugeNames, wire.gaugeValues.length)
-    for (let i = 0; i < gaugeNames.length; i++) {
-      let row = this.gaugeRows[i]
-      if (row === undefined) this.gaugeRows.push((row = { name: '', value: 0 }))
-      row.name = gaugeNames[i]!
-      row.value = wire.gaugeValues[i]!
-      part.gauges.push(row)
-    }
-    const setNames = names(wire.setNames, wire.setCounts.length)
-    for (let i = 0; i < setNames.length; i++) {
-      let row = this.setRows[i]
-      if (row === undefined) this.setRows.push((row = { name: '', count: 0 }))
-      row.name = setNames[i]!
-      row.count = wire.setCounts[i]!
-      part.sets.push(row)
-    }
-    return part
+    return this.rows.part(
+      {
+        counterNames: names(wire.counterNames, wire.counterValues.length),
+        counterValues: wire.counterValues,
+        counterRates: wire.counterRates,
+        gaugeNames: names(wire.gaugeNames, wire.gaugeValues.length),
+        gaugeValues: wire.gaugeValues,
+        setNames: names(wire.setNames, wire.setCounts.length),
+        setCounts: wire.setCounts,
+      },
+      decodeTimers(wire.timers),
+    )
   }
 }
 

@@ -1,4 +1,5 @@
-import type { FlushCounter, FlushGauge, FlushHeader, FlushPart, FlushSet, FlushTrailer } from '../../aggregate/flush-data'
+import type { FlushHeader, FlushPart, FlushTrailer } from '../../aggregate/flush-data'
+import type { PartColumns, PartRows } from '../../aggregate/part-rows'
 import { TimerColumns } from '../../aggregate/timer-columns'
 import { uncountedMemory } from '../../core/uncounted-memory'
 import { ReusePool } from '../reuse-pool'
@@ -104,22 +105,22 @@ const REF = 8
 
 /** A copy of one part of a flush (whose arrays the flush loop reuses), in columns. */
 export class RecordedPart {
-  private readonly counterNames: string[]
-  private readonly counterValues: Float64Array
-  private readonly counterRates: Float64Array
+  private readonly columns: PartColumns
   private readonly timers: TimerColumns
-  private readonly gaugeNames: string[]
-  private readonly gaugeValues: Float64Array
-  private readonly setNames: string[]
-  private readonly setCounts: Float64Array
   /** What it holds besides its columns (counted by Columns), roughly. */
   readonly bytes: number
 
   constructor(part: FlushPart, columns: Columns) {
     const { counters, timers, gauges, sets } = part
-    this.counterNames = counters.map((c) => c.name)
-    this.counterValues = columns.f64Of(counters, (c) => c.value)
-    this.counterRates = columns.f64Of(counters, (c) => c.rate)
+    this.columns = {
+      counterNames: counters.map((c) => c.name),
+      counterValues: columns.f64Of(counters, (c) => c.value),
+      counterRates: columns.f64Of(counters, (c) => c.rate),
+      gaugeNames: gauges.map((g) => g.name),
+      gaugeValues: columns.f64Of(gauges, (g) => g.value),
+      setNames: sets.map((s) => s.name),
+      setCounts: columns.f64Of(sets, (s) => s.count),
+    }
     // Only what Graphite prints: names, statistics and values (no raw samples).
     const copy = new TimerColumns(timers.statNames, 0)
     copy.names = timers.names.slice()
@@ -129,49 +130,13 @@ export class RecordedPart {
     copy.values = columns.f64(timers.values, timers.length)
     copy.length = timers.length
     this.timers = copy
-    this.gaugeNames = gauges.map((g) => g.name)
-    this.gaugeValues = columns.f64Of(gauges, (g) => g.value)
-    this.setNames = sets.map((s) => s.name)
-    this.setCounts = columns.f64Of(sets, (s) => s.count)
     this.bytes = STEP_BYTES + (counters.length + timers.count * 3 + gauges.length + sets.length) * REF
   }
 
   /** The part again, as the formatters take it, in `rows` (valid until their next use). */
   toPart(rows: PartRows): FlushPart {
-    const counters = fill(rows.counters, this.counterNames.length, () => ({ name: '', value: 0, rate: 0 }), (c, i) => {
-      c.name = this.counterNames[i]!
-      c.value = this.counterValues[i]!
-      c.rate = this.counterRates[i]!
-    })
-    const gauges = fill(rows.gauges, this.gaugeNames.length, () => ({ name: '', value: 0 }), (g, i) => {
-      g.name = this.gaugeNames[i]!
-      g.value = this.gaugeValues[i]!
-    })
-    const sets = fill(rows.sets, this.setNames.length, () => ({ name: '', count: 0 }), (r, i) => {
-      r.name = this.setNames[i]!
-      r.count = this.setCounts[i]!
-    })
-    return { counters, timers: this.timers, gauges, sets }
+    return rows.part(this.columns, this.timers)
   }
-}
-
-/**
- * The row objects a replayed part is handed to the formatter in, reused
- * from part to part: replaying a flush makes no garbage per metric (an
- * object per counter and gauge doubled the young collections at 100k keys).
- */
-export class PartRows {
-  readonly counters: FlushCounter[] = []
-  readonly gauges: FlushGauge[] = []
-  readonly sets: FlushSet[] = []
-}
-
-/** `rows` made `n` long, each row set by `set`; new rows by `make`. */
-function fill<T>(rows: T[], n: number, make: () => T, set: (row: T, i: number) => void): T[] {
-  while (rows.length < n) rows.push(make())
-  rows.length = n
-  for (let i = 0; i < n; i++) set(rows[i]!, i)
-  return rows
 }
 
 export function headerStep(header: FlushHeader): [FlushStep, number] {
