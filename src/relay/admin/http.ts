@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { WriteGate } from '../../admin/auth/write-gate'
 import { gateWrites, READ, WRITE } from '../../admin/http/app'
+import { lazySchemaCompilers } from '../../admin/http/lazy-schema-compilers'
 import { serveMetrics, withRefusals } from '../../admin/http/routes/metrics'
 import { buildRelayRegistry } from './prometheus'
 import type { RelayControl } from './relay-control'
@@ -19,6 +20,7 @@ export function buildRelayAdminApp(
     requestTimeout: 10_000,
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
+    schemaController: lazySchemaCompilers,
   })
   app.server.maxConnections = 64
   gateWrites(app, writes)
