@@ -30,7 +30,8 @@ export function serveMetrics<S>(app: FastifyInstance, build: (current: () => S) 
   let made: Promise<Registry> | undefined
   const firstRegistry = async (): Promise<Registry> => {
     const registry = build(() => (scrape ??= snapshot()))
-    await sleep(EVENT_LOOP_SAMPLE_MS * 1.5)
+    // The delay monitor records its first sample at its second tick.
+    await sleep(EVENT_LOOP_SAMPLE_MS * 2.5)
     return registry
   }
   app.get('/metrics', READ, async (_req, reply) => {
