@@ -3,8 +3,8 @@ import type { FastifyServerOptions } from 'fastify'
 
 /*
  * Fastify loads ajv (with ajv-formats and fast-uri) and fast-json-stringify
- * when an app is created, to compile route schemas: about 600 KB of code
- * kept in memory for the life of the process. The admin routes declare no
+ * when an app is created, to compile route schemas: 570 KB of source and
+ * 1.6 MB of RSS for the life of the process. The admin routes declare no
  * schema, so these compilers load only if a route ever does, from the
  * copies fastify itself depends on (the same compilers, built the same
  * way). Malformed requests get the same 400s: those come from fastify's
