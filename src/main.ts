@@ -11,7 +11,7 @@ import { limitHeapGrowth } from './core/heap-growth'
 import { ListenError } from './listeners/listen-error'
 import { createLogger } from './log'
 import { reloadFromFile } from './reload'
-import { StatsdRelay } from './relay/relay'
+import type { StatsdRelay } from './relay/relay'
 import { StatsdServer } from './server'
 
 /*
@@ -112,7 +112,8 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
   const { relay } = loaded.config
   const starting: Promise<StatsdServer | StatsdRelay> =
     relay !== undefined
-      ? StatsdRelay.start({ ...loaded.config, relay }, log, loaded.source)
+      ? // The relay's modules (and hashring) load only for a relay config.
+        (require('./relay/relay') as typeof import('./relay/relay')).StatsdRelay.start({ ...loaded.config, relay }, log, loaded.source)
       : StatsdServer.start(loaded.config, log, { source: loaded.source, format: loaded.format })
   // Handled from now on, before the server says it is up: a SIGTERM right
   // after "up" would otherwise kill the process without its final flush.

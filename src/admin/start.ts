@@ -9,7 +9,6 @@ import type { ServerControl } from '../core/server-control'
 import { isLoopback, WriteGate } from './auth/write-gate'
 import { runCommand } from './console/commands'
 import { ConsoleServer } from './console/console-server'
-import { buildAdminApp } from './http/app'
 
 /*
  * Starts the admin HTTP server and the Etsy console. Neither is needed to
@@ -48,6 +47,8 @@ export async function startAdminPlane(
 
   const reloaders: (() => void)[] = []
   const startHttp = async (kind: 'http' | 'https' | 'probe', address: string, port: number, secure?: TlsServerConfig): Promise<void> => {
+    // fastify and the admin routes load only when an HTTP endpoint is configured (admin: false runs without them).
+    const { buildAdminApp } = require('./http/app') as typeof import('./http/app')
     const app = buildAdminApp({
       control,
       logger: log.child({ component: `admin-${kind}` }, { level: 'warn' }),

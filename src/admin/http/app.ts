@@ -2,6 +2,7 @@ import type tls from 'node:tls'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ServerControl } from '../../core/server-control'
 import type { RefusalReason, WriteGate } from '../auth/write-gate'
+import { lazySchemaCompilers } from './lazy-schema-compilers'
 import { eventRoutes } from './routes/events'
 import { healthRoutes } from './routes/health'
 import { infoRoutes } from './routes/info'
@@ -57,6 +58,7 @@ export function buildAdminApp({ control, logger, writes, https }: AdminOptions):
     keepAliveTimeout: 5_000,
     maxRequestsPerSocket: 1000,
     return503OnClosing: true,
+    schemaController: lazySchemaCompilers,
   })
   app.server.maxConnections = MAX_CONNECTIONS
   app.server.headersTimeout = ADMIN_TIMEOUT_MS / 2

@@ -1,5 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { WriteGate } from '../auth/write-gate'
 import { METRIC_TYPES, type StatusSnapshot } from '../../core/server-control'
+import { EVENT_LOOP_SAMPLE_MS } from './routes/metrics'
 
 /*
  * The server's own figures in Prometheus text format. Nothing is counted
@@ -28,8 +30,6 @@ const SELF_METRICS: Record<string, { name: string; help: string }> = {
 }
 
 type Snapshot = () => StatusSnapshot
-
-const EVENT_LOOP_SAMPLE_MS = 100
 
 export function buildRegistry(current: Snapshot): Registry {
   const registry = new Registry()
@@ -128,5 +128,22 @@ export function buildRegistry(current: Snapshot): Registry {
   gauge('statsd_backend_last_success_timestamp_seconds', 'Unix time of the last delivery, per backend', labels, (s, g) => {
     for (const b of s.backends) g.set({ backend: b.name, target: b.target }, b.lastSuccess / 1000)
   })
+  return registry
+}
+
+/** The admin writes the gate refused, by reason (the server's and the relay's registries). */
+export function withRefusals(registry: Registry, gate: WriteGate | undefined): Registry {
+  if (gate !== undefined) {
+    new Counter({
+      name: 'statsd_admin_writes_refused_total',
+      help: 'Admin writes (HTTP and console) refused: missing or wrong token, rate-limited source, writes closed',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [reason, n] of Object.entries(gate.refusals)) this.inc({ reason }, n)
+      },
+    })
+  }
   return registry
 }

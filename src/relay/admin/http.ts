@@ -1,8 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { WriteGate } from '../../admin/auth/write-gate'
 import { gateWrites, READ, WRITE } from '../../admin/http/app'
-import { serveMetrics, withRefusals } from '../../admin/http/routes/metrics'
-import { buildRelayRegistry } from './prometheus'
+import { lazySchemaCompilers } from '../../admin/http/lazy-schema-compilers'
+import { serveMetrics } from '../../admin/http/routes/metrics'
 import type { RelayControl } from './relay-control'
 import { renderRelayStatusPage } from './status-page'
 
@@ -19,6 +19,7 @@ export function buildRelayAdminApp(
     requestTimeout: 10_000,
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
+    schemaController: lazySchemaCompilers,
   })
   app.server.maxConnections = 64
   gateWrites(app, writes)
@@ -31,7 +32,15 @@ export function buildRelayAdminApp(
   app.post('/health/up', WRITE, async (_req, reply) => (control.health.set('up'), health(reply)))
   app.post('/health/down', WRITE, async (_req, reply) => (control.health.set('down'), health(reply)))
   app.get('/info', READ, async () => control.snapshot())
-  serveMetrics(app, (current) => withRefusals(buildRelayRegistry(current), writes.gate), () => control.snapshot())
+  serveMetrics(
+    app,
+    (current) => {
+      const { withRefusals } = require('../../admin/http/prometheus') as typeof import('../../admin/http/prometheus')
+      const { buildRelayRegistry } = require('./prometheus') as typeof import('./prometheus')
+      return withRefusals(buildRelayRegistry(current), writes.gate)
+    },
+    () => control.snapshot(),
+  )
   app.get('/', READ, async (_req, reply) => {
     reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
     return renderRelayStatusPage(control.snapshot())

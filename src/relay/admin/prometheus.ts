@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { EVENT_LOOP_SAMPLE_MS } from '../../admin/http/routes/metrics'
 import type { NodeCounters } from '../relay-node'
 import type { RelayStatus } from './relay-control'
 
@@ -18,7 +19,7 @@ const OUTCOMES: Record<keyof NodeCounters, string> = {
 
 export function buildRelayRegistry(current: () => RelayStatus): Registry {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
   const registers = [registry]
   const counter = (name: string, help: string, labelNames: string[], read: (s: RelayStatus, c: Counter) => void): void => {
     new Counter({ name, help, labelNames, registers, collect() { this.reset(); read(current(), this) } })

@@ -6,7 +6,6 @@ import type { Config } from '../../config/schema'
 import { hostPort } from '../../core/host-port'
 import type { Logger } from '../../log'
 import { relayCommands } from './console-commands'
-import { buildRelayAdminApp } from './http'
 import type { RelayControl } from './relay-control'
 
 /** The admin HTTP and the proxy.js console; one that cannot bind is logged and left out, as for the server. */
@@ -21,6 +20,8 @@ export async function startRelayAdmin(
   const gate = new WriteGate(config.adminAuth, log.child({ component: 'admin-auth' }))
   warnAboutWrites(config, gate, log)
   if (config.admin !== false) {
+    // fastify loads only when the admin HTTP is on, as for the server.
+    const { buildRelayAdminApp } = require('./http') as typeof import('./http')
     const app = buildRelayAdminApp(control, log.child({ component: 'admin-http' }, { level: 'warn' }), { gate, boundAddress: config.admin.address })
     try {
       await app.listen({ host: config.admin.address, port: config.admin.port })
