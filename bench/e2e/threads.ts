@@ -23,7 +23,8 @@ import { buildSender, phase, SENDER, startServer, stopServer } from './run'
  *     flushed. Stable across runs; a low rate weighs per-flush and
  *     per-second costs more than 400k/s would.
  *
- * BENCH_MAIN picks another build's build/src/main.js.
+ * BENCH_MAIN picks another build's build/src/main.js; BENCH_CALLGRIND_DIR
+ * keeps callgrind's files there (one per thread, for callgrind_annotate).
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
@@ -140,6 +141,11 @@ async function instructions(): Promise<void> {
   } finally {
     child.kill('SIGKILL')
     graphite.close()
+    const keep = process.env.BENCH_CALLGRIND_DIR
+    if (keep !== undefined) {
+      fs.mkdirSync(keep, { recursive: true })
+      for (const f of fs.readdirSync(dir)) if (f.startsWith('callgrind.out')) fs.copyFileSync(path.join(dir, f), path.join(keep, f))
+    }
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
