@@ -93,7 +93,7 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
     const uint8_t *nl = memchr(data + ls, '\n', len - ls);
     size_t le = nl == NULL ? len : (size_t)(nl - data);
     if (le > ls) {
-      lane_t *l = &lanes->lane[shard_of_line(data, ls, le, lanes->token, lanes->count)];
+      lane_t *l = &lanes->lane[shard_of_line(data, ls, le, len + ROUTE_SLACK, lanes->token, lanes->count)];
       open_record(l, lanes->source, pid, uid);
       memcpy(l->bytes + l->write, data + ls, le - ls);
       l->bytes[l->write + (le - ls)] = '\n';

@@ -46,7 +46,8 @@ typedef struct {
  * Routes one datagram's lines into the lanes (each datagram counts, as a
  * packet of `len` bytes, in the record of its first line's shard). Returns
  * 0, writing nothing, when some lane has no room for it: the caller drops
- * and counts it. Never waits.
+ * and counts it. Never waits. ROUTE_SLACK bytes past data[len] must be
+ * readable (the hash reads 16 bytes at a time; what it reads there is not used).
  */
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid);
 /* Makes what was routed visible to the workers, and wakes those that have no wake-up pending. */
