@@ -22,6 +22,8 @@ enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LIN
 #define REC_HEADER (REC_FIELDS * 4)
 /* REC_LENGTH of this value: the records go on at offset 0. */
 #define REC_WRAP (-1)
+/* What lanes_route may read past a datagram, and write past a line in a lane (room it has checked). */
+#define LANES_SLACK 16
 
 typedef struct {
   uint8_t *bytes;
@@ -46,8 +48,9 @@ typedef struct {
  * Routes one datagram's lines into the lanes (each datagram counts, as a
  * packet of `len` bytes, in the record of its first line's shard). Returns
  * 0, writing nothing, when some lane has no room for it: the caller drops
- * and counts it. Never waits. ROUTE_SLACK bytes past data[len] must be
- * readable (the hash reads 16 bytes at a time; what it reads there is not used).
+ * and counts it. Never waits. LANES_SLACK bytes past data[len] must be
+ * readable: lines are looked at and copied 16 bytes at a time, and what
+ * is read past the datagram is never used.
  */
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid);
 /* Makes what was routed visible to the workers, and wakes those that have no wake-up pending. */

@@ -50,7 +50,6 @@
  */
 #define _GNU_SOURCE
 #include "statsd_reader.h"
-#include "statsd_route.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -116,7 +115,7 @@ typedef struct {
   uint32_t cur_count;
   uint64_t window_start;        /* since when window_* have counted (ms) */
   size_t window_bytes, window_datagrams;
-  char *scratch;                /* VLEN * SLOT_BYTES, and ROUTE_SLACK for lanes_route to read past the last */
+  char *scratch;                /* VLEN * SLOT_BYTES, and LANES_SLACK for lanes_route to read past the last */
   struct mmsghdr msgs[VLEN];
   struct iovec iovs[VLEN];
   char *control;                /* VLEN control buffers for SCM_CREDENTIALS, with origins only */
@@ -521,7 +520,7 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
   r->wake_fd = -1;
   if (ring_init(&r->full, (uint32_t)slab_count) != 0 || ring_init(&r->freed, (uint32_t)slab_count) != 0 ||
       (r->counts = calloc(r->slab_count, sizeof *r->counts)) == NULL || (r->stack = calloc(r->slab_count, sizeof *r->stack)) == NULL ||
-      (r->trimmed = calloc(r->slab_count, 1)) == NULL || (r->scratch = malloc((size_t)VLEN * SLOT_BYTES + ROUTE_SLACK)) == NULL)
+      (r->trimmed = calloc(r->slab_count, 1)) == NULL || (r->scratch = malloc((size_t)VLEN * SLOT_BYTES + LANES_SLACK)) == NULL)
     goto oom;
   for (int i = 0; i < VLEN; i++) {
     r->iovs[i].iov_base = r->scratch + (size_t)i * SLOT_BYTES;

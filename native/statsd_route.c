@@ -21,7 +21,8 @@
  * What each byte does in the hash: HASH_SKIP, a byte name building may drop
  * or change; HASH_STOP, the end of the name (":" and ";"); HASH_PIPE, the
  * end if "#" follows; otherwise the byte it stands for ("/" is stored as
- * "-"). Looked up for the bytes the 16-byte test below does not pass.
+ * "-"). One table lookup a byte: the branches it replaced were most of the
+ * reader thread's routing cost.
  */
 enum { HASH_SKIP = 0, HASH_STOP = 1, HASH_PIPE = 2 };
 static uint8_t hash_class[256];
@@ -41,73 +42,7 @@ static int is_event_line(const uint8_t *b, size_t s, size_t e) {
   return e - s >= 4 && b[s + 1] == 's' && b[s + 2] == 'c' && b[s + 3] == '|';
 }
 
-/*
- * The hash is murmur3_32 (seed 0) of the name's kept bytes (route.ts says
- * which), taken 16 raw bytes at a time where SSE2 is there: one compare
- * finds how many bytes from here are kept as they are ([A-Za-z0-9.=-]), and
- * those go in 4 at a time, where a byte at a time cost ~10 instructions a
- * byte. The byte that ends the run is looked up in hash_class. The 16 bytes
- * may reach past the line (up to `limit`, readable): what lies past `e` is
- * masked off.
- */
-static inline uint32_t rotl32(uint32_t x, int r) {
-  return (x << r) | (x >> (32 - r));
-}
-
-static inline uint32_t scramble(uint32_t k) {
-  return rotl32(k * 0xcc9e2d51u, 15) * 0x1b873593u;
-}
-
-typedef struct {
-  uint32_t h;
-  uint32_t len;
-  uint64_t acc; /* bytes not yet hashed, the first lowest */
-  unsigned n;   /* how many: 0 to 3 between pushes */
-} route_hash_t;
-
-/* Appends the c (0 to 4) low bytes of v, which has no others. */
-static inline void push(route_hash_t *st, uint32_t v, unsigned c) {
-  st->acc |= (uint64_t)v << (8 * st->n);
-  st->n += c;
-  st->len += c;
-  if (st->n >= 4) {
-    st->h = rotl32(st->h ^ scramble((uint32_t)st->acc), 13) * 5 + 0xe6546b64u;
-    st->acc >>= 32;
-    st->n -= 4;
-  }
-}
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-
-/* A bit for each of the 16 bytes at p not kept as it is. */
-static inline unsigned odd16(const uint8_t *p) {
-  __m128i x = _mm_loadu_si128((const __m128i *)p);
-  /* A-Z as a-z. Signed compares: bytes from 0x80 are negative, so in no range; control bytes, which the OR would alias, are ruled out last. */
-  __m128i y = _mm_or_si128(x, _mm_set1_epi8(0x20));
-  __m128i digits = _mm_and_si128(_mm_cmpgt_epi8(y, _mm_set1_epi8('-' - 1)), _mm_cmplt_epi8(y, _mm_set1_epi8('9' + 1)));
-  __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(y, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(y, _mm_set1_epi8('z' + 1)));
-  __m128i kept = _mm_or_si128(_mm_or_si128(digits, letters), _mm_cmpeq_epi8(y, _mm_set1_epi8('=')));
-  kept = _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')), kept); /* in the range of "-" to "9", but stored as "-" */
-  kept = _mm_and_si128(kept, _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f)));
-  return ~(unsigned)_mm_movemask_epi8(kept) & 0xffffu;
-}
-
-/* Appends the c (at most 16) bytes at p, from a 16-byte window that is readable. */
-static inline void push_run(route_hash_t *st, const uint8_t *p, unsigned c) {
-  uint32_t v;
-  for (; c >= 4; c -= 4, p += 4) {
-    memcpy(&v, p, 4);
-    push(st, v, 4);
-  }
-  if (c > 0) {
-    memcpy(&v, p, 4);
-    push(st, v & ((1u << (8 * c)) - 1), c);
-  }
-}
-#endif
-
-uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, size_t limit, int token, uint32_t shards) {
+uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
   if (b[s] == '_' && is_event_line(b, s, e)) return 0;
   size_t k = s;
   if (token) {
@@ -115,27 +50,15 @@ uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, size_t limit, int t
     if (k == e || k == s || b[k] != '.') return 0;
     k++;
   }
-  route_hash_t st = {0, 0, 0, 0};
-  while (k < e) {
-#if defined(__SSE2__)
-    if (limit - k >= 16) {
-      unsigned odd = odd16(b + k);
-      if (e - k < 16) odd |= 0xffffu << (e - k);
-      unsigned run = odd == 0 ? 16 : (unsigned)__builtin_ctz(odd);
-      push_run(&st, b + k, run);
-      k += run;
-      if (run == 16) continue;
-      if (k >= e) break;
-    }
-#endif
+  uint32_t h = 0x811c9dc5u;
+  for (; k < e; k++) {
     uint8_t m = hash_class[b[k]];
-    if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) break;
-    if (m > HASH_PIPE) push(&st, m, 1);
-    k++;
+    if (m > HASH_PIPE) {
+      h = (h ^ m) * 0x01000193u;
+    } else if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) {
+      break;
+    }
   }
-  uint32_t h = st.h;
-  if (st.n > 0) h ^= scramble((uint32_t)st.acc);
-  h ^= st.len;
   h ^= h >> 16;
   h *= 0x85ebca6bu;
   h ^= h >> 13;
@@ -202,7 +125,7 @@ static napi_value RouteLines(napi_env env, napi_callback_info info) {
       const uint8_t *nl = memchr(src + ls, '\n', de - ls);
       size_t le = nl == NULL ? de : (size_t)(nl - src);
       if (le > ls) {
-        uint32_t sh = shard_of_line(src, ls, le, src_len, token, shards);
+        uint32_t sh = shard_of_line(src, ls, le, token, shards);
         if (first_shard < 0) first_shard = (int32_t)sh;
         int32_t *st = state + sh * STATE_FIELDS;
         memcpy(out[sh] + st[0], src + ls, le - ls);
@@ -237,7 +160,7 @@ static napi_value ShardOfLine(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "shardOfLine(buf, start, end, token, shards): bad arguments");
     return NULL;
   }
-  CHECK(napi_create_uint32(env, shard_of_line(buf, (size_t)start, (size_t)end, len, token, shards), &result));
+  CHECK(napi_create_uint32(env, shard_of_line(buf, (size_t)start, (size_t)end, token, shards), &result));
   return result;
 }
 

@@ -7,12 +7,7 @@
 /* Adds routeLines and shardOfLine (statsd_route.c) to the addon's exports. */
 void statsd_route_init(napi_env env, napi_value exports);
 
-/*
- * The shard of the line b[s, e) (no newline): route.ts's shardOfLine, byte
- * for byte. b may be read (not used) up to `limit` (>= e): with
- * ROUTE_SLACK bytes readable past the line, every line takes the fast path.
- */
-uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, size_t limit, int token, uint32_t shards);
-#define ROUTE_SLACK 16
+/* The shard of the line b[s, e) (no newline): route.ts's shardOfLine, byte for byte. */
+uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards);
 
 #endif
