@@ -51,13 +51,23 @@ uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t
     k++;
   }
   uint32_t h = 0x811c9dc5u;
-  for (; k < e; k++) {
-    uint8_t m = hash_class[b[k]];
-    if (m > HASH_PIPE) {
-      h = (h ^ m) * 0x01000193u;
-    } else if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) {
-      break;
+  while (k < e) {
+    if (e - k >= 8) {
+      /* Up to eight kept bytes without a bound test each (most names are all kept bytes): ~7 instructions a byte, not 10. */
+      unsigned i = 0;
+#pragma GCC unroll 8
+      for (; i < 8; i++) {
+        uint8_t m = hash_class[b[k + i]];
+        if (m <= HASH_PIPE) break;
+        h = (h ^ m) * 0x01000193u;
+      }
+      k += i;
+      if (i == 8) continue;
     }
+    uint8_t m = hash_class[b[k]];
+    if (m > HASH_PIPE) h = (h ^ m) * 0x01000193u;
+    else if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) break;
+    k++;
   }
   h ^= h >> 16;
   h *= 0x85ebca6bu;
