@@ -26,6 +26,8 @@
 #include "statsd_doorbell.h"
 #include "statsd_route.h"
 
+/* A lane with more than this part of its bytes unread rings at once, not at the end of the read pass. */
+#define RING_EARLY_PART 4
 /* Once the worker has read everything past this offset, writing starts over at 0 (see the top). */
 #define RESTART_AFTER (1u << 20)
 
@@ -147,14 +149,25 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
   return 1;
 }
 
-void lanes_publish(lanes_t *lanes) {
+/* Bytes published in the lane and not yet read. */
+static uint32_t unread(lane_t *l) {
+  uint32_t head = (uint32_t)atomic_load_explicit(&l->control[LANE_HEAD], memory_order_relaxed);
+  return l->write >= head ? l->write - head : l->size - head + l->write;
+}
+
+void lanes_publish(lanes_t *lanes, int ring) {
   for (uint32_t i = 0; i < lanes->count; i++) {
     lane_t *l = &lanes->lane[i];
-    if (l->open < 0 && (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) == l->write) continue;
-    close_record(l);
-    atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
-    l->lines = 0;
-    atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);
+    if (l->open >= 0 || (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) != l->write) {
+      close_record(l);
+      atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
+      l->lines = 0;
+      atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);
+      l->unrung = 1;
+    }
+    /* A worker already draining sees the new tail anyway; an idle one is woken once per read pass, or at once if its lane fills. */
+    if (!l->unrung || (!ring && unread(l) < l->size / RING_EARLY_PART)) continue;
+    l->unrung = 0;
     /* Dekker with the worker: it clears the flag, then loads the tail; we store the tail, then test the flag. */
     if (atomic_exchange_explicit(&l->control[LANE_WAKE], 1, memory_order_seq_cst) == 0) doorbell_ring(l->doorbell);
   }

@@ -35,6 +35,7 @@ typedef struct {
   int64_t open;       /* where the record being filled starts, or -1 */
   int32_t rec[REC_FIELDS]; /* its header, written there when it closes */
   uint32_t lines;     /* lines in the records closed since the last publish */
+  int unrung;         /* published since the doorbell was last rung (or found pending) */
 } lane_t;
 
 typedef struct {
@@ -53,7 +54,14 @@ typedef struct {
  * is read past the datagram is never used.
  */
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid);
-/* Makes what was routed visible to the workers, and wakes those that have no wake-up pending. */
-void lanes_publish(lanes_t *lanes);
+/*
+ * Makes what was routed visible to the workers. With `ring`, wakes those
+ * that have no wake-up pending and were given lines since they were last
+ * woken; without, only those whose lane is filling (a quarter unread). The
+ * reader publishes after each recvmmsg() batch and rings at the end of each
+ * read pass: one wake-up per pass rather than per batch, at most one pass
+ * (CALLS_PER_WAKEUP batches, about a millisecond at most) late.
+ */
+void lanes_publish(lanes_t *lanes, int ring);
 
 #endif

@@ -40,8 +40,9 @@
  * With several aggregation threads, the reader is given lanes instead
  * (statsd_lanes.c): it splits each datagram into lines and copies each into
  * the lane of the thread its name hashes to, publishing after every
- * recvmmsg() batch; the slabs then stay unused, and a datagram that does not
- * fit in the lanes is dropped and counted as above.
+ * recvmmsg() batch and ringing the threads' doorbells once per read pass
+ * (sooner for a lane a quarter full); the slabs then stay unused, and a
+ * datagram that does not fit in the lanes is dropped and counted as above.
  *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
@@ -274,8 +275,8 @@ static int read_once(reader_t *r) {
     }
   }
   r->window_datagrams += (size_t)n;
-  /* Each batch, not each wake-up: a wake-up may read 16 batches, more than a lane holds unread. */
-  if (r->lanes != NULL) lanes_publish(r->lanes);
+  /* Published each batch, not each pass: a pass may read 16 batches, more than a lane holds unread. Rung once a pass (run). */
+  if (r->lanes != NULL) lanes_publish(r->lanes, 0);
   atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
   if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
   return n;
@@ -315,6 +316,7 @@ static void *run(void *arg) {
       if (n > 0) got += n;
       if (n < VLEN) break;
     }
+    if (r->lanes != NULL) lanes_publish(r->lanes, 1);
     if (stopping) break;
     if (r->cur_count > 0 && ring_length(&r->full) == 0) hand_over(r);
     if (n < 0) {
@@ -331,7 +333,7 @@ static void *run(void *arg) {
     }
   }
   hand_over(r);
-  if (r->lanes != NULL) lanes_publish(r->lanes);
+  if (r->lanes != NULL) lanes_publish(r->lanes, 1);
   uv_async_send(&r->async);
   return NULL;
 }
