@@ -24,7 +24,7 @@
 #endif
 
 #include "statsd_doorbell.h"
-#include "statsd_route.h"
+#include "statsd_hash.h"
 
 /* A lane with more than this part of its bytes unread rings at once, not at the end of the read pass. */
 #define RING_EARLY_PART 4
