@@ -19,10 +19,15 @@
 #include "statsd_lanes.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "statsd_doorbell.h"
-#include "statsd_route.h"
+#include "statsd_hash.h"
 
+/* A lane with more than this part of its bytes unread rings at once, not at the end of the read pass. */
+#define RING_EARLY_PART 4
 /* Once the worker has read everything past this offset, writing starts over at 0 (see the top). */
 #define RESTART_AFTER (1u << 20)
 
@@ -33,6 +38,7 @@ static inline uint32_t align4(uint32_t n) {
 /* Writes the open record's header (kept in the lane while it fills) in front of its lines. */
 static void close_record(lane_t *l) {
   if (l->open < 0) return;
+  l->rec[REC_LENGTH] = (int32_t)(l->write - (uint32_t)l->open - REC_HEADER);
   memcpy(l->bytes + l->open, l->rec, sizeof l->rec);
   l->lines += (uint32_t)l->rec[REC_LINES];
   l->write = align4(l->write);
@@ -82,23 +88,53 @@ static inline void open_record(lane_t *l, int32_t source, int32_t pid, int32_t u
   l->write += REC_HEADER;
 }
 
+#if defined(__SSE2__)
+/* The newlines among the 16 bytes at p, a bit each. */
+static inline unsigned newlines16(const uint8_t *p) {
+  return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('\n')));
+}
+#endif
+
+/* Where the line from ls ends: the next newline, or len. Looks at 32 bytes first (most lines are shorter). */
+static inline size_t line_end(const uint8_t *data, size_t ls, size_t len) {
+#if defined(__SSE2__)
+  unsigned newlines = newlines16(data + ls);
+  if (newlines == 0 && len - ls > 16) newlines = newlines16(data + ls + 16) << 16;
+  if (newlines != 0) {
+    size_t le = ls + (size_t)__builtin_ctz(newlines);
+    return le < len ? le : len;
+  }
+  if (len - ls <= 32) return len;
+#endif
+  const uint8_t *nl = memchr(data + ls, '\n', len - ls);
+  return nl == NULL ? len : (size_t)(nl - data);
+}
+
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid) {
-  /* Its lines and newlines take at most len + 1 bytes in any lane, plus a record header and alignment. */
-  uint32_t need = (uint32_t)len + 1 + REC_HEADER + 4;
+  /* Its lines and newlines take at most len + 1 bytes in any lane, plus a record header, alignment and a short line's 16-byte copy. */
+  uint32_t need = (uint32_t)len + 1 + REC_HEADER + 4 + LANES_SLACK;
   for (uint32_t i = 0; i < lanes->count; i++)
     if (!make_room(&lanes->lane[i], need)) return 0;
   lane_t *first = NULL;
   size_t ls = 0;
   while (ls < len) {
-    const uint8_t *nl = memchr(data + ls, '\n', len - ls);
-    size_t le = nl == NULL ? len : (size_t)(nl - data);
+    size_t le = line_end(data, ls, len);
     if (le > ls) {
       lane_t *l = &lanes->lane[shard_of_line(data, ls, le, lanes->token, lanes->count)];
       open_record(l, lanes->source, pid, uid);
-      memcpy(l->bytes + l->write, data + ls, le - ls);
-      l->bytes[l->write + (le - ls)] = '\n';
-      l->write += (uint32_t)(le - ls + 1);
-      l->rec[REC_LENGTH] += (int32_t)(le - ls + 1);
+      uint8_t *to = l->bytes + l->write;
+      size_t n = le - ls;
+      /* Fixed sizes are a few instructions where a call to memcpy costs dozens (LANES_SLACK: both ends have the room). */
+      if (n <= 16) {
+        memcpy(to, data + ls, 16);
+      } else if (n <= 32) {
+        memcpy(to, data + ls, 16);
+        memcpy(to + n - 16, data + ls + n - 16, 16);
+      } else {
+        memcpy(to, data + ls, n);
+      }
+      to[n] = '\n';
+      l->write += (uint32_t)(n + 1);
       l->rec[REC_LINES]++;
       if (first == NULL) first = l;
     }
@@ -113,14 +149,25 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
   return 1;
 }
 
-void lanes_publish(lanes_t *lanes) {
+/* Bytes published in the lane and not yet read. */
+static uint32_t unread(lane_t *l) {
+  uint32_t head = (uint32_t)atomic_load_explicit(&l->control[LANE_HEAD], memory_order_relaxed);
+  return l->write >= head ? l->write - head : l->size - head + l->write;
+}
+
+void lanes_publish(lanes_t *lanes, int ring) {
   for (uint32_t i = 0; i < lanes->count; i++) {
     lane_t *l = &lanes->lane[i];
-    if (l->open < 0 && (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) == l->write) continue;
-    close_record(l);
-    atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
-    l->lines = 0;
-    atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);
+    if (l->open >= 0 || (uint32_t)atomic_load_explicit(&l->control[LANE_TAIL], memory_order_relaxed) != l->write) {
+      close_record(l);
+      atomic_fetch_add_explicit(&l->control[LANE_LINES], (int32_t)l->lines, memory_order_relaxed);
+      l->lines = 0;
+      atomic_store_explicit(&l->control[LANE_TAIL], (int32_t)l->write, memory_order_seq_cst);
+      l->unrung = 1;
+    }
+    /* A worker already draining sees the new tail anyway; an idle one is woken once per read pass, or at once if its lane fills. */
+    if (!l->unrung || (!ring && unread(l) < l->size / RING_EARLY_PART)) continue;
+    l->unrung = 0;
     /* Dekker with the worker: it clears the flag, then loads the tail; we store the tail, then test the flag. */
     if (atomic_exchange_explicit(&l->control[LANE_WAKE], 1, memory_order_seq_cst) == 0) doorbell_ring(l->doorbell);
   }

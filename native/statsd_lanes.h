@@ -22,6 +22,8 @@ enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LIN
 #define REC_HEADER (REC_FIELDS * 4)
 /* REC_LENGTH of this value: the records go on at offset 0. */
 #define REC_WRAP (-1)
+/* What lanes_route may read past a datagram, and write past a line in a lane (room it has checked). */
+#define LANES_SLACK 16
 
 typedef struct {
   uint8_t *bytes;
@@ -33,6 +35,7 @@ typedef struct {
   int64_t open;       /* where the record being filled starts, or -1 */
   int32_t rec[REC_FIELDS]; /* its header, written there when it closes */
   uint32_t lines;     /* lines in the records closed since the last publish */
+  int unrung;         /* published since the doorbell was last rung (or found pending) */
 } lane_t;
 
 typedef struct {
@@ -46,10 +49,19 @@ typedef struct {
  * Routes one datagram's lines into the lanes (each datagram counts, as a
  * packet of `len` bytes, in the record of its first line's shard). Returns
  * 0, writing nothing, when some lane has no room for it: the caller drops
- * and counts it. Never waits.
+ * and counts it. Never waits. LANES_SLACK bytes past data[len] must be
+ * readable: lines are looked at and copied 16 bytes at a time, and what
+ * is read past the datagram is never used.
  */
 int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, int32_t uid);
-/* Makes what was routed visible to the workers, and wakes those that have no wake-up pending. */
-void lanes_publish(lanes_t *lanes);
+/*
+ * Makes what was routed visible to the workers. With `ring`, wakes those
+ * that have no wake-up pending and were given lines since they were last
+ * woken; without, only those whose lane is filling (a quarter unread). The
+ * reader publishes after each recvmmsg() batch and rings at the end of each
+ * read pass: one wake-up per pass rather than per batch, at most one pass
+ * (CALLS_PER_WAKEUP batches, about a millisecond at most) late.
+ */
+void lanes_publish(lanes_t *lanes, int ring);
 
 #endif

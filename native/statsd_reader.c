@@ -40,8 +40,9 @@
  * With several aggregation threads, the reader is given lanes instead
  * (statsd_lanes.c): it splits each datagram into lines and copies each into
  * the lane of the thread its name hashes to, publishing after every
- * recvmmsg() batch; the slabs then stay unused, and a datagram that does not
- * fit in the lanes is dropped and counted as above.
+ * recvmmsg() batch and ringing the threads' doorbells once per read pass
+ * (sooner for a lane a quarter full); the slabs then stay unused, and a
+ * datagram that does not fit in the lanes is dropped and counted as above.
  *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
@@ -115,7 +116,7 @@ typedef struct {
   uint32_t cur_count;
   uint64_t window_start;        /* since when window_* have counted (ms) */
   size_t window_bytes, window_datagrams;
-  char *scratch;                /* VLEN * SLOT_BYTES */
+  char *scratch;                /* VLEN * SLOT_BYTES, and LANES_SLACK for lanes_route to read past the last */
   struct mmsghdr msgs[VLEN];
   struct iovec iovs[VLEN];
   char *control;                /* VLEN control buffers for SCM_CREDENTIALS, with origins only */
@@ -274,8 +275,8 @@ static int read_once(reader_t *r) {
     }
   }
   r->window_datagrams += (size_t)n;
-  /* Each batch, not each wake-up: a wake-up may read 16 batches, more than a lane holds unread. */
-  if (r->lanes != NULL) lanes_publish(r->lanes);
+  /* Published each batch, not each pass: a pass may read 16 batches, more than a lane holds unread. Rung once a pass (run). */
+  if (r->lanes != NULL) lanes_publish(r->lanes, 0);
   atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
   if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
   return n;
@@ -315,6 +316,7 @@ static void *run(void *arg) {
       if (n > 0) got += n;
       if (n < VLEN) break;
     }
+    if (r->lanes != NULL) lanes_publish(r->lanes, 1);
     if (stopping) break;
     if (r->cur_count > 0 && ring_length(&r->full) == 0) hand_over(r);
     if (n < 0) {
@@ -331,7 +333,7 @@ static void *run(void *arg) {
     }
   }
   hand_over(r);
-  if (r->lanes != NULL) lanes_publish(r->lanes);
+  if (r->lanes != NULL) lanes_publish(r->lanes, 1);
   uv_async_send(&r->async);
   return NULL;
 }
@@ -520,7 +522,7 @@ static napi_value StartReader(napi_env env, napi_callback_info info) {
   r->wake_fd = -1;
   if (ring_init(&r->full, (uint32_t)slab_count) != 0 || ring_init(&r->freed, (uint32_t)slab_count) != 0 ||
       (r->counts = calloc(r->slab_count, sizeof *r->counts)) == NULL || (r->stack = calloc(r->slab_count, sizeof *r->stack)) == NULL ||
-      (r->trimmed = calloc(r->slab_count, 1)) == NULL || (r->scratch = malloc((size_t)VLEN * SLOT_BYTES)) == NULL)
+      (r->trimmed = calloc(r->slab_count, 1)) == NULL || (r->scratch = malloc((size_t)VLEN * SLOT_BYTES + LANES_SLACK)) == NULL)
     goto oom;
   for (int i = 0; i < VLEN; i++) {
     r->iovs[i].iov_base = r->scratch + (size_t)i * SLOT_BYTES;

@@ -6,7 +6,8 @@
  * the two on random lines): see there why it keeps one stored name on one
  * shard. routeLines runs on the main thread (stream packets, and datagrams
  * when the reader threads do not route them: statsd_lanes.c calls
- * shard_of_line there); it keeps no state, so every thread may load it.
+ * shard_of_line, statsd_hash.h, there); it keeps no state, so every thread
+ * may load it.
  */
 #include <stdint.h>
 #include <string.h>
@@ -17,54 +18,16 @@
 /* Per shard in the state array: bytes used, lines, packets and bytes counted there. */
 #define STATE_FIELDS 4
 
-/*
- * What each byte does in the hash: HASH_SKIP, a byte name building may drop
- * or change; HASH_STOP, the end of the name (":" and ";"); HASH_PIPE, the
- * end if "#" follows; otherwise the byte it stands for ("/" is stored as
- * "-"). One table lookup a byte: the branches it replaced were most of the
- * reader thread's routing cost.
- */
-enum { HASH_SKIP = 0, HASH_STOP = 1, HASH_PIPE = 2 };
-static uint8_t hash_class[256];
+uint8_t statsd_hash_class[256];
 
 __attribute__((constructor)) static void init_hash_class(void) {
   for (int c = 0; c < 256; c++) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '=' || c == '-') hash_class[c] = (uint8_t)c;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '=' || c == '-') statsd_hash_class[c] = (uint8_t)c;
   }
-  hash_class['/'] = '-';
-  hash_class[':'] = HASH_STOP;
-  hash_class[';'] = HASH_STOP;
-  hash_class['|'] = HASH_PIPE;
-}
-
-static int is_event_line(const uint8_t *b, size_t s, size_t e) {
-  if (e - s >= 3 && b[s + 1] == 'e' && b[s + 2] == '{') return 1;
-  return e - s >= 4 && b[s + 1] == 's' && b[s + 2] == 'c' && b[s + 3] == '|';
-}
-
-uint32_t shard_of_line(const uint8_t *b, size_t s, size_t e, int token, uint32_t shards) {
-  if (b[s] == '_' && is_event_line(b, s, e)) return 0;
-  size_t k = s;
-  if (token) {
-    while (k < e && b[k] != '.' && b[k] != ':' && !(b[k] == '|' && k + 1 < e && b[k + 1] == '#')) k++;
-    if (k == e || k == s || b[k] != '.') return 0;
-    k++;
-  }
-  uint32_t h = 0x811c9dc5u;
-  for (; k < e; k++) {
-    uint8_t m = hash_class[b[k]];
-    if (m > HASH_PIPE) {
-      h = (h ^ m) * 0x01000193u;
-    } else if (m == HASH_STOP || (m == HASH_PIPE && k + 1 < e && b[k + 1] == '#')) {
-      break;
-    }
-  }
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h % shards;
+  statsd_hash_class['/'] = '-';
+  statsd_hash_class[':'] = HASH_STOP;
+  statsd_hash_class[';'] = HASH_STOP;
+  statsd_hash_class['|'] = HASH_PIPE;
 }
 
 /*

@@ -3,6 +3,7 @@ import { createLanes, type Lane, LaneReader, laneSpec } from '../src/aggregate/s
 import { shardOfLine } from '../src/aggregate/shards/route'
 import { LentSlabs } from '../src/listeners/datagram/lent-slabs'
 import { nativeReader } from '../src/listeners/datagram/native-reader'
+import { nativeFunctions } from '../src/core/native-addon'
 import { udpSocketOn } from './helpers/load'
 import { sendUdp, waitFor } from './helpers/net'
 import { seededRandom } from './helpers/random'
@@ -16,6 +17,7 @@ import { seededRandom } from './helpers/random'
  */
 
 const native = nativeReader()
+const bells = nativeFunctions<{ openDoorbell(onRing: () => void): number }>(['openDoorbell'])
 const skip = 'unavailable' in native ? native.unavailable : false
 const SOURCE = 5
 const SMALL_LANE = 256 * 1024
@@ -35,34 +37,44 @@ interface Routed {
  * readiness rather than in ticks (native/statsd_reader.c): what was sent
  * reaches the lanes at once.
  */
-function startRouting(shards: number, size: number, token: boolean, recvBuffer = 256 * 1024) {
-  if (!('addon' in native)) throw new Error('no addon')
+function startRouting(shards: number, size: number, token: boolean, recvBuffer = 256 * 1024, doorbells = false) {
+  if (!('addon' in native) || !('addon' in bells)) throw new Error('no addon')
   const { addon } = native
   const bound = addon.bindUdp('127.0.0.1', 0, recvBuffer)
   const lanes = createLanes(shards, size)
   const slabs = new LentSlabs(1)
   const stats = new Float64Array(8)
-  const handle = addon.startReader(bound.fd, () => {}, slabs.memory, slabs.ends, 1, 1000, null, laneSpec(lanes, SOURCE, token, lanes.map(() => -1)))
   const readers = lanes.map((lane: Lane) => {
     const reader = new LaneReader()
     reader.add(lane)
     return reader
   })
   const routed: Routed = { lines: lanes.map(() => []), packets: 0, bytes: 0, sources: new Set(), origins: new Set() }
+  const drainLane = (i: number): void =>
+    readers[i]!.drain((lines, source, packets, bytes, pid, uid) => {
+      routed.lines[i]!.push(...lines.toString('latin1').split('\n').slice(0, -1))
+      routed.packets += packets
+      routed.bytes += bytes
+      routed.sources.add(source)
+      routed.origins.add(`${pid}/${uid}`)
+    })
+  const drain = (): void => readers.forEach((_, i) => drainLane(i))
+  /** With doorbells, a lane is read only when the reader rings (as a shard's thread does); counted per lane. */
+  const rings = lanes.map(() => 0)
+  const ids = lanes.map((_, i) =>
+    doorbells
+      ? bells.addon.openDoorbell(() => {
+          rings[i]!++
+          drainLane(i)
+        })
+      : -1,
+  )
+  const handle = addon.startReader(bound.fd, () => {}, slabs.memory, slabs.ends, 1, 1000, null, laneSpec(lanes, SOURCE, token, ids))
   let stopped = false
-  const drain = (): void =>
-    readers.forEach((reader, i) =>
-      reader.drain((lines, source, packets, bytes, pid, uid) => {
-        routed.lines[i]!.push(...lines.toString('latin1').split('\n').slice(0, -1))
-        routed.packets += packets
-        routed.bytes += bytes
-        routed.sources.add(source)
-        routed.origins.add(`${pid}/${uid}`)
-      }),
-    )
   return {
     target: { host: '127.0.0.1', port: bound.port },
     routed,
+    rings,
     drain,
     /** Reads the lanes until `packets` datagrams are routed or counted as dropped. */
     drainUntil: (packets: number): Promise<void> =>
@@ -93,6 +105,15 @@ function randomDatagrams(seed: number, count: number): string[] {
   ).map((d) => (d === '' ? '\n' : d)) // an empty datagram is never read
 }
 
+/** Sends the datagrams a hundred at a time, reading the lanes after each hundred, then stops the reader. */
+async function routeAll(lanes: ReturnType<typeof startRouting>, datagrams: string[]): Promise<void> {
+  for (let at = 0; at < datagrams.length; at += 100) {
+    await sendUdp(lanes.target, datagrams.slice(at, at + 100))
+    await lanes.drainUntil(Math.min(at + 100, datagrams.length))
+  }
+  lanes.stop()
+}
+
 const linesOf = (datagrams: string[]): string[] => datagrams.flatMap((d) => d.split('\n').filter((l) => l !== ''))
 
 t.test('the reader thread puts every line in the lane route.ts names, each datagram counted once', { skip }, async (t) => {
@@ -101,11 +122,7 @@ t.test('the reader thread puts every line in the lane route.ts names, each datag
     t.teardown(lanes.stop)
     const datagrams = randomDatagrams(shards, 3_000)
     const expected = linesOf(datagrams)
-    for (let at = 0; at < datagrams.length; at += 100) {
-      await sendUdp(lanes.target, datagrams.slice(at, at + 100))
-      await lanes.drainUntil(Math.min(at + 100, datagrams.length))
-    }
-    lanes.stop()
+    await routeAll(lanes, datagrams)
     const { routed } = lanes
     const misrouted = routed.lines.flatMap((lines, lane) =>
       lines.filter((line) => shardOfLine(Buffer.from(line, 'latin1'), 0, Buffer.byteLength(line, 'latin1'), token, shards) !== lane),
@@ -118,6 +135,47 @@ t.test('the reader thread puts every line in the lane route.ts names, each datag
     t.same([...routed.origins], ['-1/-1'], `${what}: no sender read on UDP`)
     t.equal(lanes.dropped(), 0, `${what}: nothing dropped`)
   }
+})
+
+t.test('lines of every length from 1 to 100, ending anywhere in a datagram, reach their lanes byte for byte', { skip }, async (t) => {
+  // The reader looks for line ends 16 and 32 bytes at a time and copies short lines in 16-byte moves (native/statsd_lanes.c).
+  const lanes = startRouting(2, SMALL_LANE, false)
+  t.teardown(lanes.stop)
+  const random = seededRandom(100)
+  const line = (length: number): string => Array.from({ length }, () => 'abcxyz0189.-/_:|#'[Math.floor(random() * 17)]).join('')
+  const datagrams: string[] = []
+  for (let length = 1; length <= 100; length++) {
+    datagrams.push(line(length)) // alone, no newline: it ends with the datagram
+    datagrams.push(`${line(length)}\n${line(1 + Math.floor(random() * 40))}\n${line(length)}`)
+    datagrams.push(Array.from({ length: 5 }, () => line(length)).join('\n') + '\n')
+  }
+  const expected = linesOf(datagrams)
+  await routeAll(lanes, datagrams)
+  const { routed } = lanes
+  t.same(routed.lines.flat().sort(), expected.sort(), `all ${expected.length} lines, byte for byte`)
+  const misrouted = routed.lines.flatMap((lines, lane) => lines.filter((l) => shardOfLine(Buffer.from(l, 'latin1'), 0, l.length, false, 2) !== lane))
+  t.same(misrouted, [], 'every line in its shard\'s lane')
+  t.equal(lanes.dropped(), 0, 'nothing dropped')
+})
+
+t.test('the doorbells: a lone datagram wakes its shards at once, and a burst reaches them by rings alone', { skip }, async (t) => {
+  // The reader rings once per read pass, not per recvmmsg() batch (native/statsd_lanes.c): a pass that reads one datagram still rings.
+  const lanes = startRouting(2, SMALL_LANE, false, 256 * 1024, true)
+  t.teardown(lanes.stop)
+  const keyFor = (shard: number): string => {
+    for (let i = 0; ; i++) if (shardOfLine(Buffer.from(`lone${i}`), 0, `lone${i}`.length, false, 2) === shard) return `lone${i}`
+  }
+  const lone = `${keyFor(0)}:1|c\n${keyFor(1)}:2|c`
+  await sendUdp(lanes.target, [lone])
+  await waitFor(() => lanes.routed.packets === 1 && lanes.routed.lines.every((l) => l.length === 1), 'both shards rung for the lone datagram')
+  t.same(lanes.routed.lines, [[`${keyFor(0)}:1|c`], [`${keyFor(1)}:2|c`]], 'each line in its lane, read on its ring')
+  t.ok(lanes.rings.every((n) => n >= 1), 'each lane was rung')
+  // A burst: many read passes and batches, every datagram read on rings alone.
+  const burst = Array.from({ length: 2_000 }, (_, i) => Array.from({ length: 10 }, (_, j) => `burst.${i}.${j}:1|c`).join('\n'))
+  await sendUdp(lanes.target, burst)
+  await waitFor(() => lanes.routed.packets === 1 + burst.length, 'the burst, by rings')
+  t.equal(lanes.routed.lines.flat().length, 2 + 20_000, 'every line of the burst')
+  t.equal(lanes.dropped(), 0, 'nothing dropped')
 })
 
 t.test('lanes nobody reads: a datagram that does not fit is dropped whole and counted, the reader never waits', { skip }, async (t) => {

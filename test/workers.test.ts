@@ -85,6 +85,26 @@ t.test('the addon routes every line as route.ts does', { skip: 'unavailable' in 
   t.equal(mismatches, 0, '50,000 random lines, the same shard')
 })
 
+t.test('the addon routes long names as route.ts does', { skip: 'unavailable' in native ? native.unavailable : false }, async (t) => {
+  if (!('addon' in native)) return
+  const random = seededRandom(8)
+  // Mostly bytes the hash keeps as they are, some of every other kind, at any offset in a larger buffer.
+  const plain = 'abcxyzABCXYZ0189.=-'.split('')
+  const other = ['/', ':', '|', '#', ';', '_', ' ', 'é', '\t', '{', '\u0001', '@', '[', '`', '\u007f', '*']
+  let mismatches = 0
+  for (let i = 0; i < 50_000; i++) {
+    const pick = (): string => (random() < 0.9 ? plain[Math.floor(random() * plain.length)] : other[Math.floor(random() * other.length)])!
+    const text = Array.from({ length: 1 + Math.floor(random() * 64) }, pick).join('')
+    const before = Math.floor(random() * 9)
+    const buf = Buffer.from(`${'x'.repeat(before)}${text}${'y'.repeat(Math.floor(random() * 9))}`)
+    const end = before + Buffer.byteLength(text)
+    const token = random() < 0.3
+    const shards = 1 + Math.floor(random() * 300)
+    if (native.addon.shardOfLine(buf, before, end, token, shards) !== shardOfLine(buf, before, end, token, shards)) mismatches++
+  }
+  t.equal(mismatches, 0, '50,000 random lines of up to 64 bytes, the same shard')
+})
+
 const routers: [string, (batches: ShardBatch[], tokens: boolean[]) => Router][] = [['JavaScript', (b, tk) => new JsRouter(b, tk)]]
 if ('addon' in native) {
   routers.push(['native', (b, tk) => new NativeRouter(native.addon, b, tk)])

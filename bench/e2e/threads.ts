@@ -23,7 +23,9 @@ import { buildSender, phase, SENDER, startServer, stopServer } from './run'
  *     flushed. Stable across runs; a low rate weighs per-flush and
  *     per-second costs more than 400k/s would.
  *
- * BENCH_MAIN picks another build's build/src/main.js.
+ * BENCH_MAIN picks another build's build/src/main.js; BENCH_NODE_ARGS gives
+ * the server node flags in cpu mode (--cpu-prof --cpu-prof-dir=D); BENCH_CALLGRIND_DIR
+ * keeps callgrind's files there (one per thread, for callgrind_annotate).
  */
 
 const ROOT = path.resolve(__dirname, '../../..')
@@ -49,7 +51,8 @@ function threadFigures(pid: number): Map<string, { ns: number; switches: number 
 
 async function cpu(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsd-threads-'))
-  const server = await startServer('statsd-ts', dir, MAIN, undefined, { recvBuffer: 64 << 20, graphiteQueueBytes: 1 << 30, flushIntervalMs: 2000, workers })
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter((a) => a !== '')
+  const server = await startServer('statsd-ts', dir, MAIN, nodeArgs, { recvBuffer: 64 << 20, graphiteQueueBytes: 1 << 30, flushIntervalMs: 2000, workers })
   const keys = { SENDER_KEYS: keysArg, SENDER_TYPES: keysArg === '1000' ? '1' : '3' }
   const udp = (seconds: number): string[] => ['udp', '127.0.0.1', String(server.udpPort), '20', '400000', String(seconds)]
   try {
@@ -140,6 +143,11 @@ async function instructions(): Promise<void> {
   } finally {
     child.kill('SIGKILL')
     graphite.close()
+    const keep = process.env.BENCH_CALLGRIND_DIR
+    if (keep !== undefined) {
+      fs.mkdirSync(keep, { recursive: true })
+      for (const f of fs.readdirSync(dir)) if (f.startsWith('callgrind.out')) fs.copyFileSync(path.join(dir, f), path.join(keep, f))
+    }
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -6,8 +6,9 @@ import { uncountedMemory } from '../../core/uncounted-memory'
  * datagrams into lines and routes each line, by route.ts's rule, straight
  * into the lane of its shard: one byte ring per reader and shard, in shared
  * memory (native/statsd_lanes.c writes, LaneReader below reads). The reader
- * rings the shard's doorbell (native/statsd_doorbell.c) when it publishes
- * lines and no wake-up is pending, so each shard takes its lines in place on
+ * rings the shard's doorbell (native/statsd_doorbell.c) at the end of each
+ * read pass that published lines to it (sooner if its lane is a quarter
+ * full), when no wake-up is pending, so each shard takes its lines in place on
  * its own thread, and the datagram bytes cross from the reader's core to the
  * shard's alone. A full lane drops the datagram at the reader, counted in
  * queue.dropped_packets, as a full queue does: the reader never waits.
