@@ -46,3 +46,42 @@ test('the server fixes it before it loads anything else, and V8 honours it', asy
   const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(main, 'utf8'))?.[1]
   t.equal(first, './core/heap-policy', 'main.js loads the heap policy before any other module')
 })
+
+/**
+ * The young generation (MB) of the main thread and of a worker thread after
+ * both allocated 20 MB that survives a while, the worker having run
+ * `workerPreload` first and the main thread `afterStart` once it started.
+ */
+function youngGenerationWithWorker(workerPreload: string, afterStart: string): { main: number; worker: number } {
+  const policy = JSON.stringify(path.resolve(__dirname, '../src/core/heap-policy.js'))
+  const script = `const policy = require(${policy})
+    const { Worker } = require('node:worker_threads')
+    function churn() {
+      const kept = []
+      for (let r = 0; r < 200; r++) {
+        const a = []
+        for (let i = 0; i < 5000; i++) a.push({ i, s: 'x' + i })
+        kept.push(a)
+        if (kept.length > 20) kept.shift()
+      }
+      return require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
+    }
+    const worker = new Worker(\`${workerPreload}; \${churn}; require('node:worker_threads').parentPort.postMessage(churn())\`, { eval: true })
+    worker.once('message', (young) => {
+      ${afterStart}
+      process.stdout.write(JSON.stringify({ main: churn(), worker: young }))
+      worker.terminate()
+    })`
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { main: number; worker: number }
+}
+
+test('a worker thread undoes it for every thread unless each worker fixes it again (shard workers do)', async (t) => {
+  const policy = path.resolve(__dirname, '../src/core/heap-policy.js')
+  const fixed = youngGenerationWithWorker(`require(${JSON.stringify(policy)})`, 'policy.refixYoungGeneration()')
+  t.ok(fixed.main <= 4 && fixed.worker <= 4, `young generations ${JSON.stringify(fixed)} MB with the policy in each thread`)
+  const undone = youngGenerationWithWorker('', '')
+  t.ok(undone.main >= 8 && undone.worker >= 8, `young generations ${JSON.stringify(undone)} MB when only the main thread set it before the worker started`)
+  const shardWorker = path.resolve(__dirname, '../src/aggregate/shards/shard-worker.js')
+  const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(shardWorker, 'utf8'))?.[1]
+  t.equal(first, '../../core/heap-policy', 'shard-worker.js loads the heap policy before any other module')
+})

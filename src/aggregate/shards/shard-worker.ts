@@ -1,3 +1,5 @@
+// First: V8's young generation is kept small in this isolate as on the main thread (heap-policy.ts).
+import '../../core/heap-policy'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'

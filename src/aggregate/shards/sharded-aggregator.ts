@@ -3,6 +3,7 @@ import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from '
 import type { Config } from '../../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../../core/server-control'
 import type { Logger } from '../../log'
+import { refixYoungGeneration } from '../../core/heap-policy'
 import { DatagramBatch, type Packet } from '../../parse/packets'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushHeader, FlushTrailer, SelfMetric } from '../flush-data'
@@ -235,6 +236,8 @@ export class ShardedAggregator implements MetricStore {
         ),
       )
       doorbells.forEach((doorbell, i) => (shards[i]!.doorbell = doorbell))
+      // Each isolate created undid it for every thread (heap-policy.ts).
+      refixYoungGeneration()
     } catch (err) {
       await Promise.all(shards.map((s) => s.worker.terminate()))
       throw err
