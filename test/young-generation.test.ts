@@ -11,15 +11,10 @@ test('the young generation is kept at its size unless the command line sized it'
   t.equal(fixYoungGeneration(['--semi-space-growth-factor=2']), null)
 })
 
-/**
- * The young generation's size (MB) in a fresh node when `preload` has run,
- * and after allocating 20 MB that survives a while.
- */
-function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad: number } {
-  const script = `${preload}
-    const v8 = require('node:v8')
-    const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
-    const atStart = young()
+/** Script text: `young()`, the young generation's size (MB), and `churn()`, which allocates 20 MB that survives a while. */
+const CHURN = `
+  const young = () => require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
+  function churn() {
     const kept = []
     for (let r = 0; r < 200; r++) {
       const a = []
@@ -27,6 +22,17 @@ function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad
       kept.push(a)
       if (kept.length > 20) kept.shift()
     }
+  }`
+
+/**
+ * The young generation's size (MB) in a fresh node when `preload` has run,
+ * and after allocating 20 MB that survives a while.
+ */
+function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad: number } {
+  const script = `${preload}
+    ${CHURN}
+    const atStart = young()
+    churn()
     process.stdout.write(JSON.stringify({ atStart, afterLoad: young() }))`
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { atStart: number; afterLoad: number }
 }
@@ -56,20 +62,12 @@ function youngGenerationWithWorker(workerPreload: string, afterStart: string): {
   const policy = JSON.stringify(path.resolve(__dirname, '../src/core/heap-policy.js'))
   const script = `const policy = require(${policy})
     const { Worker } = require('node:worker_threads')
-    function churn() {
-      const kept = []
-      for (let r = 0; r < 200; r++) {
-        const a = []
-        for (let i = 0; i < 5000; i++) a.push({ i, s: 'x' + i })
-        kept.push(a)
-        if (kept.length > 20) kept.shift()
-      }
-      return require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
-    }
-    const worker = new Worker(\`${workerPreload}; \${churn}; require('node:worker_threads').parentPort.postMessage(churn())\`, { eval: true })
-    worker.once('message', (young) => {
+    const worker = new Worker(\`${workerPreload}; ${CHURN}; churn(); require('node:worker_threads').parentPort.postMessage(young())\`, { eval: true })
+    ${CHURN}
+    worker.once('message', (workerYoung) => {
       ${afterStart}
-      process.stdout.write(JSON.stringify({ main: churn(), worker: young }))
+      churn()
+      process.stdout.write(JSON.stringify({ main: young(), worker: workerYoung }))
       worker.terminate()
     })`
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { main: number; worker: number }

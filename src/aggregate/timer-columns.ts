@@ -1,4 +1,5 @@
 import type { NameBytes } from './name-bytes'
+
 /** One statistic of one timer, as a receiver that needs the flush whole gets it. */
 export type TimerStat = [name: string, value: number]
 
