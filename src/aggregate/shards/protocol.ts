@@ -21,6 +21,8 @@ export interface ShardWorkerData {
   ring: SharedArrayBuffer
   /** Int32 per shard: set to 1 once an answer waits on syncPort. */
   answered: SharedArrayBuffer
+  /** Int32 per shard: its parts of a flush posted and not yet taken by the main thread (parts-ahead.ts). */
+  partsAhead: SharedArrayBuffer
   syncPort: MessagePort
   summedCounters: string[]
   firstShardGauges: string[]
