@@ -188,6 +188,8 @@ function workload(): { open: string[]; token: string[] } {
     }
     lines.push('w/san a:1|c', 'w-san_a:2|c', 'w-san\ta:3|c', 'w-san\u00e9 a:4|c')
     lines.push('w.tag:1|c|#env:prod,host:a', 'w.tag;env=prod;host=a:2|c', 'w.g.delta:-1|g', 'w.g.delta:+3|g')
+    // Names that are not ASCII (sanitising drops those characters; test/name-bytes.test.ts has names that keep them).
+    lines.push(`w.caf\u00e9.t:${d}|ms`, 'w.\u65e5\u672c:1|c', `w.g.\u00fc:${d}|g`, `w.s.\u{1f600}:${d % 7}|s`, `w.ms.tag;env=\u00e9:${d}|ms`)
     lines.push('no colon here', 'w.bad:abc|c', 'w.auth:1|c')
     if (d % 10 === 0) lines.push('_e{5,4}:title|text', '_sc|check|0')
     open.push(lines.join('\n'))
@@ -217,6 +219,7 @@ async function runWith(t: Test, workers: number): Promise<{ lines: string[]; log
   t.equal(await server.stop(), 0, `${workers} workers: clean exit`)
   t.equal(graphite.flushes.length, 1, 'one flush, the final one')
   const values = graphiteValues(graphite.flushes[0] ?? '')
+  t.equal((graphite.flushes[0] ?? '').split('\n').filter((l) => l !== '').length, values.size, `${workers} workers: no name written twice`)
   t.equal(values.get('stats_counts.statsd.packets_received'), String(open.length + token.length), `${workers} workers: every datagram counted once`)
   const lines = [...values]
     .filter(([name]) => !/(calculationtime|processing_time|graphiteStats\.(last_exception|last_flush|flush_time|flush_length))$/.test(name))

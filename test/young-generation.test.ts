@@ -11,15 +11,10 @@ test('the young generation is kept at its size unless the command line sized it'
   t.equal(fixYoungGeneration(['--semi-space-growth-factor=2']), null)
 })
 
-/**
- * The young generation's size (MB) in a fresh node when `preload` has run,
- * and after allocating 20 MB that survives a while.
- */
-function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad: number } {
-  const script = `${preload}
-    const v8 = require('node:v8')
-    const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
-    const atStart = young()
+/** Script text: `young()`, the young generation's size (MB), and `churn()`, which allocates 20 MB that survives a while. */
+const CHURN = `
+  const young = () => require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576
+  function churn() {
     const kept = []
     for (let r = 0; r < 200; r++) {
       const a = []
@@ -27,6 +22,17 @@ function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad
       kept.push(a)
       if (kept.length > 20) kept.shift()
     }
+  }`
+
+/**
+ * The young generation's size (MB) in a fresh node when `preload` has run,
+ * and after allocating 20 MB that survives a while.
+ */
+function youngGenerationAfterLoad(preload: string): { atStart: number; afterLoad: number } {
+  const script = `${preload}
+    ${CHURN}
+    const atStart = young()
+    churn()
     process.stdout.write(JSON.stringify({ atStart, afterLoad: young() }))`
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { atStart: number; afterLoad: number }
 }
@@ -45,4 +51,35 @@ test('the server fixes it before it loads anything else, and V8 honours it', asy
   const main = path.resolve(__dirname, '../src/main.js')
   const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(main, 'utf8'))?.[1]
   t.equal(first, './core/heap-policy', 'main.js loads the heap policy before any other module')
+})
+
+/**
+ * The young generation (MB) of the main thread and of a worker thread after
+ * both allocated 20 MB that survives a while, the worker having run
+ * `workerPreload` first and the main thread `afterStart` once it started.
+ */
+function youngGenerationWithWorker(workerPreload: string, afterStart: string): { main: number; worker: number } {
+  const policy = JSON.stringify(path.resolve(__dirname, '../src/core/heap-policy.js'))
+  const script = `const policy = require(${policy})
+    const { Worker } = require('node:worker_threads')
+    const worker = new Worker(\`${workerPreload}; ${CHURN}; churn(); require('node:worker_threads').parentPort.postMessage(young())\`, { eval: true })
+    ${CHURN}
+    worker.once('message', (workerYoung) => {
+      ${afterStart}
+      churn()
+      process.stdout.write(JSON.stringify({ main: young(), worker: workerYoung }))
+      worker.terminate()
+    })`
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { main: number; worker: number }
+}
+
+test('a worker thread undoes it for every thread unless each worker fixes it again (shard workers do)', async (t) => {
+  const policy = path.resolve(__dirname, '../src/core/heap-policy.js')
+  const fixed = youngGenerationWithWorker(`require(${JSON.stringify(policy)})`, 'policy.refixYoungGeneration()')
+  t.ok(fixed.main <= 4 && fixed.worker <= 4, `young generations ${JSON.stringify(fixed)} MB with the policy in each thread`)
+  const undone = youngGenerationWithWorker('', '')
+  t.ok(undone.main >= 8 && undone.worker >= 8, `young generations ${JSON.stringify(undone)} MB when only the main thread set it before the worker started`)
+  const shardWorker = path.resolve(__dirname, '../src/aggregate/shards/shard-worker.js')
+  const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(shardWorker, 'utf8'))?.[1]
+  t.equal(first, '../../core/heap-policy', 'shard-worker.js loads the heap policy before any other module')
 })

@@ -1,4 +1,5 @@
 import type { DogStatsdEvent, ServiceCheck } from '../parse/dogstatsd-events'
+import type { NameBytes } from './name-bytes'
 import type { TimestampedPoint } from './timestamped-points'
 import { type TimerEntry, TimerColumns } from './timer-columns'
 
@@ -43,7 +44,20 @@ interface Metrics<Timers> {
  * Its arrays and rows are reused for the next part: copy what must outlive
  * the write.
  */
-export type FlushPart = Metrics<TimerColumns>
+export type FlushPart = Metrics<TimerColumns> & {
+  /**
+   * The counters', gauges' and sets' names as bytes, when the part came so
+   * (a shard's, with workers > 1): a receiver that writes bytes can copy
+   * them; the rows' `name`s are made from them only when read.
+   */
+  names?: PartNames
+}
+
+export interface PartNames {
+  counters: NameBytes
+  gauges: NameBytes
+  sets: NameBytes
+}
 
 /** All of a flush's metrics, each timer's statistics as [name, value] pairs. */
 export type FlushMetrics = Metrics<TimerEntry[]>

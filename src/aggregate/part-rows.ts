@@ -1,16 +1,20 @@
 import type { FlushCounter, FlushGauge, FlushPart, FlushSet } from './flush-data'
+import { NameBytes } from './name-bytes'
 import type { TimerColumns } from './timer-columns'
 
 /** A flush part's counters, gauges and sets as columns: names, and values by the same index. */
-export interface PartColumns {
-  counterNames: readonly string[]
+export interface PartColumns<Names = readonly string[]> {
+  counterNames: Names
   counterValues: Float64Array
   counterRates: Float64Array
-  gaugeNames: readonly string[]
+  gaugeNames: Names
   gaugeValues: Float64Array
-  setNames: readonly string[]
+  setNames: Names
   setCounts: Float64Array
 }
+
+/** Columns whose names are bytes (a shard's part: name-bytes.ts). */
+export type ByteNamedColumns = PartColumns<NameBytes>
 
 /**
  * The row objects a part kept as columns is handed on in (a shard's part
@@ -22,9 +26,11 @@ export class PartRows {
   private readonly counters: FlushCounter[] = []
   private readonly gauges: FlushGauge[] = []
   private readonly sets: FlushSet[] = []
+  private readonly byteNamed = { counters: [] as NamedCounter[], gauges: [] as NamedGauge[], sets: [] as NamedSet[] }
 
   /** `columns` and `timers` as a part, in these rows (valid until their next use). */
-  part(columns: PartColumns, timers: TimerColumns): FlushPart {
+  part(columns: PartColumns | ByteNamedColumns, timers: TimerColumns): FlushPart {
+    if (byteNamed(columns)) return this.byteNamedPart(columns, timers)
     const { counterNames, counterValues, counterRates, gaugeNames, gaugeValues, setNames, setCounts } = columns
     const counters = fill(this.counters, counterNames.length, () => ({ name: '', value: 0, rate: 0 }), (c, i) => {
       c.name = counterNames[i]!
@@ -41,6 +47,63 @@ export class PartRows {
     })
     return { counters, timers, gauges, sets }
   }
+
+  /** Rows whose names are made from the bytes when read; the bytes go with the part (FlushPart.names). */
+  private byteNamedPart(columns: ByteNamedColumns, timers: TimerColumns): FlushPart {
+    const { counterNames, counterValues, counterRates, gaugeNames, gaugeValues, setNames, setCounts } = columns
+    const rows = this.byteNamed
+    const counters = fill(rows.counters, counterNames.count, () => new NamedCounter(), (c, i) => {
+      c.at(counterNames, i)
+      c.value = counterValues[i]!
+      c.rate = counterRates[i]!
+    })
+    const gauges = fill(rows.gauges, gaugeNames.count, () => new NamedGauge(), (g, i) => {
+      g.at(gaugeNames, i)
+      g.value = gaugeValues[i]!
+    })
+    const sets = fill(rows.sets, setNames.count, () => new NamedSet(), (r, i) => {
+      r.at(setNames, i)
+      r.count = setCounts[i]!
+    })
+    return { counters, timers, gauges, sets, names: { counters: counterNames, gauges: gaugeNames, sets: setNames } }
+  }
+}
+
+function byteNamed(columns: PartColumns | ByteNamedColumns): columns is ByteNamedColumns {
+  return columns.counterNames instanceof NameBytes
+}
+
+/** A row whose name is name i of some NameBytes, made into a string when read. */
+class NamedRow {
+  private names: NameBytes | null = null
+  private i = 0
+  /** Set by a receiver (none does today): kept instead. */
+  private given: string | null = null
+
+  at(names: NameBytes, i: number): void {
+    this.names = names
+    this.i = i
+    this.given = null
+  }
+
+  get name(): string {
+    return this.given ?? this.names!.name(this.i)
+  }
+
+  set name(name: string) {
+    this.given = name
+  }
+}
+
+class NamedCounter extends NamedRow implements FlushCounter {
+  value = 0
+  rate = 0
+}
+class NamedGauge extends NamedRow implements FlushGauge {
+  value = 0
+}
+class NamedSet extends NamedRow implements FlushSet {
+  count = 0
 }
 
 /** `rows` made `n` long, each row set by `set`; new rows by `make`. */

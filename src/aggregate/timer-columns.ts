@@ -1,3 +1,5 @@
+import type { NameBytes } from './name-bytes'
+
 /** One statistic of one timer, as a receiver that needs the flush whole gets it. */
 export type TimerStat = [name: string, value: number]
 
@@ -19,8 +21,10 @@ export interface TimerEntry {
  * formatter can encode each name once per flush (see GraphiteFormatter).
  */
 export class TimerColumns {
-  /** Timer names, in order. */
-  names: string[] = []
+  private nameList: string[] = []
+  /** The timers' names as bytes, when they came so (a shard's part): `names` then makes strings of them only if asked. */
+  nameBytes: NameBytes | null = null
+  private decoded: string[] | null = null
   /** Whether timer t came as a DogStatsD histogram or distribution (`h`, `d`), for backends that render histograms. */
   histograms: boolean[] = []
   /** Timer t's statistics are the entries from ends[t - 1] (0 for the first) up to ends[t]. */
@@ -78,8 +82,20 @@ export class TimerColumns {
     return out
   }
 
+  /** Timer names, in order. */
+  get names(): string[] {
+    if (this.nameBytes === null) return this.nameList
+    return (this.decoded ??= this.nameBytes.all())
+  }
+
+  set names(names: string[]) {
+    this.nameList = names
+    this.nameBytes = null
+    this.decoded = null
+  }
+
   get count(): number {
-    return this.names.length
+    return this.nameBytes !== null ? this.nameBytes.count : this.nameList.length
   }
 
   /** Index of the first entry of timer t. */

@@ -1,3 +1,4 @@
+import type { NameBytes } from '../aggregate/name-bytes'
 import { uncountedMemory } from '../core/uncounted-memory'
 import type { Payload } from './outbox'
 import { ReusePool } from './reuse-pool'
@@ -100,6 +101,14 @@ export class ByteChunks {
     this.pos += end - start
   }
 
+  /** Name i of `names`, whose bytes are already UTF-8 (reserve its length). */
+  name(names: NameBytes, i: number): void {
+    const start = names.start(i)
+    const end = names.ends[i]!
+    names.bytes.copy(this.buf, this.pos, start, end)
+    this.pos += end - start
+  }
+
   byte(b: number): void {
     this.buf[this.pos++] = b
   }
@@ -175,6 +184,18 @@ export class ByteChunks {
     this.text(c)
     this.text(d)
     this.text(e)
+    this.byte(0x20)
+    this.number(value)
+    this.copy(lineEnd)
+  }
+
+  /** line() with name i of `names` as b, and no e (no tags). */
+  lineNamed(a: string, names: NameBytes, i: number, c: string, d: string, value: number, lineEnd: Buffer): void {
+    this.reserve(3 * (a.length + c.length + d.length) + names.length(i) + MAX_NUMBER_BYTES + lineEnd.length)
+    this.text(a)
+    this.name(names, i)
+    this.text(c)
+    this.text(d)
     this.byte(0x20)
     this.number(value)
     this.copy(lineEnd)

@@ -1,4 +1,5 @@
-import { asPart, type FlushData, type FlushHeader, type FlushPart, type FlushTrailer } from '../aggregate/flush-data'
+import { asPart, type FlushData, type FlushHeader, type FlushCounter, type FlushPart, type FlushTrailer, type PartNames } from '../aggregate/flush-data'
+import type { NameBytes } from '../aggregate/name-bytes'
 import type { TimestampedPoint } from '../aggregate/timestamped-points'
 import type { TimerColumns } from '../aggregate/timer-columns'
 import type { GraphiteBackendConfig } from '../config/schema'
@@ -163,14 +164,49 @@ export class GraphiteFormatter {
 
   /** Writes one part's lines; returns how many metrics it counted for numStats. */
   writePart(out: ByteChunks, part: FlushPart, ts: Buffer, suffixes: StatSuffixes): number {
-    for (const c of part.counters) this.counterLines(out, c.name, c.rate, c.value, ts)
+    // A shard's names come as bytes (name-bytes.ts): copied as they are, no string made, unless tagged or sanitised here.
+    const named = this.naming.sanitizeNames ? undefined : part.names
+    if (named !== undefined) this.namedCounters(out, part.counters, named.counters, ts)
+    else for (const c of part.counters) this.counterLines(out, c.name, c.rate, c.value, ts)
     this.writeTimers(out, part.timers, ts, suffixes)
-    for (const g of part.gauges) this.gaugeLine(out, g.name, g.value, ts)
-    for (const s of part.sets) {
-      const [base, tags] = this.split(s.name)
-      out.line(this.setPrefix, base, '.count', this.suffix, tags, s.count, ts)
+    if (named !== undefined) this.namedGaugesAndSets(out, part, named, ts)
+    else {
+      for (const g of part.gauges) this.gaugeLine(out, g.name, g.value, ts)
+      for (const s of part.sets) this.setLine(out, s.name, s.count, ts)
     }
     return part.counters.length + part.timers.count + part.gauges.length + part.sets.length
+  }
+
+  /** counterLines() for counters whose names are `names`. */
+  private namedCounters(out: ByteChunks, counters: readonly FlushCounter[], names: NameBytes, ts: Buffer): void {
+    const rate = this.naming.legacyNamespace ? '' : '.rate'
+    const count = this.naming.legacyNamespace ? '' : '.count'
+    for (let i = 0; i < counters.length; i++) {
+      const c = counters[i]!
+      if (names.tagged(i)) {
+        this.counterLines(out, c.name, c.rate, c.value, ts)
+        continue
+      }
+      out.lineNamed(this.counterPrefix, names, i, rate, this.suffix, c.rate, ts)
+      if (this.naming.flushCounts) out.lineNamed(this.countPrefix, names, i, count, this.suffix, c.value, ts)
+    }
+  }
+
+  /** gaugeLine() and setLine() for gauges and sets whose names are bytes. */
+  private namedGaugesAndSets(out: ByteChunks, { gauges, sets }: FlushPart, names: PartNames, ts: Buffer): void {
+    for (let i = 0; i < gauges.length; i++) {
+      if (names.gauges.tagged(i)) this.gaugeLine(out, gauges[i]!.name, gauges[i]!.value, ts)
+      else out.lineNamed(this.gaugePrefix, names.gauges, i, '', this.suffix, gauges[i]!.value, ts)
+    }
+    for (let i = 0; i < sets.length; i++) {
+      if (names.sets.tagged(i)) this.setLine(out, sets[i]!.name, sets[i]!.count, ts)
+      else out.lineNamed(this.setPrefix, names.sets, i, '.count', this.suffix, sets[i]!.count, ts)
+    }
+  }
+
+  private setLine(out: ByteChunks, name: string, count: number, ts: Buffer): void {
+    const [base, tags] = this.split(name)
+    out.line(this.setPrefix, base, '.count', this.suffix, tags, count, ts)
   }
 
   private counterLines(out: ByteChunks, name: string, rate: number, value: number, ts: Buffer): void {
@@ -213,15 +249,18 @@ export class GraphiteFormatter {
     for (let t = 0; t < timers.count; first = timers.ends[t++]!) {
       const end = timers.ends[t]!
       if (first === end) continue
-      const name = timers.names[t]!
-      if (name.indexOf(';') >= 0 || this.naming.sanitizeNames) {
+      // A shard's names are bytes (name-bytes.ts), copied as they are; no string is made of them.
+      const bytes = timers.nameBytes
+      const name = bytes === null ? timers.names[t]! : ''
+      if ((bytes === null ? name.indexOf(';') >= 0 : bytes.tagged(t)) || this.naming.sanitizeNames) {
         this.writeTimerSlowly(out, timers, t, ts)
         continue
       }
-      out.reserve((end - first) * (fixedBytes + 3 * name.length))
+      out.reserve((end - first) * (fixedBytes + (bytes === null ? 3 * name.length : bytes.length(t))))
       const nameStart = out.pos
       out.copy(prefix)
-      out.text(name)
+      if (bytes === null) out.text(name)
+      else out.name(bytes, t)
       out.byte(DOT)
       const nameEnd = out.pos
       out.copy(encoded[ids[first]!]!)

@@ -51,7 +51,7 @@ export async function gatherShards(takes: ShardTakes): Promise<IntervalParts> {
     async nextPart(): Promise<FlushPart | null> {
       for (;;) {
         const stream = streams.find((s) => s.parts.length > 0)
-        if (stream !== undefined) return decoder.decode(stream.parts.shift()!)
+        if (stream !== undefined) return decoder.decode(stream.takePart()!)
         if (streams.every((s) => s.ended)) {
           if (internalSent) return null
           internalSent = true

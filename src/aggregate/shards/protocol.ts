@@ -3,6 +3,7 @@ import type { Config } from '../../config/schema'
 import type { MetricType } from '../../core/server-control'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushHeader, FlushPart, FlushTrailer } from '../flush-data'
+import { NameBytes, type WireNames } from '../name-bytes'
 import { PartRows } from '../part-rows'
 import { TimerColumns } from '../timer-columns'
 import type { Lane } from './lanes'
@@ -20,6 +21,8 @@ export interface ShardWorkerData {
   ring: SharedArrayBuffer
   /** Int32 per shard: set to 1 once an answer waits on syncPort. */
   answered: SharedArrayBuffer
+  /** Int32 per shard: its parts of a flush posted and not yet taken by the main thread (parts-ahead.ts). */
+  partsAhead: SharedArrayBuffer
   syncPort: MessagePort
   summedCounters: string[]
   firstShardGauges: string[]
@@ -52,21 +55,22 @@ export type FromShard =
   | { t: 'done'; trailer: FlushTrailer; sums: Record<string, number> }
 
 /**
- * A flush part as it travels: columns, names joined by newlines (a name
- * never holds one). Structured cloning an object per metric cost more
- * than computing the flush; strings and typed arrays copy in bulk.
+ * A flush part as it travels: columns, names as UTF-8 bytes in shared
+ * memory (name-bytes.ts), which the main thread hands on as they are.
+ * Structured cloning an object per metric cost more than computing the
+ * flush; typed arrays copy in bulk.
  */
 export interface WirePart {
-  counterNames: string
+  counterNames: WireNames
   counterValues: Float64Array
   counterRates: Float64Array
-  gaugeNames: string
+  gaugeNames: WireNames
   gaugeValues: Float64Array
-  setNames: string
+  setNames: WireNames
   setCounts: Float64Array
   timers: {
     statNames: readonly string[]
-    names: string
+    names: WireNames
     histograms: Uint8Array
     ends: Int32Array
     ids: Int32Array
@@ -119,16 +123,16 @@ export function encodePart(part: FlushPart, shard: number, shared: SharedNames, 
   const histograms = new Uint8Array(t.histograms.length)
   for (let i = 0; i < histograms.length; i++) histograms[i] = t.histograms[i] === true ? 1 : 0
   const wire: WirePart = {
-    counterNames: counterNames.join('\n'),
+    counterNames: NameBytes.encode(counterNames).toWire(),
     counterValues: counterValues.slice(0, counterNames.length),
     counterRates: counterRates.slice(0, counterNames.length),
-    gaugeNames: gaugeNames.join('\n'),
+    gaugeNames: NameBytes.encode(gaugeNames).toWire(),
     gaugeValues: gaugeValues.slice(0, gaugeNames.length),
-    setNames: setNames.join('\n'),
+    setNames: NameBytes.encode(setNames).toWire(),
     setCounts,
     timers: {
       statNames: t.statNames,
-      names: t.names.join('\n'),
+      names: NameBytes.encode(t.names).toWire(),
       histograms,
       ends: Int32Array.from(t.ends),
       ids: t.ids.slice(0, t.length),
@@ -141,11 +145,9 @@ export function encodePart(part: FlushPart, shard: number, shared: SharedNames, 
   }
   const w = wire.timers
   const arrays = [wire.counterValues, wire.counterRates, wire.gaugeValues, wire.setCounts, w.histograms, w.ends, w.ids, w.values, w.samples, w.sampleEnds, w.sampleCounts]
+  // The names' bytes are shared memory (not transferred); their ends are transferred.
+  for (const names of [wire.counterNames, wire.gaugeNames, wire.setNames, w.names]) arrays.push(names.ends)
   return { wire, transfer: arrays.map((a) => a.buffer as ArrayBuffer) }
-}
-
-function names(joined: string, count: number): string[] {
-  return count === 0 ? [] : joined.split('\n')
 }
 
 /** Turns received parts back into FlushParts, in rows reused from one part to the next (PartRows). */
@@ -155,12 +157,12 @@ export class PartDecoder {
   decode(wire: WirePart): FlushPart {
     return this.rows.part(
       {
-        counterNames: names(wire.counterNames, wire.counterValues.length),
+        counterNames: NameBytes.from(wire.counterNames),
         counterValues: wire.counterValues,
         counterRates: wire.counterRates,
-        gaugeNames: names(wire.gaugeNames, wire.gaugeValues.length),
+        gaugeNames: NameBytes.from(wire.gaugeNames),
         gaugeValues: wire.gaugeValues,
-        setNames: names(wire.setNames, wire.setCounts.length),
+        setNames: NameBytes.from(wire.setNames),
         setCounts: wire.setCounts,
       },
       decodeTimers(wire.timers),
@@ -170,7 +172,7 @@ export class PartDecoder {
 
 function decodeTimers(w: WirePart['timers']): TimerColumns {
   const timers = new TimerColumns(w.statNames, 0)
-  timers.names = names(w.names, w.ends.length)
+  timers.nameBytes = NameBytes.from(w.names)
   timers.histograms = Array.from(w.histograms, Boolean)
   timers.ends = Array.from(w.ends)
   timers.ids = w.ids

@@ -1,3 +1,5 @@
+// First: V8's young generation is kept small in this isolate as on the main thread (heap-policy.ts).
+import '../../core/heap-policy'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
@@ -7,6 +9,7 @@ import { Aggregator } from '../aggregator'
 import { SEGMENT_FIELDS } from './route'
 import { encodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
 import { LaneReader } from './lanes'
+import { PartsAhead } from './parts-ahead'
 
 /*
  * One shard: an Aggregator on its own thread, fed the lines of the keys
@@ -23,6 +26,7 @@ const aggregator = new Aggregator(data.config, log)
 const pending = new Int32Array(data.pending)
 const ringUsed = new Int32Array(data.ringUsed)
 const answered = new Int32Array(data.answered)
+const ahead = new PartsAhead(new Int32Array(data.partsAhead), data.shard)
 const port = parentPort!
 const shared = { summedCounters: new Set(data.summedCounters), firstShardGauges: new Set(data.firstShardGauges) }
 /** Tests only: a shard handed a line with these bytes throws, as a bug would (see README, "workers"). */
@@ -51,8 +55,14 @@ port.on('message', (message: ToShard) => {
       flushing = flushing.then(async () => {
         let sliceStart = performance.now()
         const sums: Record<string, number> = {}
-        for (let part = taken.nextPart(); part !== null; part = taken.nextPart()) {
+        ahead.restart()
+        for (;;) {
+          // Only a few parts ahead of the main thread (parts-ahead.ts).
+          await ahead.room()
+          const part = taken.nextPart()
+          if (part === null) break
           const { wire, transfer } = encodePart(part, data.shard, shared, sums)
+          ahead.posted()
           port.postMessage({ t: 'part', part: wire } satisfies FromShard, transfer)
           if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
             await nextTurn()

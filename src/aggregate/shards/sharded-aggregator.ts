@@ -3,6 +3,7 @@ import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from '
 import type { Config } from '../../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../../core/server-control'
 import type { Logger } from '../../log'
+import { refixYoungGeneration } from '../../core/heap-policy'
 import { DatagramBatch, type Packet } from '../../parse/packets'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushHeader, FlushTrailer, SelfMetric } from '../flush-data'
@@ -11,6 +12,7 @@ import type { FromShard, Question, ShardWorkerData, ToShard, WirePart } from './
 import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
+import { partTaken } from './parts-ahead'
 import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublished } from './lanes'
 
 /*
@@ -105,7 +107,16 @@ export class ShardStream {
     readonly shard: number,
     /** Lines handed to the shard in the interval this take ends (lost if the shard dies before the trailer). */
     readonly lines: number,
+    /** Its parts posted and not yet taken, per shard (parts-ahead.ts). */
+    private readonly partsAhead: Int32Array | null = null,
   ) {}
+
+  /** The oldest part not yet taken, if any; the shard may then post another. */
+  takePart(): WirePart | undefined {
+    const part = this.parts.shift()
+    if (part !== undefined && this.partsAhead !== null) partTaken(this.partsAhead, this.shard)
+    return part
+  }
 
   receive(message: Exclude<FromShard, { t: 'ready' }>): void {
     if (message.t === 'header') this.header = message.header
@@ -158,6 +169,7 @@ export class ShardedAggregator implements MetricStore {
   private readonly originRouter: JsRouter
   private readonly pending: Int32Array
   private readonly answered: Int32Array
+  private readonly partsAhead: Int32Array
   private closing = false
   private failed = false
   private lostLines = 0
@@ -169,10 +181,12 @@ export class ShardedAggregator implements MetricStore {
     private readonly shards: Shard[],
     pending: SharedArrayBuffer,
     answered: SharedArrayBuffer,
+    partsAhead: SharedArrayBuffer,
     private readonly opts: ShardedAggregatorOptions,
   ) {
     this.pending = new Int32Array(pending)
     this.answered = new Int32Array(answered)
+    this.partsAhead = new Int32Array(partsAhead)
     this.batches = shards.map(
       (shard, i) =>
         new ShardBatch(
@@ -204,6 +218,7 @@ export class ShardedAggregator implements MetricStore {
   static async start(opts: ShardedAggregatorOptions): Promise<ShardedAggregator> {
     const pending = new SharedArrayBuffer(4 * opts.workers)
     const answered = new SharedArrayBuffer(4 * opts.workers)
+    const partsAhead = new SharedArrayBuffer(4 * opts.workers)
     const ringUsed = new SharedArrayBuffer(4 * opts.workers)
     const shards: Shard[] = []
     for (let index = 0; index < opts.workers; index++) {
@@ -217,6 +232,7 @@ export class ShardedAggregator implements MetricStore {
         ringUsed,
         ring: ring.sab,
         answered,
+        partsAhead,
         syncPort: port2,
         ...sharedNames(opts.config.prefixStats),
       }
@@ -235,11 +251,13 @@ export class ShardedAggregator implements MetricStore {
         ),
       )
       doorbells.forEach((doorbell, i) => (shards[i]!.doorbell = doorbell))
+      // Each isolate created undid it for every thread (heap-policy.ts).
+      refixYoungGeneration()
     } catch (err) {
       await Promise.all(shards.map((s) => s.worker.terminate()))
       throw err
     }
-    return new ShardedAggregator(shards, pending, answered, opts)
+    return new ShardedAggregator(shards, pending, answered, partsAhead, opts)
   }
 
   /** Which router splits lines (for the start-up log). */
@@ -309,7 +327,7 @@ export class ShardedAggregator implements MetricStore {
     for (const shard of this.shards) {
       if (!shard.alive) continue
       this.countLaneLines(shard)
-      const stream = new ShardStream(shard.index, shard.lines)
+      const stream = new ShardStream(shard.index, shard.lines, this.partsAhead)
       shard.lines = 0
       shard.streams.push(stream)
       this.post(shard, { t: 'take', nowMs, timerValues })

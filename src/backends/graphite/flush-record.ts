@@ -1,5 +1,5 @@
 import type { FlushHeader, FlushPart, FlushTrailer } from '../../aggregate/flush-data'
-import type { PartColumns, PartRows } from '../../aggregate/part-rows'
+import type { ByteNamedColumns, PartColumns, PartRows } from '../../aggregate/part-rows'
 import { TimerColumns } from '../../aggregate/timer-columns'
 import { uncountedMemory } from '../../core/uncounted-memory'
 import { ReusePool } from '../reuse-pool'
@@ -105,32 +105,39 @@ const REF = 8
 
 /** A copy of one part of a flush (whose arrays the flush loop reuses), in columns. */
 export class RecordedPart {
-  private readonly columns: PartColumns
+  private readonly columns: PartColumns | ByteNamedColumns
   private readonly timers: TimerColumns
   /** What it holds besides its columns (counted by Columns), roughly. */
   readonly bytes: number
 
   constructor(part: FlushPart, columns: Columns) {
-    const { counters, timers, gauges, sets } = part
-    this.columns = {
-      counterNames: counters.map((c) => c.name),
+    const { counters, timers, gauges, sets, names } = part
+    const values = {
       counterValues: columns.f64Of(counters, (c) => c.value),
       counterRates: columns.f64Of(counters, (c) => c.rate),
-      gaugeNames: gauges.map((g) => g.name),
       gaugeValues: columns.f64Of(gauges, (g) => g.value),
-      setNames: sets.map((s) => s.name),
       setCounts: columns.f64Of(sets, (s) => s.count),
     }
+    // A shard's names are bytes nothing changes (name-bytes.ts): kept as they are, no string made.
+    this.columns =
+      names !== undefined
+        ? { ...values, counterNames: names.counters, gaugeNames: names.gauges, setNames: names.sets }
+        : { ...values, counterNames: counters.map((c) => c.name), gaugeNames: gauges.map((g) => g.name), setNames: sets.map((s) => s.name) }
     // Only what Graphite prints: names, statistics and values (no raw samples).
     const copy = new TimerColumns(timers.statNames, 0)
-    copy.names = timers.names.slice()
+    if (timers.nameBytes !== null) copy.nameBytes = timers.nameBytes
+    else copy.names = timers.names.slice()
     copy.histograms = timers.histograms.slice()
     copy.ends = timers.ends.slice()
     copy.ids = columns.i32(timers.ids, timers.length)
     copy.values = columns.f64(timers.values, timers.length)
     copy.length = timers.length
     this.timers = copy
-    this.bytes = STEP_BYTES + (counters.length + timers.count * 3 + gauges.length + sets.length) * REF
+    const nameBytes =
+      names !== undefined && timers.nameBytes !== null
+        ? names.counters.byteSize + names.gauges.byteSize + names.sets.byteSize + timers.nameBytes.byteSize
+        : (counters.length + timers.count + gauges.length + sets.length) * REF
+    this.bytes = STEP_BYTES + nameBytes + (timers.count * 2) * REF
   }
 
   /** The part again, as the formatters take it, in `rows` (valid until their next use). */
