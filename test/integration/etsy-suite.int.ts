@@ -35,23 +35,14 @@ for (const file of files) {
     copyFileSync(path.join(ETSY_TESTS, file), path.join(dir, 'test', file))
     copyFileSync(STAND_IN, path.join(dir, 'stats.js'))
     const log = path.join(dir, 'statsd-ts.log')
-    const child = spawn(process.execPath, [NODEUNIT, `test/${file}`], {
-      cwd: dir,
-      env: {
-        ...process.env,
-        NODE_PATH: path.join(ROOT, 'node_modules'),
-        STATSD_TS_MAIN: path.join(ROOT, 'build/src/main.js'),
-        STATSD_TS_NODE_FLAGS: JSON.stringify(NODE_FLAGS),
-        STATSD_TS_LOG: log,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), FILE_TIMEOUT_MS)
-    const [code] = (await once(child, 'exit')) as [number | null]
-    clearTimeout(timer)
+    let { code, output } = await runNodeunit(dir, file, log)
+    if (onlyCalledBackTwice(output)) {
+      // Etsy's collect_for (graphite_pickle_tests.js) calls its callback again when a Graphite connection is open at its
+      // timeout and another comes later: it removes its 'request' listener, not 'connection'. Whether one is open then
+      // depends on where the 200 ms flushes fall, not on what they hold; such a run is run again, once, and said so.
+      t.comment(`${file}: Etsy's collect_for called back twice (no value was wrong); run again\n${output}`)
+      ;({ code, output } = await runNodeunit(dir, file, log))
+    }
     // nodeunit's default reporter: a line per test, ✔ passed or ✖ failed.
     const passed = output.split('\n').filter((l) => l.startsWith('✔')).length
     const failed = output.split('\n').filter((l) => l.startsWith('✖')).length
@@ -59,4 +50,32 @@ for (const file of files) {
     t.equal(code, 0, `nodeunit exit code\n${output}\n--- statsd-ts log (last lines) ---\n${code === 0 ? '' : serverLog()}`)
     t.ok(passed > 0 && failed === 0, `${passed} passed, ${failed} failed`)
   })
+}
+
+async function runNodeunit(dir: string, file: string, log: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [NODEUNIT, `test/${file}`], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      NODE_PATH: path.join(ROOT, 'node_modules'),
+      STATSD_TS_MAIN: path.join(ROOT, 'build/src/main.js'),
+      STATSD_TS_NODE_FLAGS: JSON.stringify(NODE_FLAGS),
+      STATSD_TS_LOG: log,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), FILE_TIMEOUT_MS)
+  const [code] = (await once(child, 'exit')) as [number | null]
+  clearTimeout(timer)
+  return { code, output }
+}
+
+/** The run's only failure is nodeunit's "Expected N assertions, M ran" with M > N: a test's callback ran twice, every assertion passing. */
+function onlyCalledBackTwice(output: string): boolean {
+  const counts = [...output.matchAll(/Expected (\d+) assertions, (\d+) ran/g)]
+  const failedAssertions = /FAILURES: \S*?(\d+)\/\d+ assertions failed/.exec(output)
+  return counts.length === 1 && Number(counts[0]![2]) > Number(counts[0]![1]) && failedAssertions !== null && Number(failedAssertions[1]) === 1
 }
