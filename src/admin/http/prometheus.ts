@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { WriteGate } from '../auth/write-gate'
 import { METRIC_TYPES, type StatusSnapshot } from '../../core/server-control'
-import { EVENT_LOOP_SAMPLE_MS } from './routes/metrics'
+import { EVENT_LOOP_SAMPLE_MS } from './event-loop-sampling'
 
 /*
  * The server's own figures in Prometheus text format. Nothing is counted
@@ -33,9 +33,6 @@ type Snapshot = () => StatusSnapshot
 
 export function buildRegistry(current: Snapshot): Registry {
   const registry = new Registry()
-  // prom-client samples event-loop delay every 10 ms by default: a hundred
-  // wakeups a second, most of an idle server's CPU. 100 ms still shows any
-  // stall long enough to cost a read (the drain slice is 5 ms).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
   const registers = [registry]
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import { EVENT_LOOP_SAMPLE_MS } from '../../admin/http/routes/metrics'
+import { EVENT_LOOP_SAMPLE_MS } from '../../admin/http/event-loop-sampling'
 import type { NodeCounters } from '../relay-node'
 import type { RelayStatus } from './relay-control'
 

@@ -2,9 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Registry } from 'prom-client'
 import { type AdminRoutes, READ } from '../app'
-
-/** How often the Node metrics sample event-loop delay (see buildRegistry). */
-export const EVENT_LOOP_SAMPLE_MS = 100
+import { EVENT_LOOP_SAMPLE_MS } from '../event-loop-sampling'
 
 export const metricsRoutes: FastifyPluginAsync<AdminRoutes> = async (app, { control, gate }) => {
   serveMetrics(
