@@ -13,6 +13,7 @@ import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
 import { partTaken } from './parts-ahead'
+import { ReloadInEffect } from './reload-in-effect'
 import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublished } from './lanes'
 
 /*
@@ -176,6 +177,7 @@ export class ShardedAggregator implements MetricStore {
   private takes = 0
   private handOffTimer: NodeJS.Timeout | null = null
   private tokens: Readonly<Record<string, boolean>>
+  private readonly reloads: ReloadInEffect
 
   private constructor(
     private readonly shards: Shard[],
@@ -202,8 +204,12 @@ export class ShardedAggregator implements MetricStore {
         : new JsRouter(this.batches, tokenSources)
     this.originRouter = new JsRouter(this.batches, tokenSources)
     this.tokens = opts.config.auth.tokens
+    this.reloads = new ReloadInEffect(opts.log)
     for (const shard of shards) {
       shard.worker.on('message', (message: FromShard) => {
+        if (message.t === 'header' && message.reloaded !== undefined) {
+          this.reloads.applied(shard.index, message.reloaded.generation, message.reloaded.settings)
+        }
         const stream = shard.streams[0]
         if (stream === undefined || message.t === 'ready') return
         if (message.t === 'done') shard.streams.shift()
@@ -349,9 +355,11 @@ export class ShardedAggregator implements MetricStore {
     this.broadcast({ t: 'describe', descriptions: [...descriptions] })
   }
 
+  /** In effect at each shard's next take; logged once every shard has it (reload-in-effect.ts). */
   reconfigure(config: ReloadableAggregatorConfig): void {
     this.tokens = config.auth.tokens
-    this.broadcast({ t: 'reconfigure', config })
+    const generation = this.reloads.begin(this.shards.filter((s) => s.alive).map((s) => s.index))
+    this.broadcast({ t: 'reconfigure', config, generation })
   }
 
   get validTokens(): number {
@@ -504,6 +512,7 @@ export class ShardedAggregator implements MetricStore {
     }
     shard.lines = 0
     this.lostLines += lost
+    this.reloads.gone(shard.index)
     this.opts.log.fatal({ shard: shard.index, err, lostLines: lost }, 'an aggregation thread failed: the lines it held are lost')
     if (!this.failed) {
       this.failed = true
