@@ -38,7 +38,8 @@ export type Question =
 export type ToShard =
   /** Lines in the ring at [start, start + length) (`skip` ring bytes before them), or in a transferred buffer of their own. */
   | { t: 'lines'; start: number; length: number; skip: number; segments: Int32Array; buffer: ArrayBuffer | null }
-  | { t: 'take'; nowMs: number; timerValues: boolean }
+  /** `epoch`: the interval that starts with this take; its lane records wait until it (epoch.ts). */
+  | { t: 'take'; nowMs: number; timerValues: boolean; epoch: number }
   | { t: 'badLines'; count: number }
   /** `generation`: reported back with the header of the take that puts it in effect (reload-in-effect.ts). */
   | { t: 'reconfigure'; config: ReloadableAggregatorConfig; generation: number }

@@ -57,6 +57,9 @@ port.on('message', (message: ToShard) => {
       if (reloaded === null) send({ t: 'header', header: taken.header })
       else send({ t: 'header', header: taken.header, reloaded: { generation: reloadGeneration, settings: reloaded } })
       reloaded = null
+      // The lines the readers routed after the take's instant, held back until now.
+      lanes.startInterval(message.epoch)
+      drainLanes()
       flushing = flushing.then(async () => {
         let sliceStart = performance.now()
         const sums: Record<string, number> = {}

@@ -14,6 +14,7 @@ import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
 import { partTaken } from './parts-ahead'
 import { ReloadInEffect } from './reload-in-effect'
+import { IntervalEpochs } from './epoch'
 import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublished } from './lanes'
 
 /*
@@ -178,6 +179,8 @@ export class ShardedAggregator implements MetricStore {
   private handOffTimer: NodeJS.Timeout | null = null
   private tokens: Readonly<Record<string, boolean>>
   private readonly reloads: ReloadInEffect
+  /** The flush boundary the reader threads stamp lane records with (epoch.ts). */
+  private readonly epochs = new IntervalEpochs()
 
   private constructor(
     private readonly shards: Shard[],
@@ -290,7 +293,7 @@ export class ShardedAggregator implements MetricStore {
       this.post(shard, { t: 'lane', lane: lanes[i]! })
     })
     const token = this.opts.config.listeners[source]?.auth === 'token'
-    return laneSpec(lanes, source, token, this.shards.map((s) => s.doorbell))
+    return laneSpec(lanes, source, token, this.shards.map((s) => s.doorbell), { interval: this.epochs.interval, batch: this.epochs.readerWord() })
   }
 
   // ---- the aggregator loop's side ----
@@ -329,6 +332,8 @@ export class ShardedAggregator implements MetricStore {
   takeInterval(nowMs: number, timerValues = false): ShardTakes {
     this.handOffAll()
     this.takes++
+    // Every datagram the reader threads routed before this instant is in this interval, whole; the rest in the next.
+    const epoch = this.epochs.advance()
     const streams: ShardStream[] = []
     for (const shard of this.shards) {
       if (!shard.alive) continue
@@ -336,7 +341,7 @@ export class ShardedAggregator implements MetricStore {
       const stream = new ShardStream(shard.index, shard.lines, this.partsAhead)
       shard.lines = 0
       shard.streams.push(stream)
-      this.post(shard, { t: 'take', nowMs, timerValues })
+      this.post(shard, { t: 'take', nowMs, timerValues, epoch })
       streams.push(stream)
     }
     const selfMetrics = [{ name: 'shards.lost_lines', value: this.lostLines }]
