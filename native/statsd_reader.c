@@ -43,6 +43,8 @@
  * recvmmsg() batch and ringing the threads' doorbells once per read pass
  * (sooner for a lane a quarter full); the slabs then stay unused, and a
  * datagram that does not fit in the lanes is dropped and counted as above.
+ * Each batch's lines are stamped with the flush interval read at its start
+ * (statsd_epoch.h), so a datagram never straddles a flush.
  *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's

@@ -30,6 +30,9 @@ import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublis
  * side by side (src/flush/gather-shards.ts), with nothing to merge but the
  * internal counters every shard keeps.
  *
+ * A take is one instant for every shard: the reader threads stamp what they
+ * route with the interval in progress, moved on at each take (epoch.ts).
+ *
  * The hand-off is bounded: past maxPendingBytes not yet ingested by a shard,
  * `isFull()` tells the aggregator loop to stop draining the packet queue, whose
  * own bounds then drop datagrams (counted in queue.dropped_packets) and pause
