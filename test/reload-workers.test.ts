@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { startFakeGraphite, type FakeGraphite } from './helpers/fake-graphite'
 import { graphiteValues } from './helpers/graphite-lines'
 import { sendUdp, shortTempDir } from './helpers/net'
 import { ServerProcess } from './helpers/server-process'
+import { withEnv } from './helpers/env'
 
 /*
  * A reload with several aggregation threads: each shard takes the new
@@ -18,18 +19,6 @@ import { ServerProcess } from './helpers/server-process'
 const FLUSH_MS = 2_000
 /** Longer than a flush interval: the take after the reload comes while the shard is busy. */
 const STALL_MS = FLUSH_MS + 500
-
-/** Sets environment variables for the test, restored after it. */
-function withEnv(t: Test, vars: Record<string, string>): void {
-  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]))
-  t.teardown(() => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-    }
-  })
-  Object.assign(process.env, vars)
-}
 
 function total(graphite: FakeGraphite, name: string): number {
   return graphite.flushes.reduce((sum, text) => sum + Number(graphiteValues(text).get(name) ?? 0), 0)
