@@ -9,7 +9,9 @@
  * room back.
  *
  * Lines of consecutive datagrams with the same sender (originTags' pid and
- * uid) share a record until the next publish. A record never wraps: when
+ * uid) share a record until the next publish, which closes every record at
+ * the end of each recvmmsg() batch: a record's lines are all of one batch,
+ * stamped with the interval epoch read at its start (statsd_epoch.h). A record never wraps: when
  * the end of the ring is too near, a REC_WRAP mark sends the worker to
  * offset 0. When the worker has read everything and the writing is past
  * RESTART_AFTER (or half the ring), the next record starts at offset 0
@@ -79,10 +81,10 @@ static int make_room(lane_t *l, uint32_t need) {
 }
 
 /* The record the datagram's lines go to in this lane: the open one if it has the same sender, else a new one. */
-static inline void open_record(lane_t *l, int32_t source, int32_t pid, int32_t uid) {
+static inline void open_record(lane_t *l, int32_t source, int32_t pid, int32_t uid, int32_t epoch) {
   if (l->open >= 0 && l->rec[REC_PID] == pid && l->rec[REC_UID] == uid) return;
   close_record(l);
-  int32_t header[REC_FIELDS] = {0, source, 0, 0, pid, uid, 0};
+  int32_t header[REC_FIELDS] = {0, source, 0, 0, pid, uid, 0, epoch};
   memcpy(l->rec, header, sizeof header);
   l->open = l->write;
   l->write += REC_HEADER;
@@ -121,7 +123,7 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
     size_t le = line_end(data, ls, len);
     if (le > ls) {
       lane_t *l = &lanes->lane[shard_of_line(data, ls, le, lanes->token, lanes->count)];
-      open_record(l, lanes->source, pid, uid);
+      open_record(l, lanes->source, pid, uid, lanes->epoch.stamp);
       uint8_t *to = l->bytes + l->write;
       size_t n = le - ls;
       /* Fixed sizes are a few instructions where a call to memcpy costs dozens (LANES_SLACK: both ends have the room). */
@@ -142,7 +144,7 @@ int lanes_route(lanes_t *lanes, const uint8_t *data, size_t len, int32_t pid, in
   }
   if (first == NULL) {
     first = &lanes->lane[0];
-    open_record(first, lanes->source, pid, uid);
+    open_record(first, lanes->source, pid, uid, lanes->epoch.stamp);
   }
   first->rec[REC_PACKETS]++;
   first->rec[REC_BYTES] += (int32_t)len;

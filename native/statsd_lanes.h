@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "statsd_epoch.h"
+
 /*
  * A reader thread's lanes: one byte ring per shard that the reader routes
  * each datagram's lines into and the shard's worker thread reads in place
@@ -17,8 +19,12 @@
 #define LANE_WAKE 32  /* 1 while a wake-up is pending: the worker clears it before it reads */
 #define LANE_LINES 48 /* lines published, ever (the main thread's count of lines a failed shard held) */
 #define LANE_CONTROL_INTS 64
-/* A record: int32 fields, then `length` bytes of lines, each with its newline; records are 4-byte aligned. */
-enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LINES, REC_FIELDS };
+/*
+ * A record: int32 fields, then `length` bytes of lines, each with its newline; records are 4-byte aligned.
+ * REC_EPOCH: the flush interval its lines belong to (statsd_epoch.h): a shard reads no record of a later
+ * interval before it has taken the one in progress.
+ */
+enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LINES, REC_EPOCH, REC_FIELDS };
 #define REC_HEADER (REC_FIELDS * 4)
 /* REC_LENGTH of this value: the records go on at offset 0. */
 #define REC_WRAP (-1)
@@ -43,6 +49,7 @@ typedef struct {
   uint32_t count;
   int token;          /* the listener takes auth tokens (route.ts: the hash skips them) */
   int32_t source;     /* the listener's index */
+  epoch_t epoch;      /* the interval the records being routed belong to (statsd_epoch.h) */
 } lanes_t;
 
 /*

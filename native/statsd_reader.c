@@ -43,6 +43,8 @@
  * recvmmsg() batch and ringing the threads' doorbells once per read pass
  * (sooner for a lane a quarter full); the slabs then stay unused, and a
  * datagram that does not fit in the lanes is dropped and counted as above.
+ * Each batch's lines are stamped with the flush interval read at its start
+ * (statsd_epoch.h), so a datagram never straddles a flush.
  *
  * Origin (a unixgram listener's originTags): with an origins array, the
  * socket gets SO_PASSCRED and each datagram's SCM_CREDENTIALS (the sender's
@@ -263,6 +265,7 @@ static int read_once(reader_t *r) {
     return -errno;
   }
   uint64_t dropped_before = events(r);
+  if (r->lanes != NULL) epoch_batch_begin(&r->lanes->epoch);
   for (int i = 0; i < n; i++) {
     unsigned len = r->msgs[i].msg_len;
     if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -276,7 +279,10 @@ static int read_once(reader_t *r) {
   }
   r->window_datagrams += (size_t)n;
   /* Published each batch, not each pass: a pass may read 16 batches, more than a lane holds unread. Rung once a pass (run). */
-  if (r->lanes != NULL) lanes_publish(r->lanes, 0);
+  if (r->lanes != NULL) {
+    lanes_publish(r->lanes, 0);
+    epoch_batch_end(&r->lanes->epoch);
+  }
   atomic_fetch_add_explicit(&r->read, (uint64_t)n, memory_order_relaxed);
   if (events(r) != dropped_before) uv_async_send(&r->async); /* JavaScript counts drops as they happen */
   return n;
@@ -413,12 +419,15 @@ static reader_t *get_reader(napi_env env, napi_value value) {
  * it is malformed.
  */
 static lanes_t *read_lanes(napi_env env, napi_value spec) {
-  napi_value bytes, controls, doorbells, token, source;
+  napi_value bytes, controls, doorbells, token, source, interval, batch;
   uint32_t count = 0, controls_count = 0;
   bool token_value = false;
-  int32_t source_value = 0, *bells = NULL;
-  size_t bells_len = 0;
+  int32_t source_value = 0, *bells = NULL, *interval_word = NULL, *batch_word = NULL;
+  size_t bells_len = 0, interval_len = 0, batch_len = 0;
   if (napi_get_named_property(env, spec, "bytes", &bytes) != napi_ok || napi_get_named_property(env, spec, "controls", &controls) != napi_ok ||
+      napi_get_named_property(env, spec, "interval", &interval) != napi_ok || napi_get_named_property(env, spec, "batch", &batch) != napi_ok ||
+      !typed_array(env, interval, napi_int32_array, (void **)&interval_word, &interval_len) || interval_len < 1 ||
+      !typed_array(env, batch, napi_int32_array, (void **)&batch_word, &batch_len) || batch_len < 1 ||
       napi_get_named_property(env, spec, "doorbells", &doorbells) != napi_ok || napi_get_named_property(env, spec, "token", &token) != napi_ok ||
       napi_get_named_property(env, spec, "source", &source) != napi_ok || napi_get_array_length(env, bytes, &count) != napi_ok ||
       napi_get_array_length(env, controls, &controls_count) != napi_ok || napi_get_value_bool(env, token, &token_value) != napi_ok ||
@@ -433,6 +442,9 @@ static lanes_t *read_lanes(napi_env env, napi_value spec) {
   lanes->count = count;
   lanes->token = token_value;
   lanes->source = source_value;
+  lanes->epoch.interval = (_Atomic int32_t *)interval_word;
+  lanes->epoch.batch = (_Atomic int32_t *)batch_word;
+  lanes->epoch.batches = (uint32_t)atomic_load(lanes->epoch.batch) & ~1u;
   for (uint32_t i = 0; i < count; i++) {
     napi_value b, c;
     void *data, *control;
@@ -453,7 +465,7 @@ static lanes_t *read_lanes(napi_env env, napi_value spec) {
   }
   return lanes;
 bad:
-  napi_throw_type_error(env, NULL, "startReader: lanes must be { token, source, bytes: Uint8Array[] (>= 128 KiB, a multiple of 4), controls: Int32Array(64)[], doorbells: Int32Array } with one of each per shard");
+  napi_throw_type_error(env, NULL, "startReader: lanes must be { token, source, bytes: Uint8Array[] (>= 128 KiB, a multiple of 4), controls: Int32Array(64)[], doorbells: Int32Array } with one of each per shard, and interval, batch: Int32Array");
   return NULL;
 }
 

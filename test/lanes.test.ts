@@ -1,4 +1,5 @@
 import t from 'tap'
+import { IntervalEpochs } from '../src/aggregate/shards/epoch'
 import { createLanes, type Lane, LaneReader, laneSpec } from '../src/aggregate/shards/lanes'
 import { shardOfLine } from '../src/aggregate/shards/route'
 import { LentSlabs } from '../src/listeners/datagram/lent-slabs'
@@ -69,13 +70,17 @@ function startRouting(shards: number, size: number, token: boolean, recvBuffer =
         })
       : -1,
   )
-  const handle = addon.startReader(bound.fd, () => {}, slabs.memory, slabs.ends, 1, 1000, null, laneSpec(lanes, SOURCE, token, ids))
+  const epochs = new IntervalEpochs()
+  const spec = laneSpec(lanes, SOURCE, token, ids, { interval: epochs.interval, batch: epochs.readerWord() })
+  const handle = addon.startReader(bound.fd, () => {}, slabs.memory, slabs.ends, 1, 1000, null, spec)
   let stopped = false
   return {
     target: { host: '127.0.0.1', port: bound.port },
     routed,
     rings,
     drain,
+    epochs,
+    readers,
     /** Reads the lanes until `packets` datagrams are routed or counted as dropped. */
     drainUntil: (packets: number): Promise<void> =>
       waitFor(() => {
@@ -232,4 +237,59 @@ t.test('lanes that wrap round many times: everything arrives, in order', { skip 
     const outOfOrder = [...byKey].filter(([, values]) => values.some((v, i) => i > 0 && v < values[i - 1]!))
     t.same(outOfOrder, [], `lane ${lane}: each key's lines in the order sent`)
   }
+})
+
+t.test('the flush boundary: a datagram\'s lines all fall in one interval, whatever lanes they go to and whenever each is read', { skip }, async (t) => {
+  // As the shards do (src/aggregate/shards/shard-worker.ts): the main thread starts an interval, then each shard, in its own
+  // time, reads its lane up to that instant and moves on; the reader thread goes on routing meanwhile.
+  const shards = 4
+  const lanes = startRouting(shards, SMALL_LANE, false, 4 << 20)
+  t.teardown(lanes.stop)
+  const { epochs, readers } = lanes
+  const current = readers.map(() => 0)
+  /** Per datagram, the intervals its lines were read in. */
+  const intervals = new Map<string, Set<number>>()
+  let lines = 0
+  const drainLane = (i: number): void =>
+    readers[i]!.drain((bytes) => {
+      for (const line of bytes.toString('latin1').split('\n').slice(0, -1)) {
+        const d = line.slice(0, line.indexOf('.'))
+        const seen = intervals.get(d) ?? new Set()
+        seen.add(current[i]!)
+        intervals.set(d, seen)
+        lines++
+      }
+    })
+  const take = (i: number, epoch: number): void => {
+    drainLane(i)
+    readers[i]!.startInterval(epoch)
+    current[i] = epoch
+    drainLane(i)
+  }
+  const datagrams = Array.from({ length: 4_000 }, (_, d) => Array.from({ length: 16 }, (_, k) => `d${d}.k${k}:1|c`).join('\n'))
+  let epoch = 0
+  for (let at = 0; at < datagrams.length; at += 50) {
+    let sent = false
+    const sending = sendUdp(lanes.target, datagrams.slice(at, at + 50)).then(() => (sent = true))
+    do {
+      epoch = epochs.advance()
+      // Each lane taken at a different moment, with the reader routing in between.
+      for (let i = 0; i < shards; i++) {
+        take(i, epoch)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } while (!sent)
+    await sending
+  }
+  await waitFor(() => {
+    readers.forEach((_, i) => drainLane(i))
+    return lines + lanes.dropped() * 16 >= datagrams.length * 16
+  }, 'every datagram')
+  lanes.stop()
+  t.equal(lanes.dropped(), 0, 'nothing dropped')
+  t.equal(lines, datagrams.length * 16, 'every line read once')
+  const straddling = [...intervals].filter(([, seen]) => seen.size > 1).map(([d]) => d)
+  t.same(straddling, [], 'no datagram has lines in two intervals')
+  const used = new Set([...intervals.values()].flatMap((seen) => [...seen]))
+  t.ok(used.size > 1, `the datagrams fell in ${used.size} of ${epoch + 1} intervals`)
 })

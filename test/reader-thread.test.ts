@@ -9,6 +9,7 @@ import { graphiteValues, selfMetrics } from './helpers/graphite-lines'
 import { udpSocketOn } from './helpers/load'
 import { sendUdp, withTimeout } from './helpers/net'
 import { shardOfLine } from '../src/aggregate/shards/route'
+import { withEnv } from './helpers/env'
 
 /*
  * Reading never waits for aggregation (issue 25): UDP is read on a native
@@ -132,18 +133,6 @@ async function throughStall(t: Test, stall: (to: { host: string; port: number })
   t.equal(queueDrops, 0, 'no queue drops')
   t.equal(received, expected, `all ${expected} metrics arrived`)
   return { longestFlushGapMs: Math.max(...flushTimes.map((at, i) => (i === 0 ? 0 : at - flushTimes[i - 1]!))) }
-}
-
-/** Sets environment variables for the test, restored after it. */
-function withEnv(t: Test, vars: Record<string, string>): void {
-  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]))
-  t.teardown(() => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-    }
-  })
-  Object.assign(process.env, vars)
 }
 
 t.test('a 2 s stall of the aggregating thread during 200k metrics/s of UDP: the datagrams wait in the reader queue, none is lost', async (t) => {

@@ -76,6 +76,16 @@ interface SourceTotals {
 /** What SIGHUP may change in a running aggregator (applied at the next flush). */
 export type ReloadableAggregatorConfig = Omit<ReloadableSettings, 'adminAuth'> & { dumpMessages: boolean }
 
+/** What the log says when reloaded settings take effect. */
+export const RELOADED_IN_EFFECT = 'reloaded settings in effect'
+
+/** The fields of that log entry. */
+export interface ReloadedSettings {
+  percentThreshold: number[]
+  histograms: number
+  validTokens: number
+}
+
 /**
  * The config's defaults for DogStatsD limits, for callers that give none
  * (tests). Loaded only then: zod and the schema cost each aggregation
@@ -162,6 +172,12 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
   constructor(
     private readonly cfg: AggregatorConfig,
     private readonly log: Logger,
+    /**
+     * Told when reloaded settings take effect (at a take). Logged by default;
+     * a shard reports it instead, and the main thread logs it once every
+     * shard has them (shards/reload-in-effect.ts).
+     */
+    private readonly onReloaded: (settings: ReloadedSettings) => void = (settings) => log.info(settings, RELOADED_IN_EFFECT),
   ) {
     this.timerStats = this.timerStatistics(cfg)
     const native = cfg.nativeParsing === false ? null : nativeLineParsing()
@@ -700,10 +716,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.setDeleteOptions(cfg)
     this.tokenGate.setTokens(cfg.auth.tokens)
     this.dumpMessages = cfg.dumpMessages
-    this.log.info(
-      { percentThreshold: cfg.percentThreshold, histograms: cfg.histogram.length, validTokens: this.tokenGate.validTokens },
-      'reloaded settings in effect',
-    )
+    this.onReloaded({ percentThreshold: cfg.percentThreshold, histograms: cfg.histogram.length, validTokens: this.tokenGate.validTokens })
   }
 
   /** The index of the server's own gauge `name`, created if need be. */

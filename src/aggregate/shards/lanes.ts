@@ -22,7 +22,9 @@ export const LANE_TAIL = 16
 export const LANE_WAKE = 32
 export const LANE_LINES = 48
 export const LANE_CONTROL_INTS = 64
-const REC_FIELDS = 7
+const REC_FIELDS = 8
+/** The record's interval (epoch.ts). */
+const REC_EPOCH = 7
 const REC_HEADER = REC_FIELDS * 4
 const REC_WRAP = -1
 /** Room for several of the largest datagrams (native/statsd_lanes.c starts over at 0 from half the lane at most). */
@@ -41,6 +43,9 @@ export interface LaneSpec {
   bytes: Uint8Array[]
   controls: Int32Array[]
   doorbells: Int32Array
+  /** The interval in progress, and this reader's batch word (epoch.ts). */
+  interval: Int32Array
+  batch: Int32Array
 }
 
 /** Bytes per lane for a queue of `maxBytes` split over `shards`: the queue's bound, shared out. */
@@ -56,13 +61,21 @@ export function createLanes(shards: number, size: number): Lane[] {
   }))
 }
 
-export function laneSpec(lanes: readonly Lane[], source: number, token: boolean, doorbells: readonly number[]): LaneSpec {
+export function laneSpec(
+  lanes: readonly Lane[],
+  source: number,
+  token: boolean,
+  doorbells: readonly number[],
+  epoch: { interval: Int32Array; batch: Int32Array },
+): LaneSpec {
   return {
     token,
     source,
     bytes: lanes.map((l) => new Uint8Array(l.bytes)),
     controls: lanes.map((l) => new Int32Array(l.control)),
     doorbells: Int32Array.from(doorbells),
+    interval: epoch.interval,
+    batch: epoch.batch,
   }
 }
 
@@ -77,12 +90,19 @@ export type LaneIngest = (lines: Buffer, source: number, packets: number, bytes:
 /** A shard's side: reads its lanes in place and gives their room back. */
 export class LaneReader {
   private readonly lanes: { bytes: SharedArrayBuffer; words: Int32Array; control: Int32Array }[] = []
+  /** The interval in progress here (epoch.ts): records of later ones wait for its take. */
+  private interval = 0
 
   add(lane: Lane): void {
     this.lanes.push({ bytes: lane.bytes, words: new Int32Array(lane.bytes), control: new Int32Array(lane.control) })
   }
 
-  /** Everything published so far, record by record, to `ingest`. */
+  /** The take of the interval in progress is done: records of `interval` may be read. */
+  startInterval(interval: number): void {
+    this.interval = interval
+  }
+
+  /** Everything published so far in the interval in progress, record by record, to `ingest`. */
   drain(ingest: LaneIngest): void {
     for (const { bytes, words, control } of this.lanes) {
       // Cleared before the tail is read: a reader that publishes after this rings again (native/statsd_lanes.c).
@@ -96,6 +116,8 @@ export class LaneReader {
           at = 0
           continue
         }
+        // A later interval's: it waits for this one's take (which drains again). An earlier one's, published late, is read (epoch.ts).
+        if (((words[w + REC_EPOCH]! - this.interval) | 0) > 0) break
         ingest(Buffer.from(bytes, at + REC_HEADER, length), words[w + 1]!, words[w + 2]!, words[w + 3]!, words[w + 4]!, words[w + 5]!)
         at = (at + REC_HEADER + length + 3) & ~3
         // Given back record by record: a long drain frees room as it goes.

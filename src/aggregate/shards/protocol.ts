@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { Config } from '../../config/schema'
 import type { MetricType } from '../../core/server-control'
-import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
+import type { AggregatorConfig, ReloadableAggregatorConfig, ReloadedSettings } from '../aggregator'
 import type { FlushHeader, FlushPart, FlushTrailer } from '../flush-data'
 import { NameBytes, type WireNames } from '../name-bytes'
 import { PartRows } from '../part-rows'
@@ -38,9 +38,11 @@ export type Question =
 export type ToShard =
   /** Lines in the ring at [start, start + length) (`skip` ring bytes before them), or in a transferred buffer of their own. */
   | { t: 'lines'; start: number; length: number; skip: number; segments: Int32Array; buffer: ArrayBuffer | null }
-  | { t: 'take'; nowMs: number; timerValues: boolean }
+  /** `epoch`: the interval that starts with this take; its lane records wait until it (epoch.ts). */
+  | { t: 'take'; nowMs: number; timerValues: boolean; epoch: number }
   | { t: 'badLines'; count: number }
-  | { t: 'reconfigure'; config: ReloadableAggregatorConfig }
+  /** `generation`: reported back with the header of the take that puts it in effect (reload-in-effect.ts). */
+  | { t: 'reconfigure'; config: ReloadableAggregatorConfig; generation: number }
   | { t: 'describe'; descriptions: string[] }
   | { t: 'ask'; question: Question }
   /** A reader thread's lane to this shard (lanes.ts): read it when the doorbell rings. */
@@ -49,7 +51,8 @@ export type ToShard =
 export type FromShard =
   /** Its Aggregator is built (modules loaded): the first flush will not wait for that. Its doorbell (lanes.ts), -1 without the addon. */
   | { t: 'ready'; doorbell: number }
-  | { t: 'header'; header: FlushHeader }
+  /** `reloaded`: this take put the reload of that generation in effect. */
+  | { t: 'header'; header: FlushHeader; reloaded?: { generation: number; settings: ReloadedSettings } }
   | { t: 'part'; part: WirePart }
   /** `sums`: this shard's values of the counters every shard keeps (SharedNames). */
   | { t: 'done'; trailer: FlushTrailer; sums: Record<string, number> }

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import { nativeFunctions } from '../../core/native-addon'
 import { createLogger } from '../../log'
-import { Aggregator } from '../aggregator'
+import { Aggregator, type ReloadedSettings } from '../aggregator'
 import { SEGMENT_FIELDS } from './route'
 import { encodePart, type FromShard, type Question, type ShardWorkerData, type ToShard } from './protocol'
 import { LaneReader } from './lanes'
@@ -22,7 +22,10 @@ const FLUSH_SLICE_MS = 5
 
 const data = workerData as ShardWorkerData
 const log = createLogger(data.log).child({ shard: data.shard })
-const aggregator = new Aggregator(data.config, log)
+/** The newest reload received, and its settings once a take has put it in effect: the main thread logs it (reload-in-effect.ts). */
+let reloadGeneration = 0
+let reloaded: ReloadedSettings | null = null
+const aggregator = new Aggregator(data.config, log, (settings) => (reloaded = settings))
 const pending = new Int32Array(data.pending)
 const ringUsed = new Int32Array(data.ringUsed)
 const answered = new Int32Array(data.answered)
@@ -51,7 +54,12 @@ port.on('message', (message: ToShard) => {
     case 'take': {
       // Taken now, in message order; computed in slices after the flush before it.
       const taken = aggregator.takeInterval(message.nowMs, message.timerValues)
-      send({ t: 'header', header: taken.header })
+      if (reloaded === null) send({ t: 'header', header: taken.header })
+      else send({ t: 'header', header: taken.header, reloaded: { generation: reloadGeneration, settings: reloaded } })
+      reloaded = null
+      // The lines the readers routed after the take's instant, held back until now.
+      lanes.startInterval(message.epoch)
+      drainLanes()
       flushing = flushing.then(async () => {
         let sliceStart = performance.now()
         const sums: Record<string, number> = {}
@@ -76,6 +84,7 @@ port.on('message', (message: ToShard) => {
     case 'badLines':
       return aggregator.addBadLines(message.count)
     case 'reconfigure':
+      reloadGeneration = message.generation
       return aggregator.reconfigure(message.config)
     case 'describe':
       return aggregator.describeListeners(message.descriptions)

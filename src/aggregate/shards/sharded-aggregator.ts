@@ -13,6 +13,8 @@ import { JsRouter, type Router, ShardBatch } from './route'
 import { NativeRouter, nativeRouting } from './route-native'
 import { ShardRing } from './ring'
 import { partTaken } from './parts-ahead'
+import { ReloadInEffect } from './reload-in-effect'
+import { IntervalEpochs } from './epoch'
 import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublished } from './lanes'
 
 /*
@@ -27,6 +29,9 @@ import { createLanes, type Lane, type LaneSpec, laneBytes, laneSpec, linesPublis
  * Aggregator holding only its own keys, so a flush is every shard's parts
  * side by side (src/flush/gather-shards.ts), with nothing to merge but the
  * internal counters every shard keeps.
+ *
+ * A take is one instant for every shard: the reader threads stamp what they
+ * route with the interval in progress, moved on at each take (epoch.ts).
  *
  * The hand-off is bounded: past maxPendingBytes not yet ingested by a shard,
  * `isFull()` tells the aggregator loop to stop draining the packet queue, whose
@@ -176,6 +181,9 @@ export class ShardedAggregator implements MetricStore {
   private takes = 0
   private handOffTimer: NodeJS.Timeout | null = null
   private tokens: Readonly<Record<string, boolean>>
+  private readonly reloads: ReloadInEffect
+  /** The flush boundary the reader threads stamp lane records with (epoch.ts). */
+  private readonly epochs = new IntervalEpochs()
 
   private constructor(
     private readonly shards: Shard[],
@@ -202,8 +210,12 @@ export class ShardedAggregator implements MetricStore {
         : new JsRouter(this.batches, tokenSources)
     this.originRouter = new JsRouter(this.batches, tokenSources)
     this.tokens = opts.config.auth.tokens
+    this.reloads = new ReloadInEffect(opts.log)
     for (const shard of shards) {
       shard.worker.on('message', (message: FromShard) => {
+        if (message.t === 'header' && message.reloaded !== undefined) {
+          this.reloads.applied(shard.index, message.reloaded.generation, message.reloaded.settings)
+        }
         const stream = shard.streams[0]
         if (stream === undefined || message.t === 'ready') return
         if (message.t === 'done') shard.streams.shift()
@@ -284,7 +296,7 @@ export class ShardedAggregator implements MetricStore {
       this.post(shard, { t: 'lane', lane: lanes[i]! })
     })
     const token = this.opts.config.listeners[source]?.auth === 'token'
-    return laneSpec(lanes, source, token, this.shards.map((s) => s.doorbell))
+    return laneSpec(lanes, source, token, this.shards.map((s) => s.doorbell), { interval: this.epochs.interval, batch: this.epochs.readerWord() })
   }
 
   // ---- the aggregator loop's side ----
@@ -323,6 +335,8 @@ export class ShardedAggregator implements MetricStore {
   takeInterval(nowMs: number, timerValues = false): ShardTakes {
     this.handOffAll()
     this.takes++
+    // Every datagram the reader threads routed before this instant is in this interval, whole; the rest in the next.
+    const epoch = this.epochs.advance()
     const streams: ShardStream[] = []
     for (const shard of this.shards) {
       if (!shard.alive) continue
@@ -330,7 +344,7 @@ export class ShardedAggregator implements MetricStore {
       const stream = new ShardStream(shard.index, shard.lines, this.partsAhead)
       shard.lines = 0
       shard.streams.push(stream)
-      this.post(shard, { t: 'take', nowMs, timerValues })
+      this.post(shard, { t: 'take', nowMs, timerValues, epoch })
       streams.push(stream)
     }
     const selfMetrics = [{ name: 'shards.lost_lines', value: this.lostLines }]
@@ -349,9 +363,11 @@ export class ShardedAggregator implements MetricStore {
     this.broadcast({ t: 'describe', descriptions: [...descriptions] })
   }
 
+  /** In effect at each shard's next take; logged once every shard has it (reload-in-effect.ts). */
   reconfigure(config: ReloadableAggregatorConfig): void {
     this.tokens = config.auth.tokens
-    this.broadcast({ t: 'reconfigure', config })
+    const generation = this.reloads.begin(this.shards.filter((s) => s.alive).map((s) => s.index))
+    this.broadcast({ t: 'reconfigure', config, generation })
   }
 
   get validTokens(): number {
@@ -504,6 +520,7 @@ export class ShardedAggregator implements MetricStore {
     }
     shard.lines = 0
     this.lostLines += lost
+    this.reloads.gone(shard.index)
     this.opts.log.fatal({ shard: shard.index, err, lostLines: lost }, 'an aggregation thread failed: the lines it held are lost')
     if (!this.failed) {
       this.failed = true
