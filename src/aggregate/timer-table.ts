@@ -43,7 +43,7 @@ const INITIAL_REGION = 4
  * half of them every interval, and the arena used twice the room of its
  * values.
  */
-export function nextRegion(lastLength: number): number {
+function nextRegion(lastLength: number): number {
   return Math.max(INITIAL_REGION, lastLength + (lastLength >> 3) + 2)
 }
 /** The smallest arena an interval starts with (values). */
