@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import v8 from 'node:v8'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { isMainThread, threadId } from 'node:worker_threads'
 
 /*
@@ -25,9 +26,11 @@ function statusMb(): Record<'rss' | 'anon' | 'file', number> {
 }
 
 /** Resident MB of /proc/self/smaps by kind: files, malloc's main heap, V8's 256 KiB pages, and other anonymous mappings by size. */
-function smapsByKind(): Record<string, number> {
+function smapsByKind(): { kinds: Record<string, number>; biggest: string[] } {
   const out: Record<string, number> = {}
+  const mappings: [string, number][] = []
   let kind = ''
+  let mapping = ''
   for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
     const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
     if (m !== null) {
@@ -35,29 +38,39 @@ function smapsByKind(): Record<string, number> {
       const name = m[4]!
       const size = kib >= 16384 ? '16 MiB and more (malloc arenas, lanes)' : kib >= 1024 ? '1-16 MiB' : kib === 256 ? '256 KiB (V8 heap pages)' : 'under 1 MiB'
       kind = name.startsWith('/') ? 'files' : name === '[heap]' ? 'malloc main heap' : name.startsWith('[') ? name : `anonymous ${size}`
+      mapping = `${m[1]} ${m[3]} ${Math.round(kib / 1024)} MiB ${name}`
       continue
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line)
-    if (rss !== null) out[kind] = (out[kind] ?? 0) + Number(rss[1]) / 1024
+    if (rss !== null) {
+      out[kind] = (out[kind] ?? 0) + Number(rss[1]) / 1024
+      mappings.push([mapping, Number(rss[1]) / 1024])
+    }
   }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 10) / 10]))
+  // The biggest resident mappings, each with its address, permissions and size, then its resident MB.
+  const biggest = mappings.sort((a, b) => b[1] - a[1]).slice(0, 12).map(([m, mb]) => `${m}: ${round(mb * MB)}`)
+  return { kinds: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 10) / 10])), biggest }
 }
 
 function probe(dir: string): void {
   fs.mkdirSync(dir, { recursive: true })
   const file = `${dir}/${process.pid}-${threadId}.jsonl`
   let highest = 0
+  // The longest the event loop was held since the last sample: a stretch in which the queue was not drained.
+  const delay = monitorEventLoopDelay({ resolution: 5 })
+  delay.enable()
   setInterval(() => {
     const h = v8.getHeapStatistics()
     const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name.replace('_space', ''), round(s.physical_space_size)]))
     const m = process.memoryUsage()
-    const row: Record<string, unknown> = { t: Date.now(), heap: round(h.total_physical_size), used: round(h.used_heap_size), external: round(m.external), spaces }
+    const row: Record<string, unknown> = { t: Date.now(), heap: round(h.total_physical_size), used: round(h.used_heap_size), external: round(m.external), heldMs: Math.round(delay.max / 1e6), spaces }
+    delay.reset()
     if (isMainThread) {
       const status = statusMb()
       Object.assign(row, status)
       if (status.rss > highest + 2) {
         highest = status.rss
-        fs.writeFileSync(`${dir}/${process.pid}-smaps.json`, JSON.stringify({ rss: status.rss, kinds: smapsByKind() }))
+        fs.writeFileSync(`${dir}/${process.pid}-smaps.json`, JSON.stringify({ rss: status.rss, ...smapsByKind() }))
       }
     }
     fs.appendFileSync(file, JSON.stringify(row) + '\n')

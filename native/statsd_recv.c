@@ -24,6 +24,7 @@
 #include "statsd_route.h"
 #include "statsd_reader.h"
 #include "tcp_info.h"
+#include "statsd_malloc.h"
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];
@@ -196,6 +197,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   statsd_route_init(env, exports);
   statsd_doorbell_init(env, exports);
   tcp_info_init(env, exports);
+  statsd_malloc_init(env, exports);
   return exports;
 }
 

@@ -8,6 +8,7 @@ import type { LoadedConfig } from './config/load'
 import { loadConfigApart } from './config/load-apart'
 import { redactSecrets } from './config/redact'
 import { limitHeapGrowth } from './core/heap-growth'
+import { fixMmapThreshold } from './core/malloc-policy'
 import { ListenError } from './listeners/listen-error'
 import { createLogger } from './log'
 import { reloadFromFile } from './reload'
@@ -96,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function run(loaded: LoadedConfig, file: string | undefined): Promise<number> {
   const heapGrowingPercent = limitHeapGrowth()
+  const mmapThreshold = fixMmapThreshold()
   const log = createLogger(loaded.config.log)
   const logConfig = (): void => {
     log.info(
@@ -103,6 +105,7 @@ async function run(loaded: LoadedConfig, file: string | undefined): Promise<numb
         config: loaded.source,
         heapGrowingPercent: heapGrowingPercent ?? 'from the command line',
         semiSpaceGrowthFactor: semiSpaceGrowthFactor ?? 'from the command line',
+        mmapThreshold,
       },
       'configuration loaded',
     )
