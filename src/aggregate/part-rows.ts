@@ -108,8 +108,9 @@ class NamedSet extends NamedRow implements FlushSet {
 
 /**
  * The rows handed out, and every row ever made: a part with fewer rows than
- * the one before must not drop the rest (each following larger part made
- * them anew: 100k keys' parts alternate sizes).
+ * the one before must not drop the rest, or the next larger part makes them
+ * anew (a shard's parts differ in size: counters, timers and gauges share a
+ * part's work).
  */
 class Rows<T> {
   readonly made: T[] = []
