@@ -1,4 +1,5 @@
 import t from 'tap'
+import { NameBytes } from '../src/aggregate/name-bytes'
 import { ByteChunks } from '../src/backends/byte-chunks'
 import { seededRandom } from './helpers/random'
 
@@ -53,4 +54,16 @@ t.test('text: ASCII byte by byte, anything else as UTF-8; whole lines per Buffer
   t.equal(Buffer.concat(chunks).toString(), lines.join('\n') + '\n')
   t.equal(bytes, Buffer.byteLength(lines.join('\n') + '\n'))
   t.ok(chunks.every((c) => c[c.length - 1] === 0x0a), 'each Buffer ends on a line')
+})
+
+t.test('name: the bytes of name i, short (byte by byte) or long (one copy), multi-byte UTF-8 included', async (t) => {
+  const names = ['a', 'naïve.größe', 'emoji.😀', 'k'.repeat(128), 'l'.repeat(129), '', 'x'.repeat(5000)]
+  const bytes = NameBytes.encode(names)
+  const out = new ByteChunks()
+  for (let i = 0; i < names.length; i++) {
+    out.reserve(bytes.length(i) + 1)
+    out.name(bytes, i)
+    out.byte(0x0a)
+  }
+  t.equal(Buffer.concat(out.finish().chunks).toString(), names.join('\n') + '\n')
 })

@@ -23,10 +23,10 @@ export type ByteNamedColumns = PartColumns<NameBytes>
  * counter and gauge per flush doubled the young collections at 100k keys.
  */
 export class PartRows {
-  private readonly counters: FlushCounter[] = []
-  private readonly gauges: FlushGauge[] = []
-  private readonly sets: FlushSet[] = []
-  private readonly byteNamed = { counters: [] as NamedCounter[], gauges: [] as NamedGauge[], sets: [] as NamedSet[] }
+  private readonly counters = new Rows<FlushCounter>()
+  private readonly gauges = new Rows<FlushGauge>()
+  private readonly sets = new Rows<FlushSet>()
+  private readonly byteNamed = { counters: new Rows<NamedCounter>(), gauges: new Rows<NamedGauge>(), sets: new Rows<NamedSet>() }
 
   /** `columns` and `timers` as a part, in these rows (valid until their next use). */
   part(columns: PartColumns | ByteNamedColumns, timers: TimerColumns): FlushPart {
@@ -106,10 +106,26 @@ class NamedSet extends NamedRow implements FlushSet {
   count = 0
 }
 
-/** `rows` made `n` long, each row set by `set`; new rows by `make`. */
-function fill<T>(rows: T[], n: number, make: () => T, set: (row: T, i: number) => void): T[] {
-  while (rows.length < n) rows.push(make())
-  rows.length = n
-  for (let i = 0; i < n; i++) set(rows[i]!, i)
-  return rows
+/**
+ * The rows handed out, and every row ever made: a part with fewer rows than
+ * the one before must not drop the rest, or the next larger part makes them
+ * anew (a shard's parts differ in size: counters, timers and gauges share a
+ * part's work).
+ */
+class Rows<T> {
+  readonly made: T[] = []
+  readonly out: T[] = []
+}
+
+/** `rows.out` made `n` long, each row set by `set`; new rows by `make`. */
+function fill<T>(rows: Rows<T>, n: number, make: () => T, set: (row: T, i: number) => void): T[] {
+  const { made, out } = rows
+  while (made.length < n) made.push(make())
+  out.length = n
+  for (let i = 0; i < n; i++) {
+    const row = made[i]!
+    set(row, i)
+    out[i] = row
+  }
+  return out
 }

@@ -6,6 +6,8 @@ import { ReusePool } from './reuse-pool'
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6]
 /** Strings up to this long are written byte by byte. */
 const SHORT_TEXT = 12
+/** Names up to this many bytes are copied byte by byte (ByteChunks.name). */
+const SHORT_NAME = 128
 
 /** Size of each Buffer output is written into: large enough to keep writes and allocations few. */
 export const CHUNK_BYTES = 256 * 1024
@@ -101,12 +103,27 @@ export class ByteChunks {
     this.pos += end - start
   }
 
-  /** Name i of `names`, whose bytes are already UTF-8 (reserve its length). */
+  /**
+   * Name i of `names`, whose bytes are already UTF-8 (reserve its length).
+   * Byte by byte up to SHORT_NAME bytes: Buffer.copy from a range makes a
+   * view of it at every call, and with workers > 1 (every flushed name
+   * copied so) those views were over half of what the main thread
+   * allocated at 100k keys, and their young collections most of its
+   * CPU beyond one thread's.
+   */
   name(names: NameBytes, i: number): void {
     const start = names.start(i)
     const end = names.ends[i]!
-    names.bytes.copy(this.buf, this.pos, start, end)
-    this.pos += end - start
+    if (end - start > SHORT_NAME) {
+      names.bytes.copy(this.buf, this.pos, start, end)
+      this.pos += end - start
+      return
+    }
+    const from = names.bytes
+    const buf = this.buf
+    let pos = this.pos
+    for (let at = start; at < end; at++) buf[pos++] = from[at]!
+    this.pos = pos
   }
 
   byte(b: number): void {
