@@ -94,3 +94,16 @@ t.test('timers keep their histogram flags and bounds through a record', async (t
   ])
   t.equal(step.part.toPart(rows).timers, again.timers, 'handed on in the same arrays at each replay')
 })
+
+t.test('statistic ids are kept in a byte each up to 256 statistics, in four beyond', async (t) => {
+  for (const statCount of [256, 300]) {
+    const statNames = Array.from({ length: statCount }, (_, i) => `s${i}`)
+    const timers = new TimerColumns(statNames)
+    for (const id of [0, 255, statCount - 1]) timers.push(id, id + 0.25)
+    timers.endTimer('a.t')
+    const [step] = partStep({ counters: [], timers, gauges: [], sets: [] }, new Columns(new BlockPool(), new NamePool()))
+    if (step.kind !== 'part') throw new Error('not a part')
+    const stats = step.part.toPart(new PartRows()).timers.entries()[0]!.stats
+    t.strictSame(stats, [['s0', 0.25], ['s255', 255.25], [`s${statCount - 1}`, statCount - 0.75]], `${statCount} statistics`)
+  }
+})

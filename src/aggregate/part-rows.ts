@@ -31,6 +31,7 @@ export class PartRows {
     timerNames: [] as string[],
     histograms: [] as boolean[],
     ends: [] as number[],
+    ids: new Int32Array(0),
     timers: null as TimerColumns | null,
   }
   private readonly counters = new Rows<FlushCounter>()
