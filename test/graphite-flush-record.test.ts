@@ -2,7 +2,6 @@ import t from 'tap'
 import { TimerColumns } from '../src/aggregate/timer-columns'
 import { PartRows } from '../src/aggregate/part-rows'
 import { BLOCK_BYTES, BlockPool, Columns, partStep } from '../src/backends/graphite/flush-record'
-import { NAME_BLOCK, NamePool, type NameRange, RecordNames, spread } from '../src/backends/graphite/record-names'
 
 /*
  * The Graphite backend's flush records (src/backends/graphite/flush-record.ts):
@@ -55,55 +54,4 @@ t.test("a released record's blocks serve the next one; a record released early w
   const late = first.f64([7, 8])
   next.f64([9, 10])
   t.strictSame(Array.from(late), [7, 8], 'what it writes after its release is no other record’s')
-})
-
-t.test("a record's names: ranges never overlap across pooled arrays, a large part gets its own, a released record's arrays come back emptied", async (t) => {
-  const pool = new NamePool()
-  const names = new RecordNames(pool)
-  const made: [NameRange, string[]][] = []
-  for (const n of [3, NAME_BLOCK - 1, 2, NAME_BLOCK + 1, 0, 10]) {
-    const list = Array.from({ length: n }, (_, i) => `r${made.length}.n${i}`)
-    made.push([names.of(list, (s) => s), list])
-  }
-  for (const [range, list] of made) t.strictSame(spread(range, []), list, `${list.length} names intact`)
-  names.release()
-  t.equal(pool.size, 3, 'its pooled arrays are back (not the large one)')
-  const next = new RecordNames(pool)
-  const range = next.of(['x'], (s) => s)
-  t.ok(
-    range.block.every((s, i) => s === (i === 0 ? 'x' : '')),
-    'a reused array holds no name of the record before',
-  )
-})
-
-t.test('timers keep their histogram flags and bounds through a record', async (t) => {
-  const timers = new TimerColumns(['count', 'mean'])
-  timers.push(0, 1)
-  timers.endTimer('a.t')
-  timers.push(0, 2)
-  timers.push(1, 2.5)
-  timers.endTimer('b.h', true)
-  const [step] = partStep({ counters: [], timers, gauges: [], sets: [] }, new Columns(new BlockPool(), new NamePool()))
-  timers.clear()
-  if (step.kind !== 'part') throw new Error('not a part')
-  const rows = new PartRows()
-  const again = step.part.toPart(rows)
-  t.strictSame(again.timers.entries(), [
-    { name: 'a.t', stats: [['count', 1]] },
-    { name: 'b.h', stats: [['count', 2], ['mean', 2.5]], histogram: true },
-  ])
-  t.equal(step.part.toPart(rows).timers, again.timers, 'handed on in the same arrays at each replay')
-})
-
-t.test('statistic ids are kept in a byte each up to 256 statistics, in four beyond', async (t) => {
-  for (const statCount of [256, 300]) {
-    const statNames = Array.from({ length: statCount }, (_, i) => `s${i}`)
-    const timers = new TimerColumns(statNames)
-    for (const id of [0, 255, statCount - 1]) timers.push(id, id + 0.25)
-    timers.endTimer('a.t')
-    const [step] = partStep({ counters: [], timers, gauges: [], sets: [] }, new Columns(new BlockPool(), new NamePool()))
-    if (step.kind !== 'part') throw new Error('not a part')
-    const stats = step.part.toPart(new PartRows()).timers.entries()[0]!.stats
-    t.strictSame(stats, [['s0', 0.25], ['s255', 255.25], [`s${statCount - 1}`, statCount - 0.75]], `${statCount} statistics`)
-  }
 })

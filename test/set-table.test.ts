@@ -1,14 +1,14 @@
 import { test } from 'tap'
 import { SetTable } from '../src/aggregate/set-table'
 import { KeyEntry } from '../src/aggregate/slots'
-import { TakenColumn } from '../src/aggregate/taken-column'
 
 const live = (table: SetTable): string[] => [...table.live()].map(([e, m]) => `${e.name}=${m.join(',')}`)
 
 function flush(table: SetTable, deleteAll = false): string[] {
-  const taken = new TakenColumn()
-  table.take(taken, deleteAll)
-  return Array.from({ length: taken.length }, (_, i) => `${taken.name(i)}:${taken.value(i)}`)
+  const names: string[] = []
+  const counts: number[] = []
+  table.take(names, counts, deleteAll)
+  return names.map((n, i) => `${n}:${counts[i]}`)
 }
 
 test('distinct members are counted, one or many, and emptied at each flush', async (t) => {

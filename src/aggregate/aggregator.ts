@@ -21,7 +21,6 @@ import { KeyEntry } from './slots'
 import { TimerTable } from './timer-table'
 import { StatsgodTimerStats } from './statsgod-timer-stats'
 import { TakenInterval, type TimerStatistics } from './interval'
-import { TakenColumn } from './taken-column'
 import { TimerStatsCalculator } from './timer-stats'
 import { type PointRefusal, TimestampedPoints } from './timestamped-points'
 
@@ -136,9 +135,6 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
 
   private readonly timestampLagName: string
   private lastFlushTimestamp = 0
-  /** Columns every flush takes its gauges and sets into, while the flush that last did has been read through (taken-column.ts). */
-  private readonly takenColumns = { gauges: new TakenColumn(), sets: new TakenColumn() }
-  private takenColumnsReader: TakenInterval | null = null
   /** The timestamp the last flush was sent with (see distinctTimestamp). */
   private lastSentTimestamp = 0
   /** A timer was deleted during the flush in progress. */
@@ -508,9 +504,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
       this.afterFlushInstant(),
       (ms) => (this.lastFlushMs = ms),
       timerValues,
-      this.takenColumnsReader === null || this.takenColumnsReader.done ? this.takenColumns : undefined,
     )
-    if (taken.gauges === this.takenColumns.gauges) this.takenColumnsReader = taken
     const internal = this.counters.values
     internal[PACKETS_RECEIVED] += this.packets
     internal[METRICS_RECEIVED] += this.lines
@@ -522,8 +516,8 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     taken.counters = this.counters.take(INTERNAL_COUNTERS, this.deleteCounters)
     let deleted = this.deleteCounters && taken.counters.count > INTERNAL_COUNTERS
     // Gauges keep their value; with deleteGauges they expire gaugesMaxTTL flushes after their last update.
-    if (this.gauges.take(taken.gauges, this.deleteGauges)) deleted = true
-    if (this.sets.take(taken.sets, this.deleteSets)) deleted = true
+    if (this.gauges.take(taken.gaugeNames, taken.gaugeValues, this.deleteGauges)) deleted = true
+    if (this.sets.take(taken.setNames, taken.setCounts, this.deleteSets)) deleted = true
     if (deleted) this.forgetEmptyNames()
     this.rejections.flush(taken.selfMetrics)
     const events = this.events.takeInterval()

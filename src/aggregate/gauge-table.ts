@@ -1,5 +1,4 @@
 import type { KeyEntry } from './slots'
-import type { TakenColumn } from './taken-column'
 
 /*
  * Every gauge in columns by index, in the order the gauges were created
@@ -72,18 +71,18 @@ export class GaugeTable {
    * counts one flush off each lease and deletes the gauges whose lease ran
    * out. Returns whether any was deleted.
    */
-  take(out: TakenColumn, expire: boolean): boolean {
+  take(names: string[], values: number[], expire: boolean): boolean {
     let expired = false
     for (let i = 0; i < this.length; i++) {
       const entry = this.entries[i]!
       if (entry.gauge !== i) continue
-      out.push(entry.name, this.values[i]!)
+      names.push(entry.name)
+      values.push(this.values[i]!)
       if (expire && --this.ttls[i]! < 1) {
         this.remove(entry)
         expired = true
       }
     }
-    out.trim()
     if (this.deleted > 0) this.compact()
     return expired
   }

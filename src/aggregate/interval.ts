@@ -15,7 +15,6 @@ import {
 } from './flush-data'
 import type { TakenCounters } from './counter-table'
 import type { TimerTable } from './timer-table'
-import { TakenColumn } from './taken-column'
 import { TimerColumns } from './timer-columns'
 import type { TimerStatsCalculator } from './timer-stats'
 
@@ -43,9 +42,10 @@ export class TakenInterval {
   readonly header: FlushHeader
   /** The counters' keys and values, copied at the instant (CounterTable.take). */
   counters: TakenCounters = NO_COUNTERS
-  /** The gauges' names and values, and the sets' names and counts, at the instant. */
-  readonly gauges: TakenColumn
-  readonly sets: TakenColumn
+  readonly gaugeNames: string[] = []
+  readonly gaugeValues: number[] = []
+  readonly setNames: string[] = []
+  readonly setCounts: number[] = []
   /** Self-metrics taken at the flush instant (token refusals). */
   readonly selfMetrics: SelfMetric[] = []
   /** DogStatsD events and service checks received in the interval (rate-limited). */
@@ -61,8 +61,6 @@ export class TakenInterval {
   private gauge = 0
   private set = 0
   private computeMs = 0
-  /** Every part was given: its gauges and sets columns may be reused. */
-  done = false
   private readonly notFinite: string[] = []
   /**
    * Every part's timer statistics, reused: a part is only read while it is
@@ -96,15 +94,9 @@ export class TakenInterval {
     private readonly onFinished: (ms: number) => void,
     /** Whether each part carries the timers' raw values too (a backend buckets them). */
     timerValues = false,
-    /** Columns to take the gauges and sets into, cleared here (new ones if not given). */
-    columns: { gauges: TakenColumn; sets: TakenColumn } = { gauges: new TakenColumn(), sets: new TakenColumn() },
     private readonly takenAt = performance.now(),
   ) {
     this.header = { timestamp, flushIntervalMs }
-    this.gauges = columns.gauges
-    this.sets = columns.sets
-    this.gauges.clear()
-    this.sets.clear()
     this.timerColumns = new TimerColumns(timerStats.statNames, 4 * PART_WORK)
     this.timerColumns.keepSamples = timerValues
   }
@@ -162,10 +154,9 @@ export class TakenInterval {
       table.release(t)
     }
     this.computeMs += performance.now() - started
-    const gauges = this.gauges
-    for (; this.gauge < gauges.length && work < PART_WORK; this.gauge++, work++) {
-      const name = gauges.name(this.gauge)
-      const value = gauges.value(this.gauge)
+    for (; this.gauge < this.gaugeNames.length && work < PART_WORK; this.gauge++, work++) {
+      const name = this.gaugeNames[this.gauge]!
+      const value = this.gaugeValues[this.gauge]!
       let row = this.gaugeRows[part.gauges.length]
       if (row === undefined) this.gaugeRows.push((row = { name, value }))
       else {
@@ -174,10 +165,9 @@ export class TakenInterval {
       }
       part.gauges.push(row)
     }
-    const sets = this.sets
-    for (; this.set < sets.length && work < PART_WORK; this.set++, work++) {
-      const name = sets.name(this.set)
-      const count = sets.value(this.set)
+    for (; this.set < this.setNames.length && work < PART_WORK; this.set++, work++) {
+      const name = this.setNames[this.set]!
+      const count = this.setCounts[this.set]!
       let row = this.setRows[part.sets.length]
       if (row === undefined) this.setRows.push((row = { name, count }))
       else {
@@ -190,9 +180,7 @@ export class TakenInterval {
       this.choresLeft = this.chores.next().done !== true
       work += 1024
     }
-    if (work > 0) return part
-    this.done = true
-    return null
+    return work > 0 ? part : null
   }
 
   /** Once every part was taken: processing time and self-metrics. */

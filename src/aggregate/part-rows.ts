@@ -23,17 +23,6 @@ export type ByteNamedColumns = PartColumns<NameBytes>
  * counter and gauge per flush doubled the young collections at 100k keys.
  */
 export class PartRows {
-  /** Arrays a receiver that keeps parts in columns hands each one on in, reused the same way (graphite/flush-record.ts). */
-  readonly scratch = {
-    counterNames: [] as string[],
-    gaugeNames: [] as string[],
-    setNames: [] as string[],
-    timerNames: [] as string[],
-    histograms: [] as boolean[],
-    ends: [] as number[],
-    ids: new Int32Array(0),
-    timers: null as TimerColumns | null,
-  }
   private readonly counters = new Rows<FlushCounter>()
   private readonly gauges = new Rows<FlushGauge>()
   private readonly sets = new Rows<FlushSet>()

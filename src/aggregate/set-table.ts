@@ -1,5 +1,4 @@
 import type { KeyEntry } from './slots'
-import type { TakenColumn } from './taken-column'
 
 /*
  * Every set in columns by index, in creation order, as CounterTable keeps
@@ -63,20 +62,20 @@ export class SetTable {
    * Appends every live set's name and number of members for a flush, then
    * empties them, or deletes them if `deleteAll`. Returns whether any was deleted.
    */
-  take(out: TakenColumn, deleteAll: boolean): boolean {
+  take(names: string[], counts: number[], deleteAll: boolean): boolean {
     let deleted = false
     for (let i = 0; i < this.entries.length; i++) {
       const entry = this.entries[i]!
       if (entry.set !== i) continue
       const members = this.members[i]
-      out.push(entry.name, members === undefined ? 0 : typeof members === 'string' ? 1 : members.size)
+      names.push(entry.name)
+      counts.push(members === undefined ? 0 : typeof members === 'string' ? 1 : members.size)
       if (deleteAll) {
         this.remove(entry)
         deleted = true
       } else if (typeof members === 'string') this.members[i] = undefined
       else members?.clear()
     }
-    out.trim()
     if (this.deleted > 0) this.compact()
     return deleted
   }

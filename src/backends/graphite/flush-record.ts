@@ -1,14 +1,12 @@
-import type { FlushHeader, FlushPart, FlushTrailer, PartNames } from '../../aggregate/flush-data'
-import { NameBytes } from '../../aggregate/name-bytes'
+import type { FlushHeader, FlushPart, FlushTrailer } from '../../aggregate/flush-data'
 import type { ByteNamedColumns, PartColumns, PartRows } from '../../aggregate/part-rows'
 import { TimerColumns } from '../../aggregate/timer-columns'
 import { uncountedMemory } from '../../core/uncounted-memory'
 import { ReusePool } from '../reuse-pool'
-import { type NameRange, NamePool, RecordNames, spread } from './record-names'
 
 /*
  * A flush as the Graphite backend holds it until Graphite has it: the
- * numbers in typed columns (9 bytes per timer statistic: its id a byte while there are at most 256, 24 per counter),
+ * numbers in typed columns (12 bytes per timer statistic, 24 per counter),
  * the names shared with the key table, instead of its text (about 55 bytes
  * a line: 100k timers × 14 statistics were 81 MB). Each delivery attempt
  * writes the lines again from it as the socket takes them, so a retry
@@ -43,15 +41,8 @@ export class Columns {
   private released = false
   /** Bytes of memory taken: whole blocks, and columns too large for one. */
   held = 0
-  /** The record's names, in arrays pooled as the blocks are (record-names.ts). */
-  readonly names: RecordNames
 
-  constructor(
-    private readonly pool: BlockPool,
-    names = new NamePool(),
-  ) {
-    this.names = new RecordNames(names)
-  }
+  constructor(private readonly pool: BlockPool) {}
 
   /** `pick` of each row, in a column (no array in between). */
   f64Of<T>(rows: readonly T[], pick: (row: T) => number): Float64Array {
@@ -75,20 +66,11 @@ export class Columns {
     return out
   }
 
-  /** `n` bytes, the first `n` of `values` if given. */
-  u8(n: number, values?: ArrayLike<number>): Uint8Array {
-    const [memory, at] = this.memory(n)
-    const out = new Uint8Array(memory, at, n)
-    if (values !== undefined) for (let i = 0; i < n; i++) out[i] = values[i]!
-    return out
-  }
-
-  /** The outbox is done with the record: its blocks and names go back to their pools (later columns get memory of their own). */
+  /** The outbox is done with the record: its blocks go back to the pool (later columns get memory of their own). */
   release(): void {
     if (this.released) return
     this.released = true
     this.pool.give(this.blocks)
-    this.names.release()
   }
 
   /** Memory for `bytes` more: a block and where in it. */
@@ -123,104 +105,46 @@ const REF = 8
 
 /** A copy of one part of a flush (whose arrays the flush loop reuses), in columns. */
 export class RecordedPart {
-  private readonly values: Omit<PartColumns, 'counterNames' | 'gaugeNames' | 'setNames'>
-  /** A shard's names are bytes nothing changes (name-bytes.ts): kept as they are, no string made. */
-  private readonly names: RecordedNames | PartNames
-  /** Only what Graphite prints: names, statistics and values (no raw samples). */
-  private readonly timers: {
-    statNames: readonly string[]
-    names: NameRange | NameBytes
-    histograms: Uint8Array
-    ends: Int32Array
-    /** A byte each while there are at most 256 statistics (always, but for many histogram bins). */
-    ids: Uint8Array | Int32Array
-    values: Float64Array
-    length: number
-  }
+  private readonly columns: PartColumns | ByteNamedColumns
+  private readonly timers: TimerColumns
   /** What it holds besides its columns (counted by Columns), roughly. */
   readonly bytes: number
 
   constructor(part: FlushPart, columns: Columns) {
     const { counters, timers, gauges, sets, names } = part
-    this.values = {
+    const values = {
       counterValues: columns.f64Of(counters, (c) => c.value),
       counterRates: columns.f64Of(counters, (c) => c.rate),
       gaugeValues: columns.f64Of(gauges, (g) => g.value),
       setCounts: columns.f64Of(sets, (s) => s.count),
     }
-    const text = columns.names
-    this.names =
-      names ?? { counters: text.of(counters, (c) => c.name), gauges: text.of(gauges, (g) => g.name), sets: text.of(sets, (s) => s.name) }
-    const count = timers.count
-    const histograms = columns.u8(count)
-    for (let t = 0; t < count; t++) histograms[t] = timers.histograms[t] === true ? 1 : 0
-    this.timers = {
-      statNames: timers.statNames,
-      names: timers.nameBytes ?? text.of(timers.names, (name) => name),
-      histograms,
-      ends: columns.i32(timers.ends, count),
-      ids: timers.statNames.length <= 256 ? columns.u8(timers.length, timers.ids) : columns.i32(timers.ids, timers.length),
-      values: columns.f64(timers.values, timers.length),
-      length: timers.length,
-    }
+    // A shard's names are bytes nothing changes (name-bytes.ts): kept as they are, no string made.
+    this.columns =
+      names !== undefined
+        ? { ...values, counterNames: names.counters, gaugeNames: names.gauges, setNames: names.sets }
+        : { ...values, counterNames: counters.map((c) => c.name), gaugeNames: gauges.map((g) => g.name), setNames: sets.map((s) => s.name) }
+    // Only what Graphite prints: names, statistics and values (no raw samples).
+    const copy = new TimerColumns(timers.statNames, 0)
+    if (timers.nameBytes !== null) copy.nameBytes = timers.nameBytes
+    else copy.names = timers.names.slice()
+    copy.histograms = timers.histograms.slice()
+    copy.ends = timers.ends.slice()
+    copy.ids = columns.i32(timers.ids, timers.length)
+    copy.values = columns.f64(timers.values, timers.length)
+    copy.length = timers.length
+    this.timers = copy
     const nameBytes =
       names !== undefined && timers.nameBytes !== null
         ? names.counters.byteSize + names.gauges.byteSize + names.sets.byteSize + timers.nameBytes.byteSize
-        : (counters.length + count + gauges.length + sets.length) * REF
-    this.bytes = STEP_BYTES + nameBytes
+        : (counters.length + timers.count + gauges.length + sets.length) * REF
+    this.bytes = STEP_BYTES + nameBytes + (timers.count * 2) * REF
   }
 
   /** The part again, as the formatters take it, in `rows` (valid until their next use). */
   toPart(rows: PartRows): FlushPart {
-    const scratch = rows.scratch
-    const names = this.names
-    const columns: PartColumns | ByteNamedColumns = byteNamed(names)
-      ? { ...this.values, counterNames: names.counters, gaugeNames: names.gauges, setNames: names.sets }
-      : {
-          ...this.values,
-          counterNames: spread(names.counters, scratch.counterNames),
-          gaugeNames: spread(names.gauges, scratch.gaugeNames),
-          setNames: spread(names.sets, scratch.setNames),
-        }
-    return rows.part(columns, this.timerColumns(rows))
-  }
-
-  /** The timers as TimerColumns, in arrays `rows` keeps for reuse. */
-  private timerColumns(rows: PartRows): TimerColumns {
-    const scratch = rows.scratch
-    const t = this.timers
-    let out = scratch.timers
-    if (out === null || out.statNames !== t.statNames) out = scratch.timers = new TimerColumns(t.statNames, 0)
-    const count = t.ends.length
-    if (t.names instanceof NameBytes) {
-      out.names = scratch.timerNames
-      out.nameBytes = t.names
-    } else out.names = spread(t.names, scratch.timerNames)
-    const { histograms, ends } = scratch
-    histograms.length = ends.length = count
-    for (let i = 0; i < count; i++) {
-      histograms[i] = t.histograms[i] === 1
-      ends[i] = t.ends[i]!
-    }
-    out.histograms = histograms
-    out.ends = ends
-    if (t.ids instanceof Int32Array) out.ids = t.ids
-    else {
-      if (scratch.ids.length < t.length) scratch.ids = new Int32Array(Math.max(t.length, 2 * scratch.ids.length))
-      scratch.ids.set(t.ids)
-      out.ids = scratch.ids
-    }
-    out.values = t.values
-    out.length = t.length
-    return out
+    return rows.part(this.columns, this.timers)
   }
 }
-
-function byteNamed(names: RecordedNames | PartNames): names is PartNames {
-  return names.counters instanceof NameBytes
-}
-
-type RecordedNames = { counters: NameRange; gauges: NameRange; sets: NameRange }
 
 export function headerStep(header: FlushHeader): [FlushStep, number] {
   return [{ kind: 'header', header: { timestamp: header.timestamp, flushIntervalMs: header.flushIntervalMs } }, STEP_BYTES]

@@ -12,7 +12,6 @@ import { type GrowingPayload, itemsOf, Outbox, outboxOptions } from '../outbox'
 import { PartRows } from '../../aggregate/part-rows'
 import { BlockPool, Columns, endStep, type FlushStep, headerStep, partStep } from './flush-record'
 import { pickleLines } from './pickle'
-import { NamePool } from './record-names'
 import { ResetAtDeadline, sendAndClose } from './send'
 
 /** What the backend needs from a naming scheme; GraphiteFormatter (Etsy's names) is one. */
@@ -62,8 +61,6 @@ export class GraphiteBackend implements Backend {
   private resentInPart = 0
   /** Memory for the records' columns, reused from one flush to the next. */
   private readonly blocks = new BlockPool()
-  /** The records' names, likewise. */
-  private readonly names = new NamePool()
   private readonly target: { host: string; port: number; tls?: tls.ConnectionOptions | undefined }
 
   constructor(
@@ -82,7 +79,7 @@ export class GraphiteBackend implements Backend {
 
   beginFlush(header: FlushHeader): FlushWriter {
     const started = Date.now()
-    const columns = new Columns(this.blocks, this.names)
+    const columns = new Columns(this.blocks)
     const record = this.outbox.open<FlushStep>(() => columns.release())
     // Never half a flush: if keeping a part fails, the flush is dropped (and counted).
     const orAbandon = (step: () => void): void => {
