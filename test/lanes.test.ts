@@ -52,8 +52,8 @@ function startRouting(shards: number, size: number, token: boolean, recvBuffer =
   })
   const routed: Routed = { lines: lanes.map(() => []), packets: 0, bytes: 0, sources: new Set(), origins: new Set() }
   const drainLane = (i: number): void =>
-    readers[i]!.drain((lines, source, packets, bytes, pid, uid) => {
-      routed.lines[i]!.push(...lines.toString('latin1').split('\n').slice(0, -1))
+    readers[i]!.drain((buf, start, end, source, packets, bytes, pid, uid) => {
+      routed.lines[i]!.push(...buf.toString('latin1', start, end).split('\n').slice(0, -1))
       routed.packets += packets
       routed.bytes += bytes
       routed.sources.add(source)
@@ -277,8 +277,8 @@ t.test('the flush boundary: a datagram\'s lines all fall in one interval, whatev
   const intervals = new Map<string, Set<number>>()
   let lines = 0
   const drainLane = (i: number): void =>
-    readers[i]!.drain((bytes) => {
-      for (const line of bytes.toString('latin1').split('\n').slice(0, -1)) {
+    readers[i]!.drain((buf, start, end) => {
+      for (const line of buf.toString('latin1', start, end).split('\n').slice(0, -1)) {
         const d = line.slice(0, line.indexOf('.'))
         const seen = intervals.get(d) ?? new Set()
         seen.add(current[i]!)
