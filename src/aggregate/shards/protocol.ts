@@ -101,53 +101,40 @@ export interface SharedNames {
  * their whole buffers (transferred, not copied again).
  */
 export function encodePart(part: FlushPart, shard: number, shared: SharedNames, sums: Record<string, number>): { wire: WirePart; transfer: ArrayBuffer[] } {
-  // Index loops that read each row once: this runs once per flush, mostly before V8 optimises it, where every property read and call counts.
-  const { counters, gauges, sets } = part
-  const summed = shared.summedCounters
-  const counterNames = new Array<string>(counters.length)
-  const counterValues = new Float64Array(counters.length)
-  const counterRates = new Float64Array(counters.length)
-  let n = 0
-  for (let i = 0; i < counters.length; i++) {
-    const c = counters[i]!
-    const name = c.name
-    if (summed.has(name)) {
-      sums[name] = (sums[name] ?? 0) + c.value
+  const counterNames: string[] = []
+  const counterValues = new Float64Array(part.counters.length)
+  const counterRates = new Float64Array(part.counters.length)
+  for (const c of part.counters) {
+    if (shared.summedCounters.has(c.name)) {
+      sums[c.name] = (sums[c.name] ?? 0) + c.value
       continue
     }
-    counterValues[n] = c.value
-    counterRates[n] = c.rate
-    counterNames[n++] = name
+    counterValues[counterNames.length] = c.value
+    counterRates[counterNames.length] = c.rate
+    counterNames.push(c.name)
   }
-  counterNames.length = n
-  const firstShardGauges = shard === 0 ? null : shared.firstShardGauges
-  const gaugeNames = new Array<string>(gauges.length)
-  const gaugeValues = new Float64Array(gauges.length)
-  let g = 0
-  for (let i = 0; i < gauges.length; i++) {
-    const gauge = gauges[i]!
-    const name = gauge.name
-    if (firstShardGauges !== null && firstShardGauges.has(name)) continue
-    gaugeValues[g] = gauge.value
-    gaugeNames[g++] = name
+  const gaugeNames: string[] = []
+  const gaugeValues = new Float64Array(part.gauges.length)
+  for (const g of part.gauges) {
+    if (shard !== 0 && shared.firstShardGauges.has(g.name)) continue
+    gaugeValues[gaugeNames.length] = g.value
+    gaugeNames.push(g.name)
   }
-  gaugeNames.length = g
-  const setNames = new Array<string>(sets.length)
-  const setCounts = new Float64Array(sets.length)
-  for (let i = 0; i < sets.length; i++) {
-    const x = sets[i]!
-    setCounts[i] = x.count
-    setNames[i] = x.name
+  const setNames: string[] = []
+  const setCounts = new Float64Array(part.sets.length)
+  for (const x of part.sets) {
+    setCounts[setNames.length] = x.count
+    setNames.push(x.name)
   }
   const t = part.timers
   const histograms = new Uint8Array(t.histograms.length)
   for (let i = 0; i < histograms.length; i++) histograms[i] = t.histograms[i] === true ? 1 : 0
   const wire: WirePart = {
     counterNames: NameBytes.encode(counterNames).toWire(),
-    counterValues: counterValues.subarray(0, n),
-    counterRates: counterRates.subarray(0, n),
+    counterValues: counterValues.subarray(0, counterNames.length),
+    counterRates: counterRates.subarray(0, counterNames.length),
     gaugeNames: NameBytes.encode(gaugeNames).toWire(),
-    gaugeValues: gaugeValues.subarray(0, g),
+    gaugeValues: gaugeValues.subarray(0, gaugeNames.length),
     setNames: NameBytes.encode(setNames).toWire(),
     setCounts,
     timers: {
