@@ -31,6 +31,10 @@ enum { REC_LENGTH, REC_SOURCE, REC_PACKETS, REC_BYTES, REC_PID, REC_UID, REC_LIN
 /* What lanes_route may read past a datagram, and write past a line in a lane (room it has checked). */
 #define LANES_SLACK 16
 
+/* A sender's pid and uid as one word: the open record's is compared on every line. */
+#define lane_sender(pid, uid) ((int64_t)(((uint64_t)(uint32_t)(pid) << 32) | (uint32_t)(uid)))
+#define LANE_NO_SENDER INT64_MIN
+
 typedef struct {
   uint8_t *bytes;
   uint32_t size;
@@ -39,6 +43,7 @@ typedef struct {
   /* The reader's own. */
   uint32_t write;     /* where the next byte goes (published up to control[LANE_TAIL]) */
   int64_t open;       /* where the record being filled starts, or -1 */
+  int64_t sender;     /* its sender's pid and uid (lane_sender), or LANE_NO_SENDER when none is open */
   int32_t rec[REC_FIELDS]; /* its header, written there when it closes */
   uint32_t lines;     /* lines in the records closed since the last publish */
   int unrung;         /* published since the doorbell was last rung (or found pending) */

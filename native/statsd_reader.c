@@ -462,6 +462,7 @@ static lanes_t *read_lanes(napi_env env, napi_value spec) {
     l->doorbell = bells[i];
     l->write = (uint32_t)atomic_load(&l->control[LANE_TAIL]);
     l->open = -1;
+    l->sender = LANE_NO_SENDER;
   }
   return lanes;
 bad:

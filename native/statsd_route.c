@@ -88,7 +88,7 @@ static napi_value RouteLines(napi_env env, napi_callback_info info) {
       const uint8_t *nl = memchr(src + ls, '\n', de - ls);
       size_t le = nl == NULL ? de : (size_t)(nl - src);
       if (le > ls) {
-        uint32_t sh = shard_of_line(src, ls, le, token, shards);
+        uint32_t sh = shard_of_line(src, ls, le, src_len, token, shards);
         if (first_shard < 0) first_shard = (int32_t)sh;
         int32_t *st = state + sh * STATE_FIELDS;
         memcpy(out[sh] + st[0], src + ls, le - ls);
@@ -123,7 +123,7 @@ static napi_value ShardOfLine(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "shardOfLine(buf, start, end, token, shards): bad arguments");
     return NULL;
   }
-  CHECK(napi_create_uint32(env, shard_of_line(buf, (size_t)start, (size_t)end, token, shards), &result));
+  CHECK(napi_create_uint32(env, shard_of_line(buf, (size_t)start, (size_t)end, len, token, shards), &result));
   return result;
 }
 

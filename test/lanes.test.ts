@@ -52,8 +52,8 @@ function startRouting(shards: number, size: number, token: boolean, recvBuffer =
   })
   const routed: Routed = { lines: lanes.map(() => []), packets: 0, bytes: 0, sources: new Set(), origins: new Set() }
   const drainLane = (i: number): void =>
-    readers[i]!.drain((lines, source, packets, bytes, pid, uid) => {
-      routed.lines[i]!.push(...lines.toString('latin1').split('\n').slice(0, -1))
+    readers[i]!.drain((buf, start, end, source, packets, bytes, pid, uid) => {
+      routed.lines[i]!.push(...buf.toString('latin1', start, end).split('\n').slice(0, -1))
       routed.packets += packets
       routed.bytes += bytes
       routed.sources.add(source)
@@ -110,13 +110,15 @@ function randomDatagrams(seed: number, count: number): string[] {
   ).map((d) => (d === '' ? '\n' : d)) // an empty datagram is never read
 }
 
-/** Sends the datagrams a hundred at a time, reading the lanes after each hundred, then stops the reader. */
+/** Sends the datagrams a hundred at a time, reading the lanes after each hundred, then stops the reader and reads what is left. */
 async function routeAll(lanes: ReturnType<typeof startRouting>, datagrams: string[]): Promise<void> {
   for (let at = 0; at < datagrams.length; at += 100) {
     await sendUdp(lanes.target, datagrams.slice(at, at + 100))
     await lanes.drainUntil(Math.min(at + 100, datagrams.length))
   }
   lanes.stop()
+  // A datagram counts in its first line's lane: the other lane's part of the last ones may have been published after that lane was read.
+  lanes.drain()
 }
 
 const linesOf = (datagrams: string[]): string[] => datagrams.flatMap((d) => d.split('\n').filter((l) => l !== ''))
@@ -163,6 +165,32 @@ t.test('lines of every length from 1 to 100, ending anywhere in a datagram, reac
   t.equal(lanes.dropped(), 0, 'nothing dropped')
 })
 
+t.test('names of plain bytes of every length, however they end, reach the lane route.ts names', { skip }, async (t) => {
+  // The reader hashes a name of bytes kept as they are 16 bytes at a time and a word at a time, others byte by byte (native/statsd_hash.h).
+  const random = seededRandom(101)
+  const plain = 'abcxyzABCXYZ0189.=-'
+  const name = (length: number): string => Array.from({ length }, () => plain[Math.floor(random() * plain.length)]).join('')
+  const ends = [':1|c', ';a=b:1|c', '', '/x:1|c', '_y:2|ms', ' z:3|g', 'é:1|c', '|#t:v']
+  for (const shards of [2, 3]) {
+    const lanes = startRouting(shards, SMALL_LANE, false)
+    t.teardown(lanes.stop)
+    const datagrams: string[] = []
+    for (let length = 0; length <= 48; length++) {
+      for (const end of ends) {
+        if (length === 0 && end === '') continue
+        datagrams.push(`${name(length)}${end}`)
+        datagrams.push(`${name(length)}${end}\n${name(1 + Math.floor(random() * 20))}${end}\n`)
+      }
+    }
+    const expected = linesOf(datagrams).map((l) => Buffer.from(l).toString('latin1'))
+    await routeAll(lanes, datagrams)
+    const { routed } = lanes
+    t.same(routed.lines.flat().sort(), expected.sort(), `${shards} shards: all ${expected.length} lines, byte for byte`)
+    const misrouted = routed.lines.flatMap((lines, lane) => lines.filter((l) => shardOfLine(Buffer.from(l, 'latin1'), 0, l.length, false, shards) !== lane))
+    t.same(misrouted, [], `${shards} shards: every line in its shard's lane`)
+    t.ok(routed.lines.every((lines) => lines.length > 0), `${shards} shards: every lane has lines`)
+  }
+})
 t.test('the doorbells: a lone datagram wakes its shards at once, and a burst reaches them by rings alone', { skip }, async (t) => {
   // The reader rings once per read pass, not per recvmmsg() batch (native/statsd_lanes.c): a pass that reads one datagram still rings.
   // A receive buffer that holds each hundred sent (the kernel must drop none on a busy machine), if net.core.rmem_max allows.
@@ -223,6 +251,7 @@ t.test('lanes that wrap round many times: everything arrives, in order', { skip 
     await lanes.drainUntil(at + 50)
   }
   lanes.stop()
+  lanes.drain() // as routeAll does
   t.equal(lanes.dropped(), 0, 'nothing dropped')
   const { routed } = lanes
   t.equal(routed.lines.flat().length, datagrams.length * 40, 'every line')
@@ -251,8 +280,8 @@ t.test('the flush boundary: a datagram\'s lines all fall in one interval, whatev
   const intervals = new Map<string, Set<number>>()
   let lines = 0
   const drainLane = (i: number): void =>
-    readers[i]!.drain((bytes) => {
-      for (const line of bytes.toString('latin1').split('\n').slice(0, -1)) {
+    readers[i]!.drain((buf, start, end) => {
+      for (const line of buf.toString('latin1', start, end).split('\n').slice(0, -1)) {
         const d = line.slice(0, line.indexOf('.'))
         const seen = intervals.get(d) ?? new Set()
         seen.add(current[i]!)

@@ -125,11 +125,13 @@ async function instructions(): Promise<void> {
     await settle()
     execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' })
     const from = received
+    const flushesFrom = flushes
     const sent = send()
     await settle()
     execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' })
     const metrics = received - from
-    process.stdout.write(`workers ${workers}: ${metrics} of ${sent} metrics; user-space instructions per metric, by thread (callgrind's numbering, 1 = main)\n`)
+    // Each flush costs the same whatever the traffic, and the window holds 5 or 6 of them: say how many, to compare runs.
+    process.stdout.write(`workers ${workers}: ${metrics} of ${sent} metrics, ${flushes - flushesFrom} flushes; user-space instructions per metric, by thread (callgrind's numbering, 1 = main)\n`)
     let total = 0
     const rows = fs
       .readdirSync(dir)

@@ -225,6 +225,29 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     pid = -1,
     uid = -1,
   ): void {
+    if (!(packet instanceof DatagramBatch)) return this.ingestLines(packet, 0, packet.length, source, packets, bytes, pid, uid)
+    const native = this.countPackets(source, packets, bytes)
+    const { slab, ends, count } = packet
+    if (packet.origins !== null) return this.parseWithOrigins(packet)
+    if (native !== null) return native.parsePackets(slab, 0, ends, count)
+    let start = 0
+    for (let i = 0; i < count; i++) {
+      const end = ends[i]!
+      this.parser.parse(slab, start, end)
+      start = end
+    }
+  }
+
+  /** The lines of buf[start, end), as ingest takes a packet: a shard reads its lanes' records in place with it. */
+  ingestLines(buf: Buffer, start: number, end: number, source: number, packets: number, bytes: number, pid: number, uid: number): void {
+    const native = this.countPackets(source, packets, bytes)
+    if (pid >= 0) this.parseFromOrigin(buf, start, end, pid, uid)
+    else if (native !== null) native.parse(buf, start, end)
+    else this.parser.parse(buf, start, end)
+  }
+
+  /** Counts packets from listener `source`, and says whether the addon may parse them (their gate is open, nothing is dumped). */
+  private countPackets(source: number, packets: number, bytes: number): NativePacketParser<KeyEntry> | null {
     this.source = source
     this.gate = this.gates[source] ?? this.openGate
     this.sourceCounts = this.sourceTotals[source] ?? this.sourceCounts
@@ -232,22 +255,7 @@ export class Aggregator implements CountingSink<KeyEntry>, MetricStore {
     this.sourceCounts.bytes += bytes
     this.totals.bytes += bytes
     this.packets += packets
-    const native = this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
-    if (packet instanceof DatagramBatch) {
-      const { slab, ends, count } = packet
-      if (packet.origins !== null) return this.parseWithOrigins(packet)
-      if (native !== null) return native.parsePackets(slab, 0, ends, count)
-      let start = 0
-      for (let i = 0; i < count; i++) {
-        const end = ends[i]!
-        this.parser.parse(slab, start, end)
-        start = end
-      }
-      return
-    }
-    if (pid >= 0) this.parseFromOrigin(packet, 0, packet.length, pid, uid)
-    else if (native !== null) native.parse(packet)
-    else this.parser.parse(packet)
+    return this.gate === this.openGate && !this.dumpMessages ? this.nativeParser : null
   }
 
   /**

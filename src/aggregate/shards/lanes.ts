@@ -84,17 +84,21 @@ export function linesPublished(lane: Lane): number {
   return Atomics.load(new Int32Array(lane.control), LANE_LINES)
 }
 
-/** Lines of one record: its listener, and the packets and bytes they count for, with their sender's pid and uid (-1 if not read). */
-export type LaneIngest = (lines: Buffer, source: number, packets: number, bytes: number, pid: number, uid: number) => void
+/**
+ * Lines of one record, buf[start, end) (the whole lane: no Buffer is made per
+ * record): its listener, and the packets and bytes they count for, with
+ * their sender's pid and uid (-1 if not read).
+ */
+export type LaneIngest = (buf: Buffer, start: number, end: number, source: number, packets: number, bytes: number, pid: number, uid: number) => void
 
 /** A shard's side: reads its lanes in place and gives their room back. */
 export class LaneReader {
-  private readonly lanes: { bytes: SharedArrayBuffer; words: Int32Array; control: Int32Array }[] = []
+  private readonly lanes: { bytes: Buffer; words: Int32Array; control: Int32Array }[] = []
   /** The interval in progress here (epoch.ts): records of later ones wait for its take. */
   private interval = 0
 
   add(lane: Lane): void {
-    this.lanes.push({ bytes: lane.bytes, words: new Int32Array(lane.bytes), control: new Int32Array(lane.control) })
+    this.lanes.push({ bytes: Buffer.from(lane.bytes), words: new Int32Array(lane.bytes), control: new Int32Array(lane.control) })
   }
 
   /** The take of the interval in progress is done: records of `interval` may be read. */
@@ -118,7 +122,7 @@ export class LaneReader {
         }
         // A later interval's: it waits for this one's take (which drains again). An earlier one's, published late, is read (epoch.ts).
         if (((words[w + REC_EPOCH]! - this.interval) | 0) > 0) break
-        ingest(Buffer.from(bytes, at + REC_HEADER, length), words[w + 1]!, words[w + 2]!, words[w + 3]!, words[w + 4]!, words[w + 5]!)
+        ingest(bytes, at + REC_HEADER, at + REC_HEADER + length, words[w + 1]!, words[w + 2]!, words[w + 3]!, words[w + 4]!, words[w + 5]!)
         at = (at + REC_HEADER + length + 3) & ~3
         // Given back record by record: a long drain frees room as it goes.
         Atomics.store(control, LANE_HEAD, at)

@@ -29,8 +29,7 @@ const HASH = 35
 const SEMICOLON = 59
 const DOT = 46
 const UNDERSCORE = 95
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
+const SEED = 0x811c9dc5
 
 /** Byte -> the byte it stands for in the route hash, or -1 for one skipped. */
 const ROUTED = new Int16Array(256).fill(-1)
@@ -50,24 +49,37 @@ export function shardOfLine(buf: Uint8Array, start: number, end: number, token: 
     if (k === end || k === start || buf[k] !== DOT) return 0
     k++
   }
-  let h = FNV_OFFSET
+  // The bytes kept, four to a little-endian word, the last one zero-padded (native/statsd_hash.h hashes plain names a word at a time).
+  let h = SEED
+  let w = 0
+  let s = 0
   for (; k < end; k++) {
     const c = buf[k]!
     if (c === COLON || c === SEMICOLON || (c === PIPE && k + 1 < end && buf[k + 1] === HASH)) break
     const m = ROUTED[c]!
-    if (m >= 0) h = Math.imul(h ^ m, FNV_PRIME)
+    if (m < 0) continue
+    w |= m << s
+    if ((s += 8) === 32) {
+      h = hashWord(h, w)
+      w = s = 0
+    }
   }
-  return finalMix(h) % shards
+  return toShard(s > 0 ? hashWord(h, w) : h, shards)
 }
 
-/** murmur3's finaliser: FNV's low bits alone spread poorly over a few shards. */
-function finalMix(h: number): number {
+function hashWord(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x9e3779b1)
+  return h ^ (h >>> 15)
+}
+
+/** murmur3's finaliser (the words' mixing alone spreads poorly over a few shards), then a multiply for the modulo. */
+function toShard(h: number, shards: number): number {
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
   h = Math.imul(h, 0xc2b2ae35)
   h ^= h >>> 16
-  return h >>> 0
+  return Math.floor(((h >>> 0) * shards) / 0x100000000)
 }
 
 /** "_e{" or "_sc|", exactly as the parser tells events and service checks (eventLineKind). */

@@ -96,22 +96,25 @@ port.on('message', (message: ToShard) => {
   }
 })
 
+/** The main thread's ring (ring.ts), as a Buffer once: a hand-off's segments are read in place. */
+const ring = Buffer.from(data.ring)
+
 function ingest({ start: at, length, skip, segments, buffer }: Extract<ToShard, { t: 'lines' }>): void {
-  const [memory, base] = buffer === null ? [data.ring, at] : [buffer, 0]
-  let start = 0
+  const [memory, base] = buffer === null ? [ring, at] : [Buffer.from(buffer), 0]
+  let start = base
   for (let i = 0; i < segments.length; i += SEGMENT_FIELDS) {
-    const end = segments[i + 3]!
-    ingestLines(Buffer.from(memory, base + start, end - start), segments[i]!, segments[i + 1]!, segments[i + 2]!, segments[i + 4]!, segments[i + 5]!)
+    const end = base + segments[i + 3]!
+    ingestLines(memory, start, end, segments[i]!, segments[i + 1]!, segments[i + 2]!, segments[i + 4]!, segments[i + 5]!)
     start = end
   }
   Atomics.sub(pending, data.shard, length)
   if (buffer === null) Atomics.sub(ringUsed, data.shard, length + skip)
 }
 
-function ingestLines(lines: Buffer, source: number, packets: number, bytes: number, pid: number, uid: number): void {
-  if (FAULT !== undefined && lines.includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
-  if (STALL_ON && lines.includes(STALL_ON)) for (const until = Date.now() + Number(STALL_MS); Date.now() < until; );
-  aggregator.ingest(lines, source, packets, bytes, pid, uid)
+function ingestLines(buf: Buffer, start: number, end: number, source: number, packets: number, bytes: number, pid: number, uid: number): void {
+  if (FAULT !== undefined && buf.subarray(start, end).includes(FAULT)) throw new Error(`shard ${data.shard}: fault injected for a test`)
+  if (STALL_ON && buf.subarray(start, end).includes(STALL_ON)) for (const until = Date.now() + Number(STALL_MS); Date.now() < until; );
+  aggregator.ingestLines(buf, start, end, source, packets, bytes, pid, uid)
 }
 
 function drainLanes(): void {
