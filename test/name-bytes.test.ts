@@ -4,7 +4,7 @@ import { NameBytes } from '../src/aggregate/name-bytes'
 import { PartRows } from '../src/aggregate/part-rows'
 import { encodePart, PartDecoder } from '../src/aggregate/shards/protocol'
 import { TimerColumns } from '../src/aggregate/timer-columns'
-import { BlockPool, Columns, partStep } from '../src/backends/graphite/flush-record'
+import { BLOCK_BYTES, BlockPool, Columns, partStep } from '../src/backends/graphite/flush-record'
 import { GraphiteFormatter, type GraphiteNaming } from '../src/backends/graphite-format'
 import { configSchema, type GraphiteBackendConfig } from '../src/config/schema'
 
@@ -110,4 +110,27 @@ t.test("Graphite's record keeps the names as bytes: every replay (a retry) write
   t.strictSame(replayed.counters.map((c) => c.name), NAMES, 'a receiver reading a name gets it')
   const names = decoded.names!
   t.ok(held >= names.counters.byteSize + names.gauges.byteSize + names.sets.byteSize, `the names' ${held} bytes count against the bound`)
+})
+
+t.test("Graphite's record holds a copy of a shard's names, in its pooled blocks, not the shard's memory", async (t) => {
+  const formatter = new GraphiteFormatter(naming())
+  const expected = graphiteBytes(formatter, samplePart())
+  const decoded = acrossThreads(samplePart())
+  const [step] = partStep(decoded, new Columns(new BlockPool()))
+  if (step.kind !== 'part') throw new Error('not a part')
+  const recorded = step.part.toPart(new PartRows())
+  const shards = [decoded.names!.counters, decoded.names!.gauges, decoded.names!.sets, decoded.timers.nameBytes!]
+  const kept = [recorded.names!.counters, recorded.names!.gauges, recorded.names!.sets, recorded.timers.nameBytes!]
+  kept.forEach((names, i) => {
+    t.not(names.bytes.buffer, shards[i]!.bytes.buffer, `names ${i}: not the shard's bytes`)
+    t.equal(names.bytes.buffer.byteLength, BLOCK_BYTES, `names ${i}: in one of the record's blocks`)
+  })
+  // The shard's memory may be freed and reused as soon as the record is made.
+  for (const names of shards) {
+    names.bytes.fill(0x78)
+    names.ends.fill(0)
+  }
+  t.equal(graphiteBytes(formatter, step.part.toPart(new PartRows())).toString('utf8'), expected.toString('utf8'), 'the record writes the same lines')
+  t.strictSame(recorded.names!.counters.all(), NAMES)
+  t.strictSame(NAMES.map((_, i) => recorded.names!.counters.tagged(i)), NAMES.map((n) => n.includes(';')), 'tags still found')
 })

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'tap'
-import { SEMI_SPACE_GROWTH_FACTOR, fixYoungGeneration } from '../src/core/young-generation'
+import { SEMI_SPACE_GROWTH_FACTOR, fixYoungGeneration, workerResourceLimits } from '../src/core/young-generation'
 
 test('the young generation is kept at its size unless the command line sized it', async (t) => {
   t.equal(fixYoungGeneration(['--inspect']), SEMI_SPACE_GROWTH_FACTOR)
@@ -58,11 +58,11 @@ test('the server fixes it before it loads anything else, and V8 honours it', asy
  * both allocated 20 MB that survives a while, the worker having run
  * `workerPreload` first and the main thread `afterStart` once it started.
  */
-function youngGenerationWithWorker(workerPreload: string, afterStart: string): { main: number; worker: number } {
+function youngGenerationWithWorker(workerPreload: string, afterStart: string, resourceLimits?: object): { main: number; worker: number } {
   const policy = JSON.stringify(path.resolve(__dirname, '../src/core/heap-policy.js'))
   const script = `const policy = require(${policy})
     const { Worker } = require('node:worker_threads')
-    const worker = new Worker(\`${workerPreload}; ${CHURN}; churn(); require('node:worker_threads').parentPort.postMessage(young())\`, { eval: true })
+    const worker = new Worker(\`${workerPreload}; ${CHURN}; churn(); require('node:worker_threads').parentPort.postMessage(young())\`, { eval: true, resourceLimits: ${JSON.stringify(resourceLimits)} })
     ${CHURN}
     worker.once('message', (workerYoung) => {
       ${afterStart}
@@ -82,4 +82,13 @@ test('a worker thread undoes it for every thread unless each worker fixes it aga
   const shardWorker = path.resolve(__dirname, '../src/aggregate/shards/shard-worker.js')
   const first = /require\("([^"]+)"\)/.exec(fs.readFileSync(shardWorker, 'utf8'))?.[1]
   t.equal(first, '../../core/heap-policy', 'shard-worker.js loads the heap policy before any other module')
+})
+
+test('each shard worker\'s young generation is capped at 1 MB semi-spaces when its isolate is created', async (t) => {
+  t.same(workerResourceLimits(['--max-semi-space-size=8']), undefined, 'unless the command line sized it')
+  // No growth factor set in the worker: the cap alone holds it (left to itself it grows to 8 MB or more, test above).
+  const capped = youngGenerationWithWorker('', '', workerResourceLimits([]))
+  t.ok(capped.worker <= 2, `worker's young generation ${capped.worker} MB`)
+  const shardWorkers = fs.readFileSync(path.resolve(__dirname, '../src/aggregate/shards/sharded-aggregator.js'), 'utf8')
+  t.match(shardWorkers, /resourceLimits: .*workerResourceLimits\)?\(\)/, 'shard workers are started with it')
 })

@@ -26,9 +26,14 @@ export class NameBytes {
   /** Whether some name holds a ';' (Graphite tags): only then is each name looked at. */
   private readonly anyTagged: boolean
 
-  constructor(bytes: Uint8Array, readonly ends: Int32Array) {
+  constructor(bytes: Uint8Array, readonly ends: Int32Array, anyTagged?: boolean) {
     this.bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    this.anyTagged = this.bytes.indexOf(SEMICOLON) >= 0
+    this.anyTagged = anyTagged ?? this.bytes.indexOf(SEMICOLON) >= 0
+  }
+
+  /** The same names in `bytes` and `ends`, which hold a copy of this one's. */
+  copiedTo(bytes: Uint8Array, ends: Int32Array): NameBytes {
+    return new NameBytes(bytes, ends, this.anyTagged)
   }
 
   /** `names` encoded, in memory of their own. */

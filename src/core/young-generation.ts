@@ -1,4 +1,5 @@
 import v8 from 'node:v8'
+import type { ResourceLimits } from 'node:worker_threads'
 
 /*
  * V8 doubles its young generation whenever enough survives a scavenge, up
@@ -22,7 +23,30 @@ export const SEMI_SPACE_GROWTH_FACTOR = 1
  * null when it was left to the command line.
  */
 export function fixYoungGeneration(execArgv: readonly string[] = process.execArgv): number | null {
-  if (execArgv.some((arg) => /^--((max|min)[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)\b/.test(arg))) return null
+  if (sizedOnCommandLine(execArgv)) return null
   v8.setFlagsFromString(`--semi-space-growth-factor=${SEMI_SPACE_GROWTH_FACTOR}`)
   return SEMI_SPACE_GROWTH_FACTOR
+}
+
+/**
+ * A worker thread's young generation, in V8's accounting: two semi-spaces
+ * and a new large-object space as large as one, so 3 MB is 1 MB
+ * semi-spaces, the size the main thread starts with and keeps.
+ */
+export const WORKER_YOUNG_GENERATION_MB = 3
+
+/**
+ * The resource limits a worker thread is started with (shard workers):
+ * its young generation capped when its isolate is created, unless the
+ * command line sized it. The growth factor alone left each shard's at 2 MB
+ * semi-spaces (4 MB resident), grown while the worker bootstrapped: V8
+ * resets the factor as it creates each isolate, before any of its code
+ * runs (heap-policy.ts).
+ */
+export function workerResourceLimits(execArgv: readonly string[] = process.execArgv): ResourceLimits | undefined {
+  return sizedOnCommandLine(execArgv) ? undefined : { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }
+}
+
+function sizedOnCommandLine(execArgv: readonly string[]): boolean {
+  return execArgv.some((arg) => /^--((max|min)[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)\b/.test(arg))
 }

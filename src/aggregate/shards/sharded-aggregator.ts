@@ -4,6 +4,7 @@ import type { Config } from '../../config/schema'
 import type { AggregatorFigures, MetricStore, MetricTables, MetricType } from '../../core/server-control'
 import type { Logger } from '../../log'
 import { refixYoungGeneration } from '../../core/heap-policy'
+import { workerResourceLimits } from '../../core/young-generation'
 import { DatagramBatch, type Packet } from '../../parse/packets'
 import type { AggregatorConfig, ReloadableAggregatorConfig } from '../aggregator'
 import type { FlushHeader, FlushTrailer, SelfMetric } from '../flush-data'
@@ -248,7 +249,12 @@ export class ShardedAggregator implements MetricStore {
         syncPort: port2,
         ...sharedNames(opts.config.prefixStats),
       }
-      const worker = new Worker(WORKER_FILE, { workerData, transferList: [port2], name: `statsd shard ${index}` })
+      const worker = new Worker(WORKER_FILE, {
+        workerData,
+        transferList: [port2],
+        name: `statsd shard ${index}`,
+        resourceLimits: workerResourceLimits(),
+      })
       shards.push({ index, worker, syncPort: port1, ring, alive: true, lines: 0, streams: [], doorbell: -1, lanes: [], lanesLines: 0 })
     }
     try {

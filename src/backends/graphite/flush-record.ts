@@ -1,5 +1,6 @@
 import type { FlushHeader, FlushPart, FlushTrailer } from '../../aggregate/flush-data'
 import type { ByteNamedColumns, PartColumns, PartRows } from '../../aggregate/part-rows'
+import type { NameBytes } from '../../aggregate/name-bytes'
 import { TimerColumns } from '../../aggregate/timer-columns'
 import { uncountedMemory } from '../../core/uncounted-memory'
 import { ReusePool } from '../reuse-pool'
@@ -7,7 +8,8 @@ import { ReusePool } from '../reuse-pool'
 /*
  * A flush as the Graphite backend holds it until Graphite has it: the
  * numbers in typed columns (12 bytes per timer statistic, 24 per counter),
- * the names shared with the key table, instead of its text (about 55 bytes
+ * the names shared with the key table (with workers > 1, a copy of the
+ * shard's name bytes in the columns), instead of its text (about 55 bytes
  * a line: 100k timers × 14 statistics were 81 MB). Each delivery attempt
  * writes the lines again from it as the socket takes them, so a retry
  * sends exactly the same lines.
@@ -66,6 +68,23 @@ export class Columns {
     return out
   }
 
+  /**
+   * A copy of `names`. A shard's names come in memory of their own for each
+   * part, from its thread's malloc arena, memory V8 does not count
+   * (uncountedMemory): kept by the record, it outlived the young
+   * collections and stayed until the main thread's next full one, several
+   * flushes later. Copied, it goes at once, and the copy is reused blocks.
+   */
+  names(names: NameBytes): NameBytes {
+    const count = names.ends.length
+    const [memory, at] = this.memory(count * 4 + names.bytes.length)
+    const ends = new Int32Array(memory, at, count)
+    const bytes = new Uint8Array(memory, at + count * 4, names.bytes.length)
+    ends.set(names.ends)
+    bytes.set(names.bytes)
+    return names.copiedTo(bytes, ends)
+  }
+
   /** The outbox is done with the record: its blocks go back to the pool (later columns get memory of their own). */
   release(): void {
     if (this.released) return
@@ -118,14 +137,14 @@ export class RecordedPart {
       gaugeValues: columns.f64Of(gauges, (g) => g.value),
       setCounts: columns.f64Of(sets, (s) => s.count),
     }
-    // A shard's names are bytes nothing changes (name-bytes.ts): kept as they are, no string made.
+    // A shard's names are bytes (name-bytes.ts): copied into the record's columns as they are, no string made.
     this.columns =
       names !== undefined
-        ? { ...values, counterNames: names.counters, gaugeNames: names.gauges, setNames: names.sets }
+        ? { ...values, counterNames: columns.names(names.counters), gaugeNames: columns.names(names.gauges), setNames: columns.names(names.sets) }
         : { ...values, counterNames: counters.map((c) => c.name), gaugeNames: gauges.map((g) => g.name), setNames: sets.map((s) => s.name) }
     // Only what Graphite prints: names, statistics and values (no raw samples).
     const copy = new TimerColumns(timers.statNames, 0)
-    if (timers.nameBytes !== null) copy.nameBytes = timers.nameBytes
+    if (timers.nameBytes !== null) copy.nameBytes = columns.names(timers.nameBytes)
     else copy.names = timers.names.slice()
     copy.histograms = timers.histograms.slice()
     copy.ends = timers.ends.slice()
@@ -133,11 +152,9 @@ export class RecordedPart {
     copy.values = columns.f64(timers.values, timers.length)
     copy.length = timers.length
     this.timers = copy
-    const nameBytes =
-      names !== undefined && timers.nameBytes !== null
-        ? names.counters.byteSize + names.gauges.byteSize + names.sets.byteSize + timers.nameBytes.byteSize
-        : (counters.length + timers.count + gauges.length + sets.length) * REF
-    this.bytes = STEP_BYTES + nameBytes + (timers.count * 2) * REF
+    // Names as bytes are in the columns (counted there); as strings, a reference each.
+    const nameRefs = (names === undefined ? counters.length + gauges.length + sets.length : 0) + (timers.nameBytes === null ? timers.count : 0)
+    this.bytes = STEP_BYTES + nameRefs * REF + (timers.count * 2) * REF
   }
 
   /** The part again, as the formatters take it, in `rows` (valid until their next use). */
