@@ -139,12 +139,7 @@ function probe(dir: string): void {
     if (isMainThread) {
       const status = statusMb()
       Object.assign(row, status)
-      if (process.env.PROBE_PIECES === 'every') {
-        row.pieces = residentPieces(pieces)
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const pool = (require('../src/backends/byte-chunks') as { chunkPool: { size: number; limit: number } }).chunkPool
-        row.chunkPool = `${pool.size}/${pool.limit}`
-      }
+      if (process.env.PROBE_PIECES === 'every') row.pieces = residentPieces(pieces)
       if (status.rss > highest + 2) {
         highest = status.rss
         fs.writeFileSync(`${dir}/${process.pid}-smaps.json`, JSON.stringify({ rss: status.rss, ...smapsByKind(), pieces: residentPieces(pieces) }))
