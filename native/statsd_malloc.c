@@ -43,9 +43,9 @@ static napi_value FixMmapThreshold(napi_env env, napi_callback_info info) {
 /*
  * (typed array) -> bytes given back: the memory of every whole page inside
  * it goes back to the kernel (MADV_DONTNEED), and reads as zeros when next
- * touched. For large memory kept for reuse but idle for a while (a timer
- * arena between its flush and its next interval), which otherwise stays
- * resident at its largest.
+ * touched. For large memory kept for reuse whose contents are no longer
+ * needed (the parts of a timer arena no region uses, src/core/forget-pages.ts),
+ * which otherwise stays resident at its largest.
  */
 static napi_value ForgetPages(napi_env env, napi_callback_info info) {
   size_t argc = 1, length;

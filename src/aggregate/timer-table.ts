@@ -17,8 +17,8 @@ import type { HistogramBins } from './timer-stats'
  * every flush. A timer that outgrows its region moves to a bigger one at
  * the arena's end; the old one is left unused until the arena is.
  *
- * An arena counts the regions in use in each CHUNK_VALUES of it, and gives
- * a chunk's memory back to the kernel (forgetPages) once none is: the
+ * An arena counts the regions in use in each 64 KiB of it (a chunk,
+ * CHUNK_SHIFT), and gives a chunk's memory back to the kernel (forgetPages) once none is: the
  * regions timers moved out of, and, as a flush goes through the timers,
  * the regions of the interval it reads. Otherwise both arenas stay resident
  * at their largest, and a flush is when both are full: the one it reads,

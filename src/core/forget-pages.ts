@@ -4,8 +4,8 @@ import { nativeFunctions } from './native-addon'
  * Gives the memory of a large typed array kept for reuse back to the kernel
  * while it is idle (native/statsd_malloc.c: madvise MADV_DONTNEED on the
  * whole pages inside it); its contents then read as zeros. Only memory
- * written again before it is read may be given: a timer arena between the
- * flush that read it and the interval that fills it anew. Without the addon
+ * written again before it is read may be given: the parts of a timer arena
+ * no region uses any more (src/aggregate/timer-table.ts). Without the addon
  * it does nothing, and the memory stays resident.
  */
 

@@ -6,7 +6,8 @@ import { ReusePool } from '../reuse-pool'
 
 /*
  * A flush as the Graphite backend holds it until Graphite has it: the
- * numbers in typed columns (8 bytes per timer statistic, 24 per counter),
+ * numbers in typed columns (8 bytes per timer statistic, 12 in a part
+ * whose timers' statistics differ, and 24 per counter),
  * the names shared with the key table, instead of its text (about 55 bytes
  * a line: 100k timers × 14 statistics were 81 MB). Each delivery attempt
  * writes the lines again from it as the socket takes them, so a retry
