@@ -14,6 +14,15 @@ import { isMainThread, threadId } from 'node:worker_threads'
  * /proc/self/smaps summed by kind of mapping to PROBE_DIR/<pid>-smaps.json.
  * `node build/bench/memory-probe.js PROBE_DIR` then prints, for each
  * process, each thread's heap when the RSS was highest.
+ *
+ * Adjacent anonymous mappings merge, so a mapping's size rarely says what
+ * it holds. With the addon, every piece of memory the server takes through
+ * uncountedMemory (reader slabs, timer arenas, Graphite record blocks, name
+ * bytes, output chunks) is also noted with its address and its caller, and
+ * at each new highest RSS their resident bytes (/proc/self/pagemap) are
+ * summed by caller: "live" while the JavaScript object holding it is,
+ * "collected" once V8 has let it go (then freed). PROBE_PIECES=every adds
+ * them to every sample, not only the highest.
  */
 
 const MB = 1024 * 1024
@@ -52,7 +61,69 @@ function smapsByKind(): { kinds: Record<string, number>; biggest: string[] } {
   return { kinds: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 10) / 10])), biggest }
 }
 
+interface Piece {
+  ref: WeakRef<SharedArrayBuffer>
+  address: number
+  bytes: number
+  caller: string
+}
+
+/** Wraps uncountedMemory to note each piece's address and caller; returns the pieces, kept until collected. */
+function notePieces(): Set<Piece> {
+  const pieces = new Set<Piece>()
+  let addressOf: ((view: Uint8Array) => number) | null = null
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addressOf = (require('../../native/build/Release/statsd_recv.node') as { memoryAddress?: (v: Uint8Array) => number }).memoryAddress ?? null
+  } catch {
+    return pieces
+  }
+  if (addressOf === null) return pieces
+  const gone = new FinalizationRegistry<Piece>((piece) => pieces.delete(piece))
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = require('../src/core/uncounted-memory') as { uncountedMemory: (bytes: number) => SharedArrayBuffer }
+  const original = module.uncountedMemory
+  module.uncountedMemory = (bytes) => {
+    const memory = original(bytes)
+    const frame = new Error().stack?.split('\n')[2] ?? ''
+    const m = /at (?:new )?(\S+) .*\/([^/]+\.js)/.exec(frame)
+    const piece = { ref: new WeakRef(memory), address: addressOf(new Uint8Array(memory, 0, Math.min(1, bytes))), bytes, caller: m ? `${m[1]} ${m[2]}` : frame.trim() }
+    pieces.add(piece)
+    gone.register(memory, piece)
+    return memory
+  }
+  return pieces
+}
+
+/** Resident MB of each caller's pieces, and how many pieces it has. */
+function residentPieces(pieces: Set<Piece>): Record<string, string> {
+  const out: Record<string, number> = {}
+  const count: Record<string, number> = {}
+  let fd = -1
+  try {
+    fd = fs.openSync('/proc/self/pagemap', 'r')
+    const page = 4096
+    for (const piece of pieces) {
+      const first = Math.floor(piece.address / page)
+      const last = Math.ceil((piece.address + piece.bytes) / page)
+      const buf = Buffer.alloc((last - first) * 8)
+      fs.readSync(fd, buf, 0, buf.length, first * 8)
+      let present = 0
+      for (let i = 7; i < buf.length; i += 8) if (buf[i]! & 0x80) present++
+      const key = `${piece.caller}${piece.ref.deref() === undefined ? ' (collected)' : ''}`
+      out[key] = (out[key] ?? 0) + (present * page) / MB
+      count[key] = (count[key] ?? 0) + 1
+    }
+  } catch {
+    // No pagemap: nothing to add.
+  } finally {
+    if (fd >= 0) fs.closeSync(fd)
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, `${Math.round(v * 10) / 10} MB in ${count[k]}`]))
+}
+
 function probe(dir: string): void {
+  const pieces = notePieces()
   fs.mkdirSync(dir, { recursive: true })
   const file = `${dir}/${process.pid}-${threadId}.jsonl`
   let highest = 0
@@ -68,9 +139,10 @@ function probe(dir: string): void {
     if (isMainThread) {
       const status = statusMb()
       Object.assign(row, status)
+      if (process.env.PROBE_PIECES === 'every') row.pieces = residentPieces(pieces)
       if (status.rss > highest + 2) {
         highest = status.rss
-        fs.writeFileSync(`${dir}/${process.pid}-smaps.json`, JSON.stringify({ rss: status.rss, ...smapsByKind() }))
+        fs.writeFileSync(`${dir}/${process.pid}-smaps.json`, JSON.stringify({ rss: status.rss, ...smapsByKind(), pieces: residentPieces(pieces) }))
       }
     }
     fs.appendFileSync(file, JSON.stringify(row) + '\n')

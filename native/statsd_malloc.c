@@ -14,6 +14,8 @@
 #include "statsd_malloc.h"
 
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -38,9 +40,55 @@ static napi_value FixMmapThreshold(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * (typed array) -> bytes given back: the memory of every whole page inside
+ * it goes back to the kernel (MADV_DONTNEED), and reads as zeros when next
+ * touched. For large memory kept for reuse whose contents are no longer
+ * needed (the parts of a timer arena no region uses, src/core/forget-pages.ts),
+ * which otherwise stays resident at its largest.
+ */
+static napi_value ForgetPages(napi_env env, napi_callback_info info) {
+  size_t argc = 1, length;
+  napi_value argv[1], result;
+  napi_typedarray_type type;
+  void *data = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, NULL, "forgetPages(typedArray)");
+    return NULL;
+  }
+  size_t bytes = length * (type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array ? 8
+                           : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
+                           : type == napi_int16_array || type == napi_uint16_array ? 2 : 1);
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + bytes) & ~(page - 1);
+  double forgotten = 0;
+  if (data != NULL && end > start && madvise((void *)start, end - start, MADV_DONTNEED) == 0) forgotten = (double)(end - start);
+  CHECK(napi_create_double(env, forgotten, &result));
+  return result;
+}
+
+/* (typed array or Buffer) -> the address of its first byte: bench/memory-probe.ts tells mappings apart by it. */
+static napi_value MemoryAddress(napi_env env, napi_callback_info info) {
+  size_t argc = 1, length;
+  napi_value argv[1], result;
+  napi_typedarray_type type;
+  void *data = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memoryAddress(typedArray)");
+    return NULL;
+  }
+  CHECK(napi_create_double(env, (double)(uintptr_t)data, &result));
+  return result;
+}
+
 void statsd_malloc_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"fixMmapThreshold", NULL, FixMmapThreshold, NULL, NULL, NULL, napi_default, NULL},
+    {"memoryAddress", NULL, MemoryAddress, NULL, NULL, NULL, napi_default, NULL},
+    {"forgetPages", NULL, ForgetPages, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

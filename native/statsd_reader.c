@@ -22,7 +22,8 @@
  * wakeup. Slabs given back are filled again last-in first-out, so that in
  * steady traffic only a few are ever touched; when the thread goes idle,
  * the memory of all but the KEEP_RESIDENT most recent is given back to the
- * kernel (madvise), so a backlog does not leave its peak resident.
+ * kernel (madvise), those JavaScript gives back later included, so a
+ * backlog does not leave its peak resident.
  *
  * Most clients send one metric per datagram: woken for each, the thread
  * would spend most of its time going to sleep and waking up. So, on a UDP
@@ -80,6 +81,7 @@
 #define STOP_CALLS 4096         /* the most a close reads before the thread ends (a client may never stop sending) */
 #define KEEP_RESIDENT 8         /* free slabs whose memory stays resident while idle */
 #define IDLE_HOLD_MS 1          /* how soon a held part-filled slab is looked at again */
+#define TRIM_AGAIN_MS 50        /* idle with slabs still out: how soon to trim those given back since */
 #define ERROR_PAUSE_MS 10       /* after a failed read, so that a lasting error does not spin */
 #define MIN_TICK_MS 1
 #define MAX_TICK_MS 8
@@ -332,10 +334,27 @@ static void *run(void *arg) {
     } else if (r->ticks && got > 0 && (ticking = ticking ? next_tick_ms(r) : MIN_TICK_MS) > 0) {
       wait_for(r, 0, ticking);
     } else {
-      /* Quiet, or too fast for sleeps: wait for readiness. A slab held back is looked at again soon. */
+      /*
+       * Quiet, or too fast for sleeps: wait for readiness. A slab held back is
+       * looked at again soon. A pass that read nothing trims the free slabs;
+       * while slabs are still out (a backlog JavaScript is still parsing), or
+       * after reading on readiness (a pass never finds nothing then), the
+       * thread looks again a little later, so that the slabs given back once
+       * traffic stopped are trimmed too: trimmed only when traffic stopped, a
+       * backlog at 1.6M metrics/s stayed resident (11 MB) until it resumed.
+       */
       ticking = 0;
-      if (got == 0 && r->cur_count == 0) trim(r);
-      wait_for(r, 1, r->cur_count > 0 ? IDLE_HOLD_MS : -1);
+      int out = atomic_load_explicit(&r->queued_slabs, memory_order_relaxed) > 0;
+      int wait_ms = -1;
+      if (r->cur_count > 0) {
+        wait_ms = IDLE_HOLD_MS;
+      } else if (got == 0) {
+        trim(r);
+        if (out) wait_ms = TRIM_AGAIN_MS;
+      } else if (out || r->stack_len > KEEP_RESIDENT) {
+        wait_ms = TRIM_AGAIN_MS;
+      }
+      wait_for(r, 1, wait_ms);
     }
   }
   hand_over(r);

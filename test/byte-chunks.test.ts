@@ -1,7 +1,28 @@
 import t from 'tap'
 import { NameBytes } from '../src/aggregate/name-bytes'
-import { ByteChunks } from '../src/backends/byte-chunks'
+import { ByteChunks, chunkPool } from '../src/backends/byte-chunks'
 import { seededRandom } from './helpers/random'
+
+// First in this file: the pool has not yet seen a flush (none was finished) when it runs.
+t.test('a flush handed over as it is written reuses a few Buffers, from the first flush on', async (t) => {
+  const seen = new Set<ArrayBufferLike>()
+  let handed = 0
+  // As the Graphite backend does: each Buffer goes to the socket, then back to the pool once written.
+  const out = new ByteChunks((chunk) => {
+    seen.add(chunk.buffer)
+    handed += chunk.length
+    chunkPool.give([chunk])
+  })
+  const line = Buffer.from('stats.timers.some.name.upper_90 12.5 1700000000\n')
+  for (let written = 0; written < 4 * 1024 * 1024; written += line.length) {
+    out.reserve(line.length)
+    out.copy(line)
+  }
+  const payload = out.finish()
+  t.equal(handed, payload.bytes, 'every byte handed over')
+  t.ok(seen.size <= 2, `${seen.size} Buffers for 16 Buffers' worth of output`)
+  t.equal(payload.chunks.length, 0, 'none kept: the pool has them')
+})
 
 /* Numbers must print digit for digit as JavaScript prints them: Etsy's output is String(value). */
 

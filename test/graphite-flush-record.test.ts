@@ -55,3 +55,32 @@ t.test("a released record's blocks serve the next one; a record released early w
   next.f64([9, 10])
   t.strictSame(Array.from(late), [7, 8], 'what it writes after its release is no other record’s')
 })
+
+t.test("timers with the same statistics keep their ids once per part, and replay as they were; others keep each timer's", async (t) => {
+  const names = ['count', 'mean', 'upper', 'histogram.bin_10']
+  const make = (histogramAt: number): TimerColumns => {
+    const timers = new TimerColumns(names)
+    for (let i = 0; i < 30_000; i++) {
+      for (let id = 0; id < 3; id++) timers.push(id, i * 10 + id)
+      if (i === histogramAt) timers.push(3, 42)
+      timers.endTimer(`t${i}`)
+    }
+    return timers
+  }
+  const record = (timers: TimerColumns): [ReturnType<typeof partStep>[0], number] => {
+    const columns = new Columns(new BlockPool())
+    const [step] = partStep({ counters: [], timers, gauges: [], sets: [] }, columns)
+    return [step, columns.held]
+  }
+  const uniform = make(-1)
+  const mixed = make(24_321)
+  const [uniformStep, uniformHeld] = record(uniform)
+  const [mixedStep, mixedHeld] = record(mixed)
+  t.ok(uniformHeld + 4 * 80_000 <= mixedHeld, `${uniformHeld} bytes held against ${mixedHeld}`)
+  const rows = new PartRows()
+  for (const [step, timers] of [[uniformStep, uniform], [mixedStep, mixed], [uniformStep, uniform]] as const) {
+    if (step.kind !== 'part') throw new Error('not a part')
+    // The same rows each time: a replay writes the ids into memory they reuse.
+    t.strictSame(step.part.toPart(rows).timers.entries(), timers.entries())
+  }
+})

@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { KeyEntry } from '../src/aggregate/slots'
 import { TimerTable } from '../src/aggregate/timer-table'
+import { forgetPages } from '../src/core/forget-pages'
 
 /*
  * Timers keep their values in one arena per interval (timer-table.ts). Checked
@@ -159,4 +160,26 @@ test('an arena grows without copying up to its reservation', async (t) => {
   t.equal(table.intervals.arena.data, data, 'the same memory')
   t.same([...table.values(timers[3]!)].slice(0, 3), [3, 103, 203])
   t.equal(table.values(timers[3]!).length, 10_000)
+})
+
+const withoutAddon = forgetPages(new Float64Array(4096)) === 0 && 'without the addon, memory is never given back'
+test('regions no longer used give their memory back: those timers moved out of, then those a flush has read', { skip: withoutAddon }, async (t) => {
+  const table = new TimerTable()
+  const timers = Array.from({ length: 4000 }, (_, i) => table.add(new KeyEntry(`t${i}`), null))
+  // A rate going up: 40 values each, one round at a time, so that every timer moves from 4 to 8, 16, 32, then 64 values' room.
+  for (let v = 1; v <= 40; v++) for (const timer of timers) table.addValue(timer, v, 1)
+  const arena = table.intervals.arena
+  const nonZero = (): number => arena.data.subarray(0, arena.used).reduce((n, x) => (x === 0 ? n : n + 1), 0)
+  // Every value written stays resident without it: 4 + 8 + 16 + 32 values per timer in the regions it left, and its 40.
+  const inUse = 40 * timers.length
+  t.ok(nonZero() < 1.2 * inUse, `${nonZero()} values left in memory for ${inUse} in use`)
+  t.equal(table.values(timers[1234]!).join(), Array.from({ length: 40 }, (_, i) => i + 1).join(), 'values in use are kept')
+  table.begin()
+  for (const timer of timers) {
+    table.take(timer)
+    t.equal(table.taken(timer).length, 40)
+    table.release(timer)
+  }
+  table.finishedReading()
+  t.ok(nonZero() < 0.01 * inUse, `${nonZero()} values left in memory once the flush read them`)
 })

@@ -27,6 +27,16 @@ export class PartRows {
   private readonly gauges = new Rows<FlushGauge>()
   private readonly sets = new Rows<FlushSet>()
   private readonly byteNamed = { counters: new Rows<NamedCounter>(), gauges: new Rows<NamedGauge>(), sets: new Rows<NamedSet>() }
+  private ids = new Int32Array(0)
+
+  /** `run` once per timer, `timers` times over (valid until the next call): a recorded part's statistic ids. */
+  repeated(run: Int32Array, timers: number): Int32Array {
+    const n = run.length * timers
+    if (this.ids.length < n) this.ids = new Int32Array(Math.max(n, 2 * this.ids.length))
+    const ids = this.ids
+    for (let t = 0, at = 0; t < timers; t++) for (let i = 0; i < run.length; i++) ids[at++] = run[i]!
+    return ids
+  }
 
   /** `columns` and `timers` as a part, in these rows (valid until their next use). */
   part(columns: PartColumns | ByteNamedColumns, timers: TimerColumns): FlushPart {

@@ -7,13 +7,17 @@
 export class ReusePool<T> {
   private readonly free: T[] = []
   private readonly demands: number[] = []
-  private limit = 0
+  private limit: number
 
   constructor(
     private readonly make: () => T,
     /** How many recent flushes' needs the pool is sized by. */
     private readonly kept = 4,
-  ) {}
+    /** Pieces kept whatever the recent flushes needed (see ChunkPool). */
+    private readonly floor = 0,
+  ) {
+    this.limit = floor
+  }
 
   take(): T {
     return this.free.pop() ?? this.make()
@@ -23,7 +27,7 @@ export class ReusePool<T> {
   demanded(count: number): void {
     this.demands.push(count)
     if (this.demands.length > this.kept) this.demands.shift()
-    this.limit = Math.max(...this.demands)
+    this.limit = Math.max(this.floor, ...this.demands)
     if (this.free.length > this.limit) this.free.length = this.limit
   }
 
