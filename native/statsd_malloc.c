@@ -40,6 +40,23 @@ static napi_value FixMmapThreshold(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The one typed-array argument's memory: 0, or -1 with a TypeError thrown saying `usage`. */
+static int typed_array_arg(napi_env env, napi_callback_info info, const char *usage, void **data, size_t *bytes) {
+  size_t argc = 1, length;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  *bytes = length * (type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array ? 8
+                     : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
+                     : type == napi_int16_array || type == napi_uint16_array ? 2 : 1);
+  return 0;
+}
+
 /*
  * (typed array) -> bytes given back: the memory of every whole page inside
  * it goes back to the kernel (MADV_DONTNEED), and reads as zeros when next
@@ -48,18 +65,10 @@ static napi_value FixMmapThreshold(napi_env env, napi_callback_info info) {
  * which otherwise stays resident at its largest.
  */
 static napi_value ForgetPages(napi_env env, napi_callback_info info) {
-  size_t argc = 1, length;
-  napi_value argv[1], result;
-  napi_typedarray_type type;
-  void *data = NULL;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok) {
-    napi_throw_type_error(env, NULL, "forgetPages(typedArray)");
-    return NULL;
-  }
-  size_t bytes = length * (type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array ? 8
-                           : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
-                           : type == napi_int16_array || type == napi_uint16_array ? 2 : 1);
+  void *data;
+  size_t bytes;
+  napi_value result;
+  if (typed_array_arg(env, info, "forgetPages(typedArray)", &data, &bytes) != 0) return NULL;
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
   uintptr_t end = ((uintptr_t)data + bytes) & ~(page - 1);
@@ -71,15 +80,10 @@ static napi_value ForgetPages(napi_env env, napi_callback_info info) {
 
 /* (typed array or Buffer) -> the address of its first byte: bench/memory-probe.ts tells mappings apart by it. */
 static napi_value MemoryAddress(napi_env env, napi_callback_info info) {
-  size_t argc = 1, length;
-  napi_value argv[1], result;
-  napi_typedarray_type type;
-  void *data = NULL;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok) {
-    napi_throw_type_error(env, NULL, "memoryAddress(typedArray)");
-    return NULL;
-  }
+  void *data;
+  size_t bytes;
+  napi_value result;
+  if (typed_array_arg(env, info, "memoryAddress(typedArray)", &data, &bytes) != 0) return NULL;
   CHECK(napi_create_double(env, (double)(uintptr_t)data, &result));
   return result;
 }
