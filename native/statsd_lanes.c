@@ -117,7 +117,10 @@ static inline size_t line_end(const uint8_t *data, size_t ls, size_t len) {
 /*
  * The shard of the line from ls, and where it ends (*le). The usual line, a
  * name of plain bytes ended by ":" (statsd_hash.h), is told from one load
- * of 16 bytes, and its newline looked for after the name only.
+ * of 16 bytes, and its newline looked for after the name only. Calling
+ * plain_name from here instead, whose loop also takes longer names, cost
+ * the reader thread 160 instructions per metric against 137 (callgrind,
+ * `threads.js instructions 2`): longer names take shard_of_line's path.
  */
 static inline uint32_t route_line(const uint8_t *data, size_t ls, size_t len, int token, uint32_t shards, size_t *le) {
 #if defined(__SSE2__)
