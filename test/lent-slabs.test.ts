@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { IngestCounters } from '../src/core/ingest-counters'
 import { ENDS_PER_SLAB, LentSlabs, SLAB_BYTES, slabsFor } from '../src/listeners/datagram/lent-slabs'
 import { startUdpDatagramListener } from '../src/listeners/datagram/udp-native'
@@ -58,17 +58,18 @@ t.test("a reader gets the queue's maxBytes in slabs, within bounds", async (t) =
   t.equal(slabsFor(2 ** 40), 16 * 1024)
 })
 
-async function udpListener(queue: PacketQueue, counters: IngestCounters) {
+/** A UDP listener on loopback with its reader thread, into a queue of `limits`, closed at the test's end. */
+async function udpReader(t: Test, limits: { maxBytes: number; maxPackets: number }) {
+  const counters = new IngestCounters()
+  const queue = new PacketQueue(limits, counters)
   const listener = await startUdpDatagramListener({ type: 'udp', address: '127.0.0.1', port: 0 }, queue, counters, silentLogger())
-  return { listener, to: { host: '127.0.0.1', port: (listener.boundAddress as { port: number }).port } }
+  t.teardown(() => listener.close())
+  return { counters, queue, to: { host: '127.0.0.1', port: (listener.boundAddress as { port: number }).port } }
 }
 
 t.test('udp: while the consumer holds every slab the reader drops and counts; given back, slabs are filled again', async (t) => {
-  const counters = new IngestCounters()
   // Four slabs: the reader's whole queue.
-  const queue = new PacketQueue({ maxBytes: 4 * SLAB_BYTES, maxPackets: 100_000 }, counters)
-  const { listener, to } = await udpListener(queue, counters)
-  t.teardown(() => listener.close())
+  const { counters, queue, to } = await udpReader(t, { maxBytes: 4 * SLAB_BYTES, maxPackets: 100_000 })
   const held: DatagramBatch[] = []
   let sent = 0
   // One at a time, so that each is handed over alone while the consumer looks idle.
@@ -92,10 +93,7 @@ t.test('udp: while the consumer holds every slab the reader drops and counts; gi
 })
 
 t.test("udp: the reader keeps at most the queue's maxPackets datagrams; a refused batch gives its slab back", async (t) => {
-  const counters = new IngestCounters()
-  const queue = new PacketQueue({ maxBytes: 1 << 24, maxPackets: 3 }, counters)
-  const { listener, to } = await udpListener(queue, counters)
-  t.teardown(() => listener.close())
+  const { counters, queue, to } = await udpReader(t, { maxBytes: 1 << 24, maxPackets: 3 })
   await sendUdp(to, Array.from({ length: 10 }, (_, i) => `m${i}:1|c`))
   // Held, not given back, until all are in: the three may come in one slab or several.
   const held: DatagramBatch[] = []
@@ -115,10 +113,7 @@ t.test("udp: the reader keeps at most the queue's maxPackets datagrams; a refuse
 })
 
 t.test('udp: slabs given back after the reader went idle go back to the kernel too (a backlog parsed once traffic stopped)', async (t) => {
-  const counters = new IngestCounters()
-  const queue = new PacketQueue({ maxBytes: 32 * SLAB_BYTES, maxPackets: 100_000 }, counters)
-  const { listener, to } = await udpListener(queue, counters)
-  t.teardown(() => listener.close())
+  const { queue, to } = await udpReader(t, { maxBytes: 32 * SLAB_BYTES, maxPackets: 100_000 })
   const held: DatagramBatch[] = []
   // One per slab (two do not fit in one), all held by the consumer while the reader goes idle.
   for (let i = 0; i < 24; i++) {
